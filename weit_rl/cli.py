@@ -1,0 +1,165 @@
+"""`weit-rl` command line: expert, templates, train, eval, info, compare."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from weit_rl import UserError
+
+
+def _command() -> str:
+    return "weit-rl " + shlex.join(sys.argv[1:])
+
+
+def cmd_expert(a: argparse.Namespace) -> None:
+    from weit_rl.agents import RunConfig, train
+    from weit_rl.config import expert_recipe
+    from weit_rl.envs import resolve_task, short_name
+    from weit_rl.experts import expert_dir, write_expert_manifest
+
+    env_id = resolve_task(a.env)
+    recipe = expert_recipe(a.algo, env_id)
+    out = Path(a.out) if a.out else expert_dir(env_id, a.algo)
+    cfg = RunConfig(
+        env=env_id, algo=a.algo, size=",".join(map(str, recipe["net_arch"])), init="scratch",
+        steps=a.steps or recipe["steps"], seed=recipe.get("seed", 0) if a.seed is None else a.seed,
+        device=a.device, run_dir=str(out), eval_freq=a.eval_freq, eval_episodes=5, checkpoint_freq=a.checkpoint_freq,
+    )
+    train(cfg, _command())
+    manifest = write_expert_manifest(out, cfg, _command(), episodes=a.eval_episodes)
+    print(f"expert {short_name(env_id)}/{a.algo}: return {manifest['eval_return_mean']:.1f} "
+          f"+- {manifest['eval_return_std']:.1f} over {a.eval_episodes} episodes -> {out}")
+
+
+def cmd_templates(a: argparse.Namespace) -> None:
+    from weit_rl.build_bank import build_bank
+
+    path = build_bank(a.expert, a.env, a.algo, a.out, samples=a.samples, calib=a.calib, steps=a.steps,
+                      n_templates=a.templates, block=a.block, seed=a.seed, command=_command())
+    print(f"bank written: {path}")
+
+
+def cmd_train(a: argparse.Namespace) -> None:
+    from weit_rl.agents import RunConfig, train
+    from weit_rl.config import check_algo, size_name
+    from weit_rl.envs import resolve_task, short_name
+    from weit_rl.experts import default_bank, default_expert
+    from weit_rl.init import check_init
+
+    env_id, algo, init = resolve_task(a.env), check_algo(a.algo), check_init(a.init)
+    bank = a.bank or (default_bank(env_id, algo) if init == "weit" else None)
+    expert = a.expert or (default_expert(env_id, algo) if init in ("distill", "select") else None)
+    if init == "distill" and bank is None:
+        bank = a.bank or default_bank(env_id, algo)  # distill uses the bank's calibration data
+    run_dir = a.run_dir or f"runs/{short_name(env_id)}/{algo}-{size_name(a.size)}-{init}-s{a.seed}"
+    cfg = RunConfig(env=env_id, algo=algo, size=a.size, init=init, steps=a.steps, seed=a.seed, device=a.device,
+                    bank=bank, expert=expert, run_dir=run_dir, eval_freq=a.eval_freq,
+                    eval_episodes=a.eval_episodes, checkpoint_freq=a.checkpoint_freq, progress_bar=not a.no_progress)
+    out = train(cfg, _command())
+    print(f"run written: {out}")
+
+
+def cmd_eval(a: argparse.Namespace) -> None:
+    from weit_rl.sb3 import evaluate_saved
+
+    returns = evaluate_saved(a.path, a.env, a.algo, a.episodes, a.seed)
+    print(json.dumps({"mean_return": sum(returns) / len(returns), "returns": returns}))
+
+
+def cmd_info(a: argparse.Namespace) -> None:
+    from weit_rl.bank import read_manifest
+
+    print(json.dumps(read_manifest(a.bank), indent=2))
+
+
+def cmd_compare(a: argparse.Namespace) -> None:
+    from weit_rl.compare import run_compare
+
+    run_compare(a, _command())
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="weit-rl", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    e = sub.add_parser("expert", help="train a large expert from configs/experts.yaml (resumes if interrupted)")
+    e.add_argument("--env", required=True)
+    e.add_argument("--algo", default="ppo")
+    e.add_argument("--steps", type=int, default=None, help="override the recipe's step budget")
+    e.add_argument("--seed", type=int, default=None)
+    e.add_argument("--device", default="auto")
+    e.add_argument("--out", default=None, help="folder (default experts/<Env>-<algo>)")
+    e.add_argument("--eval-freq", type=int, default=50_000)
+    e.add_argument("--eval-episodes", type=int, default=10)
+    e.add_argument("--checkpoint-freq", type=int, default=50_000)
+    e.set_defaults(fn=cmd_expert)
+
+    t = sub.add_parser("templates", help="learn a template bank from an expert")
+    t.add_argument("--env", required=True)
+    t.add_argument("--algo", default="ppo")
+    t.add_argument("--expert", default=None, help="expert folder or model.zip (default: the shipped expert)")
+    t.add_argument("--out", default=None, help="bank file (default banks/<Env>-<algo>.safetensors)")
+    t.add_argument("--samples", type=int, default=50_000, help="expert transitions to distill from")
+    t.add_argument("--calib", type=int, default=5_000, help="transitions stored in the bank for scaler fitting")
+    t.add_argument("--steps", type=int, default=3_000, help="template-learning optimizer steps")
+    t.add_argument("--templates", type=int, default=None, help="templates per role (default from configs/templates.yaml)")
+    t.add_argument("--block", type=int, default=None, help="template block size (default from configs/templates.yaml)")
+    t.add_argument("--seed", type=int, default=0)
+    t.set_defaults(fn=cmd_templates)
+
+    r = sub.add_parser("train", help="train a policy of any size, initialized from a bank")
+    r.add_argument("--env", required=True)
+    r.add_argument("--size", default="small")
+    r.add_argument("--algo", default="ppo")
+    r.add_argument("--init", default="weit")
+    r.add_argument("--steps", type=int, default=100_000)
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--device", default="auto")
+    r.add_argument("--bank", default=None)
+    r.add_argument("--expert", default=None)
+    r.add_argument("--run-dir", default=None)
+    r.add_argument("--eval-freq", type=int, default=10_000)
+    r.add_argument("--eval-episodes", type=int, default=5)
+    r.add_argument("--checkpoint-freq", type=int, default=25_000)
+    r.add_argument("--no-progress", action="store_true")
+    r.set_defaults(fn=cmd_train)
+
+    v = sub.add_parser("eval", help="evaluate a saved model.zip (with its vecnormalize.pkl)")
+    v.add_argument("path")
+    v.add_argument("--env", required=True)
+    v.add_argument("--algo", default="ppo")
+    v.add_argument("--episodes", type=int, default=10)
+    v.add_argument("--seed", type=int, default=0)
+    v.set_defaults(fn=cmd_eval)
+
+    i = sub.add_parser("info", help="print a bank's manifest")
+    i.add_argument("bank")
+    i.set_defaults(fn=cmd_info)
+
+    c = sub.add_parser("compare", help="sample-efficiency sweep over sizes x initializers x seeds")
+    from weit_rl.compare import add_arguments
+
+    add_arguments(c)
+    c.set_defaults(fn=cmd_compare)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.fn(args)
+    except UserError as err:
+        print(f"weit-rl: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("weit-rl: interrupted; run the same command again to resume from the last checkpoint", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
