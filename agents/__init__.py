@@ -23,9 +23,9 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from weit_rl import UserError, __version__
 from weit_rl.config import check_algo, hyperparams, parse_size
 from weit_rl.envs import make_env, resolve_task
+from weit_rl.sb3 import ACTIVATIONS, as_stock, init_obs_rms, policy_class_for
 
 ALGO_CLASSES: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC}
-ACTIVATIONS = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "elu": torch.nn.ELU}
 
 
 @dataclass
@@ -46,6 +46,8 @@ class RunConfig:
     eval_episodes: int = 5
     checkpoint_freq: int = 50_000
     progress_bar: bool = True
+    fit_steps: int = 300  # scaler-fitting (weit) and distillation (distill) optimizer steps
+    calib: int | None = None  # expert transitions used for fitting (None: all in the bank)
     net_arch: list[int] = field(default_factory=list)
     hyperparams: dict[str, Any] = field(default_factory=dict)
 
@@ -75,35 +77,25 @@ def algo_kwargs(algo: str, params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if k not in ("n_envs", "normalize", "policy_kwargs")}
 
 
-def build_model(
-    cfg: RunConfig,
-    env: VecEnv,
-    tensorboard_log: str | None = None,
-    init_context: dict[str, Any] | None = None,
-) -> BaseAlgorithm:
+def build_model(cfg: RunConfig, env: VecEnv) -> BaseAlgorithm:
     """An SB3 model of `cfg`'s algorithm and size; `init` other than scratch goes through
     weit_rl's policy classes, which initialize at construction (weit_rl.sb3)."""
     policy_kwargs = _policy_kwargs(cfg.algo, cfg.hyperparams, cfg.net_arch)
     policy: Any = "MlpPolicy"
     if cfg.init != "scratch":
-        from weit_rl.sb3 import policy_class_for
-
         policy = policy_class_for(cfg.algo)
-        policy_kwargs.update(init=cfg.init, bank=cfg.bank, expert=cfg.expert, init_seed=cfg.seed)
-        policy_kwargs.update(init_context or {})
+        policy_kwargs.update(init=cfg.init, bank=cfg.bank, expert=cfg.expert, init_seed=cfg.seed,
+                             fit_steps=cfg.fit_steps, calib=cfg.calib, task=cfg.env)
     model = ALGO_CLASSES[cfg.algo](
         policy,
         env,
         policy_kwargs=policy_kwargs,
         seed=cfg.seed,
         device=resolve_device(cfg.device),
-        tensorboard_log=tensorboard_log,
         verbose=0,
         **algo_kwargs(cfg.algo, cfg.hyperparams),
     )
     if cfg.init != "scratch":
-        from weit_rl.sb3 import as_stock
-
         as_stock(model)
     return model
 
@@ -280,9 +272,7 @@ def train(cfg: RunConfig, command: str | None = None) -> Path:
 def new_model(cfg: RunConfig) -> BaseAlgorithm:
     obs_rms = None
     if cfg.init != "scratch":
-        from weit_rl.sb3 import init_obs_rms
-
-        obs_rms = init_obs_rms(cfg.init, cfg.bank, cfg.expert)
+        obs_rms = init_obs_rms(cfg.init, cfg.algo, cfg.bank, cfg.expert)
     env = make_env(cfg.env, n_envs=cfg.hyperparams.get("n_envs", 1), seed=cfg.seed,
                    normalize=cfg.hyperparams.get("normalize", False), obs_rms=obs_rms)
     return build_model(cfg, env)

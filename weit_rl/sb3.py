@@ -6,13 +6,23 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import torch
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
+from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.vec_env import VecNormalize
+from stable_baselines3.sac.policies import SACPolicy
+from torch import Tensor
+from tqdm.auto import tqdm
 
 from weit_rl import UserError
+from weit_rl.fit import ExpertData
+
+ACTIVATIONS = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "elu": torch.nn.ELU}
 
 ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC}
 
@@ -53,3 +63,203 @@ def evaluate_saved(path: str, env_id: str, algo: str, episodes: int, seed: int =
     model, norm = load_expert(path, algo)
     env = make_env(env_id, seed=seed, normalize=norm is not None, obs_rms=norm.obs_rms if norm else None, training=False)
     return evaluate(model, env, episodes)
+
+
+# --- Reading and writing the Linear layers of SB3 policies --------------------------
+
+def _linears(seq: torch.nn.Module) -> list[torch.nn.Linear]:
+    return [m for m in seq if isinstance(m, torch.nn.Linear)]
+
+
+def _ppo_nets(policy: ActorCriticPolicy) -> tuple[list[torch.nn.Linear], list[list[torch.nn.Linear]]]:
+    ext = policy.mlp_extractor
+    return _linears(ext.policy_net) + [policy.action_net], [_linears(ext.value_net) + [policy.value_net]]
+
+
+def hidden_widths(policy: BasePolicy) -> dict[str, list[int]]:
+    """Hidden-layer widths of the actor and of the critic(s)."""
+    if isinstance(policy, SACPolicy):
+        actor = [m.out_features for m in _linears(policy.actor.latent_pi)]
+        return {"actor": actor, "critic": [m.out_features for m in _linears(policy.critic.qf0)][:-1]}
+    actor, critics = _ppo_nets(policy)
+    return {"actor": [m.out_features for m in actor[:-1]], "critic": [m.out_features for m in critics[0][:-1]]}
+
+
+def activation_name(policy: BasePolicy) -> str:
+    fn = policy.activation_fn if isinstance(policy, ActorCriticPolicy) else policy.actor.activation_fn
+    for name, cls in ACTIVATIONS.items():
+        if fn is cls:
+            return name
+    raise UserError(f"activation {fn.__name__} is not supported by templates: use one of {', '.join(ACTIVATIONS)}")
+
+
+@torch.no_grad()
+def read_weights(policy: BasePolicy) -> dict[str, Any]:
+    """{"actor": [(W, b)...], "critics": [[(W, b)...], ...], "log_std": tensor | None}.
+    SAC's actor head is mu and log_std stacked into one output layer."""
+    def pairs(layers: list[torch.nn.Linear]) -> list[tuple[Tensor, Tensor]]:
+        return [(m.weight.detach().cpu().clone(), m.bias.detach().cpu().clone()) for m in layers]
+
+    if isinstance(policy, SACPolicy):
+        actor = pairs(_linears(policy.actor.latent_pi))
+        mu, ls = policy.actor.mu, policy.actor.log_std
+        actor.append((torch.cat([mu.weight, ls.weight]).cpu(), torch.cat([mu.bias, ls.bias]).cpu()))
+        critics = [pairs(_linears(q)) for q in policy.critic.q_networks]
+        return {"actor": actor, "critics": critics, "log_std": None}
+    actor, critics = _ppo_nets(policy)
+    return {"actor": pairs(actor), "critics": [pairs(c) for c in critics],
+            "log_std": policy.log_std.detach().cpu().clone()}
+
+
+def _copy(layers: list[torch.nn.Linear], weights: list[tuple[Tensor, Tensor]], where: str) -> None:
+    if len(layers) != len(weights):
+        raise ValueError(f"{where}: {len(weights)} layers given for {len(layers)} Linear modules")
+    for m, (w, b) in zip(layers, weights):
+        if m.weight.shape != w.shape or m.bias.shape != b.shape:
+            raise ValueError(f"{where}: weight {tuple(w.shape)} does not fit Linear {tuple(m.weight.shape)}")
+        m.weight.copy_(w)
+        m.bias.copy_(b)
+
+
+@torch.no_grad()
+def write_weights(policy: BasePolicy, weights: dict[str, Any]) -> None:
+    """Write in place (the optimizers already hold these parameters)."""
+    if isinstance(policy, SACPolicy):
+        (w, b), act_dim = weights["actor"][-1], policy.actor.mu.out_features
+        head = [(w[:act_dim], b[:act_dim]), (w[act_dim:], b[act_dim:])]
+        actor = policy.actor
+        _copy(_linears(actor.latent_pi) + [actor.mu, actor.log_std], weights["actor"][:-1] + head, "actor")
+        for i, q in enumerate(policy.critic.q_networks):
+            _copy(_linears(q), weights["critics"][i], f"critic qf{i}")
+        policy.critic_target.load_state_dict(policy.critic.state_dict())
+        return
+    actor, critics = _ppo_nets(policy)
+    _copy(actor, weights["actor"], "actor")
+    _copy(critics[0], weights["critics"][0], "critic")
+    if weights.get("log_std") is not None:
+        policy.log_std.copy_(weights["log_std"])
+
+
+# --- Expert data ---------------------------------------------------------------------
+
+@torch.no_grad()
+def record_expert_data(model: BaseAlgorithm, norm: VecNormalize | None, env_id: str, samples: int,
+                       seed: int = 0, n_envs: int = 8) -> ExpertData:
+    """Roll out the expert's stochastic policy (for state coverage) and record, per visited
+    state, what its networks output: the targets of template learning. Shuffled."""
+    from stable_baselines3.common.env_util import make_vec_env
+
+    env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
+    policy = model.policy.to("cpu").eval()
+    raw = env.reset()
+    rows: dict[str, list[Tensor]] = {"obs": [], "actor": [], "critic": [], "actions": []}
+    with tqdm(total=samples, desc="recording expert data", mininterval=1.0) as bar:
+        while sum(len(x) for x in rows["obs"]) < samples:
+            obs = torch.as_tensor(norm.normalize_obs(raw) if norm is not None else raw, dtype=torch.float32)
+            if isinstance(policy, SACPolicy):
+                mean, log_std, _ = policy.actor.get_action_dist_params(obs)
+                action = policy.actor(obs, deterministic=False)  # squashed, in [-1, 1]
+                q = torch.cat(policy.critic(obs, action), dim=1)
+                rows["actor"].append(torch.cat([mean, log_std], dim=1))
+                rows["actions"].append(action)
+                env_action = policy.unscale_action(action.numpy())
+            else:
+                dist = policy.get_distribution(obs)
+                rows["actor"].append(dist.distribution.mean)
+                q = policy.predict_values(obs)
+                env_action = np.clip(dist.sample().numpy(), env.action_space.low, env.action_space.high)
+            rows["obs"].append(obs)
+            rows["critic"].append(q)
+            raw, *_ = env.step(env_action)
+            bar.update(len(obs))
+    perm = torch.randperm(samples, generator=torch.Generator().manual_seed(seed))
+    cat = {k: torch.cat(v)[:samples][perm] for k, v in rows.items() if v}
+    return ExpertData(cat["obs"], cat["actor"], cat["critic"], cat.get("actions"))
+
+
+def expert_obs_rms(norm: VecNormalize | None) -> RunningMeanStd | None:
+    return None if norm is None else norm.obs_rms
+
+
+# --- Template-initialized policy classes -----------------------------------------------
+
+class _InitializedPolicy:
+    """Mixin: build the stock networks, then one hook writes the initialized weights."""
+
+    ALGO = ""
+
+    def _take_init_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        from weit_rl.init import InitContext
+
+        ctx = InitContext(init=kwargs.pop("init", "weit"), bank=kwargs.pop("bank", None),
+                          expert=kwargs.pop("expert", None), seed=kwargs.pop("init_seed", 0),
+                          fit_steps=kwargs.pop("fit_steps", 300), calib=kwargs.pop("calib", None),
+                          task=kwargs.pop("task", None), algo=self.ALGO)
+        object.__setattr__(self, "init_context", ctx)
+        return kwargs
+
+    def _initialize(self) -> None:
+        from weit_rl.init import initialize
+
+        initialize(self, self.init_context)
+
+
+class WeiTActorCriticPolicy(_InitializedPolicy, ActorCriticPolicy):
+    """PPO/A2C policy initialized at construction. Extra policy_kwargs: bank, init
+    ("weit", "distill", "select", "scratch"), expert, init_seed, fit_steps, calib, task."""
+
+    ALGO = "ppo"
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **self._take_init_kwargs(kwargs))
+
+    def _build(self, lr_schedule: Any) -> None:
+        super()._build(lr_schedule)
+        self._initialize()
+
+
+class WeiTSACPolicy(_InitializedPolicy, SACPolicy):
+    """SAC policy initialized at construction; same extra policy_kwargs as the PPO one."""
+
+    ALGO = "sac"
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **self._take_init_kwargs(kwargs))
+
+    def _build(self, lr_schedule: Any) -> None:
+        super()._build(lr_schedule)
+        self._initialize()
+
+
+def policy_class_for(algo: str) -> type[BasePolicy]:
+    return {"ppo": WeiTActorCriticPolicy, "sac": WeiTSACPolicy}[algo]
+
+
+_INIT_KWARGS = ("init", "bank", "expert", "init_seed", "fit_steps", "calib", "task")
+
+
+def as_stock(model: BaseAlgorithm) -> BaseAlgorithm:
+    """Make `model.save()` write a zip that stock SB3 loads without weit_rl: after
+    initialization the policy is a plain MLP, so record SB3's own class and kwargs."""
+    stock = SACPolicy if isinstance(model.policy, SACPolicy) else ActorCriticPolicy
+    model.policy_class = stock
+    model.policy_kwargs = {k: v for k, v in model.policy_kwargs.items() if k not in _INIT_KWARGS}
+    return model
+
+
+def init_obs_rms(init: str, algo: str, bank: str | None, expert: str | None) -> RunningMeanStd | None:
+    """Observation statistics a run starts from: the bank's (weit, distill) or the
+    expert's (select); None means fresh statistics."""
+    if init == "select" and expert:
+        return expert_obs_rms(load_expert(expert, algo)[1])
+    if init in ("weit", "distill") and bank:
+        from weit_rl.bank import load_bank
+
+        b = load_bank(bank)
+        if b.obs_mean is None:
+            return None
+        rms = RunningMeanStd(shape=tuple(b.obs_mean.shape))
+        rms.mean, rms.var = b.obs_mean.double().numpy(), b.obs_var.double().numpy()
+        rms.count = float(b.manifest.get("obs_count", 1e4))
+        return rms
+    return None

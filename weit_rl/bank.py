@@ -1,0 +1,141 @@
+"""Template bank file: one safetensors file (templates, calibration data, normalization
+statistics, size-independent parameters) whose header carries a JSON manifest.
+A JSON copy of the manifest sits beside it for people. Loading never unpickles."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from torch import Tensor
+
+from weit_rl import UserError
+from weit_rl.fit import ExpertData
+from weit_rl.kron import TemplateSet
+
+FORMAT = "weit_rl.bank/1"
+REQUIRED = ("format", "task", "algo", "obs_dim", "act_dim", "n_templates", "block", "activation",
+            "n_critics", "tensor_sha256")
+
+
+@dataclass
+class Bank:
+    manifest: dict[str, Any]
+    actor: TemplateSet
+    critic: TemplateSet
+    calib: ExpertData
+    obs_mean: Tensor | None = None  # observation normalization of the expert (VecNormalize)
+    obs_var: Tensor | None = None
+    log_std: Tensor | None = None  # PPO's state-independent log_std, copied as-is
+
+    @property
+    def algo(self) -> str:
+        return self.manifest["algo"]
+
+
+def _digest(tensors: dict[str, Tensor]) -> str:
+    h = hashlib.sha256()
+    for key in sorted(tensors):
+        h.update(key.encode())
+        h.update(tensors[key].contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def save_bank(path: str | Path, bank: Bank) -> Path:
+    """Write atomically (temporary file, then rename): never a half-written bank."""
+    path = Path(path)
+    tensors = {f"actor.{k}": v for k, v in bank.actor.state_dict().items()}
+    tensors |= {f"critic.{k}": v for k, v in bank.critic.state_dict().items()}
+    tensors |= {"calib.obs": bank.calib.obs, "calib.actor_target": bank.calib.actor_target,
+                "calib.critic_target": bank.calib.critic_target}
+    if bank.calib.actions is not None:
+        tensors["calib.actions"] = bank.calib.actions
+    for name in ("obs_mean", "obs_var", "log_std"):
+        if getattr(bank, name) is not None:
+            tensors[name] = getattr(bank, name)
+    tensors = {k: v.detach().float().contiguous().cpu() for k, v in tensors.items()}
+    manifest = dict(bank.manifest, format=FORMAT, tensor_sha256=_digest(tensors))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata={"manifest": json.dumps(manifest)})
+    os.replace(tmp, path)
+    path.with_suffix(".json").write_text(json.dumps(manifest, indent=2) + "\n")
+    bank.manifest = manifest
+    return path
+
+
+def _open(path: str | Path) -> tuple[dict[str, Any], dict[str, Tensor]]:
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"template bank not found: {path}; build one with `make templates ENV=<task>` "
+                        "or pass the path of an existing .safetensors bank")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise UserError(f"template bank {path} is corrupt or truncated ({err}); rebuild it with "
+                        "`make templates ENV=<task>` or copy it again") from None
+    try:
+        manifest = json.loads(meta["manifest"])
+    except (KeyError, json.JSONDecodeError):
+        raise UserError(f"{path} is a safetensors file but not a weit_rl template bank (no manifest); "
+                        "build a bank with `make templates ENV=<task>`") from None
+    return manifest, tensors
+
+
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    return _open(path)[0]
+
+
+def load_bank(path: str | Path) -> Bank:
+    manifest, tensors = _open(path)
+    missing = [k for k in REQUIRED if k not in manifest]
+    if manifest.get("format") != FORMAT or missing:
+        raise UserError(f"{path} is not a {FORMAT} bank (format {manifest.get('format')!r}, missing {missing}); "
+                        "rebuild it with this version: `make templates ENV=<task>`")
+    if _digest(tensors) != manifest["tensor_sha256"]:
+        raise UserError(f"template bank {path} is corrupt: its tensors do not match the checksum in its manifest; "
+                        "rebuild it with `make templates ENV=<task>` or copy it again")
+    m = manifest
+    try:
+        actor = _template_set(tensors, "actor", m["obs_dim"], tensors["calib.actor_target"].shape[1], m)
+        critic_in = m["obs_dim"] + (m["act_dim"] if m["algo"] == "sac" else 0)
+        critic = _template_set(tensors, "critic", critic_in, 1, m)
+        calib = ExpertData(tensors["calib.obs"], tensors["calib.actor_target"], tensors["calib.critic_target"],
+                           tensors.get("calib.actions"))
+    except (KeyError, RuntimeError) as err:
+        raise UserError(f"template bank {path} is inconsistent with its manifest ({err}); rebuild it") from None
+    return Bank(m, actor, critic, calib, tensors.get("obs_mean"), tensors.get("obs_var"), tensors.get("log_std"))
+
+
+def _template_set(tensors: dict[str, Tensor], prefix: str, d_in: int, d_out: int, m: dict[str, Any]) -> TemplateSet:
+    ts = TemplateSet(d_in, d_out, m["n_templates"], m["block"])
+    ts.load_state_dict({k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")})
+    return ts.requires_grad_(False)
+
+
+def check_compatible(bank: Bank, path: str | Path, algo: str, obs_dim: int, act_dim: int,
+                     activation: str, task: str | None = None) -> None:
+    """One clear error for a bank that cannot initialize this policy."""
+    m = bank.manifest
+    fix = f"build a matching bank with `make templates ENV=<task> ALGO={algo}`"
+    if task is not None and m["task"] != task:
+        raise UserError(f"bank {path} was built for {m['task']}, not {task}: {fix}")
+    if m["algo"] != algo:
+        kind = {"ppo": "a state-value critic V(s)", "sac": "Q-critics Q(s, a)"}
+        raise UserError(f"bank {path} was built for {m['algo'].upper()} ({kind[m['algo']]}) but the policy is "
+                        f"{algo.upper()} ({kind[algo]}): {fix}")
+    if (m["obs_dim"], m["act_dim"]) != (obs_dim, act_dim):
+        raise UserError(f"bank {path} has observation/action sizes {m['obs_dim']}/{m['act_dim']} but the env has "
+                        f"{obs_dim}/{act_dim}: {fix}")
+    if m["activation"] != activation:
+        raise UserError(f"bank {path} was learned with {m['activation']} activations but the policy uses "
+                        f"{activation}: set activation_fn to {m['activation']} (configs/<algo>.yaml policy_kwargs)")

@@ -1,0 +1,82 @@
+"""`weit-rl templates`: expert -> expert data -> templates -> bank file."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import torch
+
+from weit_rl import UserError, __version__
+from weit_rl.bank import Bank, save_bank
+from weit_rl.config import check_algo, load_yaml
+from weit_rl.envs import resolve_task
+from weit_rl.experts import bank_path, default_expert
+from weit_rl.fit import evaluate_loss, fit_scalers, learn_templates
+from weit_rl.sb3 import activation_name, hidden_widths, load_expert, record_expert_data
+
+
+def build_bank(
+    expert: str | None,
+    env: str,
+    algo: str,
+    out: str | None,
+    samples: int = 50_000,
+    calib: int = 5_000,
+    steps: int = 3_000,
+    n_templates: int | None = None,
+    block: int | None = None,
+    seed: int = 0,
+    command: str = "",
+    aux_sizes: list[list[int]] | None = None,
+) -> Path:
+    env_id, algo = resolve_task(env), check_algo(algo)
+    if calib > samples:
+        raise UserError(f"--calib ({calib}) cannot exceed --samples ({samples})")
+    expert = expert or default_expert(env_id, algo)
+    model, norm = load_expert(expert, algo)
+    obs_dim, act_dim = model.observation_space.shape[0], model.action_space.shape[0]
+    env_obs = gym.make(env_id).observation_space.shape[0]
+    if env_obs != obs_dim:
+        raise UserError(f"expert {expert} takes {obs_dim}-dim observations but {env_id} gives {env_obs}: "
+                        "pass the expert trained on this task")
+    defaults = load_yaml("templates.yaml")
+    n_templates, block = n_templates or defaults["n_templates"], block or defaults["block"]
+    aux_sizes = aux_sizes or defaults["aux_sizes"]
+    activation = activation_name(model.policy)
+    start = time.time()
+    data = record_expert_data(model, norm, env_id, samples, seed=seed)
+    actor_t, critic_t, losses = learn_templates(data, aux_sizes, n_templates, block, activation, steps,
+                                                lr=defaults["lr"], batch_size=defaults["batch_size"], seed=seed)
+    expert_manifest = _expert_manifest(expert)
+    calib_data = data.subset(calib)
+    check, _ = fit_scalers(actor_t, critic_t, [64, 64], calib_data, activation, seed=seed)
+    manifest = {
+        "task": env_id, "algo": algo, "obs_dim": obs_dim, "act_dim": act_dim, "activation": activation,
+        "n_templates": n_templates, "block": block, "n_critics": int(data.critic_target.shape[1]),
+        "aux_sizes": aux_sizes, "template_steps": steps, "final_loss": losses[-1],
+        "scaler_fit_loss_64x64": evaluate_loss(check, calib_data),
+        "samples": samples, "calib": calib, "seed": seed,
+        "expert": {"path": str(expert), "net_arch": hidden_widths(model.policy)["actor"],
+                   "eval_return_mean": expert_manifest.get("eval_return_mean"),
+                   "eval_episodes": expert_manifest.get("eval_episodes")},
+        "obs_count": float(norm.obs_rms.count) if norm is not None else None,
+        "command": command, "code_version": __version__, "seconds": round(time.time() - start, 1),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    policy = model.policy
+    bank = Bank(manifest, actor_t, critic_t, calib_data,
+                obs_mean=torch.as_tensor(norm.obs_rms.mean) if norm is not None else None,
+                obs_var=torch.as_tensor(norm.obs_rms.var) if norm is not None else None,
+                log_std=policy.log_std.detach().cpu() if algo == "ppo" else None)
+    return save_bank(out or bank_path(env_id, algo), bank)
+
+
+def _expert_manifest(expert: str) -> dict:
+    import json
+
+    path = Path(expert)
+    path = (path if path.is_dir() else path.parent) / "manifest.json"
+    return json.loads(path.read_text()) if path.exists() else {}

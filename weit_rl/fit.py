@@ -1,0 +1,157 @@
+"""Distillation from expert data: template learning (several auxiliary sizes sharing
+one TemplateSet per network) and scaler fitting (templates frozen). Knows nothing of SB3:
+expert data is plain tensors, networks are kron.KronMLP / kron.PlainMLP."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from weit_rl.kron import KronMLP, TemplateSet
+
+
+@dataclass
+class ExpertData:
+    """What the expert did: observations as its policy saw them, its actor outputs
+    (PPO: action mean; SAC: pre-tanh mean and log_std), its critic outputs (PPO: V;
+    SAC: Q1, Q2) and, for SAC, the actions the critics were queried with."""
+
+    obs: Tensor
+    actor_target: Tensor
+    critic_target: Tensor
+    actions: Tensor | None = None
+
+    def __len__(self) -> int:
+        return self.obs.shape[0]
+
+    @property
+    def critic_input(self) -> Tensor:
+        return self.obs if self.actions is None else torch.cat([self.obs, self.actions], dim=1)
+
+    def subset(self, n: int) -> ExpertData:
+        """The first n transitions (data is stored shuffled, so this is a random subset)."""
+        return ExpertData(self.obs[:n], self.actor_target[:n], self.critic_target[:n],
+                          None if self.actions is None else self.actions[:n])
+
+    def batch(self, idx: Tensor) -> ExpertData:
+        return ExpertData(self.obs[idx], self.actor_target[idx], self.critic_target[idx],
+                          None if self.actions is None else self.actions[idx])
+
+
+class PolicyNets(nn.Module):
+    """One actor and one critic per critic target column (PPO: 1, SAC: 2)."""
+
+    def __init__(self, actor: nn.Module, critics: list[nn.Module]):
+        super().__init__()
+        self.actor, self.critics = actor, nn.ModuleList(critics)
+
+    def materialize(self) -> dict[str, list]:
+        return {"actor": self.actor.materialize(), "critics": [c.materialize() for c in self.critics]}
+
+
+def distill_loss(nets: PolicyNets, data: ExpertData, value_scale: Tensor) -> Tensor:
+    """MSE on actor outputs plus MSE on critic outputs in units of their spread, so that
+    value magnitudes (hundreds) do not drown the actions."""
+    loss = (nets.actor(data.obs) - data.actor_target).pow(2).mean()
+    x = data.critic_input
+    for i, critic in enumerate(nets.critics):
+        loss = loss + ((critic(x)[:, 0] - data.critic_target[:, i]) / value_scale[i]).pow(2).mean()
+    return loss
+
+
+def value_scale(data: ExpertData) -> Tensor:
+    return data.critic_target.std(dim=0).clamp_min(1e-3)
+
+
+@torch.no_grad()
+def evaluate_loss(nets: PolicyNets, data: ExpertData, scale: Tensor | None = None) -> float:
+    return float(distill_loss(nets, data, value_scale(data) if scale is None else scale))
+
+
+def train_nets(
+    nets: list[PolicyNets],
+    params: list[nn.Parameter],
+    data: ExpertData,
+    steps: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    desc: str | None = None,
+) -> list[float]:
+    """Adam on `params` to minimize the mean distillation loss of `nets`; returns the
+    per-step losses. Minibatches are drawn from a generator seeded by `seed`."""
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(params, lr=lr)
+    scale = value_scale(data)
+    losses = []
+    bar = tqdm(range(steps), desc=desc, disable=desc is None, mininterval=1.0)
+    for _ in bar:
+        idx = torch.randint(len(data), (min(batch_size, len(data)),), generator=gen)
+        batch = data.batch(idx)
+        loss = sum(distill_loss(n, batch, scale) for n in nets) / len(nets)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        if desc is not None and len(losses) % 50 == 0:
+            bar.set_postfix(loss=f"{losses[-1]:.4f}")
+    return losses
+
+
+def kron_nets(actor_t: TemplateSet, critic_t: TemplateSet, widths: list[int], n_critics: int,
+              activation: str, generator: torch.Generator) -> PolicyNets:
+    actor = KronMLP(actor_t, widths, activation, generator)
+    critics = [KronMLP(critic_t, widths, activation, generator) for _ in range(n_critics)]
+    return PolicyNets(actor, critics)
+
+
+def learn_templates(
+    data: ExpertData,
+    aux_sizes: list[list[int]],
+    n_templates: int,
+    block: int,
+    activation: str,
+    steps: int,
+    lr: float = 1e-3,
+    batch_size: int = 512,
+    seed: int = 0,
+    progress: bool = True,
+) -> tuple[TemplateSet, TemplateSet, list[float]]:
+    """Constraint-based pre-training: auxiliary networks of every size in `aux_sizes`,
+    each with its own scalers, all assembled from the same two TemplateSets, are trained
+    together to reproduce the expert (variable-sized initialization as multi-task learning)."""
+    gen = torch.Generator().manual_seed(seed)
+    obs_dim, n_critics = data.obs.shape[1], data.critic_target.shape[1]
+    actor_t = TemplateSet(obs_dim, data.actor_target.shape[1], n_templates, block, gen)
+    critic_t = TemplateSet(data.critic_input.shape[1], 1, n_templates, block, gen)
+    aux = [kron_nets(actor_t, critic_t, w, n_critics, activation, gen) for w in aux_sizes]
+    params = list(actor_t.parameters()) + list(critic_t.parameters())
+    params += [p for nets in aux for p in nets.actor.scalers.parameters()]
+    params += [p for nets in aux for c in nets.critics for p in c.scalers.parameters()]
+    losses = train_nets(aux, params, data, steps, lr, batch_size, seed,
+                        desc="learning templates" if progress else None)
+    return actor_t.requires_grad_(False), critic_t.requires_grad_(False), losses
+
+
+def fit_scalers(
+    actor_t: TemplateSet,
+    critic_t: TemplateSet,
+    widths: list[int],
+    data: ExpertData,
+    activation: str,
+    steps: int = 300,
+    lr: float = 1e-2,
+    batch_size: int = 256,
+    seed: int = 0,
+) -> tuple[PolicyNets, list[float]]:
+    """Fresh scalers for one target size, templates frozen, a few hundred Adam steps."""
+    actor_t.requires_grad_(False)
+    critic_t.requires_grad_(False)
+    nets = kron_nets(actor_t, critic_t, widths, data.critic_target.shape[1], activation,
+                     torch.Generator().manual_seed(seed))
+    params = list(nets.actor.scalers.parameters()) + [p for c in nets.critics for p in c.scalers.parameters()]
+    losses = train_nets([nets], params, data, steps, lr, batch_size, seed)
+    return nets, losses

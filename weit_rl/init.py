@@ -1,0 +1,118 @@
+"""The initializer registry: name -> function(policy, context), like SB3's {module: gain}.
+A new initializer is one function added to INITIALIZERS."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from weit_rl import UserError
+from weit_rl.bank import Bank, check_compatible, load_bank
+from weit_rl.fit import PolicyNets, fit_scalers, train_nets
+from weit_rl.kron import PlainMLP
+from weit_rl.sb3 import activation_name, hidden_widths, load_expert, read_weights, write_weights
+
+
+@dataclass
+class InitContext:
+    init: str = "weit"
+    algo: str = "ppo"
+    bank: str | None = None
+    expert: str | None = None
+    seed: int = 0
+    fit_steps: int = 300
+    calib: int | None = None  # use only the first `calib` transitions of the bank
+    task: str | None = None
+
+
+def _bank_for(policy, ctx: InitContext) -> Bank:
+    if ctx.bank is None:
+        raise UserError(f"init {ctx.init!r} needs a template bank: pass bank=PATH (BANK=PATH with make)")
+    bank = load_bank(ctx.bank)
+    check_compatible(bank, ctx.bank, ctx.algo, policy.observation_space.shape[0], policy.action_space.shape[0],
+                     activation_name(policy), ctx.task)
+    return bank
+
+
+def _calibration(bank: Bank, ctx: InitContext):
+    return bank.calib if ctx.calib is None else bank.calib.subset(ctx.calib)
+
+
+def _same_widths(policy) -> list[int]:
+    widths = hidden_widths(policy)
+    if widths["actor"] != widths["critic"]:
+        raise UserError(f"template initialization needs the same hidden sizes for actor and critic, got "
+                        f"{widths['actor']} and {widths['critic']}: pass net_arch as a list")
+    return widths["actor"]
+
+
+def scratch(policy, ctx: InitContext) -> None:
+    """SB3's default initialization: leave the freshly built policy as it is."""
+
+
+def weit(policy, ctx: InitContext) -> None:
+    """Fit fresh scalers for this size on the bank's calibration data, templates frozen."""
+    bank = _bank_for(policy, ctx)
+    nets, _ = fit_scalers(bank.actor, bank.critic, _same_widths(policy), _calibration(bank, ctx),
+                          bank.manifest["activation"], steps=ctx.fit_steps, seed=ctx.seed)
+    write_weights(policy, nets.materialize() | {"log_std": bank.log_std})
+
+
+def distill(policy, ctx: InitContext) -> None:
+    """Baseline: distill the target-size network itself (all weights, from SB3's default
+    init) on the same calibration data with the same number of optimizer steps as weit."""
+    bank = _bank_for(policy, ctx)
+    torch.manual_seed(ctx.seed)
+    current, act = read_weights(policy), bank.manifest["activation"]
+    nets = PolicyNets(PlainMLP(current["actor"], act), [PlainMLP(c, act) for c in current["critics"]])
+    train_nets([nets], list(nets.parameters()), _calibration(bank, ctx), ctx.fit_steps, lr=1e-3,
+               batch_size=256, seed=ctx.seed)
+    write_weights(policy, nets.materialize() | {"log_std": bank.log_std})
+
+
+def select(policy, ctx: InitContext) -> None:
+    """Baseline: weight selection (Xu et al. 2024) from the expert: evenly spaced neurons
+    of each kept layer; a shallower target keeps the expert's first layers and its last."""
+    if ctx.expert is None:
+        raise UserError("init 'select' needs the expert: pass expert=PATH (EXPERT=PATH with make)")
+    expert, _ = load_expert(ctx.expert, ctx.algo)
+    source, widths = read_weights(expert.policy), _same_widths(policy)
+    expert_widths = [w.shape[0] for w, _ in source["actor"][:-1]]
+    too_wide = any(t > e for t, e in zip(widths, expert_widths)) or widths[-1] > expert_widths[-1]
+    if len(widths) > len(expert_widths) or too_wide:
+        raise UserError(f"select copies a subset of the expert ({'x'.join(map(str, expert_widths))}); "
+                        f"target {widths} is wider or deeper, which it does not support: use init weit or distill")
+    out = {"actor": _select_layers(source["actor"], widths),
+           "critics": [_select_layers(c, widths) for c in source["critics"]],
+           "log_std": source["log_std"]}
+    write_weights(policy, out)
+
+
+def _select_layers(layers: list[tuple[torch.Tensor, torch.Tensor]], widths: list[int]) -> list:
+    kept = layers[: len(widths)] + [layers[-1]]  # first layers, then the output layer
+    in_sizes, out_sizes = [kept[0][0].shape[1], *widths], [*widths, kept[-1][0].shape[0]]
+    out = []
+    for (w, b), n, m in zip(kept, in_sizes, out_sizes):
+        rows, cols = _evenly(w.shape[0], m), _evenly(w.shape[1], n)
+        out.append((w[rows][:, cols].clone(), b[rows].clone()))
+    return out
+
+
+def _evenly(n: int, k: int) -> np.ndarray:
+    return np.round(np.linspace(0, n - 1, k)).astype(int)
+
+
+INITIALIZERS: dict[str, Callable[..., None]] = {"scratch": scratch, "weit": weit, "distill": distill, "select": select}
+
+
+def check_init(name: str) -> str:
+    if name not in INITIALIZERS:
+        raise UserError(f"unknown initializer {name!r}: choose one of {', '.join(INITIALIZERS)}")
+    return name
+
+
+def initialize(policy, ctx: InitContext) -> None:
+    INITIALIZERS[check_init(ctx.init)](policy, ctx)
