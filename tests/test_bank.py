@@ -1,0 +1,60 @@
+"""Bank file: exact round trip, manifest, and validation of damaged files."""
+
+import json
+
+import pytest
+import torch
+
+from weit_rl import UserError
+from weit_rl.bank import load_bank, read_manifest, save_bank
+
+
+def test_round_trip_is_exact(tiny_ppo_bank, tmp_path):
+    bank = load_bank(tiny_ppo_bank)
+    copy = save_bank(tmp_path / "copy.safetensors", bank)
+    again = load_bank(copy)
+    for a, b in [(bank.actor, again.actor), (bank.critic, again.critic)]:
+        for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+            assert ka == kb and torch.equal(va, vb)
+    for name in ("obs", "actor_target", "critic_target"):
+        assert torch.equal(getattr(bank.calib, name), getattr(again.calib, name))
+    assert torch.equal(bank.log_std, again.log_std) and torch.equal(bank.obs_mean, again.obs_mean)
+    assert again.manifest == bank.manifest
+
+
+def test_manifest_records_provenance(tiny_ppo_bank, tiny_sac_bank):
+    m = read_manifest(tiny_ppo_bank)
+    assert (m["task"], m["algo"], m["obs_dim"], m["act_dim"]) == ("HalfCheetah-v5", "ppo", 17, 6)
+    assert m["expert"]["net_arch"] == [32, 32, 32] and m["calib"] == 400 and m["command"] == "tests"
+    assert json.loads(tiny_ppo_bank.with_suffix(".json").read_text()) == m
+    bank = load_bank(tiny_ppo_bank)
+    assert bank.calib.obs.shape == (400, 17) and bank.calib.critic_target.shape == (400, 1)
+    sac = load_bank(tiny_sac_bank)
+    assert sac.calib.actions.shape == (400, 6) and sac.calib.critic_target.shape == (400, 2)
+    assert sac.calib.actor_target.shape == (400, 12)  # pre-tanh mean and log_std
+    assert sac.log_std is None and sac.obs_mean is None
+
+
+def test_truncated_bank_is_reported(tiny_ppo_bank, tmp_path):
+    bad = tmp_path / "truncated.safetensors"
+    bad.write_bytes(tiny_ppo_bank.read_bytes()[:-100])
+    with pytest.raises(UserError, match="corrupt or truncated"):
+        load_bank(bad)
+
+
+def test_flipped_bytes_fail_the_checksum(tiny_ppo_bank, tmp_path):
+    data = bytearray(tiny_ppo_bank.read_bytes())
+    data[-10] ^= 0xFF
+    bad = tmp_path / "flipped.safetensors"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(UserError, match="checksum"):
+        load_bank(bad)
+
+
+def test_missing_and_foreign_files(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        load_bank(tmp_path / "nope.safetensors")
+    junk = tmp_path / "junk.safetensors"
+    junk.write_text("not a bank")
+    with pytest.raises(UserError, match="corrupt"):
+        load_bank(junk)
