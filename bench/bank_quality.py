@@ -1,0 +1,127 @@
+"""Zero-shot quality of the shipped banks: the return of each initialized policy at
+step 0 (before any RL), for several sizes, initializers, calibration budgets and
+fitting seeds, next to the expert and scratch. Writes reports/banks.md (and .json).
+
+    .venv/bin/python bench/bank_quality.py --envs HalfCheetah,Hopper,Walker2d,Ant
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from weit_rl.agents import RunConfig, build_model, evaluate, prepare
+from weit_rl.bank import load_bank
+from weit_rl.envs import make_env, resolve_task, short_name
+from weit_rl.experts import bank_path, expert_dir
+from weit_rl.kron import KronMLP
+from weit_rl.sb3 import init_obs_rms
+
+SIZES = ["tiny", "small", "medium", "large", "100x2", "64x4"]  # 100: not a multiple of 16; 64x4: deeper than expert
+
+
+def zero_shot(env_id: str, size: str, init: str, seed: int, calib: int | None, episodes: int) -> tuple[float, float]:
+    """Mean deterministic return at step 0 and the seconds initialization took."""
+    cfg = prepare(RunConfig(env=env_id, algo="ppo", size=size, init=init, seed=seed, device="cpu", calib=calib,
+                            bank=str(bank_path(env_id, "ppo")), expert=str(expert_dir(env_id, "ppo"))))
+    rms = init_obs_rms(init, "ppo", cfg.bank, cfg.expert)
+    train_env = make_env(env_id, seed=seed, normalize=True, obs_rms=rms)
+    start = time.perf_counter()
+    model = build_model(cfg, train_env)
+    seconds = time.perf_counter() - start
+    eval_env = make_env(env_id, n_envs=episodes, seed=seed + 1000, normalize=True, training=False)
+    eval_env.obs_rms = train_env.obs_rms
+    return float(np.mean(evaluate(model, eval_env, episodes))), seconds
+
+
+def task_table(env_id: str, budgets: list[int], seeds: int, episodes: int) -> dict:
+    torch.set_num_threads(1)
+    bank = load_bank(bank_path(env_id, "ppo"))
+    expert_arch = bank.manifest["expert"]["net_arch"]
+    rows = {}
+    for size in SIZES:
+        widths = prepare(RunConfig(env=env_id, size=size)).net_arch
+        row: dict = {"widths": widths, "scalers": KronMLP(bank.actor, widths).scalers.count()
+                     + KronMLP(bank.critic, widths).scalers.count()}
+        row["scratch"] = [zero_shot(env_id, size, "scratch", s, None, episodes)[0] for s in range(seeds)]
+        deeper_or_wider = len(widths) > len(expert_arch) or max(widths) > min(expert_arch)
+        row["select"] = None if deeper_or_wider else [zero_shot(env_id, size, "select", s, None, episodes)[0]
+                                                      for s in range(seeds)]
+        for budget in budgets:
+            for init in ("weit", "distill"):
+                runs = [zero_shot(env_id, size, init, s, budget, episodes) for s in range(seeds)]
+                row[f"{init}@{budget}"] = [r for r, _ in runs]
+                row[f"{init}@{budget}_seconds"] = float(np.mean([t for _, t in runs]))
+        rows[size] = row
+        print(f"{env_id} {size}: done", flush=True)
+    return {"expert_return": bank.manifest["expert"]["eval_return_mean"], "expert_arch": expert_arch,
+            "bank": bank.manifest, "rows": rows}
+
+
+def fmt(values: list[float] | None) -> str:
+    return "n/a" if values is None else f"{np.mean(values):.0f} ± {np.std(values):.0f}"
+
+
+def markdown(results: dict, budgets: list[int], seeds: int, episodes: int, command: str, wall: float) -> str:
+    out = ["# Zero-shot quality of the template banks (PPO)\n",
+           f"Return of each initialized policy **at step 0, before any RL**, mean ± std over {seeds} fitting seeds "
+           f"(each the mean of {episodes} deterministic episodes). `weit` fits scalers on the first N calibration "
+           "transitions of the bank (300 Adam steps); `distill` trains the whole target network on the same N "
+           "transitions for the same 300 steps; `select` copies evenly spaced expert neurons (n/a: the target is "
+           "deeper or wider than the expert); `scratch` is SB3's default init.\n",
+           f"Command: `{command}`  \nMachine: {platform.machine()}, {os.cpu_count()} cpus; wall time {wall / 60:.1f} min.\n"]
+    for env_id, res in results.items():
+        b = res["bank"]
+        out.append(f"\n## {env_id}\n\nExpert {'x'.join(map(str, res['expert_arch']))}: return "
+                   f"{res['expert_return']:.0f}. Bank: {b['n_templates']} templates of {b['block']}x{b['block']}, "
+                   f"{b['samples']} distillation samples, {b['calib']} calibration transitions.\n")
+        head = ["size", "scalers", "scratch", "select"] + [f"{i} N={n}" for n in budgets for i in ("weit", "distill")]
+        out.append("| " + " | ".join(head) + " | weit fit s |")
+        out.append("|" + "---|" * (len(head) + 1))
+        for size, row in res["rows"].items():
+            cells = [f"{size} ({'x'.join(map(str, row['widths']))})", str(row["scalers"]), fmt(row["scratch"]),
+                     fmt(row["select"])] + [fmt(row[f"{i}@{n}"]) for n in budgets for i in ("weit", "distill")]
+            out.append("| " + " | ".join(cells) + f" | {row[f'weit@{budgets[-1]}_seconds']:.1f} |")
+        wins = [(size, n) for size, row in res["rows"].items() for n in budgets
+                if np.mean(row[f"weit@{n}"]) > np.mean(row[f"distill@{n}"])]
+        out.append(f"\n`weit` beats `distill` (mean) in {len(wins)} of {len(res['rows']) * len(budgets)} "
+                   f"size x budget cells: {', '.join(f'{s}@{n}' for s, n in wins) or 'none'}.\n")
+    return "\n".join(out) + "\n"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--envs", default="HalfCheetah,Hopper,Walker2d,Ant")
+    p.add_argument("--budgets", default="256,1000,5000")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--out", default="reports/banks")
+    a = p.parse_args()
+    envs = [resolve_task(e) for e in a.envs.split(",")]
+    envs = [e for e in envs if bank_path(e, "ppo").exists() and (expert_dir(e, "ppo") / "model.zip").exists()]
+    budgets = [int(b) for b in a.budgets.split(",")]
+    start = time.time()
+    with ProcessPoolExecutor(max_workers=min(a.workers, len(envs))) as pool:
+        futures = {e: pool.submit(task_table, e, budgets, a.seeds, a.episodes) for e in envs}
+        results = {e: f.result() for e, f in futures.items()}
+    command = "python " + shlex.join(sys.argv)
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"command": command, "results": results}, indent=2, default=str))
+    out.with_suffix(".md").write_text(markdown(results, budgets, a.seeds, a.episodes, command, time.time() - start))
+    print(f"wrote {out.with_suffix('.md')} for {', '.join(short_name(e) for e in envs)}")
+
+
+if __name__ == "__main__":
+    main()
