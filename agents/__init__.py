@@ -263,7 +263,12 @@ def train(cfg: RunConfig, command: str | None = None) -> Path:
         CheckpointCallback(ckpt_dir, cfg.checkpoint_freq),
     ])
     remaining = max(cfg.steps - model.num_timesteps, 0)
-    model.learn(remaining, callback=callbacks, tb_log_name="run", reset_num_timesteps=False, progress_bar=cfg.progress_bar)
+    try:
+        model.learn(remaining, callback=callbacks, tb_log_name="run", reset_num_timesteps=False,
+                    progress_bar=cfg.progress_bar)
+    except KeyboardInterrupt:
+        save_checkpoint(model, ckpt_dir)  # Ctrl-C loses nothing: the same command resumes here
+        raise
     _save_final(model, run_dir)
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     return run_dir
