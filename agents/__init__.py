@@ -246,7 +246,6 @@ def train(cfg: RunConfig, command: str | None = None) -> Path:
     if (run_dir / "model.zip").exists():
         print(f"{run_dir} is complete (model.zip exists); nothing to do", file=sys.stderr)
         return run_dir
-    torch.set_num_threads(int(os.environ.get("WEIT_RL_THREADS", "1")))
     if ckpt_dir.exists():
         model = load_checkpoint(cfg, ckpt_dir)
         _truncate_evals(run_dir / "evaluations.csv", model.num_timesteps)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
+
+import torch
 
 from weit_rl import UserError
 
@@ -150,6 +153,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    # Small MLPs gain nothing from intra-op threads, and extra threads thrash when several
+    # runs share the cores; WEIT_RL_THREADS overrides.
+    torch.set_num_threads(int(os.environ.get("WEIT_RL_THREADS", "1")))
     try:
         args.fn(args)
     except UserError as err:
