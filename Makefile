@@ -22,7 +22,7 @@ $(BIN)/weit-rl: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q -e ".[test,ray]"
 	touch $@
 
 test: install
@@ -39,7 +39,8 @@ train: install
 		--seed $(SEED) --device $(DEVICE) $(if $(BANK),--bank $(BANK)) $(if $(EXPERT),--expert $(EXPERT))
 
 compare: install
-	$(BIN)/weit-rl compare --env $(ENV) --algo $(ALGO) --profile $(PROFILE)
+	$(BIN)/weit-rl compare --env $(ENV) --algo $(ALGO) --profile $(PROFILE) \
+		$(if $(BANK),--bank $(BANK)) $(if $(EXPERT),--expert $(EXPERT))
 
 bench: install
 	$(BIN)/python bench/bench_init.py

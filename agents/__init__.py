@@ -252,6 +252,9 @@ def train(cfg: RunConfig, command: str | None = None) -> Path:
         print(f"resuming {run_dir} from step {model.num_timesteps}", file=sys.stderr)
     else:
         model = new_model(cfg)
+        # A run killed before its first checkpoint restarts from step 0: drop its old logs.
+        (run_dir / "evaluations.csv").unlink(missing_ok=True)
+        shutil.rmtree(run_dir / "tb", ignore_errors=True)
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(yaml.safe_dump(asdict(cfg) | {"code_version": __version__}, sort_keys=False))
         (run_dir / "command.txt").write_text((command or " ".join(sys.argv)) + "\n")
