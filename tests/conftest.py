@@ -43,6 +43,12 @@ def _bank(expert: Path, root: Path, algo: str, **kw) -> Path:
     return build_bank(str(expert), TASK, algo, str(root / f"bank-{algo}.safetensors"), command="tests", **kw)
 
 
+@pytest.fixture(autouse=True)
+def no_shipped_artifacts(tmp_path_factory, monkeypatch):
+    """Tests never pick up the banks and experts shipped in the checkout."""
+    monkeypatch.setenv("WEIT_RL_HOME", str(tmp_path_factory.mktemp("home")))
+
+
 @pytest.fixture(scope="session")
 def tiny_ppo_expert(tmp_path_factory) -> Path:
     return _expert(tmp_path_factory.mktemp("ppo"), "ppo")

@@ -14,15 +14,17 @@ import numpy as np
 from weit_rl import UserError, __version__
 from weit_rl.envs import short_name
 
-ROOT = Path(os.environ.get("WEIT_RL_HOME", "."))
+def home() -> Path:
+    """Where experts/ and banks/ are looked up: WEIT_RL_HOME, else the current folder."""
+    return Path(os.environ.get("WEIT_RL_HOME", "."))
 
 
 def expert_dir(env_id: str, algo: str) -> Path:
-    return ROOT / "experts" / f"{short_name(env_id)}-{algo}"
+    return home() / "experts" / f"{short_name(env_id)}-{algo}"
 
 
 def bank_path(env_id: str, algo: str) -> Path:
-    return ROOT / "banks" / f"{short_name(env_id)}-{algo}.safetensors"
+    return home() / "banks" / f"{short_name(env_id)}-{algo}.safetensors"
 
 
 def default_expert(env_id: str, algo: str) -> str:
