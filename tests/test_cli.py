@@ -1,7 +1,6 @@
 """The command line: smoke runs of PPO and SAC, resume after a kill, and bad input."""
 
 import csv
-import os
 import signal
 import subprocess
 import sys
