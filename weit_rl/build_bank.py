@@ -57,6 +57,7 @@ def build_bank(
         "task": env_id, "algo": algo, "obs_dim": obs_dim, "act_dim": act_dim, "activation": activation,
         "n_templates": n_templates, "block": block, "n_critics": int(data.critic_target.shape[1]),
         "aux_sizes": aux_sizes, "template_steps": steps, "final_loss": losses[-1],
+        "loss_log": {str(i): round(losses[i], 5) for i in range(0, len(losses), max(1, len(losses) // 20))},
         "scaler_fit_loss_64x64": evaluate_loss(check, calib_data),
         "samples": samples, "calib": calib, "seed": seed,
         "expert": {"path": str(expert), "net_arch": hidden_widths(model.policy)["actor"],
