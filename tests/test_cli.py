@@ -30,6 +30,9 @@ def test_train_smoke_from_tiny_bank(algo, tiny_ppo_bank, tiny_sac_bank, tmp_path
     assert any((run / "tb").rglob("events.out.tfevents*"))
     assert evals(run)[0] == 0 and evals(run)[-1] >= 300
     assert not (run / "checkpoint").exists()
+    if algo == "ppo":  # `weit-rl eval` reloads the run with its normalization statistics
+        out = run_cli("eval", str(run), "--env", "HalfCheetah", "--episodes", "1")
+        assert out.returncode == 0 and '"mean_return"' in out.stdout, out.stderr
 
 
 def test_killed_run_resumes_from_checkpoint(tiny_ppo_bank, tmp_path):
@@ -68,6 +71,7 @@ BAD = [
     (["train", "--env", "HalfCheetah", "--init", "select", "--expert", "{junk}"], "not an SB3 model"),
     (["templates", "--env", "HalfCheetah", "--expert", "{junk}", "--out", "{tmp}/b.safetensors"], "not an SB3 model"),
     (["info", "{truncated}"], "corrupt or truncated"),
+    (["train", "--env", "HalfCheetah"], "make templates ENV=HalfCheetah ALGO=ppo"),  # no shipped bank here
 ]
 
 
