@@ -54,10 +54,9 @@ def cmd_train(a: argparse.Namespace) -> None:
     from weit_rl.init import check_init
 
     env_id, algo, init = resolve_task(a.env), check_algo(a.algo), check_init(a.init)
-    bank = a.bank or (default_bank(env_id, algo) if init == "weit" else None)
-    expert = a.expert or (default_expert(env_id, algo) if init in ("distill", "select") else None)
-    if init == "distill" and bank is None:
-        bank = a.bank or default_bank(env_id, algo)  # distill uses the bank's calibration data
+    # weit and distill fit on the bank's calibration data; select copies from the expert.
+    bank = a.bank or (default_bank(env_id, algo) if init in ("weit", "distill") else None)
+    expert = a.expert or (default_expert(env_id, algo) if init == "select" else None)
     run_dir = a.run_dir or f"runs/{short_name(env_id)}/{algo}-{size_name(a.size)}-{init}-s{a.seed}"
     cfg = RunConfig(env=env_id, algo=algo, size=a.size, init=init, steps=a.steps, seed=a.seed, device=a.device,
                     bank=bank, expert=expert, run_dir=run_dir, eval_freq=a.eval_freq,
