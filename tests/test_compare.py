@@ -120,10 +120,12 @@ def test_a_run_folder_from_another_sweep_is_refused(tmp_path):
         compare.resolve(args)
 
 
-def test_profiles_fill_unset_options_and_flags_override():
-    quick = compare.resolve(parse("--env", "HalfCheetah", "--inits", "scratch"))
+def test_profiles_fill_unset_options_and_flags_override(tmp_path):
+    out = ("--out-dir", str(tmp_path / "runs"))  # not the checkout's runs/, which may hold real sweeps
+    quick = compare.resolve(parse("--env", "HalfCheetah", "--inits", "scratch", *out))
     assert (quick.sizes, quick.seeds, quick.steps, quick.eval_freq) == (["tiny", "small"], [0, 1, 2], 32_768, 4096)
-    full = compare.resolve(parse("--env", "HalfCheetah", "--inits", "scratch", "--profile", "full", "--seeds", "2"))
+    full = compare.resolve(parse("--env", "HalfCheetah", "--inits", "scratch", "--profile", "full", "--seeds", "2",
+                                 *out))
     assert full.sizes == ["tiny", "small", "medium", "128x3"] and full.seeds == [0, 1]
     assert full.eval_freq % 512 == 0 and full.eval_freq * 30 >= 300_000  # whole rollouts, about 30 evaluations
 
