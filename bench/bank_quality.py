@@ -24,6 +24,7 @@ from weit_rl.agents import RunConfig, build_model, evaluate, prepare
 from weit_rl.bank import load_bank
 from weit_rl.envs import make_env, resolve_task, short_name
 from weit_rl.experts import bank_path, expert_dir
+from weit_rl.init import select_fits
 from weit_rl.kron import KronMLP
 from weit_rl.sb3 import init_obs_rms
 
@@ -54,8 +55,7 @@ def task_table(env_id: str, budgets: list[int], seeds: int, episodes: int) -> di
         row: dict = {"widths": widths, "scalers": KronMLP(bank.actor, widths).scalers.count()
                      + KronMLP(bank.critic, widths).scalers.count()}
         row["scratch"] = [zero_shot(env_id, size, "scratch", s, None, episodes)[0] for s in range(seeds)]
-        deeper_or_wider = len(widths) > len(expert_arch) or max(widths) > min(expert_arch)
-        row["select"] = None if deeper_or_wider else [zero_shot(env_id, size, "select", s, None, episodes)[0]
+        row["select"] = None if not select_fits(widths, expert_arch) else [zero_shot(env_id, size, "select", s, None, episodes)[0]
                                                       for s in range(seeds)]
         for budget in budgets:
             for init in ("weit", "distill"):

@@ -13,7 +13,7 @@ from weit_rl import UserError, __version__
 from weit_rl.bank import Bank, save_bank
 from weit_rl.config import check_algo, load_yaml
 from weit_rl.envs import resolve_task
-from weit_rl.experts import bank_path, default_expert
+from weit_rl.experts import bank_path, default_expert, read_expert_manifest
 from weit_rl.fit import evaluate_loss, fit_scalers, learn_templates
 from weit_rl.sb3 import activation_name, hidden_widths, load_expert, record_expert_data
 
@@ -50,7 +50,7 @@ def build_bank(
     data = record_expert_data(model, norm, env_id, samples, seed=seed)
     actor_t, critic_t, losses = learn_templates(data, aux_sizes, n_templates, block, activation, steps,
                                                 lr=defaults["lr"], batch_size=defaults["batch_size"], seed=seed)
-    expert_manifest = _expert_manifest(expert)
+    expert_manifest = read_expert_manifest(expert)
     calib_data = data.subset(calib)
     check, _ = fit_scalers(actor_t, critic_t, [64, 64], calib_data, activation, seed=seed)
     manifest = {
@@ -73,11 +73,3 @@ def build_bank(
                 obs_var=torch.as_tensor(norm.obs_rms.var) if norm is not None else None,
                 log_std=policy.log_std.detach().cpu() if algo == "ppo" else None)
     return save_bank(out or bank_path(env_id, algo), bank)
-
-
-def _expert_manifest(expert: str) -> dict:
-    import json
-
-    path = Path(expert)
-    path = (path if path.is_dir() else path.parent) / "manifest.json"
-    return json.loads(path.read_text()) if path.exists() else {}

@@ -230,6 +230,7 @@ def _check_expert(sweep: Sweep) -> None:
     weight selection copies a subset of its neurons (the same rule as weit_rl.init.select,
     checked here so the sweep fails before its first run, not in the middle)."""
     from weit_rl.config import parse_size
+    from weit_rl.init import select_fits
     from weit_rl.sb3 import hidden_widths, load_expert
 
     model, _ = load_expert(sweep.expert, sweep.algo)
@@ -240,8 +241,7 @@ def _check_expert(sweep: Sweep) -> None:
     expert_widths = hidden_widths(model.policy)["actor"]
     for size in sweep.sizes:
         widths = parse_size(size)
-        if len(widths) > len(expert_widths) or any(t > e for t, e in zip(widths, expert_widths)) \
-                or widths[-1] > expert_widths[-1]:
+        if not select_fits(widths, expert_widths):
             raise UserError(f"init select cannot make size {size} {widths}: it copies a subset of the expert "
                             f"{expert_widths}, so no layer may be wider and the net no deeper; drop select from "
                             f"--inits or that size from --sizes")
@@ -468,12 +468,11 @@ def expert_return(sweep: Sweep) -> tuple[float | None, str]:
         if value is not None:
             return float(value), f"the manifest of bank {sweep.bank}"
     if sweep.expert:
-        folder = Path(sweep.expert)
-        manifest = (folder if folder.is_dir() else folder.parent) / "manifest.json"
-        if manifest.exists():
-            value = json.loads(manifest.read_text()).get("eval_return_mean")
-            if value is not None:
-                return float(value), f"the expert manifest {manifest}"
+        from weit_rl.experts import read_expert_manifest
+
+        value = read_expert_manifest(sweep.expert).get("eval_return_mean")
+        if value is not None:
+            return float(value), f"the expert manifest beside {sweep.expert}"
     return None, "no expert return is recorded (bank and expert manifests lack eval_return_mean)"
 
 

@@ -48,6 +48,13 @@ def default_bank(env_id: str, algo: str) -> str:
     return str(path)
 
 
+def read_expert_manifest(expert: str | Path) -> dict[str, Any]:
+    """manifest.json beside an expert's model.zip (folder or file path); {} if there is none."""
+    path = Path(expert)
+    path = (path if path.is_dir() else path.parent) / "manifest.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def write_expert_manifest(out: Path, cfg: Any, command: str, episodes: int) -> dict[str, Any]:
     from weit_rl.sb3 import evaluate_saved
 

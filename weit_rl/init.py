@@ -81,14 +81,20 @@ def select(policy, ctx: InitContext) -> None:
     expert, _ = load_expert(ctx.expert, ctx.algo)
     source, widths = read_weights(expert.policy), _same_widths(policy)
     expert_widths = [w.shape[0] for w, _ in source["actor"][:-1]]
-    too_wide = any(t > e for t, e in zip(widths, expert_widths)) or widths[-1] > expert_widths[-1]
-    if len(widths) > len(expert_widths) or too_wide:
+    if not select_fits(widths, expert_widths):
         raise UserError(f"select copies a subset of the expert ({'x'.join(map(str, expert_widths))}); "
                         f"target {widths} is wider or deeper, which it does not support: use init weit or distill")
     out = {"actor": _select_layers(source["actor"], widths),
            "critics": [_select_layers(c, widths) for c in source["critics"]],
            "log_std": source["log_std"]}
     write_weights(policy, out)
+
+
+def select_fits(widths: list[int], expert_widths: list[int]) -> bool:
+    """Weight selection copies a subset: no deeper than the expert, no layer wider than its source."""
+    if len(widths) > len(expert_widths):
+        return False
+    return all(t <= e for t, e in zip(widths, expert_widths)) and widths[-1] <= expert_widths[-1]
 
 
 def _select_layers(layers: list[tuple[torch.Tensor, torch.Tensor]], widths: list[int]) -> list:

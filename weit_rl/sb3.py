@@ -198,7 +198,11 @@ class _InitializedPolicy:
         object.__setattr__(self, "init_context", ctx)
         return kwargs
 
-    def _initialize(self) -> None:
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **self._take_init_kwargs(kwargs))
+
+    def _build(self, lr_schedule: Any) -> None:
+        super()._build(lr_schedule)
         from weit_rl.init import initialize
 
         initialize(self, self.init_context)
@@ -210,25 +214,11 @@ class WeiTActorCriticPolicy(_InitializedPolicy, ActorCriticPolicy):
 
     ALGO = "ppo"
 
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **self._take_init_kwargs(kwargs))
-
-    def _build(self, lr_schedule: Any) -> None:
-        super()._build(lr_schedule)
-        self._initialize()
-
 
 class WeiTSACPolicy(_InitializedPolicy, SACPolicy):
     """SAC policy initialized at construction; same extra policy_kwargs as the PPO one."""
 
     ALGO = "sac"
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **self._take_init_kwargs(kwargs))
-
-    def _build(self, lr_schedule: Any) -> None:
-        super()._build(lr_schedule)
-        self._initialize()
 
 
 def policy_class_for(algo: str) -> type[BasePolicy]:
