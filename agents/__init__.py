@@ -48,6 +48,8 @@ class RunConfig:
     progress_bar: bool = True
     fit_steps: int = 300  # scaler-fitting (weit) and distillation (distill) optimizer steps
     calib: int | None = None  # expert transitions used for fitting (None: all in the bank)
+    keep_best: bool = False  # also keep the best-evaluated model in best/ (experts)
+    stop_return: float | None = None  # stop once an evaluation's mean return reaches this
     net_arch: list[int] = field(default_factory=list)
     hyperparams: dict[str, Any] = field(default_factory=dict)
 
@@ -115,12 +117,17 @@ def make_eval_env(cfg: RunConfig, train_env: VecEnv) -> VecEnv:
 
 
 class EvalCSVCallback(BaseCallback):
-    """Evaluates every `freq` steps (and at step 0) and appends to evaluations.csv."""
+    """Evaluates every `freq` steps (and at step 0) and appends to evaluations.csv.
+    With `best_dir`, the best-evaluated model is kept there; with `stop_return`,
+    training stops once an evaluation's mean return reaches it."""
 
-    def __init__(self, eval_env: VecEnv, path: Path, freq: int, episodes: int):
+    def __init__(self, eval_env: VecEnv, path: Path, freq: int, episodes: int,
+                 best_dir: Path | None = None, stop_return: float | None = None):
         super().__init__()
         self.eval_env, self.path, self.freq, self.episodes = eval_env, path, freq, episodes
+        self.best_dir, self.stop_return = best_dir, stop_return
         self.next_eval = 0
+        self.last_mean = -np.inf
 
     def _on_training_start(self) -> None:
         done = _read_eval_steps(self.path)
@@ -129,7 +136,7 @@ class EvalCSVCallback(BaseCallback):
 
     def _on_step(self) -> bool:
         self._maybe_eval()
-        return True
+        return self.stop_return is None or self.last_mean < self.stop_return
 
     def _on_training_end(self) -> None:
         done = _read_eval_steps(self.path)
@@ -146,6 +153,9 @@ class EvalCSVCallback(BaseCallback):
         if isinstance(train_env, VecNormalize):
             self.eval_env.obs_rms = train_env.obs_rms
         returns = evaluate(self.model, self.eval_env, self.episodes)
+        self.last_mean = float(np.mean(returns))
+        if self.best_dir is not None and self.last_mean > best_score(self.best_dir):
+            save_best(self.model, self.best_dir, self.last_mean)
         new = not self.path.exists()
         with self.path.open("a", newline="") as f:
             writer = csv.writer(f)
@@ -191,6 +201,25 @@ class CheckpointCallback(BaseCallback):
             save_checkpoint(self.model, self.ckpt_dir)
             self.last = self.num_timesteps
         return True
+
+
+def best_score(best_dir: Path) -> float:
+    score = best_dir / "score.yaml"
+    return float(yaml.safe_load(score.read_text())["mean_return"]) if score.exists() else -np.inf
+
+
+def save_best(model: BaseAlgorithm, best_dir: Path, mean_return: float) -> None:
+    """The best-evaluated policy (model + normalization statistics), replaced atomically."""
+    tmp = best_dir.with_name(best_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save(tmp / "model.zip")
+    env = model.get_env()
+    if isinstance(env, VecNormalize):
+        env.save(str(tmp / "vecnormalize.pkl"))
+    (tmp / "score.yaml").write_text(yaml.safe_dump({"mean_return": mean_return, "timesteps": model.num_timesteps}))
+    shutil.rmtree(best_dir, ignore_errors=True)
+    tmp.rename(best_dir)
 
 
 def save_checkpoint(model: BaseAlgorithm, ckpt_dir: Path) -> None:
@@ -261,7 +290,8 @@ def train(cfg: RunConfig, command: str | None = None) -> Path:
     model.tensorboard_log = str(run_dir / "tb")
     eval_env = make_eval_env(cfg, model.get_env())
     callbacks = CallbackList([
-        EvalCSVCallback(eval_env, run_dir / "evaluations.csv", cfg.eval_freq, cfg.eval_episodes),
+        EvalCSVCallback(eval_env, run_dir / "evaluations.csv", cfg.eval_freq, cfg.eval_episodes,
+                        best_dir=run_dir / "best" if cfg.keep_best else None, stop_return=cfg.stop_return),
         CheckpointCallback(ckpt_dir, cfg.checkpoint_freq),
     ])
     remaining = max(cfg.steps - model.num_timesteps, 0)

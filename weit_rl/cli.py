@@ -19,23 +19,19 @@ def _command() -> str:
 
 
 def cmd_expert(a: argparse.Namespace) -> None:
-    from weit_rl.agents import RunConfig, train
-    from weit_rl.config import expert_recipe
+    from weit_rl.config import check_algo
     from weit_rl.envs import resolve_task, short_name
-    from weit_rl.experts import expert_dir, write_expert_manifest
+    from weit_rl.experts import train_expert
 
-    env_id = resolve_task(a.env)
-    recipe = expert_recipe(a.algo, env_id)
-    out = Path(a.out) if a.out else expert_dir(env_id, a.algo)
-    cfg = RunConfig(
-        env=env_id, algo=a.algo, size=",".join(map(str, recipe["net_arch"])), init="scratch",
-        steps=a.steps or recipe["steps"], seed=recipe.get("seed", 0) if a.seed is None else a.seed,
-        device=a.device, run_dir=str(out), eval_freq=a.eval_freq, eval_episodes=5, checkpoint_freq=a.checkpoint_freq,
-    )
-    train(cfg, _command())
-    manifest = write_expert_manifest(out, cfg, _command(), episodes=a.eval_episodes)
-    print(f"expert {short_name(env_id)}/{a.algo}: return {manifest['eval_return_mean']:.1f} "
-          f"+- {manifest['eval_return_std']:.1f} over {a.eval_episodes} episodes -> {out}")
+    env_id, algo = resolve_task(a.env), check_algo(a.algo)
+    manifest = train_expert(env_id, algo, None if a.seed is None else [a.seed], a.steps, a.device,
+                            Path(a.out) if a.out else None, _command(), progress_bar=not a.no_progress)
+    if manifest is None:
+        print(f"candidate seed {a.seed} done; the expert ships once every recipe seed is trained")
+        return
+    ev = manifest["evaluation"]
+    print(f"expert {short_name(env_id)}/{algo}: seed {manifest['seed']} kept, return {ev['mean']:.1f} "
+          f"(median {ev['median']:.1f}, min {ev['min']:.1f}) over {ev['episodes']} episodes")
 
 
 def cmd_templates(a: argparse.Namespace) -> None:
@@ -92,12 +88,10 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--env", required=True)
     e.add_argument("--algo", default="ppo")
     e.add_argument("--steps", type=int, default=None, help="override the recipe's step budget")
-    e.add_argument("--seed", type=int, default=None)
+    e.add_argument("--seed", type=int, default=None, help="train this candidate seed only (default: the recipe's seeds)")
     e.add_argument("--device", default="auto")
     e.add_argument("--out", default=None, help="folder (default experts/<Env>-<algo>)")
-    e.add_argument("--eval-freq", type=int, default=50_000)
-    e.add_argument("--eval-episodes", type=int, default=10)
-    e.add_argument("--checkpoint-freq", type=int, default=50_000)
+    e.add_argument("--no-progress", action="store_true")
     e.set_defaults(fn=cmd_expert)
 
     t = sub.add_parser("templates", help="learn a template bank from an expert")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import platform
-from dataclasses import asdict
+import shutil
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from weit_rl import UserError, __version__
 from weit_rl.envs import short_name
@@ -55,16 +58,97 @@ def read_expert_manifest(expert: str | Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def write_expert_manifest(out: Path, cfg: Any, command: str, episodes: int) -> dict[str, Any]:
+# The expert evaluation protocol, in one place: deterministic episodes on seeds disjoint
+# from training (seeds 0..999) and from training-time evaluation (seed + 10_000).
+EVAL_EPISODES = 20
+EVAL_SEED = 1_000_000
+
+
+def evaluation_summary(returns: list[float]) -> dict[str, Any]:
+    return {"episodes": len(returns), "seed": EVAL_SEED, "deterministic": True,
+            "mean": float(np.mean(returns)), "median": float(np.median(returns)), "min": float(np.min(returns)),
+            "max": float(np.max(returns)), "std": float(np.std(returns)), "returns": [round(r, 2) for r in returns]}
+
+
+def evaluate_expert(path: str | Path, env_id: str, algo: str) -> dict[str, Any]:
     from weit_rl.sb3 import evaluate_saved
 
-    returns = evaluate_saved(str(out), cfg.env, cfg.algo, episodes, seed=cfg.seed + 20_000)
+    return evaluation_summary(evaluate_saved(str(path), env_id, algo, EVAL_EPISODES, seed=EVAL_SEED))
+
+
+def train_expert(env_id: str, algo: str, seeds: list[int] | None, steps: int | None, device: str,
+                 out: Path | None, command: str, progress_bar: bool = True) -> dict[str, Any] | None:
+    """Train the recipe's candidate seeds (each resumable, in out/candidates/s<seed>/),
+    evaluate each one's kept model under the protocol above, and once every recipe seed
+    is done ship the best candidate as out/model.zip with a manifest listing them all.
+    Returns the manifest, or None while candidates are still missing."""
+    from weit_rl.agents import RunConfig, train
+    from weit_rl.config import expert_recipe
+
+    recipe = expert_recipe(algo, env_id)
+    out = out or expert_dir(env_id, algo)
+    for seed in seeds if seeds is not None else recipe["seeds"]:
+        cand = out / "candidates" / f"s{seed}"
+        if (cand / "result.json").exists():
+            continue
+        cfg = RunConfig(
+            env=env_id, algo=algo, size=",".join(map(str, recipe["net_arch"])), init="scratch",
+            steps=steps or recipe["steps"], seed=seed, device=device, run_dir=str(cand),
+            eval_freq=recipe["eval_freq"], eval_episodes=10, checkpoint_freq=recipe.get("checkpoint_freq", 50_000),
+            keep_best=recipe.get("keep", "last") == "best", stop_return=recipe.get("stop_return"),
+            progress_bar=progress_bar,
+        )
+        start = time.time()
+        train(cfg, command)
+        kept = cand / "best" if cfg.keep_best else cand
+        result = {"seed": seed, "steps_trained": _last_eval_step(cand), "kept_model": kept.name,
+                  "wall_time_s": round(time.time() - start), "evaluation": evaluate_expert(kept, env_id, algo)}
+        if cfg.keep_best:
+            result["kept_step"] = yaml.safe_load((kept / "score.yaml").read_text())["timesteps"]
+        _write_json(cand / "result.json", result)
+    return ship_best(env_id, algo, out, command)
+
+
+def ship_best(env_id: str, algo: str, out: Path, command: str) -> dict[str, Any] | None:
+    """Copy the best finished candidate (by the protocol's mean return) to out/."""
+    from weit_rl.config import expert_recipe
+
+    recipe = expert_recipe(algo, env_id)
+    results = [json.loads(p.read_text()) for p in sorted((out / "candidates").glob("s*/result.json"))]
+    if {r["seed"] for r in results} < set(recipe["seeds"]):
+        return None
+    best = max(results, key=lambda r: r["evaluation"]["mean"])
+    src = out / "candidates" / f"s{best['seed']}"
+    kept = src / best["kept_model"] if best["kept_model"] != src.name else src
+    for name in ("model.zip", "vecnormalize.pkl"):
+        (out / name).unlink(missing_ok=True)
+        if (kept / name).exists():
+            shutil.copy2(kept / name, out / name)
+    run_cfg = yaml.safe_load((src / "config.yaml").read_text())
     manifest = {
-        "task": cfg.env, "algo": cfg.algo, "net_arch": cfg.net_arch, "steps": cfg.steps, "seed": cfg.seed,
-        "eval_episodes": episodes, "eval_return_mean": float(np.mean(returns)),
-        "eval_return_std": float(np.std(returns)), "eval_returns": returns,
-        "hyperparams": asdict(cfg)["hyperparams"], "command": command, "code_version": __version__,
-        "machine": f"{platform.machine()} {os.cpu_count()} cpus",
+        "task": env_id, "algo": algo, "net_arch": recipe["net_arch"], "seed": best["seed"],
+        "steps": best["steps_trained"], "kept": (f"best evaluation during training (step {best['kept_step']}, "
+                                                 f"{run_cfg['eval_episodes']} episodes every {run_cfg['eval_freq']} steps)"
+                                                 if "kept_step" in best else "final model"),
+        "evaluation": best["evaluation"],
+        "eval_return_mean": best["evaluation"]["mean"], "eval_episodes": best["evaluation"]["episodes"],
+        "selection": "every recipe seed is trained; the candidate with the highest evaluation mean is shipped",
+        "candidates": [{k: r[k] for k in ("seed", "steps_trained", "wall_time_s")} | {
+            "mean": r["evaluation"]["mean"], "median": r["evaluation"]["median"], "min": r["evaluation"]["min"],
+            "kept": r is best} for r in results],
+        "recipe": recipe, "hyperparams": run_cfg["hyperparams"], "command": command,
+        "code_version": __version__, "machine": f"{platform.machine()} {os.cpu_count()} cpus",
     }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    _write_json(out / "manifest.json", manifest)
     return manifest
+
+
+def _last_eval_step(run_dir: Path) -> int:
+    with (run_dir / "evaluations.csv").open() as f:
+        return max(int(row["timesteps"]) for row in csv.DictReader(f))
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
