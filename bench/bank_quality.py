@@ -20,25 +20,25 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from weit_rl.agents import RunConfig, build_model, evaluate, prepare
+from weit_rl.agents import RunConfig, build_model, evaluate, init_sources, prepare
 from weit_rl.bank import load_bank
 from weit_rl.envs import make_env, resolve_task, short_name
 from weit_rl.experts import bank_path, expert_dir
-from weit_rl.init import select_fits
+from weit_rl.init import INITIALIZERS, select_fits
 from weit_rl.kron import KronMLP
-from weit_rl.sb3 import init_obs_rms
 
 SIZES = ["tiny", "small", "medium", "large", "100x2", "64x4"]  # 100: not a multiple of 16; 64x4: deeper than expert
+BANK_INITS = [name for name, init in INITIALIZERS.items() if init.needs_bank]  # fitted on N calibration transitions
 
 
 def zero_shot(env_id: str, size: str, init: str, seed: int, calib: int | None, episodes: int) -> tuple[float, float]:
     """Mean deterministic return at step 0 and the seconds initialization took."""
     cfg = prepare(RunConfig(env=env_id, algo="ppo", size=size, init=init, seed=seed, device="cpu", calib=calib,
                             bank=str(bank_path(env_id, "ppo")), expert=str(expert_dir(env_id, "ppo"))))
-    rms = init_obs_rms(init, "ppo", cfg.bank, cfg.expert)
-    train_env = make_env(env_id, seed=seed, normalize=True, obs_rms=rms)
+    bank, obs_rms = init_sources(cfg)
+    train_env = make_env(env_id, seed=seed, normalize=True, obs_rms=obs_rms)
     start = time.perf_counter()
-    model = build_model(cfg, train_env)
+    model = build_model(cfg, train_env, bank)
     seconds = time.perf_counter() - start
     eval_env = make_env(env_id, n_envs=episodes, seed=seed + 1000, normalize=True, training=False)
     eval_env.obs_rms = train_env.obs_rms
@@ -58,7 +58,7 @@ def task_table(env_id: str, budgets: list[int], seeds: int, episodes: int) -> di
         row["select"] = None if not select_fits(widths, expert_arch) else [zero_shot(env_id, size, "select", s, None, episodes)[0]
                                                       for s in range(seeds)]
         for budget in budgets:
-            for init in ("weit", "distill"):
+            for init in BANK_INITS:
                 runs = [zero_shot(env_id, size, init, s, budget, episodes) for s in range(seeds)]
                 row[f"{init}@{budget}"] = [r for r, _ in runs]
                 row[f"{init}@{budget}_seconds"] = float(np.mean([t for _, t in runs]))
@@ -85,12 +85,12 @@ def markdown(results: dict, budgets: list[int], seeds: int, episodes: int, comma
         out.append(f"\n## {env_id}\n\nExpert {'x'.join(map(str, res['expert_arch']))}: return "
                    f"{res['expert_return']:.0f}. Bank: {b['n_templates']} templates of {b['block']}x{b['block']}, "
                    f"{b['samples']} distillation samples, {b['calib']} calibration transitions.\n")
-        head = ["size", "scalers", "scratch", "select"] + [f"{i} N={n}" for n in budgets for i in ("weit", "distill")]
+        head = ["size", "scalers", "scratch", "select"] + [f"{i} N={n}" for n in budgets for i in BANK_INITS]
         out.append("| " + " | ".join(head) + " | weit fit s |")
         out.append("|" + "---|" * (len(head) + 1))
         for size, row in res["rows"].items():
             cells = [f"{size} ({'x'.join(map(str, row['widths']))})", str(row["scalers"]), fmt(row["scratch"]),
-                     fmt(row["select"])] + [fmt(row[f"{i}@{n}"]) for n in budgets for i in ("weit", "distill")]
+                     fmt(row["select"])] + [fmt(row[f"{i}@{n}"]) for n in budgets for i in BANK_INITS]
             out.append("| " + " | ".join(cells) + f" | {row[f'weit@{budgets[-1]}_seconds']:.1f} |")
         wins = [(size, n) for size, row in res["rows"].items() for n in budgets
                 if np.mean(row[f"weit@{n}"]) > np.mean(row[f"distill@{n}"])]

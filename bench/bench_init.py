@@ -18,17 +18,17 @@ from pathlib import Path
 
 import torch
 
-from weit_rl.agents import RunConfig, build_model, prepare
+from weit_rl.agents import RunConfig, build_model, init_sources, prepare
 from weit_rl.envs import make_env
 from weit_rl.experts import default_bank
-from weit_rl.sb3 import init_obs_rms
 
 
 def build(cfg: RunConfig):
-    env = make_env(cfg.env, seed=cfg.seed, normalize=True,
-                   obs_rms=init_obs_rms(cfg.init, cfg.algo, cfg.bank, cfg.expert))
+    """The model and the seconds it took to build, bank loading included."""
     start = time.perf_counter()
-    model = build_model(cfg, env)
+    bank, obs_rms = init_sources(cfg)
+    env = make_env(cfg.env, seed=cfg.seed, normalize=True, obs_rms=obs_rms)
+    model = build_model(cfg, env, bank)
     return model, time.perf_counter() - start
 
 

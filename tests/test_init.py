@@ -8,7 +8,8 @@ from stable_baselines3.common.env_util import make_vec_env
 from weit_rl import UserError
 from weit_rl.bank import load_bank
 from weit_rl.fit import evaluate_loss, fit_scalers, kron_nets
-from weit_rl.sb3 import WeiTActorCriticPolicy, WeiTSACPolicy, as_stock, load_expert, read_weights
+from weit_rl.policies import WeiTActorCriticPolicy, WeiTSACPolicy, as_stock
+from weit_rl.sb3 import load_expert, read_weights
 
 ENV = "HalfCheetah-v5"
 

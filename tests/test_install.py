@@ -1,5 +1,5 @@
 """A non-editable install exposes envs/ and agents/ as weit_rl.envs / weit_rl.agents,
-with the YAML configs inside the package."""
+with the YAML configs inside the package, and every module the command line imports."""
 
 import subprocess
 import sys
@@ -14,8 +14,9 @@ def test_non_editable_install_imports_namespaced_packages(tmp_path):
                             "--target", str(target), str(ROOT)], capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, build.stderr
     assert not (target / "envs").exists() and not (target / "agents").exists()  # no generic top-level names
-    code = ("import weit_rl, weit_rl.envs, weit_rl.agents, weit_rl.config as c;"
-            "assert weit_rl.__file__.startswith(sys.argv[1]), weit_rl.__file__;"
+    code = ("import weit_rl, weit_rl.envs, weit_rl.agents, weit_rl.cli, weit_rl.config as c;"
+            "mods = [m for n, m in sys.modules.items() if n.startswith('weit_rl')];"
+            "assert all(m.__file__.startswith(sys.argv[1]) for m in mods), [m.__file__ for m in mods];"
             "print(weit_rl.envs.resolve_task('Ant'), c.parse_size('small'))")
     out = subprocess.run([sys.executable, "-c", "import sys;" + code, str(target)], capture_output=True, text=True,
                          cwd=tmp_path, env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}, timeout=300)

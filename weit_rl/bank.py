@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 from torch import Tensor
 
 from weit_rl import UserError
-from weit_rl.fit import ExpertData
+from weit_rl.data import ExpertData
 from weit_rl.kron import TemplateSet
 
 FORMAT = "weit_rl.bank/1"
@@ -33,6 +33,7 @@ class Bank:
     obs_mean: Tensor | None = None  # observation normalization of the expert (VecNormalize)
     obs_var: Tensor | None = None
     log_std: Tensor | None = None  # PPO's state-independent log_std, copied as-is
+    path: str | None = None  # the file it was loaded from, for messages
 
     @property
     def algo(self) -> str:
@@ -112,7 +113,8 @@ def load_bank(path: str | Path) -> Bank:
                            tensors.get("calib.actions"))
     except (KeyError, RuntimeError) as err:
         raise UserError(f"template bank {path} is inconsistent with its manifest ({err}); rebuild it") from None
-    return Bank(m, actor, critic, calib, tensors.get("obs_mean"), tensors.get("obs_var"), tensors.get("log_std"))
+    return Bank(m, actor, critic, calib, tensors.get("obs_mean"), tensors.get("obs_var"), tensors.get("log_std"),
+                str(path))
 
 
 def _template_set(tensors: dict[str, Tensor], prefix: str, d_in: int, d_out: int, m: dict[str, Any]) -> TemplateSet:

@@ -12,6 +12,14 @@ from pathlib import Path
 import torch
 
 from weit_rl import UserError
+from weit_rl.agents import RunConfig, evaluate_saved, train
+from weit_rl.bank import read_manifest
+from weit_rl.build_bank import build_bank
+from weit_rl.compare import add_arguments, run_compare
+from weit_rl.config import check_algo, size_name
+from weit_rl.envs import resolve_task, short_name
+from weit_rl.experts import default_bank, default_expert, train_expert
+from weit_rl.init import INITIALIZERS, check_init
 
 
 def _command() -> str:
@@ -19,10 +27,6 @@ def _command() -> str:
 
 
 def cmd_expert(a: argparse.Namespace) -> None:
-    from weit_rl.config import check_algo
-    from weit_rl.envs import resolve_task, short_name
-    from weit_rl.experts import train_expert
-
     env_id, algo = resolve_task(a.env), check_algo(a.algo)
     manifest = train_expert(env_id, algo, None if a.seed is None else [a.seed], a.steps, a.device,
                             Path(a.out) if a.out else None, _command(), progress_bar=not a.no_progress)
@@ -35,24 +39,16 @@ def cmd_expert(a: argparse.Namespace) -> None:
 
 
 def cmd_templates(a: argparse.Namespace) -> None:
-    from weit_rl.build_bank import build_bank
-
     path = build_bank(a.expert, a.env, a.algo, a.out, samples=a.samples, calib=a.calib, steps=a.steps,
                       n_templates=a.templates, block=a.block, seed=a.seed, command=_command())
     print(f"bank written: {path}")
 
 
 def cmd_train(a: argparse.Namespace) -> None:
-    from weit_rl.agents import RunConfig, train
-    from weit_rl.config import check_algo, size_name
-    from weit_rl.envs import resolve_task, short_name
-    from weit_rl.experts import default_bank, default_expert
-    from weit_rl.init import check_init
-
     env_id, algo, init = resolve_task(a.env), check_algo(a.algo), check_init(a.init)
-    # weit and distill fit on the bank's calibration data; select copies from the expert.
-    bank = a.bank or (default_bank(env_id, algo) if init in ("weit", "distill") else None)
-    expert = a.expert or (default_expert(env_id, algo) if init == "select" else None)
+    entry = INITIALIZERS[init]
+    bank = a.bank or (default_bank(env_id, algo) if entry.needs_bank else None)
+    expert = a.expert or (default_expert(env_id, algo) if entry.needs_expert else None)
     run_dir = a.run_dir or f"runs/{short_name(env_id)}/{algo}-{size_name(a.size)}-{init}-s{a.seed}"
     cfg = RunConfig(env=env_id, algo=algo, size=a.size, init=init, steps=a.steps, seed=a.seed, device=a.device,
                     bank=bank, expert=expert, run_dir=run_dir, eval_freq=a.eval_freq,
@@ -62,21 +58,15 @@ def cmd_train(a: argparse.Namespace) -> None:
 
 
 def cmd_eval(a: argparse.Namespace) -> None:
-    from weit_rl.sb3 import evaluate_saved
-
     returns = evaluate_saved(a.path, a.env, a.algo, a.episodes, a.seed)
     print(json.dumps({"mean_return": sum(returns) / len(returns), "returns": returns}))
 
 
 def cmd_info(a: argparse.Namespace) -> None:
-    from weit_rl.bank import read_manifest
-
     print(json.dumps(read_manifest(a.bank), indent=2))
 
 
 def cmd_compare(a: argparse.Namespace) -> None:
-    from weit_rl.compare import run_compare
-
     run_compare(a, _command())
 
 
@@ -137,8 +127,6 @@ def parser() -> argparse.ArgumentParser:
     i.set_defaults(fn=cmd_info)
 
     c = sub.add_parser("compare", help="sample-efficiency sweep over sizes x initializers x seeds")
-    from weit_rl.compare import add_arguments
-
     add_arguments(c)
     c.set_defaults(fn=cmd_compare)
     return p

@@ -15,7 +15,10 @@ import numpy as np
 import yaml
 
 from weit_rl import UserError, __version__
+from weit_rl.agents import RunConfig, evaluate_saved, train
+from weit_rl.config import expert_recipe, hyperparams
 from weit_rl.envs import short_name
+
 
 def home() -> Path:
     """Where experts/ and banks/ are looked up: WEIT_RL_HOME, else the current folder."""
@@ -71,8 +74,6 @@ def evaluation_summary(returns: list[float]) -> dict[str, Any]:
 
 
 def evaluate_expert(path: str | Path, env_id: str, algo: str) -> dict[str, Any]:
-    from weit_rl.sb3 import evaluate_saved
-
     return evaluation_summary(evaluate_saved(str(path), env_id, algo, EVAL_EPISODES, seed=EVAL_SEED))
 
 
@@ -82,9 +83,6 @@ def train_expert(env_id: str, algo: str, seeds: list[int] | None, steps: int | N
     evaluate each one's kept model under the protocol above, and once every recipe seed
     is done ship the best candidate as out/model.zip with a manifest listing them all.
     Returns the manifest, or None while candidates are still missing."""
-    from weit_rl.agents import RunConfig, train
-    from weit_rl.config import expert_recipe
-
     recipe = expert_recipe(algo, env_id)
     out = out or expert_dir(env_id, algo)
     for seed in seeds if seeds is not None else recipe["seeds"]:
@@ -96,7 +94,7 @@ def train_expert(env_id: str, algo: str, seeds: list[int] | None, steps: int | N
             steps=steps or recipe["steps"], seed=seed, device=device, run_dir=str(cand),
             eval_freq=recipe["eval_freq"], eval_episodes=10, checkpoint_freq=recipe.get("checkpoint_freq", 50_000),
             keep_best=recipe.get("keep", "last") == "best", stop_return=recipe.get("stop_return"),
-            progress_bar=progress_bar,
+            progress_bar=progress_bar, hyperparams=expert_hyperparams(algo, env_id, recipe),
         )
         start = time.time()
         train(cfg, command)
@@ -109,10 +107,15 @@ def train_expert(env_id: str, algo: str, seeds: list[int] | None, steps: int | N
     return ship_best(env_id, algo, out, command)
 
 
+def expert_hyperparams(algo: str, env_id: str, recipe: dict[str, Any]) -> dict[str, Any]:
+    """configs/<algo>.yaml's values for the task, overlaid with the recipe's own `hyperparams`."""
+    params, own = hyperparams(algo, env_id), dict(recipe.get("hyperparams") or {})
+    params["policy_kwargs"] = {**params["policy_kwargs"], **own.pop("policy_kwargs", {})}
+    return params | own
+
+
 def ship_best(env_id: str, algo: str, out: Path, command: str) -> dict[str, Any] | None:
     """Copy the best finished candidate (by the protocol's mean return) to out/."""
-    from weit_rl.config import expert_recipe
-
     recipe = expert_recipe(algo, env_id)
     results = [json.loads(p.read_text()) for p in sorted((out / "candidates").glob("s*/result.json"))]
     if {r["seed"] for r in results} < set(recipe["seeds"]):

@@ -4,41 +4,12 @@ expert data is plain tensors, networks are kron.KronMLP / kron.PlainMLP."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from weit_rl.data import ExpertData
 from weit_rl.kron import KronMLP, TemplateSet
-
-
-@dataclass
-class ExpertData:
-    """What the expert did: observations as its policy saw them, its actor outputs
-    (PPO: action mean; SAC: pre-tanh mean and log_std), its critic outputs (PPO: V;
-    SAC: Q1, Q2) and, for SAC, the actions the critics were queried with."""
-
-    obs: Tensor
-    actor_target: Tensor
-    critic_target: Tensor
-    actions: Tensor | None = None
-
-    def __len__(self) -> int:
-        return self.obs.shape[0]
-
-    @property
-    def critic_input(self) -> Tensor:
-        return self.obs if self.actions is None else torch.cat([self.obs, self.actions], dim=1)
-
-    def subset(self, n: int) -> ExpertData:
-        """The first n transitions (data is stored shuffled, so this is a random subset)."""
-        return ExpertData(self.obs[:n], self.actor_target[:n], self.critic_target[:n],
-                          None if self.actions is None else self.actions[:n])
-
-    def batch(self, idx: Tensor) -> ExpertData:
-        return ExpertData(self.obs[idx], self.actor_target[idx], self.critic_target[idx],
-                          None if self.actions is None else self.actions[idx])
 
 
 class PolicyNets(nn.Module):

@@ -1,26 +1,33 @@
-"""The initializer registry: name -> function(policy, context), like SB3's {module: gain}.
-A new initializer is one function added to INITIALIZERS."""
+"""The initializer registry: name -> Initializer(function(policy, context), what it needs),
+as plain as SB3's {module: gain}. A new initializer is one function added to INITIALIZERS,
+with whether it needs the template bank or the expert: callers ask the registry, never
+their own list of names."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from stable_baselines3.common.policies import BasePolicy
 
 from weit_rl import UserError
 from weit_rl.bank import Bank, check_compatible, load_bank
+from weit_rl.data import ExpertData
 from weit_rl.fit import PolicyNets, fit_scalers, train_nets
 from weit_rl.kron import PlainMLP
 from weit_rl.sb3 import activation_name, hidden_widths, load_expert, read_weights, write_weights
+
+Layers = list[tuple[torch.Tensor, torch.Tensor]]  # (weight, bias) of each Linear, input first
 
 
 @dataclass
 class InitContext:
     init: str = "weit"
     algo: str = "ppo"
-    bank: str | None = None
+    bank: str | Bank | None = None  # a path, or the bank already loaded (a run loads it once)
     expert: str | None = None
     seed: int = 0
     fit_steps: int = 300
@@ -28,20 +35,20 @@ class InitContext:
     task: str | None = None
 
 
-def _bank_for(policy, ctx: InitContext) -> Bank:
+def _bank_for(policy: BasePolicy, ctx: InitContext) -> Bank:
     if ctx.bank is None:
         raise UserError(f"init {ctx.init!r} needs a template bank: pass bank=PATH (BANK=PATH with make)")
-    bank = load_bank(ctx.bank)
-    check_compatible(bank, ctx.bank, ctx.algo, policy.observation_space.shape[0], policy.action_space.shape[0],
+    bank = ctx.bank if isinstance(ctx.bank, Bank) else load_bank(ctx.bank)
+    check_compatible(bank, bank.path, ctx.algo, policy.observation_space.shape[0], policy.action_space.shape[0],
                      activation_name(policy), ctx.task)
     return bank
 
 
-def _calibration(bank: Bank, ctx: InitContext):
+def _calibration(bank: Bank, ctx: InitContext) -> ExpertData:
     return bank.calib if ctx.calib is None else bank.calib.subset(ctx.calib)
 
 
-def _same_widths(policy) -> list[int]:
+def _same_widths(policy: BasePolicy) -> list[int]:
     widths = hidden_widths(policy)
     if widths["actor"] != widths["critic"]:
         raise UserError(f"template initialization needs the same hidden sizes for actor and critic, got "
@@ -49,11 +56,11 @@ def _same_widths(policy) -> list[int]:
     return widths["actor"]
 
 
-def scratch(policy, ctx: InitContext) -> None:
+def scratch(policy: BasePolicy, ctx: InitContext) -> None:
     """SB3's default initialization: leave the freshly built policy as it is."""
 
 
-def weit(policy, ctx: InitContext) -> None:
+def weit(policy: BasePolicy, ctx: InitContext) -> None:
     """Fit fresh scalers for this size on the bank's calibration data, templates frozen."""
     bank = _bank_for(policy, ctx)
     nets, _ = fit_scalers(bank.actor, bank.critic, _same_widths(policy), _calibration(bank, ctx),
@@ -61,7 +68,7 @@ def weit(policy, ctx: InitContext) -> None:
     write_weights(policy, nets.materialize() | {"log_std": bank.log_std})
 
 
-def distill(policy, ctx: InitContext) -> None:
+def distill(policy: BasePolicy, ctx: InitContext) -> None:
     """Baseline: distill the target-size network itself (all weights, from SB3's default
     init) on the same calibration data with the same number of optimizer steps as weit."""
     bank = _bank_for(policy, ctx)
@@ -73,7 +80,7 @@ def distill(policy, ctx: InitContext) -> None:
     write_weights(policy, nets.materialize() | {"log_std": bank.log_std})
 
 
-def select(policy, ctx: InitContext) -> None:
+def select(policy: BasePolicy, ctx: InitContext) -> None:
     """Baseline: weight selection (Xu et al. 2024) from the expert: evenly spaced neurons
     of each kept layer; a shallower target keeps the expert's first layers and its last."""
     if ctx.expert is None:
@@ -97,7 +104,7 @@ def select_fits(widths: list[int], expert_widths: list[int]) -> bool:
     return all(t <= e for t, e in zip(widths, expert_widths)) and widths[-1] <= expert_widths[-1]
 
 
-def _select_layers(layers: list[tuple[torch.Tensor, torch.Tensor]], widths: list[int]) -> list:
+def _select_layers(layers: Layers, widths: list[int]) -> Layers:
     kept = layers[: len(widths)] + [layers[-1]]  # first layers, then the output layer
     in_sizes, out_sizes = [kept[0][0].shape[1], *widths], [*widths, kept[-1][0].shape[0]]
     out = []
@@ -111,7 +118,27 @@ def _evenly(n: int, k: int) -> np.ndarray:
     return np.round(np.linspace(0, n - 1, k)).astype(int)
 
 
-INITIALIZERS: dict[str, Callable[..., None]] = {"scratch": scratch, "weit": weit, "distill": distill, "select": select}
+@dataclass(frozen=True)
+class Initializer:
+    """One registry entry: the function and what a run must supply for it. The weights are
+    fitted to observations normalized as the bank (or the expert) saw them, so a run that
+    supplies one also starts its VecNormalize from that source's statistics."""
+
+    fn: Callable[[BasePolicy, InitContext], None]
+    needs_bank: bool = False
+    needs_expert: bool = False
+
+    @property
+    def doc(self) -> str:
+        return inspect.getdoc(self.fn) or ""
+
+
+INITIALIZERS: dict[str, Initializer] = {
+    "scratch": Initializer(scratch),
+    "weit": Initializer(weit, needs_bank=True),
+    "distill": Initializer(distill, needs_bank=True),
+    "select": Initializer(select, needs_expert=True),
+}
 
 
 def check_init(name: str) -> str:
@@ -120,5 +147,5 @@ def check_init(name: str) -> str:
     return name
 
 
-def initialize(policy, ctx: InitContext) -> None:
-    INITIALIZERS[check_init(ctx.init)](policy, ctx)
+def initialize(policy: BasePolicy, ctx: InitContext) -> None:
+    INITIALIZERS[check_init(ctx.init)].fn(policy, ctx)

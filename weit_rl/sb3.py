@@ -1,9 +1,11 @@
 """The SB3 glue, in one module: loading experts, recording expert data, reading and
-writing the Linear layers of PPO/SAC policies, and the template-initialized policy
-classes. The core (kron, bank, fit) never imports SB3."""
+writing the Linear layers of PPO/SAC policies, observation statistics for VecNormalize.
+The core (kron, data, fit, bank) never imports SB3; the policy classes that use this
+glue live in weit_rl.policies."""
 
 from __future__ import annotations
 
+import pickle
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ import numpy as np
 import torch
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.vec_env import VecNormalize
@@ -20,7 +23,8 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from weit_rl import UserError
-from weit_rl.fit import ExpertData
+from weit_rl.bank import Bank
+from weit_rl.data import ExpertData
 
 ACTIVATIONS = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "elu": torch.nn.ELU}
 
@@ -44,25 +48,16 @@ def load_expert(path: str | Path, algo: str, device: str = "cpu") -> tuple[BaseA
     except Exception as err:  # SB3 raises many kinds on foreign or damaged archives
         raise UserError(f"{file} could not be loaded as an SB3 {algo.upper()} model ({type(err).__name__}: {err}); "
                         f"check --algo and that the file was written by {algo.upper()}.save()") from None
-    norm_file = file.parent / "vecnormalize.pkl"
-    norm = None
-    if norm_file.exists():
-        import pickle
-
-        with norm_file.open("rb") as f:  # SB3's own format for VecNormalize (a pickle); experts are trusted inputs
-            norm = pickle.load(f)
-    return model, norm
+    return model, load_expert_norm(file)
 
 
-def evaluate_saved(path: str, env_id: str, algo: str, episodes: int, seed: int = 0) -> list[float]:
-    """Deterministic returns of a saved model, with its saved observation statistics."""
-    from weit_rl.agents import evaluate
-    from weit_rl.envs import make_env, resolve_task
-
-    env_id = resolve_task(env_id)
-    model, norm = load_expert(path, algo)
-    env = make_env(env_id, seed=seed, normalize=norm is not None, obs_rms=norm.obs_rms if norm else None, training=False)
-    return evaluate(model, env, episodes)
+def load_expert_norm(path: str | Path) -> VecNormalize | None:
+    """The vecnormalize.pkl beside an expert's model.zip; None if it has none."""
+    norm_file = _model_file(path).parent / "vecnormalize.pkl"
+    if not norm_file.exists():
+        return None
+    with norm_file.open("rb") as f:  # SB3's own format for VecNormalize (a pickle); experts are trusted inputs
+        return pickle.load(f)
 
 
 # --- Reading and writing the Linear layers of SB3 policies --------------------------
@@ -147,8 +142,6 @@ def record_expert_data(model: BaseAlgorithm, norm: VecNormalize | None, env_id: 
                        seed: int = 0, n_envs: int = 8) -> ExpertData:
     """Roll out the expert's stochastic policy (for state coverage) and record, per visited
     state, what its networks output: the targets of template learning. Shuffled."""
-    from stable_baselines3.common.env_util import make_vec_env
-
     env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
     policy = model.policy.to("cpu").eval()
     raw = env.reset()
@@ -177,79 +170,18 @@ def record_expert_data(model: BaseAlgorithm, norm: VecNormalize | None, env_id: 
     return ExpertData(cat["obs"], cat["actor"], cat["critic"], cat.get("actions"))
 
 
-def expert_obs_rms(norm: VecNormalize | None) -> RunningMeanStd | None:
+# --- Observation statistics a run starts from ------------------------------------------
+
+def expert_obs_rms(expert: str | Path) -> RunningMeanStd | None:
+    norm = load_expert_norm(expert)
     return None if norm is None else norm.obs_rms
 
 
-# --- Template-initialized policy classes -----------------------------------------------
-
-class _InitializedPolicy:
-    """Mixin: build the stock networks, then one hook writes the initialized weights."""
-
-    ALGO = ""
-
-    def _take_init_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        from weit_rl.init import InitContext
-
-        ctx = InitContext(init=kwargs.pop("init", "weit"), bank=kwargs.pop("bank", None),
-                          expert=kwargs.pop("expert", None), seed=kwargs.pop("init_seed", 0),
-                          fit_steps=kwargs.pop("fit_steps", 300), calib=kwargs.pop("calib", None),
-                          task=kwargs.pop("task", None), algo=self.ALGO)
-        object.__setattr__(self, "init_context", ctx)
-        return kwargs
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **self._take_init_kwargs(kwargs))
-
-    def _build(self, lr_schedule: Any) -> None:
-        super()._build(lr_schedule)
-        from weit_rl.init import initialize
-
-        initialize(self, self.init_context)
-
-
-class WeiTActorCriticPolicy(_InitializedPolicy, ActorCriticPolicy):
-    """PPO/A2C policy initialized at construction. Extra policy_kwargs: bank, init
-    ("weit", "distill", "select", "scratch"), expert, init_seed, fit_steps, calib, task."""
-
-    ALGO = "ppo"
-
-
-class WeiTSACPolicy(_InitializedPolicy, SACPolicy):
-    """SAC policy initialized at construction; same extra policy_kwargs as the PPO one."""
-
-    ALGO = "sac"
-
-
-def policy_class_for(algo: str) -> type[BasePolicy]:
-    return {"ppo": WeiTActorCriticPolicy, "sac": WeiTSACPolicy}[algo]
-
-
-_INIT_KWARGS = ("init", "bank", "expert", "init_seed", "fit_steps", "calib", "task")
-
-
-def as_stock(model: BaseAlgorithm) -> BaseAlgorithm:
-    """Make `model.save()` write a zip that stock SB3 loads without weit_rl: after
-    initialization the policy is a plain MLP, so record SB3's own class and kwargs."""
-    stock = SACPolicy if isinstance(model.policy, SACPolicy) else ActorCriticPolicy
-    model.policy_class = stock
-    model.policy_kwargs = {k: v for k, v in model.policy_kwargs.items() if k not in _INIT_KWARGS}
-    return model
-
-
-def init_obs_rms(init: str, algo: str, bank: str | None, expert: str | None) -> RunningMeanStd | None:
-    """Observation statistics a run starts from: the bank's (weit, distill) or the
-    expert's (select); None means fresh statistics."""
-    if init == "select" and expert:
-        return expert_obs_rms(load_expert(expert, algo)[1])
-    if init in ("weit", "distill") and bank:
-        from weit_rl.bank import load_bank
-
-        b = load_bank(bank)
-        if b.obs_mean is None:
-            return None
-        rms = RunningMeanStd(shape=tuple(b.obs_mean.shape))
-        rms.mean, rms.var = b.obs_mean.double().numpy(), b.obs_var.double().numpy()
-        rms.count = float(b.manifest.get("obs_count", 1e4))
-        return rms
-    return None
+def bank_obs_rms(bank: Bank) -> RunningMeanStd | None:
+    """The expert's normalization statistics as stored in the bank, for VecNormalize."""
+    if bank.obs_mean is None:
+        return None
+    rms = RunningMeanStd(shape=tuple(bank.obs_mean.shape))
+    rms.mean, rms.var = bank.obs_mean.double().numpy(), bank.obs_var.double().numpy()
+    rms.count = float(bank.manifest.get("obs_count", 1e4))
+    return rms

@@ -1,0 +1,159 @@
+"""Training-time aids for initialized policies. PROTOCOL.md applies them to every arm
+alike, never to one arm only.
+
+- Critic warm-up: for the first steps the actor is frozen, so PPO/SAC updates fit only the
+  value function; the policy starts moving once its advantages (or Q-values) mean something.
+- Retention: a term beta(t) * KL(teacher || policy) on every minibatch the actor is updated
+  on, beta decaying linearly to zero (kickstarting, Schmitt et al. 2018). The teacher is the
+  policy as it was when training started (its initialization), saved in the run folder so
+  that a resumed run keeps the same teacher.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
+from stable_baselines3.sac.policies import SACPolicy
+from torch import Tensor
+
+
+def actor_parameters(policy: BasePolicy) -> list[torch.nn.Parameter]:
+    """The parameters that define the action distribution (not the value function)."""
+    if isinstance(policy, SACPolicy):
+        return list(policy.actor.parameters())
+    assert isinstance(policy, ActorCriticPolicy)
+    return [*policy.mlp_extractor.policy_net.parameters(), *policy.action_net.parameters(), policy.log_std]
+
+
+def gaussian_params(policy: BasePolicy, obs: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean and log-std of the policy's Gaussian (pre-tanh for SAC) at `obs`."""
+    if isinstance(policy, SACPolicy):
+        mean, log_std, _ = policy.actor.get_action_dist_params(obs)
+        return mean, log_std
+    dist = policy.get_distribution(obs).distribution
+    return dist.mean, dist.stddev.log()
+
+
+def gaussian_kl(mean_p: Tensor, log_std_p: Tensor, mean_q: Tensor, log_std_q: Tensor) -> Tensor:
+    """KL(p || q) of diagonal Gaussians, summed over action dimensions, one value per row."""
+    var_p, var_q = (2 * log_std_p).exp(), (2 * log_std_q).exp()
+    kl = log_std_q - log_std_p + (var_p + (mean_p - mean_q).pow(2)) / (2 * var_q) - 0.5
+    return kl.sum(dim=-1)
+
+
+def frozen_copy(policy: BasePolicy) -> BasePolicy:
+    """A stock SB3 policy with the same weights, detached from training (a deepcopy would
+    trip over the distribution tensors SB3 keeps on the policy)."""
+    stock = SACPolicy if isinstance(policy, SACPolicy) else ActorCriticPolicy
+    copy = stock(**policy._get_constructor_parameters()).to(policy.device)
+    copy.load_state_dict(policy.state_dict())
+    return copy.requires_grad_(False).eval()
+
+
+class CriticWarmup(BaseCallback):
+    """Freeze the actor for the first `steps` environment steps of the run."""
+
+    def __init__(self, steps: int):
+        super().__init__()
+        self.steps = steps
+
+    def _set_frozen(self, frozen: bool) -> None:
+        for p in actor_parameters(self.model.policy):
+            p.requires_grad_(not frozen)
+
+    def _on_training_start(self) -> None:
+        self._set_frozen(self.num_timesteps < self.steps)
+
+    def _on_rollout_end(self) -> None:  # the next update uses the rollout just collected
+        self._set_frozen(self.num_timesteps < self.steps)
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps == self.steps:  # SAC updates after every step, not per rollout
+            self._set_frozen(False)
+        return True
+
+    def _on_training_end(self) -> None:
+        self._set_frozen(False)
+
+
+class Retention(BaseCallback):
+    """Add beta(t) * KL(teacher || policy) to the actor's gradient on every minibatch.
+
+    SB3's PPO/SAC losses are not extensible, so the term is added where every update
+    passes: the minibatch observations are captured when the policy evaluates them, and
+    the KL gradient is accumulated just before the optimizer steps (then the gradient norm
+    is clipped again, as PPO clips its own)."""
+
+    def __init__(self, weight: float, decay_steps: int, teacher_path: Path):
+        super().__init__()
+        self.weight, self.decay_steps, self.teacher_path = weight, decay_steps, Path(teacher_path)
+        self.teacher: BasePolicy | None = None
+        self._obs: Tensor | None = None
+        self.kl_sum, self.kl_n = 0.0, 0
+
+    def beta(self) -> float:
+        return self.weight * max(0.0, 1.0 - self.num_timesteps / self.decay_steps)
+
+    def _on_training_start(self) -> None:
+        policy = self.model.policy
+        self.teacher = frozen_copy(policy)
+        if self.teacher_path.exists():  # a resumed run keeps the teacher it started with
+            self.teacher.load_state_dict(torch.load(self.teacher_path, map_location=policy.device))
+        else:
+            self.teacher_path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(self.teacher.state_dict(), self.teacher_path)
+        self._hook(policy)
+
+    def _hook(self, policy: BasePolicy) -> None:
+        if isinstance(policy, SACPolicy):
+            owner, name, optimizer = policy.actor, "action_log_prob", policy.actor.optimizer
+        else:
+            owner, name, optimizer = policy, "evaluate_actions", policy.optimizer
+        evaluate = getattr(type(owner), name)
+        step = type(optimizer).step
+
+        def capture(obs: Tensor, *args, **kwargs):
+            self._obs = obs
+            return evaluate(owner, obs, *args, **kwargs)
+
+        def step_with_retention(*args, **kwargs):
+            self._add_gradient(policy)
+            return step(optimizer, *args, **kwargs)
+
+        object.__setattr__(owner, name, capture)
+        optimizer.step = step_with_retention
+
+    def _add_gradient(self, policy: BasePolicy) -> None:
+        beta = self.beta()
+        if beta <= 0 or self._obs is None:
+            return
+        with torch.no_grad():
+            t_mean, t_log_std = gaussian_params(self.teacher, self._obs)
+        mean, log_std = gaussian_params(policy, self._obs)
+        kl = gaussian_kl(t_mean, t_log_std, mean, log_std).mean()
+        (beta * kl).backward()
+        self.kl_sum, self.kl_n = self.kl_sum + kl.item(), self.kl_n + 1
+        max_grad_norm = getattr(self.model, "max_grad_norm", None)  # PPO clips; SAC does not
+        if max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(policy.parameters(), max_grad_norm)
+        self._obs = None
+
+    def _on_rollout_end(self) -> None:
+        if self.kl_n:
+            self.logger.record("retention/kl_to_teacher", self.kl_sum / self.kl_n)
+            self.logger.record("retention/beta", self.beta())
+            self.kl_sum, self.kl_n = 0.0, 0
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_training_end(self) -> None:
+        policy = self.model.policy
+        owner = policy.actor if isinstance(policy, SACPolicy) else policy
+        for name in ("action_log_prob", "evaluate_actions"):
+            owner.__dict__.pop(name, None)
+        optimizer = policy.actor.optimizer if isinstance(policy, SACPolicy) else policy.optimizer
+        optimizer.__dict__.pop("step", None)

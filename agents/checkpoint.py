@@ -1,0 +1,66 @@
+"""Checkpoints (model, normalization statistics, SAC's replay buffer) and the
+best-evaluated model, each written to a temporary folder and renamed into place: a
+killed run finds either the old complete folder or the new one."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import yaml
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.vec_env import VecNormalize
+
+from weit_rl.agents.config import RunConfig, resolve_device
+from weit_rl.agents.model import ALGO_CLASSES
+from weit_rl.envs import make_env
+
+
+def best_score(best_dir: Path) -> float:
+    score = best_dir / "score.yaml"
+    return float(yaml.safe_load(score.read_text())["mean_return"]) if score.exists() else -np.inf
+
+
+def save_best(model: BaseAlgorithm, best_dir: Path, mean_return: float) -> None:
+    """The best-evaluated policy (model + normalization statistics), replaced atomically."""
+    tmp = best_dir.with_name(best_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save(tmp / "model.zip")
+    env = model.get_env()
+    if isinstance(env, VecNormalize):
+        env.save(str(tmp / "vecnormalize.pkl"))
+    (tmp / "score.yaml").write_text(yaml.safe_dump({"mean_return": mean_return, "timesteps": model.num_timesteps}))
+    shutil.rmtree(best_dir, ignore_errors=True)
+    tmp.rename(best_dir)
+
+
+def save_checkpoint(model: BaseAlgorithm, ckpt_dir: Path) -> None:
+    tmp = ckpt_dir.with_name(ckpt_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save(tmp / "model.zip")
+    env = model.get_env()
+    if isinstance(env, VecNormalize):
+        env.save(str(tmp / "vecnormalize.pkl"))
+    if hasattr(model, "replay_buffer") and model.replay_buffer is not None:
+        model.save_replay_buffer(tmp / "replay_buffer.pkl")
+    (tmp / "timesteps.txt").write_text(str(model.num_timesteps))
+    old = ckpt_dir.with_name(ckpt_dir.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if ckpt_dir.exists():
+        ckpt_dir.rename(old)
+    tmp.rename(ckpt_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def load_checkpoint(cfg: RunConfig, ckpt_dir: Path) -> BaseAlgorithm:
+    env = make_env(cfg.env, n_envs=cfg.hyperparams.get("n_envs", 1), seed=cfg.seed, normalize=False)
+    if (ckpt_dir / "vecnormalize.pkl").exists():
+        env = VecNormalize.load(str(ckpt_dir / "vecnormalize.pkl"), env)
+        env.training, env.norm_reward = True, True
+    model = ALGO_CLASSES[cfg.algo].load(ckpt_dir / "model.zip", env=env, device=resolve_device(cfg.device))
+    if (ckpt_dir / "replay_buffer.pkl").exists():
+        model.load_replay_buffer(ckpt_dir / "replay_buffer.pkl")
+    return model

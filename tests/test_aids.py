@@ -1,0 +1,73 @@
+"""Training-time aids: critic warm-up freezes exactly the actor; retention pulls the
+policy towards its teacher; the KL is the textbook one."""
+
+import numpy as np
+import pytest
+import torch
+from stable_baselines3 import PPO, SAC
+from torch.distributions import Normal, kl_divergence
+
+from weit_rl.agents.aids import CriticWarmup, Retention, actor_parameters, frozen_copy, gaussian_kl, gaussian_params
+
+
+def test_gaussian_kl_matches_torch():
+    g = torch.Generator().manual_seed(0)
+    m1, m2, s1, s2 = (torch.randn(5, 3, generator=g) for _ in range(4))
+    expected = kl_divergence(Normal(m1, s1.exp()), Normal(m2, s2.exp())).sum(-1)
+    assert torch.allclose(gaussian_kl(m1, s1, m2, s2), expected, atol=1e-6)
+
+
+def _ppo(**kw):
+    return PPO("MlpPolicy", "Pendulum-v1", n_steps=64, batch_size=32, n_epochs=2, learning_rate=3e-3,
+               policy_kwargs=dict(net_arch=[16]), seed=0, device="cpu", **kw)
+
+
+def _snapshot(params):
+    return [p.detach().clone() for p in params]
+
+
+@pytest.mark.parametrize("algo", ["ppo", "sac"])
+def test_critic_warmup_moves_only_the_critic(algo):
+    model = _ppo() if algo == "ppo" else SAC("MlpPolicy", "Pendulum-v1", learning_starts=16, batch_size=16,
+                                             policy_kwargs=dict(net_arch=[16]), seed=0, device="cpu")
+    actor = _snapshot(actor_parameters(model.policy))
+    critic_params = model.policy.critic.parameters() if algo == "sac" else model.policy.mlp_extractor.value_net.parameters()
+    critic = _snapshot(critic_params)
+    model.learn(128, callback=CriticWarmup(steps=10_000))
+    assert all(torch.equal(a, b) for a, b in zip(actor, actor_parameters(model.policy)))
+    critic_after = model.policy.critic.parameters() if algo == "sac" else model.policy.mlp_extractor.value_net.parameters()
+    assert any(not torch.equal(a, b) for a, b in zip(critic, critic_after))
+    assert all(p.requires_grad for p in actor_parameters(model.policy))  # unfrozen at the end
+
+
+def _kl_to_start(model, start, obs):
+    with torch.no_grad():
+        return float(gaussian_kl(*gaussian_params(start, obs), *gaussian_params(model.policy, obs)).mean())
+
+
+@pytest.mark.parametrize("algo", ["ppo", "sac"])
+def test_retention_keeps_the_policy_near_its_start(algo, tmp_path):
+    def make():
+        if algo == "ppo":
+            return _ppo()
+        return SAC("MlpPolicy", "Pendulum-v1", learning_starts=16, batch_size=16, learning_rate=3e-3,
+                   policy_kwargs=dict(net_arch=[16]), seed=0, device="cpu")
+
+    obs = torch.as_tensor(np.stack([make().observation_space.sample() for _ in range(256)]))
+    kls = {}
+    for weight in (0.0, 100.0):
+        model = make()
+        start = frozen_copy(model.policy)
+        model.learn(256, callback=Retention(weight, decay_steps=10_000, teacher_path=tmp_path / f"t{weight}.pt"))
+        kls[weight] = _kl_to_start(model, start, obs)
+        assert (tmp_path / f"t{weight}.pt").exists()
+    assert kls[100.0] < 0.5 * kls[0.0]
+
+
+def test_retention_resumes_with_the_saved_teacher(tmp_path):
+    path = tmp_path / "teacher.pt"
+    model = _ppo()
+    model.learn(64, callback=Retention(1.0, 10_000, path))
+    saved = torch.load(path)
+    model.learn(64, callback=Retention(1.0, 10_000, path), reset_num_timesteps=False)
+    assert all(torch.equal(saved[k], v) for k, v in torch.load(path).items())
