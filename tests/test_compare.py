@@ -1,19 +1,28 @@
-"""`weit-rl compare`: validation before any run, a tiny grid end to end, resume without
-repeating finished runs, the Ray backend, and the report from synthetic run folders."""
+"""`weit-rl compare`: validation before any run, a tiny grid end to end, a sweep that
+resumes from its study folder on a machine that lost runs/, the Ray backend, and a
+synthetic study whose every number a reviewer's own numpy recomputes from runs/ alone."""
 
 import argparse
+import csv
 import json
+import math
 import shutil
+import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
 
 from conftest import run_cli
 from weit_rl import UserError, compare
+from weit_rl.compare import study
 
+ROOT = Path(__file__).resolve().parents[1]
 # A tiny grid: two PPO rollouts of 512 steps, evaluated at 0, 512 and 1024 steps.
 TINY = ["--env", "HalfCheetah", "--sizes", "tiny", "--steps", "1024", "--eval-freq", "512", "--eval-episodes", "1",
-        "--reps", "200", "--workers", "2"]
+        "--reps", "200", "--workers", "2", "--study", "tiny"]
+RUNS = [f"ppo-tiny-{i}-s{s}" for i in ("scratch", "weit", "select") for s in (0, 1)]
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -22,8 +31,9 @@ def parse(*argv: str) -> argparse.Namespace:
     return p.parse_args(list(argv))
 
 
-def evaluations(run: Path) -> str:
-    return (run / "evaluations.csv").read_text()
+def columns(run: Path, *names: str) -> list[tuple[str, ...]]:
+    with (run / "evaluations.csv").open() as f:
+        return [tuple(row[n] for n in names) for row in csv.DictReader(f)]
 
 
 @pytest.fixture(scope="module")
@@ -39,43 +49,69 @@ def local_sweep(tmp_path_factory, tiny_ppo_bank, tiny_ppo_expert) -> tuple[Path,
 
 def test_tiny_grid_end_to_end(local_sweep):
     root, _ = local_sweep
-    runs = sorted(p.name for p in (root / "runs" / "HalfCheetah").iterdir() if p.name != "logs")
-    assert runs == [f"ppo-tiny-{i}-s{s}" for i in ("scratch", "select", "weit") for s in (0, 1)]
-    for run in runs:
-        steps = [int(line.split(",")[0]) for line in evaluations(root / "runs" / "HalfCheetah" / run).splitlines()[1:]]
-        assert steps == [0, 512, 1024]
-    report = root / "reports" / "HalfCheetah-ppo"
-    for name in ("compare.md", "compare.json", "learning_curves.png", "steps_to_threshold.png",
-                 "performance_profile.png"):
-        assert (report / name).stat().st_size > 0, name
-    text = (report / "compare.md").read_text()
+    folder = root / "reports" / "tiny"
+    assert sorted(p.name for p in (folder / "runs" / "HalfCheetah").iterdir()) == sorted(RUNS)
+    for run in RUNS:
+        recorded = folder / "runs" / "HalfCheetah" / run
+        assert sorted(p.name for p in recorded.iterdir()) == ["config.yaml", "evaluations.csv"]
+        assert [int(t) for t, in columns(recorded, "timesteps")] == [0, 512, 1024]
+        assert (root / "runs" / "tiny" / "HalfCheetah" / run / "model.zip").exists()  # trained in scratch
+    for name in ("compare.md", "compare.json", "learning_curves.png", "performance_profile.png"):
+        assert (folder / name).stat().st_size > 0, name
+    # No absolute path in anything that ships: paths are relative to the repository root
+    # (here the sweep's folder) or marked as outside it.
+    for path in folder.rglob("*"):
+        if path.is_file() and path.suffix != ".png":
+            assert "/tmp" not in path.read_text() and str(root) not in path.read_text(), path
+    config = yaml.safe_load((folder / "runs" / "HalfCheetah" / "ppo-tiny-weit-s0" / "config.yaml").read_text())
+    assert config["run_dir"] == "runs/tiny/HalfCheetah/ppo-tiny-weit-s0"
+    assert config["bank"] == study.OUTSIDE + "bank-ppo.safetensors"
+    text = (folder / "compare.md").read_text()
     assert "weit-rl compare --env HalfCheetah" in text and "weit_rl 0.1" in text and "CPUs" in text
-    assert "**unnormalized** returns" in text  # the test bank records no expert return
-    assert "- **tiny**: weit" in text and "scratch" in text and "select" in text
-    data = json.loads((report / "compare.json").read_text())
-    tiny = data["results"]["tiny"]
-    assert tiny["runs"] == {"scratch": 2, "weit": 2, "select": 2}
-    assert set(tiny["versus"]) == {"scratch", "select"}
-    assert tiny["versus"]["scratch"]["auc"]["verdict"] in ("wins", "ties", "loses")
-    assert data["grid"] == [0, 512, 1024] and data["meta"]["trained_now"] == 6
+    assert "**raw returns**" in text  # the test bank records no expert return
+    assert "**not tested**: 2 and 2 runs, fewer than 5" in text  # weit vs select: no verdict with 2 seeds
+    assert "evaluating** (evaluations.csv columns wall_s, eval_s)" in text
+    data = json.loads((folder / "compare.json").read_text())
+    assert {c["baseline"]: c["verdict"] for c in data["results"]["comparisons"]} == \
+        {"scratch": "not tested (n < 5)", "select": "not tested (n < 5)"}
+    assert data["results"]["sizes"]["tiny"]["weit"]["aggregate"]["auc"]["mean"]["low"] is None
+    assert 0 < data["timing"]["eval_share"] < 1
 
 
-def test_resume_trains_only_what_is_missing(local_sweep):
+def test_sweep_resumes_from_the_study_folder_alone(local_sweep, tmp_path):
+    """On a new machine (the study folder only, no runs/), only the missing run trains;
+    a run finished but not recorded is recorded without training; deleting runs/
+    retrains nothing."""
     root, args = local_sweep
-    env_dir = root / "runs" / "HalfCheetah"
-    finished = {p.name: (p / "model.zip").stat().st_mtime_ns for p in env_dir.iterdir() if p.name != "logs"}
-    shutil.rmtree(env_dir / "ppo-tiny-weit-s1")  # as if the sweep had been killed before this run ended
-    out = run_cli("compare", *args, cwd=root)
+    shutil.copytree(root / "reports", tmp_path / "reports")
+    args = [a.replace(str(root), str(tmp_path)) for a in args]
+    env_dir = tmp_path / "reports" / "tiny" / "runs" / "HalfCheetah"
+    kept = {p.name: (p / "evaluations.csv").stat().st_mtime_ns for p in env_dir.iterdir()}
+    shutil.rmtree(env_dir / "ppo-tiny-weit-s1")
+    out = run_cli("compare", *args, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "1 of 6 runs to train" in out.stderr
-    for name, mtime in finished.items():
+    assert {p.name for p in (tmp_path / "runs" / "tiny" / "HalfCheetah").iterdir()} == {"ppo-tiny-weit-s1", "logs"}
+    for name, mtime in kept.items():
         if name != "ppo-tiny-weit-s1":
-            assert (env_dir / name / "model.zip").stat().st_mtime_ns == mtime, f"{name} was retrained"
-    assert (env_dir / "ppo-tiny-weit-s1" / "model.zip").exists()
-    # Nothing left to train: the report is rewritten from the run folders alone.
-    again = run_cli("compare", *args, "--report-only", cwd=root)
-    assert again.returncode == 0, again.stderr
-    assert all((env_dir / n / "model.zip").stat().st_mtime_ns == m for n, m in finished.items() if "weit-s1" not in n)
+            assert (env_dir / name / "evaluations.csv").stat().st_mtime_ns == mtime, f"{name} was rewritten"
+    assert study.is_done(env_dir / "ppo-tiny-weit-s1")
+    model = tmp_path / "runs" / "tiny" / "HalfCheetah" / "ppo-tiny-weit-s1" / "model.zip"
+    trained_at = model.stat().st_mtime_ns
+    shutil.rmtree(env_dir / "ppo-tiny-weit-s1")  # killed after training, before recording
+    out = run_cli("compare", *args, cwd=tmp_path)
+    assert "recorded 1 runs that had finished" in out.stderr and "all 6 runs are recorded" in out.stderr
+    assert model.stat().st_mtime_ns == trained_at and study.is_done(env_dir / "ppo-tiny-weit-s1")
+    shutil.rmtree(tmp_path / "runs")
+    out = run_cli("compare", *args, cwd=tmp_path)
+    assert out.returncode == 0 and "all 6 runs are recorded" in out.stderr, out.stderr
+    assert not (tmp_path / "runs" / "tiny" / "HalfCheetah").exists()
+    # The report rebuilds from the study folder alone: no --env, no bank, no expert.
+    before = json.loads((tmp_path / "reports" / "tiny" / "compare.json").read_text())["results"]
+    out = run_cli("compare", "--study", "tiny", "--report-only", "--report-dir", "reports", "--reps", "200",
+                  cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert json.loads((tmp_path / "reports" / "tiny" / "compare.json").read_text())["results"] == before
 
 
 def test_ray_backend_gives_the_local_results(local_sweep, tmp_path, tiny_ppo_bank):
@@ -85,8 +121,9 @@ def test_ray_backend_gives_the_local_results(local_sweep, tmp_path, tiny_ppo_ban
                  "--out-dir", str(tmp_path / "runs"), "--report-dir", str(tmp_path / "reports"))
     compare.run_compare(args, "weit-rl compare (ray test)")
     for run in ("ppo-tiny-scratch-s0", "ppo-tiny-weit-s0"):
-        assert evaluations(tmp_path / "runs" / "HalfCheetah" / run) == evaluations(root / "runs" / "HalfCheetah" / run)
-    assert (tmp_path / "reports" / "HalfCheetah-ppo" / "compare.md").exists()
+        mine, local = (r / "reports" / "tiny" / "runs" / "HalfCheetah" / run for r in (tmp_path, root))
+        assert columns(mine, "timesteps", "mean_return") == columns(local, "timesteps", "mean_return")
+    assert (tmp_path / "reports" / "tiny" / "compare.md").exists()
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -97,11 +134,14 @@ def test_ray_backend_gives_the_local_results(local_sweep, tmp_path, tiny_ppo_ban
     (["--inits", "scratch,weit", "--bank", "{missing}"], "template bank not found"),
     (["--inits", "select", "--sizes", "64x2"], "init select cannot make size 64x2"),
     (["--inits", "select", "--sizes", "32x4"], "init select cannot make size 32x4"),
+    (["--primary-size", "small"], "--primary-size 'small' is not one of"),
+    (["--profile", "full", "--eval-episodes", "5"], "the full profile follows PROTOCOL.md"),
+    (["--study", "../elsewhere"], "must be a relative folder name"),
 ])
 def test_bad_input_fails_before_any_run(argv, message, tmp_path, tiny_ppo_expert):
     argv = [a.replace("{missing}", str(tmp_path / "none.safetensors")) for a in argv]
-    base = ["--env", "HalfCheetah", "--steps", "1024", "--expert", str(tiny_ppo_expert),
-            "--out-dir", str(tmp_path / "runs"), "--report-dir", str(tmp_path / "reports")]
+    base = ["--env", "HalfCheetah", "--steps", "1024", "--sizes", "tiny", "--inits", "scratch", "--expert",
+            str(tiny_ppo_expert), "--out-dir", str(tmp_path / "runs"), "--report-dir", str(tmp_path / "reports")]
     if "--env" in argv:
         base = base[2:]
     with pytest.raises(UserError, match=message):
@@ -109,92 +149,45 @@ def test_bad_input_fails_before_any_run(argv, message, tmp_path, tiny_ppo_expert
     assert not (tmp_path / "runs").exists() and not (tmp_path / "reports").exists()
 
 
-def test_a_run_folder_from_another_sweep_is_refused(tmp_path):
+def test_a_study_or_run_folder_from_another_sweep_is_refused(tmp_path):
+    out = ("--out-dir", str(tmp_path / "runs"), "--report-dir", str(tmp_path / "reports"))
     args = parse("--env", "HalfCheetah", "--sizes", "tiny", "--inits", "scratch", "--seeds", "1", "--steps", "1024",
-                 "--out-dir", str(tmp_path))
-    run = compare.resolve(args).run_dir("tiny", "scratch", 0)
+                 *out)
+    run = compare.resolve(args).scratch("tiny", "scratch", 0)
     run.mkdir(parents=True)
     (run / "config.yaml").write_text("steps: 4096\neval_freq: 512\neval_episodes: 5\nnet_arch: [32, 32]\n"
                                      "init: scratch\nseed: 0\n")
     with pytest.raises(UserError, match="different sweep: steps 4096"):
         compare.resolve(args)
+    shutil.rmtree(run)
+    sweep = compare.resolve(args)
+    study.write_study(sweep.runs_root, study.definition(sweep))
+    with pytest.raises(UserError, match="started with other settings: steps 1024"):
+        compare.resolve(parse("--env", "HalfCheetah", "--sizes", "tiny", "--inits", "scratch", "--steps", "2048", *out))
 
 
-def test_profiles_fill_unset_options_and_flags_override(tmp_path):
-    out = ("--out-dir", str(tmp_path / "runs"))  # not the checkout's runs/, which may hold real sweeps
+def test_profiles_fill_unset_options_and_write_their_own_study(tmp_path):
+    out = ("--out-dir", str(tmp_path / "runs"), "--report-dir", str(tmp_path / "reports"))
     quick = compare.resolve(parse("--env", "HalfCheetah", "--inits", "scratch", *out))
-    assert (quick.sizes, quick.seeds, quick.steps, quick.eval_freq) == (["tiny", "small"], [0, 1, 2], 32_768, 4096)
-    full = compare.resolve(parse("--env", "HalfCheetah", "--inits", "scratch", "--profile", "full", "--seeds", "2",
-                                 *out))
-    assert full.sizes == ["tiny", "small", "medium", "128x3"] and full.seeds == [0, 1]
-    assert full.eval_freq % 512 == 0 and full.eval_freq * 30 >= 300_000  # whole rollouts, about 30 evaluations
+    assert (quick.sizes, quick.seeds, quick.steps, quick.eval_freq) == (["tiny", "small"], list(range(5)), 24_576, 4096)
+    assert quick.primary_size == "small"
+    assert quick.study_dir == tmp_path / "reports" / "quick" / "HalfCheetah-ppo"
+    assert quick.scratch("tiny", "scratch", 0) == tmp_path / "runs" / "quick" / "HalfCheetah-ppo" / "HalfCheetah" / \
+        "ppo-tiny-scratch-s0"
+    full = compare.resolve(parse("--env", "HalfCheetah", "--inits", "scratch", "--profile", "full", *out))
+    assert full.study_dir == tmp_path / "reports" / "full" / "HalfCheetah-ppo"
+    assert (full.eval_freq, full.eval_episodes, len(full.seeds), full.primary_size) == (10_000, 10, 10, "small")
+    sac = compare.resolve(parse("--env", "HalfCheetah", "--algo", "sac", "--inits", "scratch", "--profile", "full",
+                                *out))
+    assert sac.eval_freq == 5_000 and sac.study == "full/HalfCheetah-sac"
 
 
-def _fake_sweep(tmp_path: Path, finals: dict[str, float]) -> argparse.Namespace:
-    """Finished run folders with straight-line curves (no training): scratch climbs
-    from 0 to its final return, the others from 3/8 of theirs; seed s adds s."""
-    args = parse("--env", "HalfCheetah", "--sizes", "tiny", "--inits", ",".join(finals), "--seeds", "4",
-                 "--steps", "2048", "--eval-freq", "512", "--reps", "300", "--report-only",
-                 "--out-dir", str(tmp_path / "runs"), "--report-dir", str(tmp_path / "reports"))
-    for cfg in compare.resolve(args).configs():
-        run = Path(cfg.run_dir)
-        run.mkdir(parents=True)
-        (run / "model.zip").write_bytes(b"")
-        start, end = (0.0 if cfg.init == "scratch" else 0.375 * finals[cfg.init]), finals[cfg.init]
-        rows = [f"{t},{start + (end - start) * t / 2048 + cfg.seed},0,0" for t in (0, 512, 1024, 1536, 2048)]
-        # The last PPO rollout may overshoot the budget: 2048 is logged as 2050 here.
-        rows[-1] = rows[-1].replace("2048,", "2050,", 1)
-        (run / "evaluations.csv").write_text("timesteps,mean_return,std_return,returns\n" + "\n".join(rows) + "\n")
-    return args
-
-
-def test_report_from_run_folders_by_hand(tmp_path):
-    args = _fake_sweep(tmp_path, {"scratch": 400.0, "weit": 800.0, "distill": 400.0})
-    compare.run_compare(args, "weit-rl compare (synthetic)")
-    report = tmp_path / "reports" / "HalfCheetah-ppo"
-    data = json.loads((report / "compare.json").read_text())
-    tiny = data["results"]["tiny"]
-    # Final returns are 400..403 for scratch: IQM of 4 runs = mean of the middle two = 401.5
-    assert tiny["budgets"]["1.0"]["iqm"]["scratch"]["estimate"] == pytest.approx(401.5)
-    assert tiny["budgets"]["0.25"]["step"] == 512
-    # AUC of scratch seed s: mean of a line from s to 400 + s = 200 + s -> IQM 201.5
-    assert tiny["auc"]["scratch"]["estimate"] == pytest.approx(201.5)
-    th = tiny["thresholds"]
-    assert th["scratch_start"] == pytest.approx(1.5) and th["scratch_final"] == pytest.approx(401.5)
-    assert th["steps"]["scratch"] == {"0.5": 1024, "0.8": 2048, "1.0": 2048}
-    assert th["steps"]["weit"]["0.5"] == 0 and th["ratio"]["weit"]["1.0"] == pytest.approx(512 / 2048)
-    assert th["steps"]["distill"]["1.0"] == 2048
-    assert tiny["versus"]["scratch"]["auc"]["verdict"] == "wins"
-    assert tiny["versus"]["distill"]["final"]["verdict"] == "wins"
-    text = (report / "compare.md").read_text()
-    assert "- **tiny**: weit **wins against** scratch, **wins against** distill." in text
-    # The same run folders and stats seed give the same numbers.
-    compare.run_compare(args, "weit-rl compare (synthetic)")
-    assert json.loads((report / "compare.json").read_text())["results"] == data["results"]
-
-
-def test_report_normalizes_by_the_expert_return_and_lists_missing_runs(tmp_path):
-    args = _fake_sweep(tmp_path, {"scratch": 400.0, "weit": 300.0})
-    expert = tmp_path / "expert"
-    expert.mkdir()
-    (expert / "manifest.json").write_text(json.dumps({"eval_return_mean": 1000.0}))
-    args.expert = str(expert)
-    shutil.rmtree(compare.resolve(args).run_dir("tiny", "weit", 3))
-    compare.run_compare(args, "test")
-    report = tmp_path / "reports" / "HalfCheetah-ppo"
-    data = json.loads((report / "compare.json").read_text())
-    assert data["meta"]["expert_return"] == 1000.0 and data["unit"] == "expert-normalized return"
-    assert data["results"]["tiny"]["runs"] == {"scratch": 4, "weit": 3}
-    assert data["results"]["tiny"]["budgets"]["1.0"]["iqm"]["scratch"]["estimate"] == pytest.approx(0.4015)
-    assert data["results"]["tiny"]["versus"]["scratch"]["final"]["verdict"] == "loses"
-    text = (report / "compare.md").read_text()
-    assert "**Missing runs**" in text and "ppo-tiny-weit-s3" in text and "1000.0" in text
-
-
-def test_report_only_without_runs_says_what_to_do(tmp_path):
-    args = parse("--env", "HalfCheetah", "--inits", "scratch", "--report-only", "--out-dir", str(tmp_path))
-    with pytest.raises(UserError, match="no finished runs"):
+def test_report_only_without_a_study_says_what_to_do(tmp_path):
+    args = parse("--env", "HalfCheetah", "--report-only", "--report-dir", str(tmp_path))
+    with pytest.raises(UserError, match="no study at .*run the sweep first"):
         compare.run_compare(args, "test")
+    with pytest.raises(UserError, match="--env is required"):
+        compare.run_compare(parse("--report-only"), "test")
 
 
 def test_ray_backend_without_ray_is_a_clear_error(monkeypatch, tmp_path):
@@ -212,11 +205,163 @@ def test_ray_backend_without_ray_is_a_clear_error(monkeypatch, tmp_path):
         compare.run_ray([{"run_dir": str(tmp_path)}], "test", 1, None, lambda *a: None)
 
 
-def test_thresholds_are_undefined_when_scratch_does_not_improve(tmp_path):
-    args = _fake_sweep(tmp_path, {"scratch": -100.0, "weit": 50.0})
-    compare.run_compare(args, "test")
-    report = tmp_path / "reports" / "HalfCheetah-ppo"
-    note = json.loads((report / "compare.json").read_text())["results"]["tiny"]["thresholds"]["note"]
-    assert "scratch did not improve" in note
-    assert "Steps to threshold: scratch did not improve" in (report / "compare.md").read_text()
-    assert (report / "steps_to_threshold.png").exists()
+def test_paths_in_shipped_files_are_portable():
+    assert study.portable(ROOT / "banks" / "x.safetensors") == "banks/x.safetensors"
+    assert study.portable("banks/x.safetensors") == "banks/x.safetensors"
+    assert study.portable("/somewhere/else/bank.safetensors") == study.OUTSIDE + "bank.safetensors"
+    assert study.portable_command(f"weit-rl compare --bank {ROOT}/banks/b --expert=/x/e") == \
+        "weit-rl compare --bank banks/b '--expert=<outside the repository>/e'"
+
+
+def test_raw_data_of_a_study_is_not_git_ignored():
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    shipped = "reports/full/HalfCheetah-ppo/runs/HalfCheetah/ppo-small-weit-s0/evaluations.csv"
+
+    def check(path: str) -> int:
+        return subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT, check=False).returncode
+
+    assert check(shipped) == 1, "git ignores the study's raw data: anchor runs/ in .gitignore as /runs/"
+    assert check("runs/full/HalfCheetah-ppo/HalfCheetah/ppo-small-weit-s0/model.zip") == 0  # scratch stays out
+
+
+def test_compare_files_stay_short():
+    for path in (ROOT / "weit_rl" / "compare").glob("*.py"):
+        assert len(path.read_text().splitlines()) <= 300, path.name
+
+
+# --- A synthetic study, recomputed by a reviewer's own numpy --------------------------
+
+EXPERT, RANDOM, STEPS, REPS, SEED = 1000.0, -200.0, 2048, 500, 3
+ARMS = {"scratch": 0.0, "weit": 800.0, "distill": 100.0}  # return offsets: weit clearly ahead
+
+
+def synthetic_study(root: Path, seeds: int = 6, references: dict | None = None) -> Path:
+    """Finished runs written as files only (as shipped): study.json and, per run,
+    evaluations.csv (every other run without wall_s/eval_s, as older files) and config.yaml."""
+    runs = root / "reports" / "synth" / "runs"
+    refs = {"expert_return": EXPERT, "random_return": RANDOM, "expert_source": "test", "random_source": "test"}
+    definition = {"env_id": "HalfCheetah-v5", "algo": "ppo", "steps": STEPS, "eval_freq": 512, "eval_episodes": 10,
+                  "primary_size": "tiny", "bank_sha256": None, "sizes": ["tiny", "small"], "inits": list(ARMS),
+                  "seeds": list(range(seeds)), "profile": "full", "bank": None, "expert": None,
+                  "references": refs if references is None else references}
+    study.write_study(runs, definition)
+    rng = np.random.default_rng(0)
+    for size in ("tiny", "small"):
+        for init, offset in ARMS.items():
+            for seed in range(seeds):
+                run = runs / "HalfCheetah" / f"ppo-{size}-{init}-s{seed}"
+                run.mkdir(parents=True)
+                t = [0, 512, 1024, 1536, 2050]  # the last PPO rollout overshoots the budget
+                r = RANDOM + np.cumsum(rng.uniform(0, 300, size=5)) + offset * np.arange(5) / 4
+                lines = ["timesteps,mean_return,std_return,returns" + (",wall_s,eval_s" if seed % 2 else "")]
+                lines += [f"{a},{b},0,{b:.2f}" + (f",{10.0 * (i + 1)},{2.0 * (i + 1)}" if seed % 2 else "")
+                          for i, (a, b) in enumerate(zip(t, r))]
+                (run / "evaluations.csv").write_text("\n".join(lines) + "\n")
+                (run / "config.yaml").write_text(yaml.safe_dump({"steps": STEPS, "init": init, "seed": seed}))
+    return runs
+
+
+def reviewer(runs: Path) -> dict:
+    """Recompute the report's numbers from runs/ with numpy only, from its stated rules."""
+    d = json.loads((runs / "study.json").read_text())
+    e, r0 = d["references"]["expert_return"], d["references"]["random_return"]
+    out = {}
+    for folder in sorted((runs / "HalfCheetah").iterdir()):
+        with (folder / "evaluations.csv").open() as f:
+            rows = list(csv.DictReader(f))
+        t = np.minimum([float(x["timesteps"]) for x in rows], d["steps"])
+        s = (np.array([float(x["mean_return"]) for x in rows]) - r0) / (e - r0)
+        auc = np.sum(s * np.diff(np.append(t, d["steps"]))) / d["steps"]
+        steps = {lv: float(t[np.argmax(s >= lv)]) if np.any(s >= lv) else math.inf for lv in (0.25, 0.5, 0.75)}
+        out[folder.name] = {"auc": auc, "final": s[-3:].mean(), "steps": steps}
+    return out
+
+
+def percentile_ci(samples, stat):
+    rng = np.random.default_rng(SEED)
+    dist = stat(*[x[rng.integers(0, len(x), size=(REPS, len(x)))] for x in samples])
+    return np.quantile(dist, 0.025, method="lower"), np.quantile(dist, 0.975, method="higher")
+
+
+def test_a_reviewer_recomputes_every_number_from_the_runs_alone(tmp_path):
+    runs = synthetic_study(tmp_path)
+    compare.run_compare(parse("--study", "synth", "--report-only", "--report-dir", str(tmp_path / "reports"),
+                              "--reps", str(REPS), "--stats-seed", str(SEED)), "weit-rl compare (synthetic)")
+    data = json.loads((runs.parent / "compare.json").read_text())["results"]
+    mine = reviewer(runs)
+    iqm = lambda x: np.sort(x, axis=-1)[..., x.shape[-1] // 4: x.shape[-1] - x.shape[-1] // 4].mean(axis=-1)  # noqa
+    for size, by_init in data["sizes"].items():
+        for init, cell in by_init.items():
+            names = [f"ppo-{size}-{init}-s{s}" for s in range(6)]
+            assert cell["runs"] == names
+            auc, final = np.array([mine[n]["auc"] for n in names]), np.array([mine[n]["final"] for n in names])
+            np.testing.assert_allclose(cell["auc"], auc)
+            np.testing.assert_allclose(cell["final"], final)
+            for metric, x in (("auc", auc), ("final", final)):
+                agg = cell["aggregate"][metric]
+                assert agg["mean"]["estimate"] == pytest.approx(x.mean())
+                assert agg["iqm"]["estimate"] == pytest.approx(np.sort(x)[1:5].mean())  # n = 6: drop one each end
+                assert (agg["mean"]["low"], agg["mean"]["high"]) == pytest.approx(
+                    percentile_ci([x], lambda a: a.mean(axis=1)))
+                assert (agg["iqm"]["low"], agg["iqm"]["high"]) == pytest.approx(percentile_ci([x], iqm))
+            for lv in ("0.25", "0.5", "0.75"):
+                steps = [mine[n]["steps"][float(lv)] for n in names]
+                assert [math.inf if v == "inf" else v for v in cell["steps"][lv]] == steps
+                assert cell["levels"][lv]["reached"] == sum(math.isfinite(v) for v in steps)
+    comps = {(c["size"], c["baseline"]): c for c in data["comparisons"]}
+    assert data["comparisons"][0]["role"] == "primary" and data["comparisons"][0]["size"] == "tiny"
+    assert [c["role"] for c in data["comparisons"]].count("primary") == 1
+    pvalues = {}
+    for (size, base), c in comps.items():
+        x = np.array(data["sizes"][size]["weit"]["auc"])
+        y = np.array(data["sizes"][size][base]["auc"])
+        assert c["difference"]["estimate"] == pytest.approx(x.mean() - y.mean())
+        assert (c["difference"]["low"], c["difference"]["high"]) == pytest.approx(
+            percentile_ci([x, y], lambda a, b: a.mean(axis=1) - b.mean(axis=1)))
+        # C(12, 6) = 924 splits > 500: Monte Carlo permutations from a fresh generator
+        perms = np.random.default_rng(SEED).permuted(np.tile(np.r_[x, y], (REPS, 1)), axis=1)
+        diff = perms[:, :6].mean(axis=1) - perms[:, 6:].mean(axis=1)
+        pvalues[(size, base)] = (1 + np.sum(np.abs(diff) >= abs(x.mean() - y.mean()) - 1e-9)) / (1 + REPS)
+        assert c["p"] == pytest.approx(pvalues[(size, base)])
+    secondary = sorted((p, k) for k, p in pvalues.items() if k != ("tiny", "scratch"))
+    m = len(secondary)
+    holm = np.minimum(1, np.maximum.accumulate([(m - i) * p for i, (p, _) in enumerate(secondary)]))
+    for adjusted, (_, key) in zip(holm, secondary):
+        assert comps[key]["p_holm"] == pytest.approx(adjusted)
+        assert comps[key]["verdict"] == ("better" if adjusted <= 0.05 else "inconclusive")
+    assert comps[("tiny", "scratch")]["verdict"] == "better"  # weit's offset is large
+    text = (runs.parent / "compare.md").read_text()
+    assert "weit vs scratch at size tiny" in text and "**weit better**" in text
+    assert "(R - random) / (expert - random)" in text and "integral over [0, budget] of the step-function" in text
+    assert "Training time summed over 18 of 36 runs" in text and "20.0% evaluating" in text
+
+
+def test_small_studies_fallback_normalization_and_missing_runs(tmp_path):
+    runs = synthetic_study(tmp_path, seeds=3, references={"expert_return": EXPERT, "random_return": None,
+                                                          "expert_source": "test", "random_source": None})
+    shutil.rmtree(runs / "HalfCheetah" / "ppo-small-distill-s2")
+    compare.run_compare(parse("--study", "synth", "--report-only", "--report-dir", str(tmp_path / "reports"),
+                              "--reps", "100"), "test")
+    text = (runs.parent / "compare.md").read_text()
+    assert "**R / expert (fallback)**" in text and "no `random_return`" in text
+    assert "**Missing runs**" in text and "ppo-small-distill-s2" in text
+    assert "intervals are not meaningful there" in text and "**not tested**: 3 and 3 runs" in text
+    assert "better" not in text.split("## Primary comparison")[1].split("## Results")[0]
+    data = json.loads((runs.parent / "compare.json").read_text())["results"]
+    assert data["normalization"] == "expert-only"
+    assert all(c["verdict"] == "not tested (n < 5)" and c["p"] is None for c in data["comparisons"])
+    final = data["sizes"]["tiny"]["weit"]["final"][0]
+    with (runs / "HalfCheetah" / "ppo-tiny-weit-s0" / "evaluations.csv").open() as f:
+        returns = [float(row["mean_return"]) for row in csv.DictReader(f)]
+    assert final == pytest.approx(np.mean(returns[-3:]) / EXPERT)  # R / expert
+
+
+def test_a_later_sweep_of_the_study_widens_its_grid(tmp_path):
+    runs = synthetic_study(tmp_path, seeds=2)
+    old = study.read_study(runs)
+    new = dict(old, seeds=[0, 1, 2, 3], inits=["scratch", "select"])
+    merged = study.merge_study(old, new, runs.parent)
+    assert merged["seeds"] == [0, 1, 2, 3] and merged["inits"] == ["scratch", "weit", "distill", "select"]
+    with pytest.raises(UserError, match="primary_size 'tiny' \\(now 'small'\\)"):
+        study.merge_study(old, dict(new, primary_size="small"), runs.parent)

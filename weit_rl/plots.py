@@ -1,10 +1,13 @@
 """Figures for the comparison report (matplotlib, headless Agg backend): learning
-curves, steps-to-threshold bars and performance profiles. Each function takes the
-numbers already computed by weit_rl.stats and writes one PNG."""
+curves, steps to reach fractions of the expert's return, and performance profiles.
+Each function takes numbers already computed (weit_rl.stats, weit_rl.compare.results)
+and writes one PNG."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -25,26 +28,33 @@ def color(init: str, i: int = 0) -> str:
 
 
 def _panels(n: int, width: float = 4.5, height: float = 3.5):
-    fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False)
+    fig, axes = plt.subplots(1, max(n, 1), figsize=(width * max(n, 1), height), squeeze=False)
     return fig, axes[0]
 
 
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=110)
     plt.close(fig)
+    tmp.replace(path)
     return path
 
 
-def learning_curves(path: Path, grid: np.ndarray, curves: dict[str, dict[str, Band]], ylabel: str) -> Path:
-    """One panel per size, one line per initializer with its shaded 95% CI.
-    `curves[size][init]` is (IQM, lower, upper) on the step `grid`."""
-    fig, axes = _panels(len(curves))
-    for ax, (size, by_init) in zip(axes, curves.items()):
-        for i, (init, (mid, lo, hi)) in enumerate(by_init.items()):
-            ax.plot(grid, mid, color=color(init, i), label=init, lw=1.8)
-            ax.fill_between(grid, lo, hi, color=color(init, i), alpha=0.2, lw=0)
+def learning_curves(path: Path, grid: np.ndarray, sizes: dict[str, dict[str, Any]], ylabel: str) -> Path:
+    """One panel per size, one colour per initializer: its mean curve, each run thin,
+    and the 95% band when there is one. `sizes[size][init]["curve"]` holds "mean",
+    "runs" and optionally "low"/"high" on the step `grid`."""
+    fig, axes = _panels(len(sizes))
+    for ax, (size, by_init) in zip(axes, sizes.items()):
+        for i, (init, cell) in enumerate(by_init.items()):
+            c = cell["curve"]
+            for run in c["runs"]:
+                ax.plot(grid, run, color=color(init, i), lw=0.6, alpha=0.35)
+            ax.plot(grid, c["mean"], color=color(init, i), label=f"{init} (n={len(c['runs'])})", lw=1.8)
+            if "low" in c:
+                ax.fill_between(grid, c["low"], c["high"], color=color(init, i), alpha=0.2, lw=0)
         ax.set(title=size, xlabel="environment steps", ylabel=ylabel)
         ax.grid(alpha=0.3)
         ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
@@ -52,47 +62,45 @@ def learning_curves(path: Path, grid: np.ndarray, curves: dict[str, dict[str, Ba
     return _save(fig, path)
 
 
-def threshold_bars(path: Path, steps: dict[str, dict[str, dict[float, float]]], budget: int) -> Path:
-    """Steps each initializer's IQM curve needs to reach each threshold, one panel per
-    size. `steps[size][init][fraction]` is a step count or NaN (not reached within
-    `budget`), drawn as an empty hatched bar at the budget."""
-    fig, axes = _panels(len(steps))
-    for ax, (size, by_init) in zip(axes, steps.items()):
-        if not by_init:
-            ax.text(0.5, 0.5, "thresholds undefined (see the report)", ha="center", va="center", transform=ax.transAxes)
-            ax.set(title=size, xticks=[], yticks=[])
-            continue
+def level_steps(path: Path, sizes: dict[str, dict[str, Any]], budget: int) -> Path:
+    """Median steps to reach each fraction of the expert's return, one panel per size,
+    with the 95% interval as an error bar (to the budget when its upper end is not
+    reached). A median that is not reached is an empty hatched bar at the budget.
+    `sizes[size][init]["levels"][fraction]` is {"median": {estimate, low, high}, ...}."""
+    fig, axes = _panels(len(sizes))
+    for ax, (size, by_init) in zip(axes, sizes.items()):
         inits = list(by_init)
-        fractions = sorted({f for v in by_init.values() for f in v})
+        fractions = list(next(iter(by_init.values()))["levels"])
         width = 0.8 / max(len(inits), 1)
         for i, init in enumerate(inits):
             x = np.arange(len(fractions)) + (i - (len(inits) - 1) / 2) * width
-            y = np.array([by_init[init].get(f, np.nan) for f in fractions], dtype=float)
-            reached = ~np.isnan(y)
-            bars = ax.bar(x[reached], y[reached], width, color=color(init, i), label=init)
-            # A bar of height 0 (reached at step 0, before any training) would be invisible.
-            ax.bar_label(bars, labels=["0" if v == 0 else "" for v in y[reached]], fontsize=7,
-                         color=color(init, i))
+            med = [by_init[init]["levels"][f]["median"] for f in fractions]
+            y = np.array([m["estimate"] for m in med], dtype=float)
+            reached = np.isfinite(y)
+            ax.bar(x[reached], y[reached], width, color=color(init, i), label=init)
             ax.bar(x[~reached], np.full((~reached).sum(), budget), width, fill=False, hatch="//",
                    edgecolor=color(init, i))
+            for xi, yi, m in zip(x, y, med):
+                if m["low"] is not None and math.isfinite(yi):
+                    high = min(m["high"], budget)
+                    ax.errorbar(xi, yi, yerr=[[yi - m["low"]], [high - yi]], color="k", lw=0.8, capsize=2)
         ax.axhline(budget, color="k", lw=0.8, ls=":")
-        ax.set_xticks(np.arange(len(fractions)), [f"{f:.0%}" for f in fractions])
-        ax.set(title=size, xlabel="fraction of scratch's final return", ylabel="steps to reach")
+        ax.set_xticks(np.arange(len(fractions)), [f"{float(f):.0%}" for f in fractions])
+        ax.set(title=size, xlabel="fraction of the expert's return", ylabel="steps to reach (median run)")
         ax.grid(alpha=0.3, axis="y")
-    with_bars = [ax for ax, by_init in zip(axes, steps.values()) if by_init]
-    if with_bars:
-        with_bars[0].legend(fontsize=8, title="hatched: not reached", title_fontsize=7)
+    axes[0].legend(fontsize=8, title="hatched: not reached", title_fontsize=7)
     return _save(fig, path)
 
 
 def performance_profiles(path: Path, taus: np.ndarray, profiles: dict[str, dict[str, Band]], xlabel: str) -> Path:
-    """Score distributions (fraction of runs scoring above tau) per size, with 95% CIs.
-    `profiles[size][init]` is (fraction, lower, upper) over `taus`."""
+    """Score distributions (fraction of runs scoring above tau) per size, with 95% bands.
+    `profiles[size][init]` is (fraction, lower, upper) over `taus`; lower/upper may be None."""
     fig, axes = _panels(len(profiles))
     for ax, (size, by_init) in zip(axes, profiles.items()):
         for i, (init, (mid, lo, hi)) in enumerate(by_init.items()):
             ax.plot(taus, mid, color=color(init, i), label=init, lw=1.8)
-            ax.fill_between(taus, lo, hi, color=color(init, i), alpha=0.2, lw=0)
+            if lo is not None:
+                ax.fill_between(taus, lo, hi, color=color(init, i), alpha=0.2, lw=0)
         ax.set(title=size, xlabel=xlabel, ylabel="fraction of runs with score > τ", ylim=(-0.02, 1.02))
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)

@@ -1,164 +1,171 @@
-"""Sample-efficiency metrics as small pure functions on numpy arrays.
+"""Sample-efficiency statistics as small pure functions on numpy arrays (rliable style).
 
-Scores are plain `(runs x tasks)` arrays, as rliable expects; learning curves are
-`(runs x points)` arrays of returns read on a common step grid. Every bootstrap takes
-one `np.random.Generator`, so a seed fixes every confidence interval.
+Per run: `auc_step`, `final_score`, `steps_to_level` on one run's evaluations.
+Aggregates over runs: `mean`, `iqm`, `median` (each takes `axis`, so the bootstrap can
+call it on a `(reps x runs)` array). Intervals: `bootstrap_ci` (percentile bootstrap,
+each sample resampled independently). Tests: `permutation_test` (difference of means),
+`holm`, `decide`. Every random draw comes from the one `np.random.Generator` passed in,
+so a seed fixes every number.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import math
+from collections.abc import Callable, Sequence
+from itertools import combinations
 
 import numpy as np
-from rliable import library as rly
-from rliable import metrics
 
-REPS = 2000  # bootstrap replications: enough for stable 95% CIs on a handful of seeds
-
-
-@contextmanager
-def _seeded(rng: np.random.Generator) -> Iterator[None]:
-    """Make rliable's bootstrap follow `rng`.
-
-    rliable 1.2 draws its resampling indices from numpy's *global* legacy RNG
-    (`np.random.choice` in StratifiedBootstrap.update_indices) and ignores its
-    `random_state` argument for them, so we seed the global RNG from `rng` for the
-    duration of the call and put the caller's global state back afterwards."""
-    saved = np.random.get_state()
-    seed = int(rng.integers(2**32))
-    np.random.seed(seed)
-    try:
-        yield
-    finally:
-        np.random.set_state(saved)
+ALPHA = 0.05  # level of every test and 1 - coverage of every interval
+MIN_RUNS = 5  # below this many runs per arm, no interval or verdict is reported
+REPS = 10_000  # bootstrap replications / Monte Carlo permutations
+FINAL_EVALS = 3  # final score: mean of the last 3 evaluations
+LEVELS = (0.25, 0.5, 0.75)  # fractions of the expert's (normalized) return for steps-to-level
 
 
-def interval_estimates(
-    scores: dict[str, np.ndarray | list[np.ndarray]],
-    func: Callable[..., np.ndarray],
-    rng: np.random.Generator,
-    reps: int = REPS,
-) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """`{name: (point, lower, upper)}`: 95% stratified-bootstrap CIs of `func` (rliable).
-
-    A value may be a list of arrays (for metrics of several algorithms, such as the
-    probability of improvement): rliable then resamples each array independently."""
-    out = {}
-    for name, value in scores.items():
-        with _seeded(rng):
-            points, cis = rly.get_interval_estimates({name: value}, func, reps=reps)
-        out[name] = (np.asarray(points[name]), np.asarray(cis[name][0]), np.asarray(cis[name][1]))
-    return out
-
-
-def iqm(scores: np.ndarray) -> float:
-    """Interquartile mean over all runs and tasks of a `(runs x tasks)` array: the mean
-    of the middle 50% of scores (rliable's aggregate_iqm, 25% trimmed from each end)."""
-    return float(_iqm(scores)[0])
-
-
-def _iqm(scores: np.ndarray) -> np.ndarray:
-    # Same cut as scipy's trim_mean, which rliable uses, but ~20x faster on the tiny
-    # arrays a bootstrap resamples thousands of times (tests pin the equality).
-    v = np.sort(np.asarray(scores, dtype=float), axis=None)
-    cut = int(0.25 * v.size)
-    return np.array([v[cut:v.size - cut].mean()])
-
-
-def iqm_with_ci(scores: dict[str, np.ndarray], rng: np.random.Generator,
-                reps: int = REPS) -> dict[str, tuple[float, float, float]]:
-    """`{name: (iqm, lower, upper)}` for `(runs x tasks)` score arrays."""
-    est = interval_estimates(scores, _iqm, rng, reps)
-    return {k: (float(p[0]), float(lo[0]), float(hi[0])) for k, (p, lo, hi) in est.items()}
-
-
-def iqm_curve(curves: np.ndarray) -> np.ndarray:
-    """IQM across runs at each point of `(runs x points)` learning curves."""
-    v = np.sort(np.asarray(curves, dtype=float), axis=0)
-    cut = int(0.25 * v.shape[0])
-    return v[cut:v.shape[0] - cut].mean(axis=0)
-
-
-def iqm_curve_with_ci(curves: dict[str, np.ndarray], rng: np.random.Generator,
-                      reps: int = REPS) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Pointwise IQM curves with 95% CIs (each point is its own stratum, as in rliable's
-    sample-efficiency curves)."""
-    return interval_estimates(curves, iqm_curve, rng, reps)
-
-
-def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> float:
-    """P(a run of X scores higher than a run of Y), averaged over tasks; ties count half."""
-    return float(metrics.probability_of_improvement(x, y))
-
-
-def probability_of_improvement_with_ci(x: np.ndarray, y: np.ndarray, rng: np.random.Generator,
-                                       reps: int = REPS) -> tuple[float, float, float]:
-    """`(P(X > Y), lower, upper)` with runs of X and Y resampled independently."""
-    func = lambda a, b: np.array([metrics.probability_of_improvement(a, b)])  # noqa: E731
-    p, lo, hi = interval_estimates({"poi": [x, y]}, func, rng, reps)["poi"]
-    return float(p[0]), float(lo[0]), float(hi[0])
-
+# --- One run ----------------------------------------------------------------------------
 
 def curve_at(timesteps: np.ndarray, returns: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """Read one run's evaluations on `grid`: the last evaluation at or before each step
-    (NaN before the first evaluation). `timesteps` must be increasing."""
+    """Read one run's evaluations on `grid` as a step function: the last evaluation at or
+    before each step (NaN before the first evaluation). `timesteps` must be increasing."""
     idx = np.searchsorted(np.asarray(timesteps), np.asarray(grid), side="right") - 1
     out = np.asarray(returns, dtype=float)[np.clip(idx, 0, None)]
     return np.where(idx >= 0, out, np.nan)
 
 
-def area_under_curve(grid: np.ndarray, curves: np.ndarray) -> np.ndarray:
-    """Per-run area under `(runs x points)` curves (trapezoids over the step grid),
-    divided by the steps spanned: the mean return over training, in return units."""
-    grid = np.asarray(grid, dtype=float)
-    return np.trapezoid(curves, grid, axis=-1) / (grid[-1] - grid[0])
+def auc_step(timesteps: np.ndarray, returns: np.ndarray, budget: float) -> float:
+    """Area under the step-function learning curve over [0, budget], divided by budget.
+
+    Each evaluation's return holds from its step until the next evaluation (the last one
+    until `budget`): sum_i r_i * (t_{i+1} - t_i) / budget with t_{n} = budget. Steps past
+    the budget (a last PPO rollout that overshoots) count as the budget. The result is the
+    mean score over training, in the units of `returns`; the first evaluation must be at 0."""
+    t = np.minimum(np.asarray(timesteps, dtype=float), budget)
+    r = np.asarray(returns, dtype=float)
+    if t.size == 0 or t[0] != 0 or np.any(np.diff(t) < 0):
+        raise ValueError("auc_step needs evaluations at increasing steps starting at step 0")
+    return float(np.sum(r * np.diff(np.r_[t, budget])) / budget)
 
 
-def threshold(start: float, final: float, fraction: float) -> float:
-    """The return at `fraction` of the way from `start` to `final`.
-
-    With `start` = scratch's return at step 0 and `final` = its final return, this is
-    "fraction of scratch's final return", measured as progress from where it began
-    (plain `fraction * final` is meaningless for tasks whose returns start negative)."""
-    return start + fraction * (final - start)
+def final_score(returns: np.ndarray, last: int = FINAL_EVALS) -> float:
+    """Mean of the last `last` evaluations (fewer if the run has fewer)."""
+    return float(np.mean(np.asarray(returns, dtype=float)[-last:]))
 
 
-def steps_to_reach(grid: np.ndarray, curve: np.ndarray, level: float) -> float:
-    """First step of `grid` at which `curve` is >= `level`; NaN if it never gets there."""
-    hits = np.flatnonzero(np.asarray(curve) >= level)
-    return float(np.asarray(grid)[hits[0]]) if hits.size else float("nan")
+def steps_to_level(timesteps: np.ndarray, scores: np.ndarray, level: float) -> float:
+    """Step of the first evaluation whose score is >= `level`; +inf if none (censored:
+    the run never got there within its budget)."""
+    hits = np.flatnonzero(np.asarray(scores, dtype=float) >= level)
+    return float(np.asarray(timesteps)[hits[0]]) if hits.size else math.inf
 
 
-def normalize(scores: np.ndarray, expert: float | None, floor: float = 0.0) -> np.ndarray:
-    """Expert-normalized return `(score - floor) / (expert - floor)`: 1.0 is the expert.
-    With no expert return (test banks), the scores come back unchanged."""
+def normalize(scores: np.ndarray, expert: float | None, random: float = 0.0) -> np.ndarray:
+    """`(score - random) / (expert - random)`: 0 is the random policy, 1 the expert.
+    With `random` = 0 this is score / expert; with no expert, scores come back unchanged."""
     if expert is None:
         return np.asarray(scores, dtype=float)
-    if expert == floor:
-        raise ValueError(f"cannot normalize: the expert's return equals the floor ({floor})")
-    return (np.asarray(scores, dtype=float) - floor) / (expert - floor)
+    if expert == random:
+        raise ValueError(f"cannot normalize: the expert's return equals the random policy's ({random})")
+    return (np.asarray(scores, dtype=float) - random) / (expert - random)
 
 
-def verdict(x: tuple[float, float, float], y: tuple[float, float, float],
-            poi: tuple[float, float, float]) -> str:
-    """"wins", "loses" or "ties" for X against Y.
+# --- Aggregates over runs (axis: the runs) ------------------------------------------------
 
-    `x` and `y` are (estimate, lower, upper) of a score, `poi` is P(X > Y) with its CI.
-    X wins when its CI lies wholly above Y's, or when the CI of P(X > Y) lies wholly
-    above 0.5; it loses in the mirror cases; anything else is a tie."""
-    win = x[1] > y[2] or poi[1] > 0.5
-    lose = x[2] < y[1] or poi[2] < 0.5
-    if win and not lose:
-        return "wins"
-    if lose and not win:
-        return "loses"
-    return "ties"
+def mean(x: np.ndarray, axis: int = 0) -> np.ndarray:
+    return np.mean(np.asarray(x, dtype=float), axis=axis)
 
 
-def performance_profile(scores: dict[str, np.ndarray], taus: np.ndarray, rng: np.random.Generator,
-                        reps: int = REPS) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Score distributions: the fraction of runs scoring above each tau, with 95% CIs
-    (rliable's performance profile, computed with our generator)."""
-    taus = np.asarray(taus, dtype=float)
-    return interval_estimates(scores, lambda s: (s.reshape(-1, 1) > taus).mean(axis=0), rng, reps)
+def iqm(x: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Interquartile mean: the mean after dropping the floor(n/4) lowest and floor(n/4)
+    highest runs (scipy's trim_mean(0.25), as rliable). With n < 4 nothing is dropped."""
+    v = np.sort(np.asarray(x, dtype=float), axis=axis)
+    n = v.shape[axis]
+    cut = n // 4
+    return np.mean(np.take(v, np.arange(cut, n - cut), axis=axis), axis=axis)
+
+
+def median(x: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Median; +inf values (censored runs) sort last, so it is finite while fewer than
+    half of the runs (exactly half for odd n) are censored."""
+    v = np.sort(np.asarray(x, dtype=float), axis=axis)
+    n = v.shape[axis]
+    lo, hi = np.take(v, (n - 1) // 2, axis=axis), np.take(v, n // 2, axis=axis)
+    return np.where(lo == hi, lo, (lo + hi) / 2)  # (inf + inf) / 2 is inf; lo == hi avoids inf - inf
+
+
+def probability_of_improvement(x: np.ndarray, y: np.ndarray, axis: int = 0) -> np.ndarray:
+    """P(a run of X scores higher than a run of Y) over all pairs; ties count half."""
+    x, y = np.moveaxis(np.asarray(x, float), axis, -1), np.moveaxis(np.asarray(y, float), axis, -1)
+    gt = (x[..., :, None] > y[..., None, :]).mean(axis=(-2, -1))
+    eq = (x[..., :, None] == y[..., None, :]).mean(axis=(-2, -1))
+    return gt + 0.5 * eq
+
+
+def difference_of_means(x: np.ndarray, y: np.ndarray, axis: int = 0) -> np.ndarray:
+    return mean(x, axis) - mean(y, axis)
+
+
+# --- Intervals and tests --------------------------------------------------------------
+
+def bootstrap_ci(samples: Sequence[np.ndarray], func: Callable[..., np.ndarray], rng: np.random.Generator,
+                 reps: int = REPS, alpha: float = ALPHA) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Percentile bootstrap: `(point, low, high)` of `func(*samples, axis=0)`.
+
+    Each sample is resampled independently along its first axis (runs), in order:
+    `idx = rng.integers(0, n, size=(reps, n))`, and `func(*resampled, axis=1)` gives the
+    bootstrap distribution. The bounds are its alpha/2 and 1 - alpha/2 order statistics
+    (numpy quantile method "lower" and "higher": no interpolation, so +inf is allowed)."""
+    arrays = [np.asarray(s, dtype=float) for s in samples]
+    point = np.asarray(func(*arrays, axis=0), dtype=float)
+    draws = [a[rng.integers(0, a.shape[0], size=(reps, a.shape[0]))] for a in arrays]
+    dist = np.asarray(func(*draws, axis=1), dtype=float)
+    low = np.quantile(dist, alpha / 2, axis=0, method="lower")
+    high = np.quantile(dist, 1 - alpha / 2, axis=0, method="higher")
+    return point, low, high
+
+
+def permutation_test(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, reps: int = REPS) -> float:
+    """Two-sided p-value of mean(x) - mean(y) under exchangeable labels.
+
+    Exact (every split of the pooled runs) when there are at most `reps` splits; otherwise
+    `reps` random permutations, `rng.permuted` row by row, with p = (1 + hits) / (1 + reps).
+    A split counts as extreme when |its difference| >= |observed| (up to rounding)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    pooled, n = np.r_[x, y], x.size
+    observed = abs(x.mean() - y.mean())
+    tol = 1e-9 * max(1.0, float(np.max(np.abs(pooled))))
+    if math.comb(pooled.size, n) <= reps:
+        first = np.array(list(combinations(range(pooled.size), n)))
+        member = np.zeros((len(first), pooled.size), dtype=bool)
+        np.put_along_axis(member, first, True, axis=1)
+        diff = (member @ pooled) / n - (~member @ pooled) / y.size
+        return float(np.mean(np.abs(diff) >= observed - tol))
+    perms = rng.permuted(np.tile(pooled, (reps, 1)), axis=1)
+    diff = perms[:, :n].mean(axis=1) - perms[:, n:].mean(axis=1)
+    return float((1 + np.sum(np.abs(diff) >= observed - tol)) / (1 + reps))
+
+
+def holm(pvalues: Sequence[float]) -> np.ndarray:
+    """Holm-adjusted p-values: sorted ascending, p_(i) * (m - i + 1), made monotone,
+    capped at 1. Rejecting where the adjusted value is <= alpha is Holm's step-down test."""
+    p = np.asarray(pvalues, dtype=float)
+    order = np.argsort(p, kind="stable")
+    m = p.size
+    adjusted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    out = np.empty(m)
+    out[order] = adjusted
+    return out
+
+
+def decide(difference: float, p: float, alpha: float = ALPHA) -> str:
+    """"better" / "worse" when the test rejects at `alpha` (by the sign of the difference),
+    else "inconclusive": a test that does not reject shows no tie, only no decision."""
+    if p <= alpha and difference != 0:
+        return "better" if difference > 0 else "worse"
+    return "inconclusive"
+
+
+def performance_profile(scores: np.ndarray, taus: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Fraction of runs scoring above each tau (rliable's score distribution)."""
+    s = np.moveaxis(np.asarray(scores, dtype=float), axis, -1)
+    return (s[..., None] > np.asarray(taus, dtype=float)).mean(axis=-2)

@@ -1,0 +1,203 @@
+"""Reading a study's recorded runs and computing every number of its report.
+
+Everything here reads the study folder only (runs/study.json and each run's
+evaluations.csv), so a report rebuilds on a machine that never trained the runs."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from weit_rl import UserError, stats
+from weit_rl.bank import read_manifest
+from weit_rl.compare.study import is_done, portable
+from weit_rl.experts import read_expert_manifest
+
+PRIMARY = ("weit", "scratch", "auc")  # the pre-declared primary comparison: method, baseline, metric
+METHOD = PRIMARY[0]
+
+
+@dataclass
+class Run:
+    name: str
+    size: str
+    init: str
+    seed: int
+    timesteps: np.ndarray
+    returns: np.ndarray  # mean return of each evaluation, raw
+    wall_s: float | None = None  # cumulative wall seconds at the last evaluation, if recorded
+    eval_s: float | None = None  # of which spent evaluating
+
+
+def read_evaluations(path: Path) -> dict[str, np.ndarray]:
+    """The columns of one evaluations.csv: timesteps, mean_return, and wall_s / eval_s when
+    the file has them (older files do not)."""
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    out = {"timesteps": np.array([int(float(r["timesteps"])) for r in rows]),
+           "mean_return": np.array([float(r["mean_return"]) for r in rows])}
+    for key in ("wall_s", "eval_s"):
+        if rows and all(r.get(key) not in (None, "") for r in rows):
+            out[key] = np.array([float(r[key]) for r in rows])
+    return out
+
+
+def load_runs(sweep: Any) -> tuple[list[Run], list[str]]:
+    """The study's recorded runs of the sweep's grid, and the names of those not recorded."""
+    runs, missing = [], []
+    for size, init, seed in sweep.cells():
+        folder = sweep.recorded(size, init, seed)
+        if not is_done(folder):
+            missing.append(folder.name)
+            continue
+        ev = read_evaluations(folder / "evaluations.csv")
+        if not ev["timesteps"].size or ev["timesteps"][0] != 0:
+            raise UserError(f"{folder / 'evaluations.csv'} has no evaluation at step 0: delete the folder and "
+                            "run the sweep again to retrain it")
+        wall, spent = (float(ev[k][-1]) if k in ev else None for k in ("wall_s", "eval_s"))
+        runs.append(Run(folder.name, size, init, seed, ev["timesteps"], ev["mean_return"], wall, spent))
+    return runs, missing
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, dict):
+        value = value.get("mean")
+    return None if value is None else float(value)
+
+
+def reference_returns(bank: str | None, expert: str | None) -> dict[str, Any]:
+    """The expert's and the random policy's returns for normalization, with their sources:
+    the bank manifest (expert.eval_return_mean, random_return), else the expert manifest."""
+    found: dict[str, Any] = {"expert_return": None, "random_return": None, "expert_source": None,
+                             "random_source": None}
+    sources: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+    if bank and Path(bank).exists():
+        m = read_manifest(bank)
+        sources.append((f"the manifest of bank {portable(bank)}", m.get("expert") or {}, m))
+    if expert and Path(expert).exists():
+        m = read_expert_manifest(expert)
+        sources.append((f"the manifest of expert {portable(expert)}", m, m))
+    for where, expert_part, top in sources:
+        for key, value in (("expert", expert_part.get("eval_return_mean")), ("random", top.get("random_return"))):
+            if found[f"{key}_return"] is None and _number(value) is not None:
+                found[f"{key}_return"], found[f"{key}_source"] = _number(value), where
+    return found
+
+
+def normalization(refs: dict[str, Any]) -> tuple[float | None, float, str]:
+    """(expert, random, mode) for stats.normalize. Modes: "expert-random" (PROTOCOL.md),
+    "expert-only" (no random return recorded: R / expert), "raw" (no expert return)."""
+    expert, random = refs.get("expert_return"), refs.get("random_return")
+    if expert is None:
+        return None, 0.0, "raw"
+    if random is None:
+        return expert, 0.0, "expert-only"
+    return expert, random, "expert-random"
+
+
+def eval_grid(steps: int, eval_freq: int) -> np.ndarray:
+    """The step grid of the learning-curve figure: step 0, every eval_freq steps, the budget."""
+    return np.unique(np.r_[np.arange(0, steps, eval_freq), steps])
+
+
+def ci(point: Any, low: Any = None, high: Any = None) -> dict[str, Any]:
+    return {"estimate": float(point), "low": None if low is None else float(low),
+            "high": None if high is None else float(high)}
+
+
+def _interval(samples: list[np.ndarray], func: Any, seed: int, reps: int) -> dict[str, Any]:
+    """A percentile-bootstrap interval from a fresh generator seeded with `seed` (the same
+    seed for every interval, so each one can be recomputed on its own)."""
+    if min(len(s) for s in samples) < stats.MIN_RUNS:
+        return ci(func(*samples, axis=0))
+    return ci(*stats.bootstrap_ci(samples, func, np.random.default_rng(seed), reps))
+
+
+def per_run(run: Run, steps: int, expert: float | None, random: float, mode: str) -> dict[str, Any]:
+    """One run's numbers: AUC (step function over [0, steps] / steps), final score (mean
+    of the last 3 evaluations), steps to each level (inf: never reached)."""
+    scores = stats.normalize(run.returns, expert, random)
+    t = np.minimum(run.timesteps, steps)
+    levels = {str(f): stats.steps_to_level(t, scores, f) for f in stats.LEVELS} if mode != "raw" else {}
+    return {"run": run.name, "seed": run.seed, "auc": stats.auc_step(t, scores, steps),
+            "final": stats.final_score(scores), "steps": levels, "curve_t": t, "curve_scores": scores}
+
+
+def analyse(sweep: Any, runs: list[Run], reps: int, seed: int) -> dict[str, Any]:
+    """Every number of the report: per size and init, the runs' metrics and their
+    aggregates; then the comparisons (primary, and secondary with Holm's correction)."""
+    expert, random, mode = normalization(sweep.references)
+    grid = eval_grid(sweep.steps, sweep.eval_freq)
+    sizes: dict[str, Any] = {}
+    for size in sweep.sizes:
+        by_init = {}
+        for init in sweep.inits:
+            mine = [per_run(r, sweep.steps, expert, random, mode) for r in runs if (r.size, r.init) == (size, init)]
+            if mine:
+                by_init[init] = _cell(mine, grid, reps, seed)
+        if by_init:
+            sizes[size] = by_init
+    return {"grid": grid.tolist(), "normalization": mode, "sizes": sizes,
+            "comparisons": compare_arms(sizes, sweep.primary_size, reps, seed)}
+
+
+def _cell(mine: list[dict[str, Any]], grid: np.ndarray, reps: int, seed: int) -> dict[str, Any]:
+    auc, final = np.array([m["auc"] for m in mine]), np.array([m["final"] for m in mine])
+    curves = np.vstack([stats.curve_at(m["curve_t"], m["curve_scores"], grid) for m in mine])
+    cell: dict[str, Any] = {
+        "runs": [m["run"] for m in mine], "seeds": [m["seed"] for m in mine],
+        "auc": auc.tolist(), "final": final.tolist(),
+        "steps": {f: [m["steps"][f] for m in mine] for f in mine[0]["steps"]},
+        "aggregate": {metric: {"mean": _interval([v], stats.mean, seed, reps),
+                               "iqm": _interval([v], stats.iqm, seed, reps)}
+                      for metric, v in (("auc", auc), ("final", final))},
+        "levels": {},
+    }
+    for f, values in cell["steps"].items():
+        v = np.array(values)
+        cell["levels"][f] = {"reached": int(np.isfinite(v).sum()), "n": int(v.size),
+                             "median": _interval([v], stats.median, seed, reps)}
+    cell["curve"] = {"mean": stats.mean(curves).tolist(), "runs": curves.tolist()}  # pointwise over runs
+    if len(mine) >= stats.MIN_RUNS:
+        _, low, high = stats.bootstrap_ci([curves], stats.mean, np.random.default_rng(seed), reps)
+        cell["curve"].update(low=low.tolist(), high=high.tolist())
+    return cell
+
+
+def compare_arms(sizes: dict[str, Any], primary_size: str, reps: int, seed: int) -> list[dict[str, Any]]:
+    """weit against every other init at every size, on AUC. The primary comparison
+    (weit vs scratch at the primary size) is tested at ALPHA on its own; the others form
+    the secondary family, Holm-corrected. Arms with fewer than MIN_RUNS runs are not tested."""
+    out = []
+    for size, by_init in sizes.items():
+        if METHOD not in by_init:
+            continue
+        for base in (i for i in by_init if i != METHOD):
+            x, y = np.array(by_init[METHOD]["auc"]), np.array(by_init[base]["auc"])
+            role = "primary" if (size, base) == (primary_size, PRIMARY[1]) else "secondary"
+            row: dict[str, Any] = {"method": METHOD, "baseline": base, "size": size, "metric": "auc", "role": role,
+                                   "n": [int(x.size), int(y.size)], "tested": min(x.size, y.size) >= stats.MIN_RUNS}
+            row["difference"] = _interval([x, y], stats.difference_of_means, seed, reps)
+            row["p_improvement"] = _interval([x, y], stats.probability_of_improvement, seed, reps)
+            row["p"] = stats.permutation_test(x, y, np.random.default_rng(seed), reps) if row["tested"] else None
+            out.append(row)
+    secondary = [r for r in out if r["role"] == "secondary" and r["tested"]]
+    for r, adjusted in zip(secondary, stats.holm([r["p"] for r in secondary])):
+        r["p_holm"] = float(adjusted)
+    for r in out:
+        p = r["p"] if r["role"] == "primary" else r.get("p_holm")
+        r["verdict"] = stats.decide(r["difference"]["estimate"], p) if r["tested"] else "not tested (n < 5)"
+    return sorted(out, key=lambda r: r["role"] != "primary")
+
+
+def timing(runs: list[Run]) -> dict[str, Any]:
+    """Training time summed over runs and the share of it spent evaluating, from the
+    evaluations.csv columns wall_s and eval_s (runs without them are counted apart)."""
+    timed = [r for r in runs if r.wall_s is not None and r.eval_s is not None]
+    wall = sum(r.wall_s for r in timed)
+    return {"runs_timed": len(timed), "runs": len(runs), "wall_s": wall, "eval_s": sum(r.eval_s for r in timed),
+            "eval_share": sum(r.eval_s for r in timed) / wall if wall > 0 else None}

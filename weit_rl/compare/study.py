@@ -1,0 +1,147 @@
+"""The study folder, reports/<study>/: what decides that a run is done, and what ships.
+
+    reports/<study>/runs/study.json                                  the study's definition
+    reports/<study>/runs/<Env>/<algo>-<size>-<init>-s<seed>/evaluations.csv, config.yaml
+
+A run is done when its folder here holds both files; they are copied in (atomically)
+only after the run finished training in its scratch folder (runs/...). Nothing written
+here holds an absolute path: paths are relative to the repository root, or marked as
+lying outside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from weit_rl import UserError
+
+RUN_FILES = ("evaluations.csv", "config.yaml")
+STUDY_FILE = "study.json"
+OUTSIDE = "<outside the repository>/"
+# Fields of study.json that every sweep adding runs to the study must share.
+FIXED = ("env_id", "algo", "steps", "eval_freq", "eval_episodes", "primary_size", "bank_sha256")
+
+
+@cache
+def repo_root() -> Path:
+    """The git work tree holding the current folder, else the current folder."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=10,
+                             check=False, env=dict(os.environ, GIT_OPTIONAL_LOCKS="0"))
+        if out.returncode == 0 and out.stdout.strip():
+            return Path(out.stdout.strip()).resolve()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return Path.cwd().resolve()
+
+
+def portable(path: str | Path | None) -> str | None:
+    """`path` relative to the repository root; outside it, only its name, marked as such."""
+    if path is None:
+        return None
+    p = Path(path)
+    if not p.is_absolute():
+        return p.as_posix()
+    try:
+        return p.resolve().relative_to(repo_root()).as_posix()
+    except ValueError:
+        return OUTSIDE + p.name
+
+
+def portable_command(command: str) -> str:
+    """The command with every absolute path (also in --opt=/path) made portable."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return command
+    out = []
+    for w in words:
+        key, eq, value = w.partition("=") if w.startswith("--") else ("", "", w)
+        out.append(key + eq + portable(value) if value.startswith("/") else w)
+    return shlex.join(out)
+
+
+def portable_config(text: str) -> str:
+    """A run's config.yaml with its run folder, bank and expert paths made portable."""
+    cfg = yaml.safe_load(text) or {}
+    for key in ("run_dir", "bank", "expert"):
+        if isinstance(cfg.get(key), str):
+            cfg[key] = portable(cfg[key])
+    return yaml.safe_dump(cfg, sort_keys=False)
+
+
+def is_done(run: Path) -> bool:
+    return all((run / name).is_file() for name in RUN_FILES)
+
+
+def record_run(run: Path, files: dict[str, str]) -> None:
+    """Write a finished run's files into the study (run = its folder there): written into
+    a temporary folder first and renamed, so a run is either wholly recorded or not."""
+    tmp = run.with_name(run.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    (tmp / "evaluations.csv").write_text(files["evaluations.csv"])
+    (tmp / "config.yaml").write_text(portable_config(files["config.yaml"]))
+    shutil.rmtree(run, ignore_errors=True)
+    tmp.rename(run)
+
+
+def read_scratch(run_dir: Path) -> dict[str, str] | None:
+    """The files to record from a scratch run folder, if training finished there."""
+    if not (run_dir / "model.zip").exists() or not all((run_dir / n).is_file() for n in RUN_FILES):
+        return None
+    return {name: (run_dir / name).read_text() for name in RUN_FILES}
+
+
+def read_study(runs_root: Path) -> dict[str, Any] | None:
+    path = runs_root / STUDY_FILE
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path} is not valid JSON ({err}); restore it from git") from None
+
+
+def definition(sweep: Any) -> dict[str, Any]:
+    """study.json for a sweep: what every later sweep of the study and a report-only
+    rebuild read. The bank and expert appear as portable paths."""
+    return {"env_id": sweep.env_id, "algo": sweep.algo, "steps": sweep.steps, "eval_freq": sweep.eval_freq,
+            "eval_episodes": sweep.eval_episodes, "primary_size": sweep.primary_size,
+            "bank_sha256": sweep.bank_sha256, "sizes": sweep.sizes, "inits": sweep.inits, "seeds": sweep.seeds,
+            "profile": sweep.profile, "bank": portable(sweep.bank), "expert": portable(sweep.expert),
+            "references": sweep.references or None}
+
+
+def merge_study(old: dict[str, Any] | None, new: dict[str, Any], where: Path) -> dict[str, Any]:
+    """The study's definition after this sweep: the fixed fields must agree (or the runs
+    would not be comparable); the grid becomes the union of every sweep's grid."""
+    if old is None:
+        return new
+    diff = [f"{k} {old[k]!r} (now {new.get(k)!r})" for k in FIXED if old.get(k) is not None and old[k] != new.get(k)]
+    if diff:
+        raise UserError(f"study {where} was started with other settings: {', '.join(diff)}; run this sweep as "
+                        "a new study (--study NAME) or with the study's settings")
+    merged = dict(old)
+    for key in ("sizes", "inits", "seeds"):
+        merged[key] = list(dict.fromkeys([*old.get(key, []), *new[key]]))
+    for key in FIXED + ("references",):  # unset until a sweep that knows them (a later bank)
+        if merged.get(key) is None:
+            merged[key] = new.get(key)
+    return merged
+
+
+def write_study(runs_root: Path, study: dict[str, Any]) -> None:
+    runs_root.mkdir(parents=True, exist_ok=True)
+    tmp = runs_root / (STUDY_FILE + ".tmp")
+    tmp.write_text(json.dumps(study, indent=1) + "\n")
+    os.replace(tmp, runs_root / STUDY_FILE)

@@ -1,0 +1,286 @@
+"""Defining a sweep: profiles, the command line, and `resolve`, which validates every
+option (and the bank and expert the initializers need) before anything is written."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import gymnasium as gym
+import yaml
+
+from weit_rl import UserError
+from weit_rl.agents import RunConfig, resolve_device
+from weit_rl.bank import check_compatible, load_bank, read_manifest
+from weit_rl.compare import study as st
+from weit_rl.compare.results import reference_returns
+from weit_rl.config import check_algo, hyperparams, parse_size, size_name
+from weit_rl.envs import resolve_task, short_name
+from weit_rl.experts import default_bank, default_expert
+from weit_rl.init import INITIALIZERS, check_init, select_fits
+from weit_rl.sb3 import hidden_widths, load_expert
+
+# PROTOCOL.md's evaluation for headline studies: at least 10 deterministic episodes,
+# every 10k steps (PPO) or 5k (SAC).
+PROTOCOL_EPISODES = 10
+PROTOCOL_EVAL_FREQ = {"ppo": 10_000, "sac": 5_000}
+
+# Profiles fill every option not given on the command line. "quick" (make compare) is a
+# demonstration that finishes in well under 20 minutes for HalfCheetah PPO on 2 CPU cores;
+# "full" is the headline protocol (PROTOCOL.md), checked by resolve.
+PROFILES: dict[str, dict[str, Any]] = {
+    "quick": dict(sizes="tiny,small", inits="scratch,weit,distill,select", seeds=5, steps=24_576, evals=6,
+                  eval_episodes=5, checkpoint_freq=8_192, primary_size="small"),
+    "full": dict(sizes="tiny,small,medium,128x3", inits="scratch,weit,distill,select", seeds=10, steps=300_000,
+                 eval_freq=PROTOCOL_EVAL_FREQ, eval_episodes=PROTOCOL_EPISODES, checkpoint_freq=50_000,
+                 primary_size="small"),
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of `weit-rl compare`; those left unset come from --profile."""
+    p.add_argument("--env", default=None, help="task (required unless --report-only names an existing --study)")
+    p.add_argument("--algo", default="ppo")
+    p.add_argument("--profile", choices=sorted(PROFILES), default="quick",
+                   help="preset for every option below left unset (default quick; full: the headline protocol)")
+    p.add_argument("--study", default=None,
+                   help="the study's folder under --report-dir (default PROFILE/<Env>-<algo>): its runs/ decide "
+                        "which runs are done, so a sweep resumes there and a profile never overwrites another")
+    p.add_argument("--sizes", default=None, help="comma-separated sizes, e.g. tiny,small,128x3")
+    p.add_argument("--inits", default=None, help="comma-separated initializers: scratch,weit,distill,select")
+    p.add_argument("--seeds", type=int, default=None, help="number of seeds per cell (seeds 0..N-1)")
+    p.add_argument("--steps", type=int, default=None, help="environment steps per run")
+    p.add_argument("--eval-freq", type=int, default=None, help="steps between evaluations")
+    p.add_argument("--eval-episodes", type=int, default=None, help="deterministic episodes per evaluation")
+    p.add_argument("--checkpoint-freq", type=int, default=None)
+    p.add_argument("--primary-size", default=None,
+                   help="size of the primary comparison (weit vs scratch, AUC); default the profile's (small) if "
+                        "in --sizes, else the first size. Fixed when the study starts")
+    p.add_argument("--bank", default=None, help="template bank for weit/distill (default: the shipped bank)")
+    p.add_argument("--expert", default=None, help="expert for select (default: the shipped expert)")
+    p.add_argument("--device", default="cpu", help="cpu (default: small MLPs train fastest there), cuda or auto")
+    p.add_argument("--backend", choices=("local", "ray"), default="local",
+                   help="local: parallel processes on this machine; ray: tasks on a Ray cluster")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster address (e.g. auto or ray://host:10001; default: start Ray here). "
+                        "Workers must see --out-dir, the bank and the expert at the same paths")
+    p.add_argument("--workers", type=int, default=None, help="parallel runs (default: the available CPU cores)")
+    p.add_argument("--out-dir", default="runs", help="scratch root: runs train in OUT_DIR/<study>/<Env>/<run>/")
+    p.add_argument("--report-dir", default="reports", help="the study folder is REPORT_DIR/<study>/")
+    p.add_argument("--report-only", action="store_true",
+                   help="rebuild the report from the study folder alone (its runs/); train nothing. Grid options "
+                        "are ignored: the study defines the grid")
+    p.add_argument("--reps", type=int, default=None, help="bootstrap replications and permutations (default 10000)")
+    p.add_argument("--stats-seed", type=int, default=0, help="seed of every bootstrap and permutation")
+
+
+@dataclass
+class Sweep:
+    env_id: str
+    algo: str
+    sizes: list[str]
+    inits: list[str]
+    seeds: list[int]
+    steps: int
+    eval_freq: int
+    eval_episodes: int
+    study: str
+    report_dir: Path
+    out_dir: Path  # absolute: worker processes and Ray tasks may start in another folder
+    profile: str
+    primary_size: str
+    checkpoint_freq: int = 50_000
+    device: str = "cpu"
+    bank: str | None = None  # absolute paths, for the workers; the study records portable ones
+    expert: str | None = None
+    bank_sha256: str | None = None
+    references: dict[str, Any] = field(default_factory=dict)  # expert and random returns, with sources
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def study_dir(self) -> Path:
+        return self.report_dir / self.study
+
+    @property
+    def runs_root(self) -> Path:
+        return self.study_dir / "runs"
+
+    def run_name(self, size: str, init: str, seed: int) -> str:
+        return f"{self.algo}-{size_name(size)}-{init}-s{seed}"
+
+    def recorded(self, size: str, init: str, seed: int) -> Path:
+        """The run's folder in the study (what ships and what decides "done")."""
+        return self.runs_root / short_name(self.env_id) / self.run_name(size, init, seed)
+
+    def scratch(self, size: str, init: str, seed: int) -> Path:
+        """The run's training folder (checkpoints, model, TensorBoard): disposable."""
+        return self.out_dir / self.study / short_name(self.env_id) / self.run_name(size, init, seed)
+
+    def cells(self) -> list[tuple[str, str, int]]:
+        return [(size, init, seed) for size in self.sizes for init in self.inits for seed in self.seeds]
+
+    def config(self, size: str, init: str, seed: int) -> Any:
+        """The RunConfig of one cell, training in its scratch folder."""
+        entry = INITIALIZERS[init]
+        return RunConfig(env=self.env_id, algo=self.algo, size=size, init=init, steps=self.steps, seed=seed,
+                         device=self.device, bank=self.bank if entry.needs_bank else None,
+                         expert=self.expert if entry.needs_expert else None,
+                         run_dir=str(self.scratch(size, init, seed)), eval_freq=self.eval_freq,
+                         eval_episodes=self.eval_episodes, checkpoint_freq=self.checkpoint_freq, progress_bar=False)
+
+
+def _split(text: str) -> list[str]:
+    return list(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))  # drop repeats, keep order
+
+
+def _rollout(algo: str, env_id: str) -> int:
+    """Steps per PPO rollout (evaluations land on whole rollouts); 1 for SAC."""
+    params = hyperparams(algo, env_id)
+    return int(params.get("n_steps", 1)) * int(params.get("n_envs", 1)) if algo == "ppo" else 1
+
+
+def _study_name(name: str) -> str:
+    path = PurePosixPath(name)
+    if not name or path.is_absolute() or ".." in path.parts:
+        raise UserError(f"--study {name!r} must be a relative folder name such as full/HalfCheetah-ppo")
+    return path.as_posix()
+
+
+def resolve(args: argparse.Namespace) -> Sweep:
+    """Validate every option before any run starts, filling unset options from the profile.
+    With --report-only, the study folder's study.json defines the sweep."""
+    algo = check_algo(args.algo)
+    env_id = resolve_task(args.env) if args.env else None
+    if args.reps is not None and args.reps < 1:
+        raise UserError(f"--reps must be >= 1, got {args.reps}")
+    if env_id is None and not (args.report_only and args.study):
+        raise UserError("--env is required (e.g. --env HalfCheetah), unless --report-only names a --study")
+    name = _study_name(args.study or f"{args.profile}/{short_name(env_id)}-{algo}")
+    if args.report_only:
+        return _from_study(args, name, env_id)
+    sweep = _from_options(args, name, env_id, algo)
+    _resolve_sources(sweep, args.bank, args.expert)
+    sweep.references = reference_returns(sweep.bank, sweep.expert)
+    old = st.read_study(sweep.runs_root)
+    if old and args.primary_size is None:  # declared when the study started: a later sweep keeps it
+        sweep.primary_size = old["primary_size"]
+    merged = st.merge_study(old, st.definition(sweep), sweep.study_dir)
+    sweep.primary_size, sweep.references = merged["primary_size"], merged["references"] or {}
+    _check_existing_runs(sweep)
+    return sweep
+
+
+def _from_options(args: argparse.Namespace, name: str, env_id: str, algo: str) -> Sweep:
+    prof = PROFILES[args.profile]
+    pick = lambda key: prof[key] if getattr(args, key) is None else getattr(args, key)  # noqa: E731
+    sizes, inits = _split(pick("sizes")), [check_init(i) for i in _split(pick("inits"))]
+    if not sizes or not inits:
+        raise UserError("--sizes and --inits need at least one entry each, "
+                        "e.g. --sizes tiny,small --inits scratch,weit")
+    for size in sizes:
+        parse_size(size)
+    seeds, steps, episodes = pick("seeds"), pick("steps"), pick("eval_episodes")
+    for flag, value in (("--seeds", seeds), ("--steps", steps), ("--eval-episodes", episodes)):
+        if value < 1:
+            raise UserError(f"{flag} must be >= 1, got {value}")
+    rollout = _rollout(algo, env_id)
+    eval_freq = args.eval_freq or prof.get("eval_freq", {}).get(algo) or \
+        math.ceil(steps / prof["evals"] / rollout) * rollout
+    if eval_freq < 1:
+        raise UserError(f"--eval-freq must be >= 1, got {eval_freq}")
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers must be >= 1, got {args.workers}")
+    primary = args.primary_size or (prof["primary_size"] if prof["primary_size"] in sizes else sizes[0])
+    if primary not in sizes:
+        raise UserError(f"--primary-size {primary!r} is not one of --sizes {','.join(sizes)}")
+    if args.profile == "full" and (episodes < PROTOCOL_EPISODES or eval_freq > PROTOCOL_EVAL_FREQ[algo]):
+        raise UserError(f"the full profile follows PROTOCOL.md: at least {PROTOCOL_EPISODES} episodes every "
+                        f"{PROTOCOL_EVAL_FREQ[algo]:,} steps or more often for {algo.upper()}, got {episodes} every "
+                        f"{eval_freq:,}; use --profile quick for a smaller study")
+    notes = []
+    if eval_freq % rollout:
+        notes.append(f"--eval-freq {eval_freq:,} is not a multiple of the PPO rollout ({rollout} steps): each "
+                     "evaluation happens at the end of the rollout that crosses its step, at the step recorded")
+    resolve_device(args.device)
+    return Sweep(env_id=env_id, algo=algo, sizes=sizes, inits=inits, seeds=list(range(seeds)), steps=steps,
+                 eval_freq=eval_freq, eval_episodes=episodes, study=name, report_dir=Path(args.report_dir),
+                 out_dir=Path(args.out_dir).resolve(), profile=args.profile, primary_size=primary,
+                 checkpoint_freq=args.checkpoint_freq or prof["checkpoint_freq"], device=args.device, notes=notes)
+
+
+def _from_study(args: argparse.Namespace, name: str, env_id: str | None) -> Sweep:
+    runs_root = Path(args.report_dir) / name / "runs"
+    d = st.read_study(runs_root)
+    if d is None:
+        raise UserError(f"no study at {runs_root} ({st.STUDY_FILE} is missing): run the sweep first "
+                        "(the same command without --report-only), or name the study with --study")
+    if env_id is not None and env_id != d["env_id"]:
+        raise UserError(f"study {name} is a {d['env_id']} study, not {env_id}: drop --env or pick the study")
+    return Sweep(env_id=d["env_id"], algo=d["algo"], sizes=d["sizes"], inits=d["inits"], seeds=d["seeds"],
+                 steps=d["steps"], eval_freq=d["eval_freq"], eval_episodes=d["eval_episodes"], study=name,
+                 report_dir=Path(args.report_dir), out_dir=Path(args.out_dir).resolve(), profile=d["profile"],
+                 primary_size=d["primary_size"], bank=d.get("bank"), expert=d.get("expert"),
+                 bank_sha256=d.get("bank_sha256"), references=d.get("references") or {})
+
+
+def _resolve_sources(sweep: Sweep, bank: str | None, expert: str | None) -> None:
+    """Find and check the bank and expert the requested inits need (absolute paths)."""
+    need_bank = any(INITIALIZERS[i].needs_bank for i in sweep.inits)
+    need_expert = any(INITIALIZERS[i].needs_expert for i in sweep.inits)
+    if need_bank or bank:
+        sweep.bank = str(Path(bank or default_bank(sweep.env_id, sweep.algo)).resolve())
+        _check_bank(sweep)
+        sweep.bank_sha256 = read_manifest(sweep.bank).get("tensor_sha256")
+    if need_expert or expert:
+        sweep.expert = str(Path(expert or default_expert(sweep.env_id, sweep.algo)).resolve())
+        if need_expert:
+            _check_expert(sweep)
+
+
+def _env_dims(env_id: str) -> tuple[int, int]:
+    env = gym.make(env_id)
+    try:
+        return int(env.observation_space.shape[0]), int(env.action_space.shape[0])
+    finally:
+        env.close()
+
+
+def _check_bank(sweep: Sweep) -> None:
+    bank = load_bank(sweep.bank)
+    activation = hyperparams(sweep.algo, sweep.env_id).get("policy_kwargs", {}).get("activation_fn", "relu")
+    check_compatible(bank, sweep.bank, sweep.algo, *_env_dims(sweep.env_id), activation, sweep.env_id)
+
+
+def _check_expert(sweep: Sweep) -> None:
+    """The expert loads, fits the task, and is wide and deep enough for weight selection at
+    every size (the rule of weit_rl.init.select, checked before the first run)."""
+    model, _ = load_expert(sweep.expert, sweep.algo)
+    obs_dim, _ = _env_dims(sweep.env_id)
+    if model.observation_space.shape[0] != obs_dim:
+        raise UserError(f"expert {sweep.expert} takes {model.observation_space.shape[0]}-dim observations but "
+                        f"{sweep.env_id} gives {obs_dim}: pass the expert trained on this task with --expert")
+    expert_widths = hidden_widths(model.policy)["actor"]
+    for size in sweep.sizes:  # select's own size rule (the only initializer that copies from the expert)
+        if "select" in sweep.inits and not select_fits(parse_size(size), expert_widths):
+            raise UserError(f"init select cannot make size {size} {parse_size(size)}: it copies a subset of the "
+                            f"expert {expert_widths}, so no layer may be wider and the net no deeper; drop select "
+                            "from --inits or that size from --sizes")
+
+
+def _check_existing_runs(sweep: Sweep) -> None:
+    """A run folder left by an earlier sweep (recorded or scratch) must match this one."""
+    for size, init, seed in sweep.cells():
+        want = {"steps": sweep.steps, "eval_freq": sweep.eval_freq, "eval_episodes": sweep.eval_episodes,
+                "net_arch": parse_size(size), "init": init, "seed": seed}
+        for folder in (sweep.recorded(size, init, seed), sweep.scratch(size, init, seed)):
+            path = folder / "config.yaml"
+            if not path.exists():
+                continue
+            old = yaml.safe_load(path.read_text()) or {}
+            diff = [f"{k} {old.get(k)!r} (now {v!r})" for k, v in want.items() if old.get(k) != v]
+            if diff:
+                raise UserError(f"{folder} was made by a different sweep: {', '.join(diff)}; use another --study "
+                                f"(or --out-dir), or delete that folder")
