@@ -137,6 +137,19 @@ def test_ray_backend_gives_the_local_results(local_sweep, tmp_path, tiny_ppo_ban
     (["--primary-size", "small"], "--primary-size 'small' is not one of"),
     (["--profile", "full", "--eval-episodes", "5"], "the full profile follows PROTOCOL.md"),
     (["--study", "../elsewhere"], "must be a relative folder name"),
+    (["--set", "nonsense=1"], "--set: unknown setting 'nonsense'; RunConfig fields that can be set: .*obs_count"),
+    (["--set", "steps=5"], "--set: steps cannot be set here"),
+    (["--set", "init=weit"], "init cannot be set here: choose it per arm"),
+    (["--set", "retention=lots"], "retention='lots' is not a valid float"),
+    (["--set", "obs_stats=nope"], "arm scratch .*unknown obs_stats 'nope'"),
+    (["--arm", "fast:retention=0.5", "--inits", "fast"], "--arm fast: a named arm needs init=INITIALIZER"),
+    (["--arm", "weit:init=scratch", "--inits", "weit"], "named after the initializer weit must use it"),
+    (["--arm", "Fast:init=weit"], "arm name 'Fast' must be lowercase"),
+    (["--arm", "ft:init=weit", "--inits", "scratch"], "--arm ft defined but not listed in --inits"),
+    (["--inits", "scratch,fast"], "unknown initializer 'fast'.*--arm fast:init="),
+    (["--primary", "weit"], "must be METHOD:BASELINE"),
+    (["--primary", "weit:distill"], "names weit, distill, not an arm of this study"),
+    (["--arm", "sel:init=select", "--arms", "sel", "--sizes", "64x2"], "init select cannot make size 64x2.*drop sel"),
 ])
 def test_bad_input_fails_before_any_run(argv, message, tmp_path, tiny_ppo_expert):
     argv = [a.replace("{missing}", str(tmp_path / "none.safetensors")) for a in argv]
@@ -144,8 +157,9 @@ def test_bad_input_fails_before_any_run(argv, message, tmp_path, tiny_ppo_expert
             str(tiny_ppo_expert), "--out-dir", str(tmp_path / "runs"), "--report-dir", str(tmp_path / "reports")]
     if "--env" in argv:
         base = base[2:]
-    with pytest.raises(UserError, match=message):
+    with pytest.raises(UserError, match=message) as err:
         compare.run_compare(parse(*base, *argv), "test")
+    assert "\n" not in str(err.value)  # one clear line
     assert not (tmp_path / "runs").exists() and not (tmp_path / "reports").exists()
 
 
@@ -246,9 +260,14 @@ def synthetic_study(root: Path, seeds: int = 6, references: dict | None = None) 
                   "seeds": list(range(seeds)), "profile": "full", "bank": None, "expert": None,
                   "references": refs if references is None else references}
     study.write_study(runs, definition)
+    write_runs(runs, ARMS, seeds)
+    return runs
+
+
+def write_runs(runs: Path, arms: dict, seeds: int) -> None:
     rng = np.random.default_rng(0)
     for size in ("tiny", "small"):
-        for init, offset in ARMS.items():
+        for init, offset in arms.items():
             for seed in range(seeds):
                 run = runs / "HalfCheetah" / f"ppo-{size}-{init}-s{seed}"
                 run.mkdir(parents=True)
@@ -259,7 +278,6 @@ def synthetic_study(root: Path, seeds: int = 6, references: dict | None = None) 
                           for i, (a, b) in enumerate(zip(t, r))]
                 (run / "evaluations.csv").write_text("\n".join(lines) + "\n")
                 (run / "config.yaml").write_text(yaml.safe_dump({"steps": STEPS, "init": init, "seed": seed}))
-    return runs
 
 
 def reviewer(runs: Path) -> dict:
@@ -365,3 +383,104 @@ def test_a_later_sweep_of_the_study_widens_its_grid(tmp_path):
     assert merged["seeds"] == [0, 1, 2, 3] and merged["inits"] == ["scratch", "weit", "distill", "select"]
     with pytest.raises(UserError, match="primary_size 'tiny' \\(now 'small'\\)"):
         study.merge_study(old, dict(new, primary_size="small"), runs.parent)
+
+
+# --- Controlled arms and ablations: --set, --arm, --primary, --candidates -------------
+
+def test_named_arms_and_shared_settings_from_definition_to_report(tmp_path, tiny_ppo_bank):
+    """--set reaches every arm, a named arm adds its overrides, the bank goes to scratch
+    too; study.json records them; the report lists them and pairs every candidate with
+    every other arm, Holm-corrected over that family."""
+    args = parse("--env", "HalfCheetah", "--sizes", "tiny,small", "--seeds", "6", "--steps", str(STEPS),
+                 "--eval-freq", "512", "--eval-episodes", "10", "--study", "arms", "--bank", str(tiny_ppo_bank),
+                 "--set", "obs_count=1e4", "log_std=config", "retention=0.5", "--arm", "weit_ft:init=weit,"
+                 "finetune_steps=300", "--arm", "fresh:init=scratch,obs_stats=fresh", "--arms",
+                 "scratch,weit,weit_ft,fresh", "--candidates", "weit,weit_ft", "--out-dir", str(tmp_path / "runs"),
+                 "--report-dir", str(tmp_path / "reports"))
+    sweep = compare.resolve(args)
+    ft, scratch, fresh = (sweep.config("tiny", arm, 3) for arm in ("weit_ft", "scratch", "fresh"))
+    assert (ft.init, ft.finetune_steps, ft.obs_count, ft.log_std, ft.retention) == ("weit", 300, 1e4, "config", 0.5)
+    assert (scratch.init, scratch.finetune_steps, scratch.obs_count, scratch.retention) == ("scratch", 0, 1e4, 0.5)
+    assert (fresh.init, fresh.obs_stats, fresh.log_std) == ("scratch", "fresh", "config")
+    assert ft.bank == scratch.bank == fresh.bank == str(tiny_ppo_bank.resolve()) and scratch.expert is None
+    assert Path(ft.run_dir) == tmp_path / "runs" / "arms" / "HalfCheetah" / "ppo-tiny-weit_ft-s3"
+    assert sweep.recorded("small", "fresh", 0).name == "ppo-small-fresh-s0"
+    study.write_study(sweep.runs_root, study.definition(sweep))  # as run_sweep does first
+    d = study.read_study(sweep.runs_root)
+    assert d["settings"] == {"obs_count": 10000.0, "log_std": "config", "retention": 0.5}
+    assert d["arms"] == {"scratch": {"init": "scratch"}, "weit": {"init": "weit"},
+                         "weit_ft": {"init": "weit", "finetune_steps": 300},
+                         "fresh": {"init": "scratch", "obs_stats": "fresh"}}
+    assert (d["inits"], d["primary"], d["candidates"]) == (["scratch", "weit", "weit_ft", "fresh"],
+                                                           ["weit", "scratch"], ["weit", "weit_ft"])
+    d["references"] = {"expert_return": EXPERT, "random_return": RANDOM, "expert_source": "t", "random_source": "t"}
+    study.write_study(sweep.runs_root, d)
+    write_runs(sweep.runs_root, {"scratch": 0.0, "weit": 800.0, "weit_ft": 900.0, "fresh": 0.0}, 6)
+    compare.run_compare(parse("--study", "arms", "--report-only", "--report-dir", str(tmp_path / "reports"),
+                              "--reps", str(REPS)), "test")
+    data = json.loads((sweep.study_dir / "compare.json").read_text())["results"]
+    got = [(c["method"], c["baseline"], c["size"], c["role"]) for c in data["comparisons"]]
+    assert got[0] == ("weit", "scratch", "small", "primary")  # the quick profile's primary size
+    assert sorted(got[1:]) == sorted(
+        [("weit", b, "tiny", "secondary") for b in ("scratch", "weit_ft", "fresh")]
+        + [("weit", b, "small", "secondary") for b in ("weit_ft", "fresh")]
+        + [("weit_ft", b, size, "secondary") for b in ("scratch", "fresh") for size in ("tiny", "small")])
+    secondary = [c for c in data["comparisons"] if c["role"] == "secondary"]
+    p = np.array([c["p"] for c in secondary])
+    order = np.argsort(p, kind="stable")
+    holm = np.minimum(1, np.maximum.accumulate((9 - np.arange(9)) * p[order]))
+    np.testing.assert_allclose([secondary[i]["p_holm"] for i in order], holm)
+    for c in data["comparisons"]:
+        x, y = (np.array(data["sizes"][c["size"]][a]["final"]) for a in (c["method"], c["baseline"]))
+        assert c["final_difference"]["estimate"] == pytest.approx(x.mean() - y.mean())
+    cell = data["sizes"]["tiny"]["weit_ft"]
+    with (sweep.runs_root / "HalfCheetah" / "ppo-tiny-weit_ft-s0" / "evaluations.csv").open() as f:
+        assert cell["step0"][0] == pytest.approx(float(next(csv.DictReader(f))["mean_return"]))
+    assert cell["step0_mean"]["estimate"] == pytest.approx(np.mean(cell["step0"]))
+    text = (sweep.study_dir / "compare.md").read_text()
+    assert "Settings shared by every arm: obs_count=10000.0, log_std=config, retention=0.5" in text
+    assert "`weit_ft`: init=weit, finetune_steps=300; `fresh`: init=scratch, obs_stats=fresh" in text
+    assert "Holm-corrected over 9 tests" in text and "| weit_ft | fresh | tiny | 6, 6 |" in text
+    assert "each candidate, weit, weit_ft, vs every other arm" in text and "| weit_ft | 6 | " in text
+    with pytest.raises(UserError, match="declared its primary comparison weit:scratch"):
+        compare.resolve(parse("--study", "arms", "--report-only", "--report-dir", str(tmp_path / "reports"),
+                              "--primary", "weit_ft:scratch"))
+
+
+def test_defaults_are_named_in_the_report(tmp_path):
+    runs = synthetic_study(tmp_path, seeds=2)
+    compare.run_compare(parse("--study", "synth", "--report-only", "--report-dir", str(tmp_path / "reports"),
+                              "--reps", "50"), "test")
+    text = (runs.parent / "compare.md").read_text()
+    assert "Settings shared by every arm: RunConfig defaults (obs_stats=bank, obs_count=null, log_std=init, " \
+           "reward_stats=fresh)" in text
+    assert "`scratch`: init=scratch; `weit`: init=weit" in text
+
+
+def test_a_study_keeps_its_settings_and_arm_definitions(tmp_path):
+    runs = synthetic_study(tmp_path, seeds=2)
+    old = dict(study.read_study(runs), arms={"weit_ft": {"init": "weit", "finetune_steps": 300}},
+               inits=["scratch", "weit", "weit_ft"])
+    added = dict(old, arms={"weit_lr": {"init": "weit", "lr_scale": 0.5}}, inits=["weit_lr"])
+    merged = study.merge_study(old, added, runs.parent)  # a new arm joins the study
+    assert merged["arms"]["weit_lr"] == {"init": "weit", "lr_scale": 0.5} and merged["inits"][-1] == "weit_lr"
+    assert merged["arms"]["weit_ft"]["finetune_steps"] == 300 and merged["arms"]["scratch"] == {"init": "scratch"}
+    with pytest.raises(UserError, match="defines its arms otherwise: weit_ft .*'finetune_steps': 300.*give the new"):
+        study.merge_study(old, dict(old, arms={"weit_ft": {"init": "weit", "finetune_steps": 100}}), runs.parent)
+    with pytest.raises(UserError, match="started with other settings: settings {} \\(now {'retention': 0.5}\\)"):
+        study.merge_study(old, dict(old, settings={"retention": 0.5}), runs.parent)
+
+
+def test_arm_syntax():
+    from weit_rl.compare import arms
+
+    assert arms.parse_arm("weit") == ("weit", {"init": "weit"})
+    assert arms.parse_arm("lr:init=weit,hyperparam_overrides={learning_rate: 1.0e-4, n_epochs: 5},calib=null") == \
+        ("lr", {"init": "weit", "hyperparam_overrides": {"learning_rate": 1e-4, "n_epochs": 5}, "calib": None})
+    assert arms.parse_pairs(["warmup_steps=4096", "rebalance=true", "stop_return=1e3"], "--set") == \
+        {"warmup_steps": 4096, "rebalance": True, "stop_return": 1000.0}
+    assert arms.select_arms(["scratch"], {"ft": {"init": "weit"}}, explicit=False) == \
+        {"scratch": {"init": "scratch"}, "ft": {"init": "weit"}}  # profile inits, then the defined arms
+    assert arms.parse_primary("weit_ft:scratch") == ["weit_ft", "scratch"]
+    with pytest.raises(UserError, match="not a valid int"):
+        arms.parse_pairs(["warmup_steps=1.5"], "--set")

@@ -17,14 +17,20 @@ import numpy as np  # noqa: E402
 
 Band = tuple[np.ndarray, np.ndarray, np.ndarray]  # estimate, lower, upper
 
-# One colour per initializer, the same in every figure.
+# One colour per initializer, the same in every figure; other arms (named arms of a
+# study, initializers added later) take the other tab20 colours by their place in the study.
 COLORS = {"scratch": "#7f7f7f", "weit": "#d62728", "distill": "#1f77b4", "select": "#2ca02c"}
-_FALLBACK = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+_FALLBACK = [c for c in map(matplotlib.colors.to_hex, matplotlib.colormaps["tab20"].colors) if c not in COLORS.values()]
 
 
 def color(init: str, i: int = 0) -> str:
-    """The initializer's colour (a cycle colour for initializers added later)."""
+    """The arm's colour: its initializer's if it is one, else the i-th other colour."""
     return COLORS.get(init, _FALLBACK[i % len(_FALLBACK)])
+
+
+def _places(panels: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """Each arm's place among all the arms of every panel: its colour's index, the same in every panel."""
+    return {arm: i for i, arm in enumerate(dict.fromkeys(a for by_arm in panels.values() for a in by_arm))}
 
 
 def _panels(n: int, width: float = 4.5, height: float = 3.5):
@@ -47,9 +53,10 @@ def learning_curves(path: Path, grid: np.ndarray, sizes: dict[str, dict[str, Any
     and the 95% band when there is one. `sizes[size][init]["curve"]` holds "mean",
     "runs" and optionally "low"/"high" on the step `grid`."""
     fig, axes = _panels(len(sizes))
+    place = _places(sizes)
     for ax, (size, by_init) in zip(axes, sizes.items()):
-        for i, (init, cell) in enumerate(by_init.items()):
-            c = cell["curve"]
+        for init, cell in by_init.items():
+            i, c = place[init], cell["curve"]
             for run in c["runs"]:
                 ax.plot(grid, run, color=color(init, i), lw=0.6, alpha=0.35)
             ax.plot(grid, c["mean"], color=color(init, i), label=f"{init} (n={len(c['runs'])})", lw=1.8)
@@ -68,6 +75,7 @@ def level_steps(path: Path, sizes: dict[str, dict[str, Any]], budget: int) -> Pa
     reached). A median that is not reached is an empty hatched bar at the budget.
     `sizes[size][init]["levels"][fraction]` is {"median": {estimate, low, high}, ...}."""
     fig, axes = _panels(len(sizes))
+    place = _places(sizes)
     for ax, (size, by_init) in zip(axes, sizes.items()):
         inits = list(by_init)
         fractions = list(next(iter(by_init.values()))["levels"])
@@ -77,9 +85,9 @@ def level_steps(path: Path, sizes: dict[str, dict[str, Any]], budget: int) -> Pa
             med = [by_init[init]["levels"][f]["median"] for f in fractions]
             y = np.array([m["estimate"] for m in med], dtype=float)
             reached = np.isfinite(y)
-            ax.bar(x[reached], y[reached], width, color=color(init, i), label=init)
+            ax.bar(x[reached], y[reached], width, color=color(init, place[init]), label=init)
             ax.bar(x[~reached], np.full((~reached).sum(), budget), width, fill=False, hatch="//",
-                   edgecolor=color(init, i))
+                   edgecolor=color(init, place[init]))
             for xi, yi, m in zip(x, y, med):
                 if m["low"] is not None and math.isfinite(yi):
                     high = min(m["high"], budget)
@@ -96,8 +104,10 @@ def performance_profiles(path: Path, taus: np.ndarray, profiles: dict[str, dict[
     """Score distributions (fraction of runs scoring above tau) per size, with 95% bands.
     `profiles[size][init]` is (fraction, lower, upper) over `taus`; lower/upper may be None."""
     fig, axes = _panels(len(profiles))
+    place = _places(profiles)
     for ax, (size, by_init) in zip(axes, profiles.items()):
-        for i, (init, (mid, lo, hi)) in enumerate(by_init.items()):
+        for init, (mid, lo, hi) in by_init.items():
+            i = place[init]
             ax.plot(taus, mid, color=color(init, i), label=init, lw=1.8)
             if lo is not None:
                 ax.fill_between(taus, lo, hi, color=color(init, i), alpha=0.2, lw=0)

@@ -1,6 +1,7 @@
-"""`weit-rl compare`: sample-efficiency studies over sizes x initializers x seeds.
+"""`weit-rl compare`: sample-efficiency studies over sizes x arms x seeds.
 
-The files follow the data: sweep (define and validate), runners (train the missing runs
+The files follow the data: sweep (define and validate; arms: --set, --arm, the
+comparisons; sources: the bank and expert the arms need), runners (train the missing runs
 in scratch folders, record finished ones in the study folder), results (read the
 recorded runs, compute the numbers), report (Markdown, JSON, figures). The study folder,
 reports/<study>/, holds the raw data (study.py) and is all a report needs."""
@@ -34,8 +35,7 @@ def run_compare(args: argparse.Namespace, command: str) -> Path:
     trained: list[str] = []
     if not args.report_only:
         trained = run_sweep(sweep, command, args.backend, args.workers, args.address)
-        grid = study.read_study(sweep.runs_root)  # the report covers every sweep of the study
-        sweep.sizes, sweep.inits, sweep.seeds = grid["sizes"], grid["inits"], grid["seeds"]
+        sweep.adopt(study.read_study(sweep.runs_root))  # the report covers every sweep of the study
     workers: int | str = min(args.workers or available_cores(), max(len(trained), 1)) if trained else 0
     if trained and args.backend == "ray" and args.address:
         workers = "as many as the Ray cluster has CPUs"

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from weit_rl import UserError, __version__, plots, stats
+from weit_rl.compare import arms as ar
 from weit_rl.compare import results as res
 from weit_rl.compare import study as st
 from weit_rl.compare.study import portable, portable_command
@@ -102,6 +103,7 @@ def render(sweep: Sweep, meta: dict[str, Any], r: dict[str, Any], timing: dict[s
     """The Markdown report."""
     raw = r["normalization"] == "raw"
     refs = sweep.references
+    (method, baseline), candidates = sweep.primary, sweep.candidates or sweep.primary[:1]
     t = timing
     lines = [f"# Sample efficiency: {sweep.env_id}, {sweep.algo.upper()} (study `{sweep.study}`)", "",
              f"- Raw data: `runs/` beside this file ({meta['recorded']} runs: each run's evaluations.csv and "
@@ -117,15 +119,21 @@ def render(sweep: Sweep, meta: dict[str, Any], r: dict[str, Any], timing: dict[s
     else:
         lines.append("- Training time and evaluation share: not recorded (evaluations.csv without wall_s/eval_s)")
     lines += [
-        f"- Grid: sizes {', '.join(f'{s} {parse_size(s)}' for s in sweep.sizes)}; inits {', '.join(sweep.inits)}; "
+        f"- Grid: sizes {', '.join(f'{s} {parse_size(s)}' for s in sweep.sizes)}; arms {', '.join(sweep.inits)}; "
         f"seeds {', '.join(map(str, sweep.seeds))}; budget {sweep.steps:,} steps per run (profile {sweep.profile})",
+        "- Arms (RunConfig overrides; anything beyond init departs from the controlled arms of PROTOCOL.md): "
+        + "; ".join(f"`{a}`: {ar.describe(sweep.arms.get(a, {'init': a}))}" for a in sweep.inits),
+        f"- {ar.settings_text(sweep.settings)}. Every arm gets the sweep's bank "
+        f"({portable(sweep.bank) or 'none'}) for its observation statistics; the expert only where its "
+        "initializer needs it",
         f"- Evaluation: at step 0, every {sweep.eval_freq:,} steps and at the end, {sweep.eval_episodes} "
         f"deterministic episode{'s' if sweep.eval_episodes > 1 else ''} each, on environment seeds training "
         "seed + 10,000 (disjoint from training)",
         f"- Scores: {NORMALIZATION[r['normalization']]}. {_reference(refs, 'expert', 'Expert return')}; "
         f"{_reference(refs, 'random', 'random policy')}",
         f"- Per run: **AUC** is {AUC_TEXT}; **final score** is the mean of the last {stats.FINAL_EVALS} "
-        "evaluations; **steps to L** is the step of the first evaluation whose score reaches L = "
+        "evaluations; **step-0 return** is the raw mean return of the evaluation at step 0 (the head start the "
+        "initialization gives); **steps to L** is the step of the first evaluation whose score reaches L = "
         f"{', '.join(f'{x:.0%}' for x in stats.LEVELS)} of the expert's (normalized) return; a run that never "
         "does is censored (\"not reached\", counted as +∞ in the median)",
         f"- Aggregates over runs: mean and IQM (interquartile mean: the mean after dropping the ⌊n/4⌋ lowest and "
@@ -133,12 +141,13 @@ def render(sweep: Sweep, meta: dict[str, Any], r: dict[str, Any], timing: dict[s
         f"{meta['reps']:,} resamples of the runs with replacement, bounds at the 2.5% and 97.5% order statistics, "
         f"every interval drawn from a fresh numpy `default_rng({meta['stats_seed']})`. With fewer than "
         f"{stats.MIN_RUNS} runs in an arm no interval or verdict is given, only the runs",
-        f"- Test: the primary comparison, declared before the runs, is {res.METHOD} vs scratch on AUC at size "
+        f"- Test: the primary comparison, declared before the runs, is {method} vs {baseline} on AUC at size "
         f"{sweep.primary_size}: two-sided permutation test of the difference of mean AUC (exact over all splits "
         f"when there are at most {meta['reps']:,}, else {meta['reps']:,} random permutations), at "
-        f"{stats.ALPHA}. Secondary comparisons ({res.METHOD} vs every other arm at every size, AUC) use the same "
-        f"test with Holm's correction at {stats.ALPHA} over their family. \"Inconclusive\" means the test did not "
-        "reject: no claim either way. P(improvement) and performance profiles are descriptive only. Expect wide "
+        f"{stats.ALPHA}. Secondary comparisons (each candidate, {', '.join(candidates)}, vs every other arm at "
+        f"every size, AUC; a pair counted once) use the same test with Holm's correction at {stats.ALPHA} over "
+        "their family. \"Inconclusive\" means the test did not reject: no claim either way. P(improvement) and "
+        "performance profiles are descriptive only. Expect wide "
         "intervals: PROTOCOL.md estimates about 30 seeds per arm to detect a 0.1 difference in normalized AUC at "
         "80% power",
     ]
@@ -148,35 +157,38 @@ def render(sweep: Sweep, meta: dict[str, Any], r: dict[str, Any], timing: dict[s
     comps = r["comparisons"]
     primary = [c for c in comps if c["role"] == "primary"]
     lines.append(_verdict_sentence(primary[0], raw) if primary else
-                 f"Not available: the study has no {res.METHOD} and scratch runs at size {sweep.primary_size}.")
+                 f"Not available: the study has no {method} and {baseline} runs at size {sweep.primary_size}.")
     secondary = [c for c in comps if c["role"] == "secondary"]
     if secondary:
-        lines += ["", "## Secondary comparisons (Holm-corrected)", "",
-                  "| comparison | size | runs | mean AUC difference [95% CI] | p | Holm p | verdict | "
-                  f"P({res.METHOD} > baseline) [95% CI] |", "|---|---|---|---|---|---|---|---|"]
+        tested = sum(c["tested"] for c in secondary)
+        lines += ["", f"## Secondary comparisons (Holm-corrected over {tested} tests)", "",
+                  "Differences are candidate minus baseline (mean over runs, 95% bootstrap CI); P(candidate > "
+                  "baseline) is in compare.json.", "",
+                  "| candidate | baseline | size | runs | AUC difference [95% CI] | p | Holm p | verdict | "
+                  "final difference [95% CI] |", "|---|---|---|---|---|---|---|---|---|"]
         for c in secondary:
             p = "-" if c["p"] is None else f"{c['p']:.4f}"
             holm = f"{c['p_holm']:.4f}" if "p_holm" in c else "-"
-            lines.append(f"| {c['method']} vs {c['baseline']} | {c['size']} | {c['n'][0]}, {c['n'][1]} | "
+            lines.append(f"| {c['method']} | {c['baseline']} | {c['size']} | {c['n'][0]}, {c['n'][1]} | "
                          f"{_ci(c['difference'], raw)} | {p} | {holm} | {c['verdict']} | "
-                         f"{_ci(c['p_improvement'], False)} |")
+                         f"{_ci(c['final_difference'], raw)} |")
     lines += ["", "## Results per size", ""]
     if any(len(c["runs"]) < stats.MIN_RUNS for by_init in r["sizes"].values() for c in by_init.values()):
         lines += [f"**Some arms have fewer than {stats.MIN_RUNS} runs: intervals are not meaningful there, so "
                   "their values below are plain estimates without intervals, and no verdict is given; the runs "
                   "are listed at the end.**", ""]
     for size, by_init in r["sizes"].items():
-        lines += [f"### {size} {parse_size(size)}", "",
-                  "| init | runs | AUC mean | AUC IQM | final mean | final IQM |", "|---|---|---|---|---|---|"]
+        lines += [f"### {size} {parse_size(size)}", "", "| arm | runs | step-0 return (raw) | AUC mean | AUC IQM | "
+                  "final mean | final IQM |", "|---|---|---|---|---|---|---|"]
         for init, cell in by_init.items():
             a, f = cell["aggregate"]["auc"], cell["aggregate"]["final"]
-            lines.append(f"| {init} | {len(cell['runs'])} | {_ci(a['mean'], raw)} | {_ci(a['iqm'], raw)} | "
-                         f"{_ci(f['mean'], raw)} | {_ci(f['iqm'], raw)} |")
+            lines.append(f"| {init} | {len(cell['runs'])} | {_ci(cell['step0_mean'], True)} | {_ci(a['mean'], raw)} "
+                         f"| {_ci(a['iqm'], raw)} | {_ci(f['mean'], raw)} | {_ci(f['iqm'], raw)} |")
         if not raw:
             levels = list(next(iter(by_init.values()))["levels"])
             lines += ["", "Steps to reach a fraction of the expert's return (runs reaching it; median over runs, "
                       "censored runs as +∞, [95% CI]):", "",
-                      "| init | " + " | ".join(f"{float(x):.0%} of expert" for x in levels) + " |",
+                      "| arm | " + " | ".join(f"{float(x):.0%} of expert" for x in levels) + " |",
                       "|---" * (1 + len(levels)) + "|"]
             for init, cell in by_init.items():
                 lines.append(f"| {init} | " + " | ".join(_median_steps(cell["levels"][x]) for x in levels) + " |")

@@ -17,7 +17,7 @@ from weit_rl.bank import read_manifest
 from weit_rl.compare.study import is_done, portable
 from weit_rl.experts import read_expert_manifest
 
-PRIMARY = ("weit", "scratch", "auc")  # the pre-declared primary comparison: method, baseline, metric
+PRIMARY = ("weit", "scratch", "auc")  # the default primary comparison (--primary): method, baseline, metric
 METHOD = PRIMARY[0]
 
 
@@ -124,11 +124,12 @@ def per_run(run: Run, steps: int, expert: float | None, random: float, mode: str
     t = np.minimum(run.timesteps, steps)
     levels = {str(f): stats.steps_to_level(t, scores, f) for f in stats.LEVELS} if mode != "raw" else {}
     return {"run": run.name, "seed": run.seed, "auc": stats.auc_step(t, scores, steps),
-            "final": stats.final_score(scores), "steps": levels, "curve_t": t, "curve_scores": scores}
+            "final": stats.final_score(scores), "step0": float(run.returns[0]), "steps": levels, "curve_t": t,
+            "curve_scores": scores}
 
 
 def analyse(sweep: Any, runs: list[Run], reps: int, seed: int) -> dict[str, Any]:
-    """Every number of the report: per size and init, the runs' metrics and their
+    """Every number of the report: per size and arm, the runs' metrics and their
     aggregates; then the comparisons (primary, and secondary with Holm's correction)."""
     expert, random, mode = normalization(sweep.references)
     grid = eval_grid(sweep.steps, sweep.eval_freq)
@@ -142,11 +143,12 @@ def analyse(sweep: Any, runs: list[Run], reps: int, seed: int) -> dict[str, Any]
         if by_init:
             sizes[size] = by_init
     return {"grid": grid.tolist(), "normalization": mode, "sizes": sizes,
-            "comparisons": compare_arms(sizes, sweep.primary_size, reps, seed)}
+            "comparisons": compare_arms(sizes, sweep.primary_size, reps, seed, sweep.primary,
+                                        sweep.candidates or sweep.primary[:1])}
 
 
 def _cell(mine: list[dict[str, Any]], grid: np.ndarray, reps: int, seed: int) -> dict[str, Any]:
-    auc, final = np.array([m["auc"] for m in mine]), np.array([m["final"] for m in mine])
+    auc, final, step0 = (np.array([m[k] for m in mine]) for k in ("auc", "final", "step0"))
     curves = np.vstack([stats.curve_at(m["curve_t"], m["curve_scores"], grid) for m in mine])
     cell: dict[str, Any] = {
         "runs": [m["run"] for m in mine], "seeds": [m["seed"] for m in mine],
@@ -155,7 +157,8 @@ def _cell(mine: list[dict[str, Any]], grid: np.ndarray, reps: int, seed: int) ->
         "aggregate": {metric: {"mean": _interval([v], stats.mean, seed, reps),
                                "iqm": _interval([v], stats.iqm, seed, reps)}
                       for metric, v in (("auc", auc), ("final", final))},
-        "levels": {},
+        "levels": {}, "step0": step0.tolist(),  # the head start: raw mean return at step 0
+        "step0_mean": _interval([step0], stats.mean, seed, reps),
     }
     for f, values in cell["steps"].items():
         v = np.array(values)
@@ -168,30 +171,47 @@ def _cell(mine: list[dict[str, Any]], grid: np.ndarray, reps: int, seed: int) ->
     return cell
 
 
-def compare_arms(sizes: dict[str, Any], primary_size: str, reps: int, seed: int) -> list[dict[str, Any]]:
-    """weit against every other init at every size, on AUC. The primary comparison
-    (weit vs scratch at the primary size) is tested at ALPHA on its own; the others form
-    the secondary family, Holm-corrected. Arms with fewer than MIN_RUNS runs are not tested."""
+def pairs(sizes: dict[str, Any], primary_size: str, primary: Any, candidates: list[str]) -> list[tuple]:
+    """(method, baseline, size, role) of every comparison: the primary (method vs baseline
+    at the primary size), then each candidate against every other arm at every size, a
+    pair counted once (the primary, or a candidate vs an earlier candidate, is not repeated)."""
+    out, seen = [], set()
+    a, b = primary[:2]
+    if a in sizes.get(primary_size, {}) and b in sizes[primary_size]:
+        out.append((a, b, primary_size, "primary"))
+        seen.add((primary_size, frozenset((a, b))))
+    for cand in candidates:
+        for size, by_arm in sizes.items():
+            for base in (x for x in by_arm if cand in by_arm and x != cand):
+                if (size, frozenset((cand, base))) not in seen:
+                    seen.add((size, frozenset((cand, base))))
+                    out.append((cand, base, size, "secondary"))
+    return out
+
+
+def compare_arms(sizes: dict[str, Any], primary_size: str, reps: int, seed: int, primary: Any = PRIMARY,
+                 candidates: list[str] | None = None) -> list[dict[str, Any]]:
+    """The comparisons of `pairs` on AUC (with the final score's difference beside it).
+    The primary comparison is tested at ALPHA on its own; the others form the secondary
+    family, Holm-corrected. Arms with fewer than MIN_RUNS runs are not tested."""
     out = []
-    for size, by_init in sizes.items():
-        if METHOD not in by_init:
-            continue
-        for base in (i for i in by_init if i != METHOD):
-            x, y = np.array(by_init[METHOD]["auc"]), np.array(by_init[base]["auc"])
-            role = "primary" if (size, base) == (primary_size, PRIMARY[1]) else "secondary"
-            row: dict[str, Any] = {"method": METHOD, "baseline": base, "size": size, "metric": "auc", "role": role,
-                                   "n": [int(x.size), int(y.size)], "tested": min(x.size, y.size) >= stats.MIN_RUNS}
-            row["difference"] = _interval([x, y], stats.difference_of_means, seed, reps)
-            row["p_improvement"] = _interval([x, y], stats.probability_of_improvement, seed, reps)
-            row["p"] = stats.permutation_test(x, y, np.random.default_rng(seed), reps) if row["tested"] else None
-            out.append(row)
+    for method, base, size, role in pairs(sizes, primary_size, primary, candidates or [primary[0]]):
+        x, y = np.array(sizes[size][method]["auc"]), np.array(sizes[size][base]["auc"])
+        row: dict[str, Any] = {"method": method, "baseline": base, "size": size, "metric": "auc", "role": role,
+                               "n": [int(x.size), int(y.size)], "tested": min(x.size, y.size) >= stats.MIN_RUNS}
+        row["difference"] = _interval([x, y], stats.difference_of_means, seed, reps)
+        row["final_difference"] = _interval([np.array(sizes[size][k]["final"]) for k in (method, base)],
+                                            stats.difference_of_means, seed, reps)
+        row["p_improvement"] = _interval([x, y], stats.probability_of_improvement, seed, reps)
+        row["p"] = stats.permutation_test(x, y, np.random.default_rng(seed), reps) if row["tested"] else None
+        out.append(row)
     secondary = [r for r in out if r["role"] == "secondary" and r["tested"]]
     for r, adjusted in zip(secondary, stats.holm([r["p"] for r in secondary])):
         r["p_holm"] = float(adjusted)
     for r in out:
         p = r["p"] if r["role"] == "primary" else r.get("p_holm")
         r["verdict"] = stats.decide(r["difference"]["estimate"], p) if r["tested"] else "not tested (n < 5)"
-    return sorted(out, key=lambda r: r["role"] != "primary")
+    return out
 
 
 def timing(runs: list[Run]) -> dict[str, Any]:

@@ -27,8 +27,12 @@ from weit_rl import UserError
 RUN_FILES = ("evaluations.csv", "config.yaml")
 STUDY_FILE = "study.json"
 OUTSIDE = "<outside the repository>/"
-# Fields of study.json that every sweep adding runs to the study must share.
-FIXED = ("env_id", "algo", "steps", "eval_freq", "eval_episodes", "primary_size", "bank_sha256")
+# Fields of study.json that every sweep adding runs to the study must share. settings: the
+# RunConfig overrides every arm shares (--set); primary: [method, baseline] (--primary).
+FIXED = ("env_id", "algo", "steps", "eval_freq", "eval_episodes", "primary_size", "bank_sha256", "settings",
+         "primary")
+# What a study.json written before these fields existed meant.
+BEFORE = {"settings": {}, "primary": ["weit", "scratch"]}
 
 
 @cache
@@ -119,7 +123,15 @@ def definition(sweep: Any) -> dict[str, Any]:
             "eval_episodes": sweep.eval_episodes, "primary_size": sweep.primary_size,
             "bank_sha256": sweep.bank_sha256, "sizes": sweep.sizes, "inits": sweep.inits, "seeds": sweep.seeds,
             "profile": sweep.profile, "bank": portable(sweep.bank), "expert": portable(sweep.expert),
-            "references": sweep.references or None}
+            "references": sweep.references or None, "settings": sweep.settings,
+            "arms": {name: sweep.arms.get(name, {"init": name}) for name in sweep.inits},
+            "primary": sweep.primary, "candidates": sweep.candidates}
+
+
+def arms_of(d: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every arm's definition (RunConfig overrides, "init" included); a study.json from
+    before named arms lists initializers only."""
+    return {name: (d.get("arms") or {}).get(name, {"init": name}) for name in d["inits"]}
 
 
 def merge_study(old: dict[str, Any] | None, new: dict[str, Any], where: Path) -> dict[str, Any]:
@@ -127,11 +139,18 @@ def merge_study(old: dict[str, Any] | None, new: dict[str, Any], where: Path) ->
     would not be comparable); the grid becomes the union of every sweep's grid."""
     if old is None:
         return new
+    old, new = {**BEFORE, **old, "arms": arms_of(old)}, {**BEFORE, **new, "arms": arms_of(new)}
     diff = [f"{k} {old[k]!r} (now {new.get(k)!r})" for k in FIXED if old.get(k) is not None and old[k] != new.get(k)]
     if diff:
         raise UserError(f"study {where} was started with other settings: {', '.join(diff)}; run this sweep as "
                         "a new study (--study NAME) or with the study's settings")
-    merged = dict(old)
+    new_arms = new["arms"]
+    changed = [f"{n} {old['arms'][n]!r} (now {new_arms[n]!r})" for n in new_arms
+               if n in old["arms"] and old["arms"][n] != new_arms[n]]
+    if changed:
+        raise UserError(f"study {where} defines its arms otherwise: {', '.join(changed)}; an arm keeps its "
+                        "definition within a study: give the new one another name (new arms may be added)")
+    merged = dict(old, arms={**old["arms"], **new_arms}, candidates=new.get("candidates") or old.get("candidates"))
     for key in ("sizes", "inits", "seeds"):
         merged[key] = list(dict.fromkeys([*old.get(key, []), *new[key]]))
     for key in FIXED + ("references",):  # unset until a sweep that knows them (a later bank)

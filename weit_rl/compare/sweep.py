@@ -1,5 +1,5 @@
 """Defining a sweep: profiles, the command line, and `resolve`, which validates every
-option (and the bank and expert the initializers need) before anything is written."""
+option (the arms, and the bank and expert they need) before anything is written."""
 
 from __future__ import annotations
 
@@ -9,19 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import gymnasium as gym
 import yaml
 
 from weit_rl import UserError
-from weit_rl.agents import RunConfig, resolve_device
-from weit_rl.bank import check_compatible, load_bank, read_manifest
+from weit_rl.agents import RunConfig, prepare, resolve_device
+from weit_rl.compare import arms as ar
 from weit_rl.compare import study as st
 from weit_rl.compare.results import reference_returns
+from weit_rl.compare.sources import resolve_sources
 from weit_rl.config import check_algo, hyperparams, parse_size, size_name
 from weit_rl.envs import resolve_task, short_name
-from weit_rl.experts import default_bank, default_expert
-from weit_rl.init import INITIALIZERS, check_init, select_fits
-from weit_rl.sb3 import hidden_widths, load_expert
+from weit_rl.init import INITIALIZERS
 
 # PROTOCOL.md's evaluation for headline studies: at least 10 deterministic episodes,
 # every 10k steps (PPO) or 5k (SAC).
@@ -50,7 +48,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the study's folder under --report-dir (default PROFILE/<Env>-<algo>): its runs/ decide "
                         "which runs are done, so a sweep resumes there and a profile never overwrites another")
     p.add_argument("--sizes", default=None, help="comma-separated sizes, e.g. tiny,small,128x3")
-    p.add_argument("--inits", default=None, help="comma-separated initializers: scratch,weit,distill,select")
+    p.add_argument("--inits", "--arms", dest="inits", default=None,
+                   help="comma-separated arms to run: initializers (scratch,weit,distill,select) or --arm names")
+    p.add_argument("--arm", action="append", default=None, metavar="NAME:KEY=VALUE,...",
+                   help="define an arm as RunConfig overrides on top of --set, e.g. weit_ft:init=weit,"
+                        "finetune_steps=300 (init= required unless NAME is an initializer); repeatable")
+    p.add_argument("--set", dest="settings", nargs="+", action="extend", default=None, metavar="KEY=VALUE",
+                   help="RunConfig overrides applied to every arm alike, e.g. obs_count=10000 retention=0.5 "
+                        "(values read as YAML); fixed when the study starts")
+    p.add_argument("--primary", default=None, metavar="METHOD:BASELINE",
+                   help="the primary comparison on AUC at --primary-size (default weit:scratch); fixed when the "
+                        "study starts")
+    p.add_argument("--candidates", default=None,
+                   help="comma-separated arms compared with every other arm at every size (secondary, Holm); "
+                        "default: the study's, else METHOD of --primary")
     p.add_argument("--seeds", type=int, default=None, help="number of seeds per cell (seeds 0..N-1)")
     p.add_argument("--steps", type=int, default=None, help="environment steps per run")
     p.add_argument("--eval-freq", type=int, default=None, help="steps between evaluations")
@@ -97,6 +108,10 @@ class Sweep:
     bank: str | None = None  # absolute paths, for the workers; the study records portable ones
     expert: str | None = None
     bank_sha256: str | None = None
+    arms: dict[str, dict[str, Any]] = field(default_factory=dict)  # name: RunConfig overrides, "init" included
+    settings: dict[str, Any] = field(default_factory=dict)  # RunConfig overrides shared by every arm
+    primary: list[str] = field(default_factory=lambda: list(ar.DEFAULT_PRIMARY))  # [method, baseline]
+    candidates: list[str] = field(default_factory=list)
     references: dict[str, Any] = field(default_factory=dict)  # expert and random returns, with sources
     notes: list[str] = field(default_factory=list)
 
@@ -107,6 +122,15 @@ class Sweep:
     @property
     def runs_root(self) -> Path:
         return self.study_dir / "runs"
+
+    def arm(self, name: str) -> dict[str, Any]:
+        """The arm's RunConfig overrides, the shared settings included ("init" always there)."""
+        return {**self.settings, **self.arms.get(name, {"init": name})}
+
+    def adopt(self, d: dict[str, Any]) -> None:
+        """Take the grid and arms of a study definition (every sweep of the study)."""
+        self.sizes, self.inits, self.seeds = d["sizes"], d["inits"], d["seeds"]
+        self.arms = st.arms_of(d)
 
     def run_name(self, size: str, init: str, seed: int) -> str:
         return f"{self.algo}-{size_name(size)}-{init}-s{seed}"
@@ -122,14 +146,18 @@ class Sweep:
     def cells(self) -> list[tuple[str, str, int]]:
         return [(size, init, seed) for size in self.sizes for init in self.inits for seed in self.seeds]
 
-    def config(self, size: str, init: str, seed: int) -> Any:
-        """The RunConfig of one cell, training in its scratch folder."""
-        entry = INITIALIZERS[init]
+    def config(self, size: str, arm: str, seed: int) -> Any:
+        """The RunConfig of one cell, training in its scratch folder: the arm's overrides on
+        top of the shared settings; the bank goes to every arm (its observation statistics
+        are every arm's), the expert to arms whose initializer needs it."""
+        over = self.arm(arm)
+        init = over.pop("init")
         return RunConfig(env=self.env_id, algo=self.algo, size=size, init=init, steps=self.steps, seed=seed,
-                         device=self.device, bank=self.bank if entry.needs_bank else None,
-                         expert=self.expert if entry.needs_expert else None,
-                         run_dir=str(self.scratch(size, init, seed)), eval_freq=self.eval_freq,
-                         eval_episodes=self.eval_episodes, checkpoint_freq=self.checkpoint_freq, progress_bar=False)
+                         device=self.device, bank=self.bank,
+                         expert=self.expert if INITIALIZERS[init].needs_expert else None,
+                         run_dir=str(self.scratch(size, arm, seed)), eval_freq=self.eval_freq,
+                         eval_episodes=self.eval_episodes, checkpoint_freq=self.checkpoint_freq, progress_bar=False,
+                         **over)
 
 
 def _split(text: str) -> list[str]:
@@ -159,15 +187,19 @@ def resolve(args: argparse.Namespace) -> Sweep:
     if env_id is None and not (args.report_only and args.study):
         raise UserError("--env is required (e.g. --env HalfCheetah), unless --report-only names a --study")
     name = _study_name(args.study or f"{args.profile}/{short_name(env_id)}-{algo}")
+    primary, candidates = ar.parse_primary(args.primary), ar.parse_candidates(args.candidates)
     if args.report_only:
-        return _from_study(args, name, env_id)
+        return _from_study(args, name, env_id, primary, candidates)
     sweep = _from_options(args, name, env_id, algo)
-    _resolve_sources(sweep, args.bank, args.expert)
+    resolve_sources(sweep, args.bank, args.expert)
     sweep.references = reference_returns(sweep.bank, sweep.expert)
-    old = st.read_study(sweep.runs_root)
+    old = st.read_study(sweep.runs_root) or {}
     if old and args.primary_size is None:  # declared when the study started: a later sweep keeps it
         sweep.primary_size = old["primary_size"]
-    merged = st.merge_study(old, st.definition(sweep), sweep.study_dir)
+    sweep.primary = primary or old.get("primary") or sweep.primary
+    sweep.candidates = candidates or old.get("candidates") or [sweep.primary[0]]
+    merged = st.merge_study(old or None, st.definition(sweep), sweep.study_dir)
+    ar.check_known([*(primary or []), *(candidates or [])], merged["inits"], "--primary/--candidates")
     sweep.primary_size, sweep.references = merged["primary_size"], merged["references"] or {}
     _check_existing_runs(sweep)
     return sweep
@@ -176,8 +208,9 @@ def resolve(args: argparse.Namespace) -> Sweep:
 def _from_options(args: argparse.Namespace, name: str, env_id: str, algo: str) -> Sweep:
     prof = PROFILES[args.profile]
     pick = lambda key: prof[key] if getattr(args, key) is None else getattr(args, key)  # noqa: E731
-    sizes, inits = _split(pick("sizes")), [check_init(i) for i in _split(pick("inits"))]
-    if not sizes or not inits:
+    sizes, settings = _split(pick("sizes")), ar.parse_pairs(args.settings or [], "--set")
+    arms = ar.select_arms(_split(pick("inits")), ar.parse_arms(args.arm), args.inits is not None)
+    if not sizes or not arms:
         raise UserError("--sizes and --inits need at least one entry each, "
                         "e.g. --sizes tiny,small --inits scratch,weit")
     for size in sizes:
@@ -205,13 +238,21 @@ def _from_options(args: argparse.Namespace, name: str, env_id: str, algo: str) -
         notes.append(f"--eval-freq {eval_freq:,} is not a multiple of the PPO rollout ({rollout} steps): each "
                      "evaluation happens at the end of the rollout that crosses its step, at the step recorded")
     resolve_device(args.device)
-    return Sweep(env_id=env_id, algo=algo, sizes=sizes, inits=inits, seeds=list(range(seeds)), steps=steps,
-                 eval_freq=eval_freq, eval_episodes=episodes, study=name, report_dir=Path(args.report_dir),
-                 out_dir=Path(args.out_dir).resolve(), profile=args.profile, primary_size=primary,
-                 checkpoint_freq=args.checkpoint_freq or prof["checkpoint_freq"], device=args.device, notes=notes)
+    sweep = Sweep(env_id=env_id, algo=algo, sizes=sizes, inits=list(arms), seeds=list(range(seeds)), steps=steps,
+                  eval_freq=eval_freq, eval_episodes=episodes, study=name, report_dir=Path(args.report_dir),
+                  out_dir=Path(args.out_dir).resolve(), profile=args.profile, primary_size=primary,
+                  checkpoint_freq=args.checkpoint_freq or prof["checkpoint_freq"], device=args.device, notes=notes,
+                  arms=arms, settings=settings)
+    for arm in arms:  # RunConfig's own checks (choices, counts, hyperparameters), before anything is written
+        try:
+            prepare(sweep.config(sizes[0], arm, 0))
+        except UserError as err:
+            raise UserError(f"arm {arm} ({ar.describe(sweep.arm(arm))}): {err}") from None
+    return sweep
 
 
-def _from_study(args: argparse.Namespace, name: str, env_id: str | None) -> Sweep:
+def _from_study(args: argparse.Namespace, name: str, env_id: str | None, primary: list[str] | None,
+                candidates: list[str] | None) -> Sweep:
     runs_root = Path(args.report_dir) / name / "runs"
     d = st.read_study(runs_root)
     if d is None:
@@ -219,68 +260,36 @@ def _from_study(args: argparse.Namespace, name: str, env_id: str | None) -> Swee
                         "(the same command without --report-only), or name the study with --study")
     if env_id is not None and env_id != d["env_id"]:
         raise UserError(f"study {name} is a {d['env_id']} study, not {env_id}: drop --env or pick the study")
-    return Sweep(env_id=d["env_id"], algo=d["algo"], sizes=d["sizes"], inits=d["inits"], seeds=d["seeds"],
-                 steps=d["steps"], eval_freq=d["eval_freq"], eval_episodes=d["eval_episodes"], study=name,
-                 report_dir=Path(args.report_dir), out_dir=Path(args.out_dir).resolve(), profile=d["profile"],
-                 primary_size=d["primary_size"], bank=d.get("bank"), expert=d.get("expert"),
-                 bank_sha256=d.get("bank_sha256"), references=d.get("references") or {})
-
-
-def _resolve_sources(sweep: Sweep, bank: str | None, expert: str | None) -> None:
-    """Find and check the bank and expert the requested inits need (absolute paths)."""
-    need_bank = any(INITIALIZERS[i].needs_bank for i in sweep.inits)
-    need_expert = any(INITIALIZERS[i].needs_expert for i in sweep.inits)
-    if need_bank or bank:
-        sweep.bank = str(Path(bank or default_bank(sweep.env_id, sweep.algo)).resolve())
-        _check_bank(sweep)
-        sweep.bank_sha256 = read_manifest(sweep.bank).get("tensor_sha256")
-    if need_expert or expert:
-        sweep.expert = str(Path(expert or default_expert(sweep.env_id, sweep.algo)).resolve())
-        if need_expert:
-            _check_expert(sweep)
-
-
-def _env_dims(env_id: str) -> tuple[int, int]:
-    env = gym.make(env_id)
-    try:
-        return int(env.observation_space.shape[0]), int(env.action_space.shape[0])
-    finally:
-        env.close()
-
-
-def _check_bank(sweep: Sweep) -> None:
-    bank = load_bank(sweep.bank)
-    activation = hyperparams(sweep.algo, sweep.env_id).get("policy_kwargs", {}).get("activation_fn", "relu")
-    check_compatible(bank, sweep.bank, sweep.algo, *_env_dims(sweep.env_id), activation, sweep.env_id)
-
-
-def _check_expert(sweep: Sweep) -> None:
-    """The expert loads, fits the task, and is wide and deep enough for weight selection at
-    every size (the rule of weit_rl.init.select, checked before the first run)."""
-    model, _ = load_expert(sweep.expert, sweep.algo)
-    obs_dim, _ = _env_dims(sweep.env_id)
-    if model.observation_space.shape[0] != obs_dim:
-        raise UserError(f"expert {sweep.expert} takes {model.observation_space.shape[0]}-dim observations but "
-                        f"{sweep.env_id} gives {obs_dim}: pass the expert trained on this task with --expert")
-    expert_widths = hidden_widths(model.policy)["actor"]
-    for size in sweep.sizes:  # select's own size rule (the only initializer that copies from the expert)
-        if "select" in sweep.inits and not select_fits(parse_size(size), expert_widths):
-            raise UserError(f"init select cannot make size {size} {parse_size(size)}: it copies a subset of the "
-                            f"expert {expert_widths}, so no layer may be wider and the net no deeper; drop select "
-                            "from --inits or that size from --sizes")
+    sweep = Sweep(env_id=d["env_id"], algo=d["algo"], sizes=d["sizes"], inits=d["inits"], seeds=d["seeds"],
+                  steps=d["steps"], eval_freq=d["eval_freq"], eval_episodes=d["eval_episodes"], study=name,
+                  report_dir=Path(args.report_dir), out_dir=Path(args.out_dir).resolve(), profile=d["profile"],
+                  primary_size=d["primary_size"], bank=d.get("bank"), expert=d.get("expert"),
+                  bank_sha256=d.get("bank_sha256"), references=d.get("references") or {},
+                  settings=d.get("settings") or {}, primary=d.get("primary") or list(ar.DEFAULT_PRIMARY))
+    sweep.adopt(d)
+    if primary and primary != sweep.primary:
+        raise UserError(f"study {name} declared its primary comparison {':'.join(sweep.primary)} when it started; "
+                        "drop --primary (a report may change --candidates only)")
+    ar.check_known(candidates or [], sweep.inits, "--candidates")
+    sweep.candidates = candidates or d.get("candidates") or [sweep.primary[0]]
+    return sweep
 
 
 def _check_existing_runs(sweep: Sweep) -> None:
-    """A run folder left by an earlier sweep (recorded or scratch) must match this one."""
-    for size, init, seed in sweep.cells():
+    """A run folder left by an earlier sweep (recorded or scratch) must match this one,
+    the arm's overrides included (a field its config.yaml lacks counts as the default)."""
+    for size, arm, seed in sweep.cells():
         want = {"steps": sweep.steps, "eval_freq": sweep.eval_freq, "eval_episodes": sweep.eval_episodes,
-                "net_arch": parse_size(size), "init": init, "seed": seed}
-        for folder in (sweep.recorded(size, init, seed), sweep.scratch(size, init, seed)):
+                "net_arch": parse_size(size), "seed": seed, **sweep.arm(arm)}
+        for folder in (sweep.recorded(size, arm, seed), sweep.scratch(size, arm, seed)):
             path = folder / "config.yaml"
             if not path.exists():
                 continue
             old = yaml.safe_load(path.read_text()) or {}
-            diff = [f"{k} {old.get(k)!r} (now {v!r})" for k, v in want.items() if old.get(k) != v]
+            diff = [f"{k} {old.get(k, ar.default(k))!r} (now {v!r})" for k, v in want.items()
+                    if old.get(k, ar.default(k)) != v]
+            if bool(old.get("bank")) != bool(sweep.bank):  # every arm gets the sweep's bank, or none does
+                diff.append(f"bank {old.get('bank')!r} (now {st.portable(sweep.bank)!r})")
             if diff:
                 raise UserError(f"{folder} was made by a different sweep: {', '.join(diff)}; use another --study "
                                 f"(or --out-dir), or delete that folder")

@@ -1,0 +1,65 @@
+"""The bank and expert a sweep's arms need: found (absolute paths, for the workers) and
+checked against the task before the first run. Every arm gets the bank when the sweep has
+one (its observation statistics are every arm's); the expert goes to arms whose
+initializer needs it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+
+from weit_rl import UserError
+from weit_rl.bank import check_compatible, load_bank, read_manifest
+from weit_rl.compare import arms as ar
+from weit_rl.config import hyperparams, parse_size
+from weit_rl.experts import default_bank, default_expert
+from weit_rl.init import INITIALIZERS, select_fits
+from weit_rl.sb3 import hidden_widths, load_expert
+
+
+def resolve_sources(sweep: Any, bank: str | None, expert: str | None) -> None:
+    """Find and check the bank and expert the sweep's arms need (from each arm's
+    initializer, and a log_std or reward_stats read from the bank)."""
+    need_bank = any(ar.needs_bank(sweep.arm(a)) for a in sweep.inits)
+    need_expert = any(INITIALIZERS[sweep.arm(a)["init"]].needs_expert for a in sweep.inits)
+    if need_bank or bank:
+        sweep.bank = str(Path(bank or default_bank(sweep.env_id, sweep.algo)).resolve())
+        _check_bank(sweep)
+        sweep.bank_sha256 = read_manifest(sweep.bank).get("tensor_sha256")
+    if need_expert or expert:
+        sweep.expert = str(Path(expert or default_expert(sweep.env_id, sweep.algo)).resolve())
+        if need_expert:
+            _check_expert(sweep)
+
+
+def _env_dims(env_id: str) -> tuple[int, int]:
+    env = gym.make(env_id)
+    try:
+        return int(env.observation_space.shape[0]), int(env.action_space.shape[0])
+    finally:
+        env.close()
+
+
+def _check_bank(sweep: Any) -> None:
+    bank = load_bank(sweep.bank)
+    activation = hyperparams(sweep.algo, sweep.env_id).get("policy_kwargs", {}).get("activation_fn", "relu")
+    check_compatible(bank, sweep.bank, sweep.algo, *_env_dims(sweep.env_id), activation, sweep.env_id)
+
+
+def _check_expert(sweep: Any) -> None:
+    """The expert loads, fits the task, and is wide and deep enough for weight selection at
+    every size (the rule of weit_rl.init.select, checked before the first run)."""
+    model, _ = load_expert(sweep.expert, sweep.algo)
+    obs_dim, _ = _env_dims(sweep.env_id)
+    if model.observation_space.shape[0] != obs_dim:
+        raise UserError(f"expert {sweep.expert} takes {model.observation_space.shape[0]}-dim observations but "
+                        f"{sweep.env_id} gives {obs_dim}: pass the expert trained on this task with --expert")
+    expert_widths = hidden_widths(model.policy)["actor"]
+    select = [a for a in sweep.inits if sweep.arm(a)["init"] == "select"]
+    for size in sweep.sizes:  # select's own size rule (the only initializer that copies from the expert)
+        if select and not select_fits(parse_size(size), expert_widths):
+            raise UserError(f"init select cannot make size {size} {parse_size(size)}: it copies a subset of the "
+                            f"expert {expert_widths}, so no layer may be wider and the net no deeper; drop "
+                            f"{', '.join(select)} from --inits or that size from --sizes")
