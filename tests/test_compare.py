@@ -6,6 +6,7 @@ import argparse
 import csv
 import json
 import math
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -50,13 +51,15 @@ def local_sweep(tmp_path_factory, tiny_ppo_bank, tiny_ppo_expert) -> tuple[Path,
 def test_tiny_grid_end_to_end(local_sweep):
     root, _ = local_sweep
     folder = root / "reports" / "tiny"
-    assert sorted(p.name for p in (folder / "runs" / "HalfCheetah").iterdir()) == sorted(RUNS)
+    assert sorted(p.name for p in (folder / "runs" / "HalfCheetah").iterdir()) == sorted([*RUNS, "study-ppo.json"])
+    assert sorted(p.name for p in (folder / "runs").iterdir()) == ["HalfCheetah"]
     for run in RUNS:
         recorded = folder / "runs" / "HalfCheetah" / run
         assert sorted(p.name for p in recorded.iterdir()) == ["config.yaml", "evaluations.csv"]
         assert [int(t) for t, in columns(recorded, "timesteps")] == [0, 512, 1024]
         assert (root / "runs" / "tiny" / "HalfCheetah" / run / "model.zip").exists()  # trained in scratch
-    for name in ("compare.md", "compare.json", "learning_curves.png", "performance_profile.png"):
+    for name in ("HalfCheetah-ppo.md", "HalfCheetah-ppo.json", "HalfCheetah-ppo-learning_curves.png",
+                 "HalfCheetah-ppo-performance_profile.png"):
         assert (folder / name).stat().st_size > 0, name
     # No absolute path in anything that ships: paths are relative to the repository root
     # (here the sweep's folder) or marked as outside it.
@@ -66,12 +69,13 @@ def test_tiny_grid_end_to_end(local_sweep):
     config = yaml.safe_load((folder / "runs" / "HalfCheetah" / "ppo-tiny-weit-s0" / "config.yaml").read_text())
     assert config["run_dir"] == "runs/tiny/HalfCheetah/ppo-tiny-weit-s0"
     assert config["bank"] == study.OUTSIDE + "bank-ppo.safetensors"
-    text = (folder / "compare.md").read_text()
+    text = (folder / "HalfCheetah-ppo.md").read_text()
+    assert "](HalfCheetah-ppo-learning_curves.png)" in text and "`runs/HalfCheetah/study-ppo.json`" in text
     assert "weit-rl compare --env HalfCheetah" in text and "weit_rl 0.1" in text and "CPUs" in text
     assert "**raw returns**" in text  # the test bank records no expert return
     assert "**not tested**: 2 and 2 runs, fewer than 5" in text  # weit vs select: no verdict with 2 seeds
     assert "evaluating** (evaluations.csv columns wall_s, eval_s)" in text
-    data = json.loads((folder / "compare.json").read_text())
+    data = json.loads((folder / "HalfCheetah-ppo.json").read_text())
     assert {c["baseline"]: c["verdict"] for c in data["results"]["comparisons"]} == \
         {"scratch": "not tested (n < 5)", "select": "not tested (n < 5)"}
     assert data["results"]["sizes"]["tiny"]["weit"]["aggregate"]["auc"]["mean"]["low"] is None
@@ -86,7 +90,7 @@ def test_sweep_resumes_from_the_study_folder_alone(local_sweep, tmp_path):
     shutil.copytree(root / "reports", tmp_path / "reports")
     args = [a.replace(str(root), str(tmp_path)) for a in args]
     env_dir = tmp_path / "reports" / "tiny" / "runs" / "HalfCheetah"
-    kept = {p.name: (p / "evaluations.csv").stat().st_mtime_ns for p in env_dir.iterdir()}
+    kept = {p.name: (p / "evaluations.csv").stat().st_mtime_ns for p in env_dir.iterdir() if p.is_dir()}
     shutil.rmtree(env_dir / "ppo-tiny-weit-s1")
     out = run_cli("compare", *args, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
@@ -107,11 +111,11 @@ def test_sweep_resumes_from_the_study_folder_alone(local_sweep, tmp_path):
     assert out.returncode == 0 and "all 6 runs are recorded" in out.stderr, out.stderr
     assert not (tmp_path / "runs" / "tiny" / "HalfCheetah").exists()
     # The report rebuilds from the study folder alone: no --env, no bank, no expert.
-    before = json.loads((tmp_path / "reports" / "tiny" / "compare.json").read_text())["results"]
+    before = json.loads((tmp_path / "reports" / "tiny" / "HalfCheetah-ppo.json").read_text())["results"]
     out = run_cli("compare", "--study", "tiny", "--report-only", "--report-dir", "reports", "--reps", "200",
                   cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert json.loads((tmp_path / "reports" / "tiny" / "compare.json").read_text())["results"] == before
+    assert json.loads((tmp_path / "reports" / "tiny" / "HalfCheetah-ppo.json").read_text())["results"] == before
 
 
 def test_ray_backend_gives_the_local_results(local_sweep, tmp_path, tiny_ppo_bank):
@@ -123,7 +127,57 @@ def test_ray_backend_gives_the_local_results(local_sweep, tmp_path, tiny_ppo_ban
     for run in ("ppo-tiny-scratch-s0", "ppo-tiny-weit-s0"):
         mine, local = (r / "reports" / "tiny" / "runs" / "HalfCheetah" / run for r in (tmp_path, root))
         assert columns(mine, "timesteps", "mean_return") == columns(local, "timesteps", "mean_return")
-    assert (tmp_path / "reports" / "tiny" / "compare.md").exists()
+    assert (tmp_path / "reports" / "tiny" / "HalfCheetah-ppo.md").exists()
+
+
+def test_one_study_folder_holds_several_tasks(local_sweep, tmp_path):
+    """A second task joins the study beside the first: its part is recorded under
+    runs/Hopper/, its report written beside HalfCheetah's; --report-only rebuilds every
+    part's report from the folder alone, or only the part of --env."""
+    root, _ = local_sweep
+    shutil.copytree(root / "reports", tmp_path / "reports")
+    folder = tmp_path / "reports" / "tiny"
+    cheetah = {p.name: p.read_bytes() for p in folder.glob("HalfCheetah-ppo*")}
+    out = run_cli("compare", "--env", "Hopper", "--sizes", "tiny", "--inits", "scratch", "--seeds", "1", "--steps",
+                  "1024", "--eval-freq", "512", "--eval-episodes", "1", "--reps", "50", "--workers", "1", "--study",
+                  "tiny", "--out-dir", "runs", "--report-dir", "reports", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert sorted(p.name for p in (folder / "runs").iterdir()) == ["HalfCheetah", "Hopper"]
+    assert sorted(p.name for p in (folder / "runs" / "Hopper").iterdir()) == ["ppo-tiny-scratch-s0", "study-ppo.json"]
+    assert study.is_done(folder / "runs" / "HalfCheetah" / "ppo-tiny-weit-s1")  # the first part is untouched
+    assert {p.name: p.read_bytes() for p in folder.glob("HalfCheetah-ppo*")} == cheetah
+    assert (tmp_path / "runs" / "tiny" / "Hopper" / "ppo-tiny-scratch-s0" / "model.zip").exists()
+    reports = sorted(p.name for p in folder.iterdir() if p.is_file())
+    assert [n for n in reports if n.startswith("Hopper")] == ["Hopper-ppo-learning_curves.png", "Hopper-ppo-"
+                                                              "performance_profile.png", "Hopper-ppo.json", "Hopper-ppo.md"]
+    for part in ("HalfCheetah-ppo", "Hopper-ppo"):  # every image link resolves beside the report
+        links = re.findall(r"\]\(([^)]+\.png)\)", (folder / f"{part}.md").read_text())
+        assert links and all(link.startswith(part) and (folder / link).exists() for link in links), links
+    results = {n: json.loads((folder / f"{n}.json").read_text())["results"] for n in ("HalfCheetah-ppo", "Hopper-ppo")}
+    assert json.loads((folder / "Hopper-ppo.json").read_text())["study_file"] == "reports/tiny/runs/Hopper/study-ppo.json"
+    shutil.rmtree(tmp_path / "runs")
+    for path in folder.iterdir():
+        if path.is_file():
+            path.unlink()
+    out = run_cli("compare", "--study", "tiny", "--report-only", "--report-dir", "reports", "--reps", "200",
+                  cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert sorted(p.name for p in folder.iterdir() if p.is_file()) == sorted([*reports])
+    assert json.loads((folder / "HalfCheetah-ppo.json").read_text())["results"] == results["HalfCheetah-ppo"]
+    (folder / "HalfCheetah-ppo.md").unlink()
+    assert compare.run_compare(parse("--study", "tiny", "--env", "Hopper", "--report-only", "--report-dir",
+                                     str(tmp_path / "reports"), "--reps", "50"), "t") == [folder / "Hopper-ppo.md"]
+    assert json.loads((folder / "Hopper-ppo.json").read_text())["results"] == results["Hopper-ppo"]
+    assert not (folder / "HalfCheetah-ppo.md").exists()
+    only = parse("--study", "tiny", "--report-only", "--report-dir", str(tmp_path / "reports"))
+    with pytest.raises(UserError, match="has parts HalfCheetah-ppo, Hopper-ppo: pick one with --env"):
+        compare.resolve(only)
+    with pytest.raises(UserError, match="has no Ant/ppo part \\(it has HalfCheetah/ppo, Hopper/ppo\\)"):
+        compare.resolve_parts(parse("--study", "tiny", "--env", "Ant", "--report-only", "--report-dir",
+                                    str(tmp_path / "reports")))
+    with pytest.raises(UserError, match="has no \\*/sac part"):
+        compare.resolve_parts(parse("--study", "tiny", "--algo", "sac", "--report-only", "--report-dir",
+                                    str(tmp_path / "reports")))
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -175,8 +229,8 @@ def test_a_study_or_run_folder_from_another_sweep_is_refused(tmp_path):
         compare.resolve(args)
     shutil.rmtree(run)
     sweep = compare.resolve(args)
-    study.write_study(sweep.runs_root, study.definition(sweep))
-    with pytest.raises(UserError, match="started with other settings: steps 1024"):
+    study.write_study(sweep.study_file, study.definition(sweep))
+    with pytest.raises(UserError, match="study-ppo.json was started with other settings: steps 1024"):
         compare.resolve(parse("--env", "HalfCheetah", "--sizes", "tiny", "--inits", "scratch", "--steps", "2048", *out))
 
 
@@ -185,15 +239,16 @@ def test_profiles_fill_unset_options_and_write_their_own_study(tmp_path):
     quick = compare.resolve(parse("--env", "HalfCheetah", "--inits", "scratch", *out))
     assert (quick.sizes, quick.seeds, quick.steps, quick.eval_freq) == (["tiny", "small"], list(range(5)), 24_576, 4096)
     assert quick.primary_size == "small"
-    assert quick.study_dir == tmp_path / "reports" / "quick" / "HalfCheetah-ppo"
-    assert quick.scratch("tiny", "scratch", 0) == tmp_path / "runs" / "quick" / "HalfCheetah-ppo" / "HalfCheetah" / \
-        "ppo-tiny-scratch-s0"
+    assert quick.study_dir == tmp_path / "reports" / "quick"
+    assert quick.study_file == tmp_path / "reports" / "quick" / "runs" / "HalfCheetah" / "study-ppo.json"
+    assert quick.recorded("tiny", "scratch", 0) == quick.study_file.parent / "ppo-tiny-scratch-s0"
+    assert quick.scratch("tiny", "scratch", 0) == tmp_path / "runs" / "quick" / "HalfCheetah" / "ppo-tiny-scratch-s0"
     full = compare.resolve(parse("--env", "HalfCheetah", "--inits", "scratch", "--profile", "full", *out))
-    assert full.study_dir == tmp_path / "reports" / "full" / "HalfCheetah-ppo"
+    assert full.study_dir == tmp_path / "reports" / "full"
     assert (full.eval_freq, full.eval_episodes, len(full.seeds), full.primary_size) == (10_000, 10, 10, "small")
     sac = compare.resolve(parse("--env", "HalfCheetah", "--algo", "sac", "--inits", "scratch", "--profile", "full",
                                 *out))
-    assert sac.eval_freq == 5_000 and sac.study == "full/HalfCheetah-sac"
+    assert sac.eval_freq == 5_000 and sac.study == "full" and sac.study_file.name == "study-sac.json"
 
 
 def test_report_only_without_a_study_says_what_to_do(tmp_path):
@@ -230,13 +285,14 @@ def test_paths_in_shipped_files_are_portable():
 def test_raw_data_of_a_study_is_not_git_ignored():
     if not (ROOT / ".git").exists():
         pytest.skip("not a git checkout")
-    shipped = "reports/full/HalfCheetah-ppo/runs/HalfCheetah/ppo-small-weit-s0/evaluations.csv"
+    shipped = "reports/full/runs/HalfCheetah/ppo-small-weit-s0/evaluations.csv"
 
     def check(path: str) -> int:
         return subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT, check=False).returncode
 
     assert check(shipped) == 1, "git ignores the study's raw data: anchor runs/ in .gitignore as /runs/"
-    assert check("runs/full/HalfCheetah-ppo/HalfCheetah/ppo-small-weit-s0/model.zip") == 0  # scratch stays out
+    assert check("reports/full/runs/HalfCheetah/study-ppo.json") == 1
+    assert check("runs/full/HalfCheetah/ppo-small-weit-s0/model.zip") == 0  # scratch stays out
 
 
 def test_compare_files_stay_short():
@@ -250,26 +306,28 @@ EXPERT, RANDOM, STEPS, REPS, SEED = 1000.0, -200.0, 2048, 500, 3
 ARMS = {"scratch": 0.0, "weit": 800.0, "distill": 100.0}  # return offsets: weit clearly ahead
 
 
-def synthetic_study(root: Path, seeds: int = 6, references: dict | None = None) -> Path:
-    """Finished runs written as files only (as shipped): study.json and, per run,
-    evaluations.csv (every other run without wall_s/eval_s, as older files) and config.yaml."""
+def synthetic_study(root: Path, seeds: int = 6, references: dict | None = None, env: str = "HalfCheetah",
+                    algo: str = "ppo") -> Path:
+    """A part of study synth, its finished runs written as files only (as shipped):
+    runs/<env>/study-<algo>.json and, per run, evaluations.csv (every other run without
+    wall_s/eval_s, as older files) and config.yaml. Returns the study's runs/."""
     runs = root / "reports" / "synth" / "runs"
     refs = {"expert_return": EXPERT, "random_return": RANDOM, "expert_source": "test", "random_source": "test"}
-    definition = {"env_id": "HalfCheetah-v5", "algo": "ppo", "steps": STEPS, "eval_freq": 512, "eval_episodes": 10,
+    definition = {"env_id": f"{env}-v5", "algo": algo, "steps": STEPS, "eval_freq": 512, "eval_episodes": 10,
                   "primary_size": "tiny", "bank_sha256": None, "sizes": ["tiny", "small"], "inits": list(ARMS),
                   "seeds": list(range(seeds)), "profile": "full", "bank": None, "expert": None,
                   "references": refs if references is None else references}
-    study.write_study(runs, definition)
-    write_runs(runs, ARMS, seeds)
+    study.write_study(study.part_file(runs, env, algo), definition)
+    write_runs(runs, ARMS, seeds, env, algo)
     return runs
 
 
-def write_runs(runs: Path, arms: dict, seeds: int) -> None:
+def write_runs(runs: Path, arms: dict, seeds: int, env: str = "HalfCheetah", algo: str = "ppo") -> None:
     rng = np.random.default_rng(0)
     for size in ("tiny", "small"):
         for init, offset in arms.items():
             for seed in range(seeds):
-                run = runs / "HalfCheetah" / f"ppo-{size}-{init}-s{seed}"
+                run = runs / env / f"{algo}-{size}-{init}-s{seed}"
                 run.mkdir(parents=True)
                 t = [0, 512, 1024, 1536, 2050]  # the last PPO rollout overshoots the budget
                 r = RANDOM + np.cumsum(rng.uniform(0, 300, size=5)) + offset * np.arange(5) / 4
@@ -282,10 +340,10 @@ def write_runs(runs: Path, arms: dict, seeds: int) -> None:
 
 def reviewer(runs: Path) -> dict:
     """Recompute the report's numbers from runs/ with numpy only, from its stated rules."""
-    d = json.loads((runs / "study.json").read_text())
+    d = json.loads((runs / "HalfCheetah" / "study-ppo.json").read_text())
     e, r0 = d["references"]["expert_return"], d["references"]["random_return"]
     out = {}
-    for folder in sorted((runs / "HalfCheetah").iterdir()):
+    for folder in sorted(p for p in (runs / "HalfCheetah").iterdir() if p.is_dir()):
         with (folder / "evaluations.csv").open() as f:
             rows = list(csv.DictReader(f))
         t = np.minimum([float(x["timesteps"]) for x in rows], d["steps"])
@@ -306,7 +364,7 @@ def test_a_reviewer_recomputes_every_number_from_the_runs_alone(tmp_path):
     runs = synthetic_study(tmp_path)
     compare.run_compare(parse("--study", "synth", "--report-only", "--report-dir", str(tmp_path / "reports"),
                               "--reps", str(REPS), "--stats-seed", str(SEED)), "weit-rl compare (synthetic)")
-    data = json.loads((runs.parent / "compare.json").read_text())["results"]
+    data = json.loads((runs.parent / "HalfCheetah-ppo.json").read_text())["results"]
     mine = reviewer(runs)
     iqm = lambda x: np.sort(x, axis=-1)[..., x.shape[-1] // 4: x.shape[-1] - x.shape[-1] // 4].mean(axis=-1)  # noqa
     for size, by_init in data["sizes"].items():
@@ -349,7 +407,7 @@ def test_a_reviewer_recomputes_every_number_from_the_runs_alone(tmp_path):
         assert comps[key]["p_holm"] == pytest.approx(adjusted)
         assert comps[key]["verdict"] == ("better" if adjusted <= 0.05 else "inconclusive")
     assert comps[("tiny", "scratch")]["verdict"] == "better"  # weit's offset is large
-    text = (runs.parent / "compare.md").read_text()
+    text = (runs.parent / "HalfCheetah-ppo.md").read_text()
     assert "weit vs scratch at size tiny" in text and "**weit better**" in text
     assert "(R - random) / (expert - random)" in text and "integral over [0, budget] of the step-function" in text
     assert "Training time summed over 18 of 36 runs" in text and "20.0% evaluating" in text
@@ -361,12 +419,12 @@ def test_small_studies_fallback_normalization_and_missing_runs(tmp_path):
     shutil.rmtree(runs / "HalfCheetah" / "ppo-small-distill-s2")
     compare.run_compare(parse("--study", "synth", "--report-only", "--report-dir", str(tmp_path / "reports"),
                               "--reps", "100"), "test")
-    text = (runs.parent / "compare.md").read_text()
+    text = (runs.parent / "HalfCheetah-ppo.md").read_text()
     assert "**R / expert (fallback)**" in text and "no `random_return`" in text
     assert "**Missing runs**" in text and "ppo-small-distill-s2" in text
     assert "intervals are not meaningful there" in text and "**not tested**: 3 and 3 runs" in text
     assert "better" not in text.split("## Primary comparison")[1].split("## Results")[0]
-    data = json.loads((runs.parent / "compare.json").read_text())["results"]
+    data = json.loads((runs.parent / "HalfCheetah-ppo.json").read_text())["results"]
     assert data["normalization"] == "expert-only"
     assert all(c["verdict"] == "not tested (n < 5)" and c["p"] is None for c in data["comparisons"])
     final = data["sizes"]["tiny"]["weit"]["final"][0]
@@ -377,7 +435,7 @@ def test_small_studies_fallback_normalization_and_missing_runs(tmp_path):
 
 def test_a_later_sweep_of_the_study_widens_its_grid(tmp_path):
     runs = synthetic_study(tmp_path, seeds=2)
-    old = study.read_study(runs)
+    old = study.read_study(runs / "HalfCheetah" / "study-ppo.json")
     new = dict(old, seeds=[0, 1, 2, 3], inits=["scratch", "select"])
     merged = study.merge_study(old, new, runs.parent)
     assert merged["seeds"] == [0, 1, 2, 3] and merged["inits"] == ["scratch", "weit", "distill", "select"]
@@ -389,8 +447,8 @@ def test_a_later_sweep_of_the_study_widens_its_grid(tmp_path):
 
 def test_named_arms_and_shared_settings_from_definition_to_report(tmp_path, tiny_ppo_bank):
     """--set reaches every arm, a named arm adds its overrides, the bank goes to scratch
-    too; study.json records them; the report lists them and pairs every candidate with
-    every other arm, Holm-corrected over that family."""
+    too; runs/<Env>/study-<algo>.json records them; the report lists them and pairs every
+    candidate with every other arm, Holm-corrected over that family."""
     args = parse("--env", "HalfCheetah", "--sizes", "tiny,small", "--seeds", "6", "--steps", str(STEPS),
                  "--eval-freq", "512", "--eval-episodes", "10", "--study", "arms", "--bank", str(tiny_ppo_bank),
                  "--set", "obs_count=1e4", "log_std=config", "retention=0.5", "--arm", "weit_ft:init=weit,"
@@ -405,8 +463,8 @@ def test_named_arms_and_shared_settings_from_definition_to_report(tmp_path, tiny
     assert ft.bank == scratch.bank == fresh.bank == str(tiny_ppo_bank.resolve()) and scratch.expert is None
     assert Path(ft.run_dir) == tmp_path / "runs" / "arms" / "HalfCheetah" / "ppo-tiny-weit_ft-s3"
     assert sweep.recorded("small", "fresh", 0).name == "ppo-small-fresh-s0"
-    study.write_study(sweep.runs_root, study.definition(sweep))  # as run_sweep does first
-    d = study.read_study(sweep.runs_root)
+    study.write_study(sweep.study_file, study.definition(sweep))  # as run_sweep does first
+    d = study.read_study(sweep.study_file)
     assert d["settings"] == {"obs_count": 10000.0, "log_std": "config", "retention": 0.5}
     assert d["arms"] == {"scratch": {"init": "scratch"}, "weit": {"init": "weit"},
                          "weit_ft": {"init": "weit", "finetune_steps": 300},
@@ -414,11 +472,11 @@ def test_named_arms_and_shared_settings_from_definition_to_report(tmp_path, tiny
     assert (d["inits"], d["primary"], d["candidates"]) == (["scratch", "weit", "weit_ft", "fresh"],
                                                            ["weit", "scratch"], ["weit", "weit_ft"])
     d["references"] = {"expert_return": EXPERT, "random_return": RANDOM, "expert_source": "t", "random_source": "t"}
-    study.write_study(sweep.runs_root, d)
+    study.write_study(sweep.study_file, d)
     write_runs(sweep.runs_root, {"scratch": 0.0, "weit": 800.0, "weit_ft": 900.0, "fresh": 0.0}, 6)
     compare.run_compare(parse("--study", "arms", "--report-only", "--report-dir", str(tmp_path / "reports"),
                               "--reps", str(REPS)), "test")
-    data = json.loads((sweep.study_dir / "compare.json").read_text())["results"]
+    data = json.loads((sweep.study_dir / "HalfCheetah-ppo.json").read_text())["results"]
     got = [(c["method"], c["baseline"], c["size"], c["role"]) for c in data["comparisons"]]
     assert got[0] == ("weit", "scratch", "small", "primary")  # the quick profile's primary size
     assert sorted(got[1:]) == sorted(
@@ -437,7 +495,7 @@ def test_named_arms_and_shared_settings_from_definition_to_report(tmp_path, tiny
     with (sweep.runs_root / "HalfCheetah" / "ppo-tiny-weit_ft-s0" / "evaluations.csv").open() as f:
         assert cell["step0"][0] == pytest.approx(float(next(csv.DictReader(f))["mean_return"]))
     assert cell["step0_mean"]["estimate"] == pytest.approx(np.mean(cell["step0"]))
-    text = (sweep.study_dir / "compare.md").read_text()
+    text = (sweep.study_dir / "HalfCheetah-ppo.md").read_text()
     assert "Settings shared by every arm: obs_count=10000.0, log_std=config, retention=0.5" in text
     assert "`weit_ft`: init=weit, finetune_steps=300; `fresh`: init=scratch, obs_stats=fresh" in text
     assert "Holm-corrected over 9 tests" in text and "| weit_ft | fresh | tiny | 6, 6 |" in text
@@ -451,15 +509,50 @@ def test_defaults_are_named_in_the_report(tmp_path):
     runs = synthetic_study(tmp_path, seeds=2)
     compare.run_compare(parse("--study", "synth", "--report-only", "--report-dir", str(tmp_path / "reports"),
                               "--reps", "50"), "test")
-    text = (runs.parent / "compare.md").read_text()
+    text = (runs.parent / "HalfCheetah-ppo.md").read_text()
     assert "Settings shared by every arm: RunConfig defaults (obs_stats=bank, obs_count=null, log_std=init, " \
            "reward_stats=fresh)" in text
     assert "`scratch`: init=scratch; `weit`: init=weit" in text
 
 
+def test_a_folder_of_the_old_layout_says_how_to_move_it(tmp_path):
+    """runs/study.json (one task per study, compare.md) is refused with the commands that
+    move it; once they ran, the report rebuilds. The part's old default folder
+    (reports/<profile>/<Env>-<algo>/) is refused likewise when a sweep would start anew."""
+    runs = synthetic_study(tmp_path, seeds=2)
+    part = runs / "HalfCheetah" / "study-ppo.json"
+    part.rename(runs / "study.json")
+    (runs.parent / "compare.md").write_text("old report")
+    report_only = parse("--study", "synth", "--report-only", "--report-dir", str(tmp_path / "reports"), "--reps", "50")
+    with pytest.raises(UserError, match="old layout .*Move it once: (mv .*runs/study.json .*runs/HalfCheetah/"
+                                        "study-ppo.json && .*rm -f compare.md .*\\)); then") as err:
+        compare.run_compare(report_only, "test")
+    assert "\n" not in str(err.value)
+    with pytest.raises(UserError, match="old layout"):  # a sweep into it too, before anything is written
+        compare.resolve(parse("--env", "HalfCheetah", "--inits", "scratch", "--study", "synth", "--report-dir",
+                              str(tmp_path / "reports"), "--out-dir", str(tmp_path / "runs")))
+    subprocess.run(err.value.args[0].split("Move it once: ")[1].split("; then")[0], shell=True, check=True)
+    assert part.exists() and not (runs / "study.json").exists() and not (runs.parent / "compare.md").exists()
+    assert compare.run_compare(report_only, "test") == [runs.parent / "HalfCheetah-ppo.md"]
+
+    old = tmp_path / "reports" / "quick" / "HalfCheetah-ppo"  # the old default study of quick HalfCheetah PPO
+    shutil.copytree(runs, old / "runs")
+    (old / "runs" / "HalfCheetah" / "study-ppo.json").rename(old / "runs" / "study.json")
+    sweep = parse("--env", "HalfCheetah", "--inits", "scratch", "--report-dir", str(tmp_path / "reports"),
+                  "--out-dir", str(tmp_path / "runs"))
+    with pytest.raises(UserError, match="holds this part's runs in the old layout.*Move them once: (mkdir .*); "
+                                        "or run") as err:
+        compare.resolve(sweep)
+    subprocess.run(err.value.args[0].split("Move them once: ")[1].split("; or run")[0], shell=True, check=True)
+    assert not old.exists() and study.is_done(tmp_path / "reports" / "quick" / "runs" / "HalfCheetah" /
+                                              "ppo-tiny-weit-s1")
+    with pytest.raises(UserError, match="quick/runs/HalfCheetah/study-ppo.json was started with other settings"):
+        compare.resolve(sweep)  # the moved part is found (this sweep's quick settings differ from its own)
+
+
 def test_a_study_keeps_its_settings_and_arm_definitions(tmp_path):
     runs = synthetic_study(tmp_path, seeds=2)
-    old = dict(study.read_study(runs), arms={"weit_ft": {"init": "weit", "finetune_steps": 300}},
+    old = dict(study.read_study(runs / "HalfCheetah" / "study-ppo.json"), arms={"weit_ft": {"init": "weit", "finetune_steps": 300}},
                inits=["scratch", "weit", "weit_ft"])
     added = dict(old, arms={"weit_lr": {"init": "weit", "lr_scale": 0.5}}, inits=["weit_lr"])
     merged = study.merge_study(old, added, runs.parent)  # a new arm joins the study

@@ -4,7 +4,8 @@ The files follow the data: sweep (define and validate; arms: --set, --arm, the
 comparisons; sources: the bank and expert the arms need), runners (train the missing runs
 in scratch folders, record finished ones in the study folder), results (read the
 recorded runs, compute the numbers), report (Markdown, JSON, figures). The study folder,
-reports/<study>/, holds the raw data (study.py) and is all a report needs."""
+reports/<study>/, holds the raw data (study.py) of every task and algorithm it studies, one
+part per <Env>/<algo> side by side, each with its report; it is all a report needs."""
 
 from __future__ import annotations
 
@@ -22,20 +23,26 @@ from weit_rl.compare.runners import (
     run_sweep,
     train_one,
 )
-from weit_rl.compare.sweep import PROFILES, Sweep, add_arguments, resolve
+from weit_rl.compare.sweep import PROFILES, Sweep, add_arguments, resolve, resolve_parts
 
-__all__ = ["PROFILES", "Sweep", "add_arguments", "available_cores", "resolve", "run_compare", "run_local",
-           "run_ray", "run_sweep", "train_one", "write_report"]
+__all__ = ["PROFILES", "Sweep", "add_arguments", "available_cores", "resolve", "resolve_parts", "run_compare",
+           "run_local", "run_ray", "run_sweep", "train_one", "write_report"]
 
 
-def run_compare(args: argparse.Namespace, command: str) -> Path:
-    """`weit-rl compare`: validate, train the runs the study lacks, write the report."""
+def run_compare(args: argparse.Namespace, command: str) -> list[Path]:
+    """`weit-rl compare`: validate, train the runs the study's <Env>/<algo> part lacks,
+    write its report; with --report-only, rebuild the report of every part selected
+    (resolve_parts). Returns the Markdown reports written."""
     start = time.time()
+    if args.report_only:
+        return [_report(sweep, args, command, start, []) for sweep in resolve_parts(args)]
     sweep = resolve(args)
-    trained: list[str] = []
-    if not args.report_only:
-        trained = run_sweep(sweep, command, args.backend, args.workers, args.address)
-        sweep.adopt(study.read_study(sweep.runs_root))  # the report covers every sweep of the study
+    trained = run_sweep(sweep, command, args.backend, args.workers, args.address)
+    sweep.adopt(study.read_study(sweep.study_file))  # the report covers every sweep of the part
+    return [_report(sweep, args, command, start, trained)]
+
+
+def _report(sweep: Sweep, args: argparse.Namespace, command: str, start: float, trained: list[str]) -> Path:
     workers: int | str = min(args.workers or available_cores(), max(len(trained), 1)) if trained else 0
     if trained and args.backend == "ray" and args.address:
         workers = "as many as the Ray cluster has CPUs"

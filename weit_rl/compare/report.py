@@ -1,4 +1,5 @@
-"""Writing a study's report: compare.md, compare.json and three figures beside runs/."""
+"""Writing the report of a study's <Env>/<algo> part beside runs/: <Env>-<algo>.md,
+<Env>-<algo>.json and three figures <Env>-<algo>-<figure>.png (FIGURES)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from weit_rl.config import parse_size
 AUC_TEXT = ("the integral over [0, budget] of the step-function learning curve (each evaluation's mean return "
             "holds until the next evaluation; steps past the budget count as the budget), divided by the budget: "
             "the mean score over training")
+FIGURES = ("learning_curves", "steps_to_level", "performance_profile")
 NORMALIZATION = {
     "expert-random": "(R - random) / (expert - random): 0 is the random policy, 1 the expert",
     "expert-only": "**R / expert (fallback)**: the bank records no `random_return`, so 0 is a return of zero, "
@@ -104,11 +106,12 @@ def render(sweep: Sweep, meta: dict[str, Any], r: dict[str, Any], timing: dict[s
     raw = r["normalization"] == "raw"
     refs = sweep.references
     (method, baseline), candidates = sweep.primary, sweep.candidates or sweep.primary[:1]
-    t = timing
+    t, env, part = timing, sweep.study_file.parent.name, sweep.part
     lines = [f"# Sample efficiency: {sweep.env_id}, {sweep.algo.upper()} (study `{sweep.study}`)", "",
-             f"- Raw data: `runs/` beside this file ({meta['recorded']} runs: each run's evaluations.csv and "
-             "config.yaml; `runs/study.json` holds the study's settings and reference returns). "
-             f"`weit-rl compare --study {sweep.study} --report-only` rebuilds this report from them alone",
+             f"- Raw data: `runs/{env}/` beside this file ({meta['recorded']} runs: each run's evaluations.csv and "
+             f"config.yaml; `runs/{env}/{sweep.study_file.name}` holds this part's settings and reference returns). "
+             f"`weit-rl compare --study {sweep.study} --env {env} --algo {sweep.algo} --report-only` rebuilds this "
+             "report from them alone (without --env: the report of every task and algorithm of the study)",
              f"- Command: `{meta['command']}`", f"- Code: weit_rl {meta['code_version']}",
              f"- Hardware: {meta['hardware']}", f"- Wall time of this command: {meta['wall_s'] / 60:.1f} min, "
              + (f"{meta['trained_now']} runs trained now ({meta['workers']} in parallel, backend {meta['backend']})"
@@ -163,7 +166,7 @@ def render(sweep: Sweep, meta: dict[str, Any], r: dict[str, Any], timing: dict[s
         tested = sum(c["tested"] for c in secondary)
         lines += ["", f"## Secondary comparisons (Holm-corrected over {tested} tests)", "",
                   "Differences are candidate minus baseline (mean over runs, 95% bootstrap CI); P(candidate > "
-                  "baseline) is in compare.json.", "",
+                  f"baseline) is in {part}.json.", "",
                   "| candidate | baseline | size | runs | AUC difference [95% CI] | p | Holm p | verdict | "
                   "final difference [95% CI] |", "|---|---|---|---|---|---|---|---|---|"]
         for c in secondary:
@@ -197,12 +200,12 @@ def render(sweep: Sweep, meta: dict[str, Any], r: dict[str, Any], timing: dict[s
     lines += ["## Figures", "", f"Learning curves (mean {unit} over runs, each run read as its last evaluation at "
               "or before each step of the grid; shaded: pointwise 95% bootstrap interval, drawn only with at least 5 "
               "runs; thin lines: single runs):", "",
-              "![learning curves](learning_curves.png)", ""]
+              f"![learning curves]({part}-learning_curves.png)", ""]
     if not raw:
         lines += ["Steps to reach 25/50/75% of the expert's return (median over runs with 95% interval; hatched: "
-                  "the median run did not reach it):", "", "![steps to level](steps_to_level.png)", ""]
+                  "the median run did not reach it):", "", f"![steps to level]({part}-steps_to_level.png)", ""]
     lines += [f"Performance profiles of the final {unit} (fraction of runs above τ, 95% bootstrap band; "
-              "descriptive):", "", "![performance profile](performance_profile.png)", "", "## Runs", ""]
+              "descriptive):", "", f"![performance profile]({part}-performance_profile.png)", "", "## Runs", ""]
     for size, by_init in r["sizes"].items():
         levels = list(next(iter(by_init.values()))["steps"])
         lines += [f"### {size}", "", "| run | AUC | final | " + " | ".join(f"steps to {float(x):.0%}" for x in levels)
@@ -216,19 +219,21 @@ def render(sweep: Sweep, meta: dict[str, Any], r: dict[str, Any], timing: dict[s
 
 
 def figures(out: Path, results: dict[str, Any], budget: int, reps: int, seed: int) -> None:
-    """The three PNGs; the performance profiles' bands use the same fresh-generator rule."""
+    """The three PNGs, out-<figure>.png (out: the folder and the part's name); the
+    performance profiles' bands use the same fresh-generator rule."""
     sizes, raw = results["sizes"], results["normalization"] == "raw"
     unit = "return" if raw else "normalized score"
-    plots.learning_curves(out / "learning_curves.png", np.array(results["grid"]), sizes, f"mean {unit}")
+    png = {name: out.with_name(f"{out.name}-{name}.png") for name in FIGURES}
+    plots.learning_curves(png["learning_curves"], np.array(results["grid"]), sizes, f"mean {unit}")
     if not raw:
-        plots.level_steps(out / "steps_to_level.png", sizes, budget)
+        plots.level_steps(png["steps_to_level"], sizes, budget)
     finals = np.concatenate([c["final"] for by_init in sizes.values() for c in by_init.values()])
     taus = np.linspace(min(0.0, finals.min()), max(finals.max(), 0.0 if raw else 1.0) + 1e-9, 101)
     profile = lambda s, axis: stats.performance_profile(s, taus, axis)  # noqa: E731
     profiles = {size: {init: stats.bootstrap_ci([c["final"]], profile, np.random.default_rng(seed), reps)
                        if len(c["final"]) >= stats.MIN_RUNS else (profile(np.array(c["final"]), 0), None, None)
                        for init, c in by_init.items()} for size, by_init in sizes.items()}
-    plots.performance_profiles(out / "performance_profile.png", taus, profiles, f"final {unit} (τ)")
+    plots.performance_profiles(png["performance_profile"], taus, profiles, f"final {unit} (τ)")
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -251,20 +256,21 @@ def jsonable(obj: Any) -> Any:
 
 
 def write_report(sweep: Sweep, meta: dict[str, Any], reps: int = stats.REPS, stats_seed: int = 0) -> Path:
-    """Aggregate the study's recorded runs into compare.md, compare.json and three PNGs in
+    """Aggregate the part's recorded runs into <Env>-<algo>.md, .json and three PNGs in
     the study folder; returns the Markdown file."""
     runs, missing = res.load_runs(sweep)
     if not runs:
-        raise UserError(f"no recorded runs of this grid under {sweep.runs_root}: run the sweep first "
+        raise UserError(f"no recorded runs of this grid under {sweep.study_file.parent}: run the sweep first "
                         "(the same command without --report-only)")
     results = res.analyse(sweep, runs, reps, stats_seed)
     timing = res.timing(runs)
     out = sweep.study_dir
     out.mkdir(parents=True, exist_ok=True)
-    figures(out, results, sweep.steps, reps, stats_seed)
+    figures(out / sweep.part, results, sweep.steps, reps, stats_seed)
     meta = dict(meta, command=portable_command(meta["command"]), missing=missing, recorded=len(runs), reps=reps,
                 stats_seed=stats_seed, code_version=code_version(), hardware=hardware(sweep.device))
     document = {"meta": meta, "study": st.definition(sweep), "study_folder": portable(out),
+                "study_file": portable(sweep.study_file),
                 "statistics": {"alpha": stats.ALPHA, "min_runs": stats.MIN_RUNS, "reps": reps, "seed": stats_seed,
                                "final_evals": stats.FINAL_EVALS, "levels": list(stats.LEVELS), "auc": AUC_TEXT,
                                "normalization": NORMALIZATION[results["normalization"]],
@@ -272,6 +278,6 @@ def write_report(sweep: Sweep, meta: dict[str, Any], reps: int = stats.REPS, sta
                                            "quantile(method='higher') at 0.975, fresh default_rng(seed) each",
                                "infinity": "steps never reached are written as the string 'inf'"},
                 "timing": timing, "results": results}
-    _write_text(out / "compare.json", json.dumps(jsonable(document), indent=1) + "\n")
-    _write_text(out / "compare.md", render(sweep, meta, results, timing))
-    return out / "compare.md"
+    _write_text(out / f"{sweep.part}.json", json.dumps(jsonable(document), indent=1) + "\n")
+    _write_text(out / f"{sweep.part}.md", render(sweep, meta, results, timing))
+    return out / f"{sweep.part}.md"

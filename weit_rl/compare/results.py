@@ -1,7 +1,7 @@
 """Reading a study's recorded runs and computing every number of its report.
 
-Everything here reads the study folder only (runs/study.json and each run's
-evaluations.csv), so a report rebuilds on a machine that never trained the runs."""
+Everything here reads the study folder only (the part's runs/<Env>/study-<algo>.json and
+each run's evaluations.csv), so a report rebuilds on a machine that never trained the runs."""
 
 from __future__ import annotations
 

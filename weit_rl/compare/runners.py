@@ -136,8 +136,8 @@ def run_sweep(sweep: Sweep, command: str, backend: str = "local", workers: int |
               address: str | None = None) -> list[str]:
     """Train every run of the grid not yet recorded in the study; returns the names of
     the runs trained now. Failed runs do not stop the others: one error lists them."""
-    st.write_study(sweep.runs_root, st.merge_study(st.read_study(sweep.runs_root), st.definition(sweep),
-                                                   sweep.study_dir))
+    st.write_study(sweep.study_file, st.merge_study(st.read_study(sweep.study_file), st.definition(sweep),
+                                                    sweep.study_file))
     target: dict[str, Path] = {}
     todo, recorded_now = [], 0
     for cell in sweep.cells():
@@ -156,11 +156,11 @@ def run_sweep(sweep: Sweep, command: str, backend: str = "local", workers: int |
     if recorded_now:
         print(f"recorded {recorded_now} runs that had finished in {sweep.out_dir} before", file=sys.stderr)
     if not todo:
-        print(f"all {total} runs are recorded in {sweep.runs_root}; writing the report", file=sys.stderr)
+        print(f"all {total} runs are recorded in {sweep.study_file.parent}; writing the report", file=sys.stderr)
         return []
     workers = min(workers or available_cores(), len(todo))
-    print(f"{len(todo)} of {total} runs to train in {sweep.out_dir / sweep.study} ({backend}, {workers} workers)",
-          file=sys.stderr)
+    print(f"{len(todo)} of {total} runs to train in {sweep.scratch(*sweep.cells()[0]).parent} ({backend}, "
+          f"{workers} workers)", file=sys.stderr)
     failed: list[str] = []
     bar = tqdm(total=len(todo), desc="runs", unit="run", file=sys.stderr)
 

@@ -1,7 +1,9 @@
 """The study folder, reports/<study>/: what decides that a run is done, and what ships.
+A study holds one part per task and algorithm, side by side:
 
-    reports/<study>/runs/study.json                                  the study's definition
+    reports/<study>/runs/<Env>/study-<algo>.json                     the <Env>/<algo> part's definition
     reports/<study>/runs/<Env>/<algo>-<size>-<init>-s<seed>/evaluations.csv, config.yaml
+    reports/<study>/<Env>-<algo>.md, <Env>-<algo>.json, <Env>-<algo>-<figure>.png   its report
 
 A run is done when its folder here holds both files; they are copied in (atomically)
 only after the run finished training in its scratch folder (runs/...). Nothing written
@@ -23,15 +25,19 @@ from typing import Any
 import yaml
 
 from weit_rl import UserError
+from weit_rl.compare import arms as ar
+from weit_rl.config import parse_size
+from weit_rl.envs import short_name
 
 RUN_FILES = ("evaluations.csv", "config.yaml")
-STUDY_FILE = "study.json"
+OLD_FILE = "study.json"  # the old layout: runs/study.json, one task per study folder
+OLD_REPORT = "compare.md compare.json learning_curves.png steps_to_level.png performance_profile.png"
 OUTSIDE = "<outside the repository>/"
-# Fields of study.json that every sweep adding runs to the study must share. settings: the
+# Fields of a part's definition that every sweep adding runs to the study must share. settings: the
 # RunConfig overrides every arm shares (--set); primary: [method, baseline] (--primary).
 FIXED = ("env_id", "algo", "steps", "eval_freq", "eval_episodes", "primary_size", "bank_sha256", "settings",
          "primary")
-# What a study.json written before these fields existed meant.
+# What a definition written before these fields existed meant.
 BEFORE = {"settings": {}, "primary": ["weit", "scratch"]}
 
 
@@ -106,8 +112,57 @@ def read_scratch(run_dir: Path) -> dict[str, str] | None:
     return {name: (run_dir / name).read_text() for name in RUN_FILES}
 
 
-def read_study(runs_root: Path) -> dict[str, Any] | None:
-    path = runs_root / STUDY_FILE
+def part_file(runs_root: Path, env_id: str, algo: str) -> Path:
+    """The definition of the study's <Env>/<algo> part."""
+    return runs_root / short_name(env_id) / f"study-{algo}.json"
+
+
+def find_parts(runs_root: Path) -> list[Path]:
+    """The definitions of every part of a study."""
+    return sorted(runs_root.glob("*/study-*.json"))
+
+
+def check_layout(folder: Path, study: str, moved_from: Path | None = None) -> None:
+    """Refuse a study folder of the old layout (one task per study: runs/study.json,
+    compare.md), saying how to move it once. `moved_from`: this part's old default
+    folder (reports/<profile>/<Env>-<algo>/), whose runs belong in `folder` now."""
+    for old in [f for f in (moved_from, folder) if f is not None]:
+        if not (old / "runs" / OLD_FILE).is_file():
+            continue
+        d = read_study(old / "runs" / OLD_FILE) or {}
+        env, algo = short_name(str(d.get("env_id", "<Env>"))), d.get("algo", "<algo>")
+        new = f"{folder}/runs/{env}/study-{algo}.json"
+        if old == folder:
+            raise UserError(f"{folder} is a study folder of the old layout (one task: runs/study.json, compare.md); "
+                            f"studies now hold several tasks, each part defined in runs/<Env>/study-<algo>.json. "
+                            f"Move it once: mv {old}/runs/{OLD_FILE} {new} && (cd {folder} && rm -f {OLD_REPORT}); "
+                            f"then `weit-rl compare --study {study} --report-only` writes {folder}/{env}-{algo}.md")
+        raise UserError(f"{old} holds this part's runs in the old layout (one study per task); the default study "
+                        f"is now the profile, {folder}, with every task in it. Move them once: mkdir -p "
+                        f"{folder}/runs/{env} && mv {old}/runs/{env}/* {folder}/runs/{env}/ && mv {old}/runs/"
+                        f"{OLD_FILE} {new} && rm -r {old}; or run this sweep as another study with --study NAME")
+
+
+def select_parts(report_dir: Path, study: str, env_id: str | None, algo: str | None) -> list[dict[str, Any]]:
+    """The definitions of the study's parts a report-only rebuild covers: every part, or
+    those of env_id and/or algo (None: any)."""
+    runs_root = report_dir / study / "runs"
+    check_layout(runs_root.parent, study)
+    found = {path: read_study(path) or {} for path in find_parts(runs_root)}
+    if not found:
+        raise UserError(f"no study at {runs_root} (no runs/<Env>/study-<algo>.json): run the sweep first "
+                        "(the same command without --report-only), or name the study with --study")
+    want = {"env_id": env_id, "algo": algo}
+    parts = [d for d in found.values() if all(w in (None, d.get(k)) for k, w in want.items())]
+    if not parts:
+        raise UserError(f"study {study} has no {short_name(env_id or '*')}/{algo or '*'} part (it has "
+                        f"{', '.join(f'{p.parent.name}/{p.stem[6:]}' for p in found)}): fix --env/--algo, or "
+                        "drop them to rebuild every part")
+    return parts
+
+
+def read_study(path: Path) -> dict[str, Any] | None:
+    """A part's definition (`path`: its study-<algo>.json), None if there is none yet."""
     if not path.exists():
         return None
     try:
@@ -117,8 +172,8 @@ def read_study(runs_root: Path) -> dict[str, Any] | None:
 
 
 def definition(sweep: Any) -> dict[str, Any]:
-    """study.json for a sweep: what every later sweep of the study and a report-only
-    rebuild read. The bank and expert appear as portable paths."""
+    """The part's definition (runs/<Env>/study-<algo>.json): what every later sweep of
+    the part and a report-only rebuild read. The bank and expert appear as portable paths."""
     return {"env_id": sweep.env_id, "algo": sweep.algo, "steps": sweep.steps, "eval_freq": sweep.eval_freq,
             "eval_episodes": sweep.eval_episodes, "primary_size": sweep.primary_size,
             "bank_sha256": sweep.bank_sha256, "sizes": sweep.sizes, "inits": sweep.inits, "seeds": sweep.seeds,
@@ -129,7 +184,7 @@ def definition(sweep: Any) -> dict[str, Any]:
 
 
 def arms_of(d: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every arm's definition (RunConfig overrides, "init" included); a study.json from
+    """Every arm's definition (RunConfig overrides, "init" included); a definition from
     before named arms lists initializers only."""
     return {name: (d.get("arms") or {}).get(name, {"init": name}) for name in d["inits"]}
 
@@ -159,8 +214,29 @@ def merge_study(old: dict[str, Any] | None, new: dict[str, Any], where: Path) ->
     return merged
 
 
-def write_study(runs_root: Path, study: dict[str, Any]) -> None:
-    runs_root.mkdir(parents=True, exist_ok=True)
-    tmp = runs_root / (STUDY_FILE + ".tmp")
+def write_study(path: Path, study: dict[str, Any]) -> None:
+    """Write a part's definition (`path`: its study-<algo>.json) atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(study, indent=1) + "\n")
-    os.replace(tmp, runs_root / STUDY_FILE)
+    os.replace(tmp, path)
+
+
+def check_existing_runs(sweep: Any) -> None:
+    """A run folder left by an earlier sweep (recorded or scratch) must match this one,
+    the arm's overrides included (a field its config.yaml lacks counts as the default)."""
+    for size, arm, seed in sweep.cells():
+        want = {"steps": sweep.steps, "eval_freq": sweep.eval_freq, "eval_episodes": sweep.eval_episodes,
+                "net_arch": parse_size(size), "seed": seed, **sweep.arm(arm)}
+        for folder in (sweep.recorded(size, arm, seed), sweep.scratch(size, arm, seed)):
+            path = folder / "config.yaml"
+            if not path.exists():
+                continue
+            old = yaml.safe_load(path.read_text()) or {}
+            diff = [f"{k} {old.get(k, ar.default(k))!r} (now {v!r})" for k, v in want.items()
+                    if old.get(k, ar.default(k)) != v]
+            if bool(old.get("bank")) != bool(sweep.bank):  # every arm gets the sweep's bank, or none does
+                diff.append(f"bank {old.get('bank')!r} (now {portable(sweep.bank)!r})")
+            if diff:
+                raise UserError(f"{folder} was made by a different sweep: {', '.join(diff)}; use another --study "
+                                f"(or --out-dir), or delete that folder")

@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import yaml
-
 from weit_rl import UserError
 from weit_rl.agents import RunConfig, prepare, resolve_device
 from weit_rl.compare import arms as ar
@@ -41,12 +39,14 @@ PROFILES: dict[str, dict[str, Any]] = {
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of `weit-rl compare`; those left unset come from --profile."""
     p.add_argument("--env", default=None, help="task (required unless --report-only names an existing --study)")
-    p.add_argument("--algo", default="ppo")
+    p.add_argument("--algo", default=None, help="ppo (default) or sac; with --report-only and no --env: rebuild "
+                   "the reports of this algorithm's parts only")
     p.add_argument("--profile", choices=sorted(PROFILES), default="quick",
                    help="preset for every option below left unset (default quick; full: the headline protocol)")
     p.add_argument("--study", default=None,
-                   help="the study's folder under --report-dir (default PROFILE/<Env>-<algo>): its runs/ decide "
-                        "which runs are done, so a sweep resumes there and a profile never overwrites another")
+                   help="the study's folder under --report-dir (default: the profile's name), holding every task "
+                        "and algorithm side by side: its runs/<Env>/ decide which runs are done, so a sweep resumes "
+                        "there and a profile never overwrites another")
     p.add_argument("--sizes", default=None, help="comma-separated sizes, e.g. tiny,small,128x3")
     p.add_argument("--inits", "--arms", dest="inits", default=None,
                    help="comma-separated arms to run: initializers (scratch,weit,distill,select) or --arm names")
@@ -82,8 +82,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out-dir", default="runs", help="scratch root: runs train in OUT_DIR/<study>/<Env>/<run>/")
     p.add_argument("--report-dir", default="reports", help="the study folder is REPORT_DIR/<study>/")
     p.add_argument("--report-only", action="store_true",
-                   help="rebuild the report from the study folder alone (its runs/); train nothing. Grid options "
-                        "are ignored: the study defines the grid")
+                   help="rebuild the reports from the study folder alone (its runs/): of every part found, or only "
+                        "of --env (and --algo); train nothing. Grid options are ignored: the study defines the grid")
     p.add_argument("--reps", type=int, default=None, help="bootstrap replications and permutations (default 10000)")
     p.add_argument("--stats-seed", type=int, default=0, help="seed of every bootstrap and permutation")
 
@@ -122,6 +122,14 @@ class Sweep:
     @property
     def runs_root(self) -> Path:
         return self.study_dir / "runs"
+
+    @property
+    def part(self) -> str:  # the study's <Env>-<algo> part this sweep adds to: it names the report's files
+        return f"{short_name(self.env_id)}-{self.algo}"
+
+    @property
+    def study_file(self) -> Path:  # the part's definition, runs/<Env>/study-<algo>.json
+        return st.part_file(self.runs_root, self.env_id, self.algo)
 
     def arm(self, name: str) -> dict[str, Any]:
         """The arm's RunConfig overrides, the shared settings included ("init" always there)."""
@@ -173,36 +181,48 @@ def _rollout(algo: str, env_id: str) -> int:
 def _study_name(name: str) -> str:
     path = PurePosixPath(name)
     if not name or path.is_absolute() or ".." in path.parts:
-        raise UserError(f"--study {name!r} must be a relative folder name such as full/HalfCheetah-ppo")
+        raise UserError(f"--study {name!r} must be a relative folder name such as headline or ablation/obs")
     return path.as_posix()
 
 
 def resolve(args: argparse.Namespace) -> Sweep:
     """Validate every option before any run starts, filling unset options from the profile.
-    With --report-only, the study folder's study.json defines the sweep."""
-    algo = check_algo(args.algo)
+    With --report-only, the part's definition in the study folder defines the sweep (the
+    study's only part when --env is not given; resolve_parts gives them all)."""
+    if args.report_only:
+        parts = resolve_parts(args)
+        if len(parts) > 1:
+            raise UserError(f"study {parts[0].study} has parts {', '.join(p.part for p in parts)}: pick one with "
+                            "--env (and --algo)")
+        return parts[0]
+    algo, env_id, name = _common(args)
+    primary, candidates = ar.parse_primary(args.primary), ar.parse_candidates(args.candidates)
+    st.check_layout(Path(args.report_dir) / name, name,  # and this part's old default folder, if defaulted
+                    None if args.study else Path(args.report_dir) / name / f"{short_name(env_id)}-{algo}")
+    sweep = _from_options(args, name, env_id, algo)
+    resolve_sources(sweep, args.bank, args.expert)
+    sweep.references = reference_returns(sweep.bank, sweep.expert)
+    old = st.read_study(sweep.study_file) or {}
+    if old and args.primary_size is None:  # declared when the study started: a later sweep keeps it
+        sweep.primary_size = old["primary_size"]
+    sweep.primary = primary or old.get("primary") or sweep.primary
+    sweep.candidates = candidates or old.get("candidates") or [sweep.primary[0]]
+    merged = st.merge_study(old or None, st.definition(sweep), sweep.study_file)
+    ar.check_known([*(primary or []), *(candidates or [])], merged["inits"], "--primary/--candidates")
+    sweep.primary_size, sweep.references = merged["primary_size"], merged["references"] or {}
+    st.check_existing_runs(sweep)
+    return sweep
+
+
+def _common(args: argparse.Namespace) -> tuple[str, str | None, str]:
+    """(algo, env_id or None, study name), checked."""
+    algo = check_algo(args.algo or "ppo")
     env_id = resolve_task(args.env) if args.env else None
     if args.reps is not None and args.reps < 1:
         raise UserError(f"--reps must be >= 1, got {args.reps}")
     if env_id is None and not (args.report_only and args.study):
         raise UserError("--env is required (e.g. --env HalfCheetah), unless --report-only names a --study")
-    name = _study_name(args.study or f"{args.profile}/{short_name(env_id)}-{algo}")
-    primary, candidates = ar.parse_primary(args.primary), ar.parse_candidates(args.candidates)
-    if args.report_only:
-        return _from_study(args, name, env_id, primary, candidates)
-    sweep = _from_options(args, name, env_id, algo)
-    resolve_sources(sweep, args.bank, args.expert)
-    sweep.references = reference_returns(sweep.bank, sweep.expert)
-    old = st.read_study(sweep.runs_root) or {}
-    if old and args.primary_size is None:  # declared when the study started: a later sweep keeps it
-        sweep.primary_size = old["primary_size"]
-    sweep.primary = primary or old.get("primary") or sweep.primary
-    sweep.candidates = candidates or old.get("candidates") or [sweep.primary[0]]
-    merged = st.merge_study(old or None, st.definition(sweep), sweep.study_dir)
-    ar.check_known([*(primary or []), *(candidates or [])], merged["inits"], "--primary/--candidates")
-    sweep.primary_size, sweep.references = merged["primary_size"], merged["references"] or {}
-    _check_existing_runs(sweep)
-    return sweep
+    return algo, env_id, _study_name(args.study or args.profile)
 
 
 def _from_options(args: argparse.Namespace, name: str, env_id: str, algo: str) -> Sweep:
@@ -251,15 +271,17 @@ def _from_options(args: argparse.Namespace, name: str, env_id: str, algo: str) -
     return sweep
 
 
-def _from_study(args: argparse.Namespace, name: str, env_id: str | None, primary: list[str] | None,
+def resolve_parts(args: argparse.Namespace) -> list[Sweep]:
+    """--report-only: a sweep per part of the study folder (runs/<Env>/study-<algo>.json),
+    every part, or those of --env and/or --algo."""
+    algo, env_id, name = _common(args)
+    primary, candidates = ar.parse_primary(args.primary), ar.parse_candidates(args.candidates)
+    parts = st.select_parts(Path(args.report_dir), name, env_id, algo if env_id or args.algo else None)
+    return [_from_study(args, name, d, primary, candidates) for d in parts]
+
+
+def _from_study(args: argparse.Namespace, name: str, d: dict[str, Any], primary: list[str] | None,
                 candidates: list[str] | None) -> Sweep:
-    runs_root = Path(args.report_dir) / name / "runs"
-    d = st.read_study(runs_root)
-    if d is None:
-        raise UserError(f"no study at {runs_root} ({st.STUDY_FILE} is missing): run the sweep first "
-                        "(the same command without --report-only), or name the study with --study")
-    if env_id is not None and env_id != d["env_id"]:
-        raise UserError(f"study {name} is a {d['env_id']} study, not {env_id}: drop --env or pick the study")
     sweep = Sweep(env_id=d["env_id"], algo=d["algo"], sizes=d["sizes"], inits=d["inits"], seeds=d["seeds"],
                   steps=d["steps"], eval_freq=d["eval_freq"], eval_episodes=d["eval_episodes"], study=name,
                   report_dir=Path(args.report_dir), out_dir=Path(args.out_dir).resolve(), profile=d["profile"],
@@ -274,22 +296,3 @@ def _from_study(args: argparse.Namespace, name: str, env_id: str | None, primary
     sweep.candidates = candidates or d.get("candidates") or [sweep.primary[0]]
     return sweep
 
-
-def _check_existing_runs(sweep: Sweep) -> None:
-    """A run folder left by an earlier sweep (recorded or scratch) must match this one,
-    the arm's overrides included (a field its config.yaml lacks counts as the default)."""
-    for size, arm, seed in sweep.cells():
-        want = {"steps": sweep.steps, "eval_freq": sweep.eval_freq, "eval_episodes": sweep.eval_episodes,
-                "net_arch": parse_size(size), "seed": seed, **sweep.arm(arm)}
-        for folder in (sweep.recorded(size, arm, seed), sweep.scratch(size, arm, seed)):
-            path = folder / "config.yaml"
-            if not path.exists():
-                continue
-            old = yaml.safe_load(path.read_text()) or {}
-            diff = [f"{k} {old.get(k, ar.default(k))!r} (now {v!r})" for k, v in want.items()
-                    if old.get(k, ar.default(k)) != v]
-            if bool(old.get("bank")) != bool(sweep.bank):  # every arm gets the sweep's bank, or none does
-                diff.append(f"bank {old.get('bank')!r} (now {st.portable(sweep.bank)!r})")
-            if diff:
-                raise UserError(f"{folder} was made by a different sweep: {', '.join(diff)}; use another --study "
-                                f"(or --out-dir), or delete that folder")
