@@ -12,13 +12,18 @@ DEVICE ?= auto
 PROFILE ?= quick
 BANK ?=
 EXPERT ?=
+HP ?=
 
-.PHONY: install test test-all expert templates train compare bench clean
+.PHONY: install test test-all lint expert templates train compare bench clean
 
 install: $(BIN)/weit-rl
 
 # torch is pinned to the CPU build that lies on this machine's disk (no CUDA download).
+# `weit-rl enjoy --video` renders offscreen through EGL: Debian's libegl1 with Mesa's EGL and drivers,
+# installed here only where they are missing and we are root (CI runs as root).
 $(BIN)/weit-rl: pyproject.toml
+	@if ! ldconfig -p | grep -q 'libEGL_mesa.so.0' && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libegl1 libegl-mesa0 libgl1-mesa-dri; fi
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
@@ -28,6 +33,9 @@ $(BIN)/weit-rl: pyproject.toml
 test: install
 	$(BIN)/pytest -q --durations=10 tests
 
+lint: install
+	$(BIN)/ruff check .
+
 expert: install
 	$(BIN)/weit-rl expert --env $(ENV) --algo $(ALGO) --device $(DEVICE)
 
@@ -36,7 +44,8 @@ templates: install
 
 train: install
 	$(BIN)/weit-rl train --env $(ENV) --size $(SIZE) --algo $(ALGO) --init $(INIT) --steps $(STEPS) \
-		--seed $(SEED) --device $(DEVICE) $(if $(BANK),--bank $(BANK)) $(if $(EXPERT),--expert $(EXPERT))
+		--seed $(SEED) --device $(DEVICE) $(if $(BANK),--bank $(BANK)) $(if $(EXPERT),--expert $(EXPERT)) \
+		$(if $(HP),--hyperparams $(HP))
 
 compare: install
 	$(BIN)/weit-rl compare --env $(ENV) --algo $(ALGO) --profile $(PROFILE) \

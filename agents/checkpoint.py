@@ -55,6 +55,21 @@ def save_checkpoint(model: BaseAlgorithm, ckpt_dir: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def recover_checkpoint(ckpt_dir: Path) -> None:
+    """A run killed between save_checkpoint's two renames has no checkpoint/ but a
+    checkpoint.old/ and a checkpoint.tmp/, complete once its timesteps.txt (written last)
+    exists: finish the swap, or fall back to the old one."""
+    if ckpt_dir.exists():
+        return
+    tmp, old = ckpt_dir.with_name(ckpt_dir.name + ".tmp"), ckpt_dir.with_name(ckpt_dir.name + ".old")
+    if (tmp / "timesteps.txt").exists():
+        tmp.rename(ckpt_dir)
+    elif (old / "timesteps.txt").exists():
+        old.rename(ckpt_dir)
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def load_checkpoint(cfg: RunConfig, ckpt_dir: Path) -> BaseAlgorithm:
     env = make_env(cfg.env, n_envs=cfg.hyperparams.get("n_envs", 1), seed=cfg.seed, normalize=False)
     if (ckpt_dir / "vecnormalize.pkl").exists():

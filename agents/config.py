@@ -3,13 +3,15 @@ that resolve it before anything is written."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
 import torch
+import yaml
 
 from weit_rl import UserError
-from weit_rl.config import check_algo, hyperparams, parse_size
+from weit_rl.config import apply_overrides, check_algo, check_seed, hyperparams, parse_size
 from weit_rl.envs import resolve_task
 from weit_rl.init import check_init
 
@@ -18,26 +20,84 @@ from weit_rl.init import check_init
 class RunConfig:
     """Everything one training run needs; saved as config.yaml in its folder."""
 
-    env: str
-    algo: str = "ppo"
-    size: str = "small"
-    init: str = "weit"
-    steps: int = 100_000
-    seed: int = 0
-    device: str = "auto"
-    bank: str | None = None
-    expert: str | None = None
-    run_dir: str | None = None
-    eval_freq: int = 10_000
-    eval_episodes: int = 5
-    checkpoint_freq: int = 50_000
-    progress_bar: bool = True
-    fit_steps: int = 300  # scaler-fitting (weit) and distillation (distill) optimizer steps
-    calib: int | None = None  # expert transitions used for fitting (None: all in the bank)
-    keep_best: bool = False  # also keep the best-evaluated model in best/ (experts)
-    stop_return: float | None = None  # stop once an evaluation's mean return reaches this
-    net_arch: list[int] = field(default_factory=list)
-    hyperparams: dict[str, Any] = field(default_factory=dict)
+    # The `train` command's options are made from these fields (weit_rl.cli): metadata "help"
+    # is the option's help, "flag" renames it, "cli": False leaves a field out.
+    env: str = field(metadata={"help": "task: HalfCheetah, Hopper, Walker2d, Ant, Humanoid (or a -v5 id)"})
+    algo: str = field(default="ppo", metadata={"help": "ppo or sac"})
+    size: str = field(default="small", metadata={"help": "hidden sizes: tiny, small, medium, large, 256x3 or 400,300"})
+    init: str = field(default="weit", metadata={"help": "initializer: scratch, weit, distill or select"})
+    steps: int = field(default=100_000, metadata={"help": "environment steps"})
+    seed: int = field(default=0, metadata={"help": "seed of the env, the weights and the fitting"})
+    device: str = field(default="auto", metadata={"help": "auto, cpu or cuda[:N]"})
+    bank: str | None = field(default=None, metadata={"help": "template bank (default banks/<Env>-<algo>.safetensors)"})
+    expert: str | None = field(default=None, metadata={"help": "expert folder or model.zip, for select "
+                               "(default experts/<Env>-<algo>)"})
+    run_dir: str | None = field(default=None, metadata={"help": "run folder (default "
+                                "runs/<Env>/<algo>-<size>-<init>-s<seed>)"})
+    eval_freq: int = field(default=10_000, metadata={"help": "evaluate every this many steps"})
+    eval_episodes: int = field(default=5, metadata={"help": "deterministic episodes per evaluation"})
+    checkpoint_freq: int = field(default=50_000, metadata={"help": "checkpoint every this many steps"})
+    progress_bar: bool = field(default=True, metadata={"help": "hide the progress bar", "flag": "--no-progress"})
+    fit_steps: int = field(default=300, metadata={"help": "optimizer steps of scaler fitting (weit) and "
+                           "distillation (distill)"})
+    calib: int | None = field(default=None, metadata={"help": "expert transitions used for fitting (default: all "
+                              "in the bank)"})
+    keep_best: bool = field(default=False, metadata={"help": "also keep the best-evaluated model in best/"})
+    stop_return: float | None = field(default=None, metadata={"help": "stop once an evaluation's mean return "
+                                      "reaches this"})
+    net_arch: list[int] = field(default_factory=list, metadata={"cli": False})  # resolved from size
+    hyperparams: dict[str, Any] = field(default_factory=dict, metadata={"cli": False})  # resolved from configs/
+    hyperparam_overrides: dict[str, Any] = field(default_factory=dict, metadata={"cli": False})  # --hyperparams
+    # Controlled arms (PROTOCOL.md): applied to every initializer alike, so that the weights
+    # are the only difference between arms. "init" keeps what the initializer implies (the
+    # bank's statistics and log_std for weit/distill, fresh ones for scratch).
+    obs_stats: str = field(default="bank", metadata={"help": "observation statistics the run starts from: bank (the "
+                           "bank's, for every init, when a bank is given), fresh, or init"})
+    obs_count: float | None = field(default=None, metadata={"help": "sample count given to starting statistics: small "
+                                    "lets them adapt, 1e6 freezes them (default: the bank's own)"})
+    log_std: str = field(default="init", metadata={"help": "PPO's starting log_std: config (log_std_init), bank (the "
+                         "expert's), or init"})
+    reward_stats: str = field(default="fresh", metadata={"help": "reward-normalization statistics: fresh, or bank (the "
+                              "expert's)"})
+    # weit's recipe (weit_rl.init.InitContext)
+    finetune_steps: int = field(default=0, metadata={"help": "weit: full-weight distillation steps after scaler "
+                                "fitting; distill gets fit_steps + finetune_steps"})
+    rebalance: bool = field(default=False, metadata={"help": "weit: rescale ReLU layers to the default init's norms"})
+    scale_penalty: float = field(default=0.0, metadata={"help": "weit: penalty keeping assembled weight norms near the "
+                                 "default init's during scaler fitting"})
+    # Training-time aids (agents/aids.py), applied to every arm alike
+    warmup_steps: int = field(default=0, metadata={"help": "critic warm-up: the actor is frozen for the first steps"})
+    retention: float = field(default=0.0, metadata={"help": "weight of KL(initial policy || policy) per minibatch"})
+    retention_steps: int = field(default=50_000, metadata={"help": "steps over which the retention weight decays to 0"})
+    lr_scale: float = field(default=1.0, metadata={"help": "multiplies the config's learning rate"})
+
+
+# Fields that do not change what a run computes: a resumed or finished run may differ in them.
+FREE_FIELDS = ("device", "progress_bar", "run_dir")
+
+
+def _flat(value: Any, key: str) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return {k: v for sub, item in value.items() for k, v in _flat(item, f"{key}.{sub}").items()}
+    if key in ("bank", "expert") and isinstance(value, str):
+        return {key: os.path.normpath(value)}
+    return {key: value}
+
+
+def changed_fields(cfg: RunConfig, saved: dict[str, Any]) -> list[str]:
+    """What differs between `cfg` and the run's saved config.yaml, as "key: saved -> now",
+    over the fields that define the run. A field the saved file lacks (one added to RunConfig
+    after the run started) counts as its default."""
+    now = yaml.safe_load(yaml.safe_dump(asdict(cfg)))  # the representation the saved file has
+    old, new = {}, {}
+    for f in fields(RunConfig):
+        if f.name in FREE_FIELDS:
+            continue
+        default = f.default_factory() if f.default_factory is not MISSING else f.default
+        old |= _flat(saved.get(f.name, default), f.name)
+        new |= _flat(now[f.name], f.name)
+    keys = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+    return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys]
 
 
 def resolve_device(device: str) -> str:
@@ -50,14 +110,40 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise UserError(f"unknown {name} {value!r}: choose one of {', '.join(choices)}")
+
+
+def _check_counts(cfg: RunConfig) -> None:
+    """Step counts and frequencies that SB3 or the callbacks would turn into a crash, NaN rows
+    or an endless loop."""
+    minimum = {"steps": 0, "eval_freq": 1, "eval_episodes": 1, "checkpoint_freq": 1, "fit_steps": 0}
+    for name, low in minimum.items():
+        if getattr(cfg, name) < low:
+            flag = "--" + name.replace("_", "-")
+            raise UserError(f"{name} must be >= {low}, got {getattr(cfg, name)}: pass {flag} {max(low, 1)} or more")
+    if cfg.calib is not None and cfg.calib < 1:
+        raise UserError(f"calib must be >= 1, got {cfg.calib}: pass --calib N, or leave it out to use the whole bank")
+
+
 def prepare(cfg: RunConfig) -> RunConfig:
     """Validate and resolve a config before anything is written (bad input fails here)."""
     cfg.env = resolve_task(cfg.env)
     cfg.algo = check_algo(cfg.algo)
     cfg.init = check_init(cfg.init)
     cfg.net_arch = cfg.net_arch or parse_size(cfg.size)
-    if cfg.steps < 0:
-        raise UserError(f"steps must be >= 0, got {cfg.steps}")
-    cfg.hyperparams = cfg.hyperparams or hyperparams(cfg.algo, cfg.env)
+    check_seed(cfg.seed)
+    _check_counts(cfg)
+    cfg.hyperparams = apply_overrides(cfg.hyperparams or hyperparams(cfg.algo, cfg.env), cfg.hyperparam_overrides,
+                                      cfg.algo)
+    learning_starts = cfg.hyperparams.get("learning_starts", 100)  # SB3's SAC default
+    if cfg.algo == "sac" and 0 < cfg.steps <= learning_starts:
+        raise UserError(f"SAC makes no gradient update in its first learning_starts={learning_starts} steps and "
+                        f"steps is {cfg.steps}: raise --steps, or lower it with --hyperparams "
+                        f"learning_starts={max(cfg.steps // 2, 1)} (HP= with make)")
+    _check_choice("obs_stats", cfg.obs_stats, ("bank", "fresh", "init"))
+    _check_choice("log_std", cfg.log_std, ("config", "bank", "init"))
+    _check_choice("reward_stats", cfg.reward_stats, ("fresh", "bank"))
     resolve_device(cfg.device)
     return cfg

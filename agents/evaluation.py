@@ -3,11 +3,17 @@ saved observation statistics."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import gymnasium as gym
+import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
+from weit_rl import UserError
 from weit_rl.agents.config import RunConfig
+from weit_rl.config import check_algo, check_seed
 from weit_rl.envs import make_env, resolve_task
 from weit_rl.sb3 import load_expert
 
@@ -29,6 +35,60 @@ def make_eval_env(cfg: RunConfig, train_env: VecEnv) -> VecEnv:
 def evaluate_saved(path: str, env_id: str, algo: str, episodes: int, seed: int = 0) -> list[float]:
     """Deterministic returns of a saved model, with its saved observation statistics."""
     env_id = resolve_task(env_id)
+    if episodes < 1:
+        raise UserError(f"episodes must be >= 1, got {episodes}: pass --episodes 1 or more")
+    check_seed(seed)
     model, norm = load_expert(path, algo)
-    env = make_env(env_id, seed=seed, normalize=norm is not None, obs_rms=norm.obs_rms if norm else None, training=False)
+    env = make_env(env_id, seed=seed, normalize=norm is not None, obs_rms=norm.obs_rms if norm else None,
+                   training=False)
+    check_fits(model, env, path, env_id)
     return evaluate(model, env, episodes)
+
+
+def check_fits(model: BaseAlgorithm, env: VecEnv | gym.Env, path: str, env_id: str) -> None:
+    """One clear error for a saved model played on a task of other observation/action sizes."""
+    def dims(x: BaseAlgorithm | VecEnv | gym.Env) -> str:
+        return f"{x.observation_space.shape[0]}/{x.action_space.shape[0]}"
+
+    if dims(model) != dims(env):
+        raise UserError(f"{path} has observation/action sizes {dims(model)} but {env_id} has {dims(env)}: pass "
+                        "the run's own task with --env, or leave --env out to read it from the run's config.yaml")
+
+
+def saved_task(path: str, env: str | None = None, algo: str | None = None) -> tuple[str, str]:
+    """The task and algorithm of a saved run or expert, from its config.yaml (or an expert's
+    manifest.json) in its folder or the one above (best/); --env and --algo, when given,
+    must agree with it, and are needed only where neither file exists."""
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"{path} not found: pass a run folder (runs/<Env>/...), an expert folder or a model.zip")
+    folder = p if p.is_dir() else p.parent
+    files = [d / n for d in (folder, folder.parent) for n in ("config.yaml", "manifest.json")]
+    found = next((f for f in files if f.exists()), None)
+    saved = (yaml.safe_load(found.read_text()) or {}) if found else {}  # JSON is YAML too
+    saved_env, saved_algo = saved.get("env") or saved.get("task"), saved.get("algo")
+    if env is not None and saved_env is not None and resolve_task(env) != resolve_task(saved_env):
+        raise UserError(f"{path} was trained on {saved_env} ({found}) but --env says {resolve_task(env)}: "
+                        "leave --env out")
+    if algo is not None and saved_algo is not None and check_algo(algo) != saved_algo:
+        raise UserError(f"{path} was trained with {saved_algo} ({found}) but --algo says {algo}: leave --algo out")
+    env, algo = env or saved_env, algo or saved_algo
+    if env is None:
+        raise UserError(f"no config.yaml or manifest.json beside {path} says its task: pass --env (and --algo)")
+    return resolve_task(env), check_algo(algo or "ppo")
+
+
+def random_return(env_id: str, episodes: int, seed: int) -> list[float]:
+    """Returns of uniformly random actions: the zero of normalized scores (PROTOCOL.md)."""
+    env = gym.make(env_id)
+    env.action_space.seed(seed)
+    returns = []
+    for i in range(episodes):
+        env.reset(seed=seed + i)
+        total, done = 0.0, False
+        while not done:
+            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+            total, done = total + float(reward), terminated or truncated
+        returns.append(total)
+    env.close()
+    return returns

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.vec_env import VecEnv
@@ -15,7 +16,7 @@ from weit_rl.bank import Bank, load_bank
 from weit_rl.envs import make_env
 from weit_rl.init import INITIALIZERS
 from weit_rl.policies import as_stock, init_obs_rms, policy_class_for
-from weit_rl.sb3 import ACTIVATIONS, ALGOS
+from weit_rl.sb3 import ACTIVATIONS, ALGOS, bank_obs_rms
 
 ALGO_CLASSES: dict[str, type[BaseAlgorithm]] = ALGOS  # one table, kept with the SB3 glue
 
@@ -44,7 +45,11 @@ def build_model(cfg: RunConfig, env: VecEnv, bank: Bank | None = None) -> BaseAl
     if cfg.init != "scratch":
         policy = policy_class_for(cfg.algo)
         policy_kwargs.update(init=cfg.init, bank=cfg.bank if bank is None else bank, expert=cfg.expert,
-                             init_seed=cfg.seed, fit_steps=cfg.fit_steps, calib=cfg.calib, task=cfg.env)
+                             init_seed=cfg.seed, fit_steps=cfg.fit_steps, calib=cfg.calib, task=cfg.env,
+                             finetune_steps=cfg.finetune_steps, rebalance=cfg.rebalance,
+                             scale_penalty=cfg.scale_penalty)
+    params = algo_kwargs(cfg.algo, cfg.hyperparams)
+    params["learning_rate"] = params.get("learning_rate", 3e-4) * cfg.lr_scale
     model = ALGO_CLASSES[cfg.algo](
         policy,
         env,
@@ -52,18 +57,42 @@ def build_model(cfg: RunConfig, env: VecEnv, bank: Bank | None = None) -> BaseAl
         seed=cfg.seed,
         device=resolve_device(cfg.device),
         verbose=0,
-        **algo_kwargs(cfg.algo, cfg.hyperparams),
+        **params,
     )
     if cfg.init != "scratch":
         as_stock(model)
+    _control_log_std(model, cfg, bank)
     return model
 
 
+@torch.no_grad()
+def _control_log_std(model: BaseAlgorithm, cfg: RunConfig, bank: Bank | None) -> None:
+    """PPO's exploration noise, the same for every arm unless cfg.log_std is "init"."""
+    if cfg.algo != "ppo" or cfg.log_std == "init":
+        return
+    log_std = model.policy.log_std
+    if cfg.log_std == "bank":
+        if bank is None or bank.log_std is None:
+            raise UserError("log_std 'bank' needs a PPO template bank: pass BANK=PATH (--bank)")
+        log_std.copy_(bank.log_std)
+    else:
+        log_std.fill_(cfg.hyperparams.get("policy_kwargs", {}).get("log_std_init", 0.0))
+
+
 def init_sources(cfg: RunConfig) -> tuple[Bank | None, RunningMeanStd | None]:
-    """The bank, loaded once if the initializer needs it (pass it on to build_model), and
-    the observation statistics the training env starts from."""
-    bank = load_bank(cfg.bank) if INITIALIZERS[cfg.init].needs_bank and cfg.bank else None
-    return bank, init_obs_rms(cfg.init, bank, cfg.expert)
+    """The bank, loaded once if the initializer or an arm option needs it (pass it on to
+    build_model), and the observation statistics the training env starts from."""
+    wanted = INITIALIZERS[cfg.init].needs_bank or "bank" in (cfg.obs_stats, cfg.log_std, cfg.reward_stats)
+    bank = load_bank(cfg.bank) if wanted and cfg.bank else None
+    if cfg.obs_stats == "fresh":
+        rms = None
+    elif cfg.obs_stats == "bank" and bank is not None:
+        rms = bank_obs_rms(bank)
+    else:
+        rms = init_obs_rms(cfg.init, bank, cfg.expert)
+    if rms is not None and cfg.obs_count is not None:
+        rms.count = float(cfg.obs_count)
+    return bank, rms
 
 
 def new_model(cfg: RunConfig) -> BaseAlgorithm:
@@ -71,4 +100,16 @@ def new_model(cfg: RunConfig) -> BaseAlgorithm:
     bank, obs_rms = init_sources(cfg)
     env = make_env(cfg.env, n_envs=cfg.hyperparams.get("n_envs", 1), seed=cfg.seed,
                    normalize=cfg.hyperparams.get("normalize", False), obs_rms=obs_rms)
+    if cfg.reward_stats == "bank":
+        env.ret_rms = bank_ret_rms(bank)
     return build_model(cfg, env, bank)
+
+
+def bank_ret_rms(bank: Bank | None) -> RunningMeanStd:
+    """The expert's reward-normalization statistics, as stored in the bank."""
+    if bank is None or bank.ret_var is None:
+        raise UserError("reward_stats 'bank' needs a bank that stores the expert's reward statistics: rebuild it "
+                        "with `make templates ENV=<task>` and pass BANK=PATH (--bank)")
+    rms = RunningMeanStd(shape=())
+    rms.mean, rms.var, rms.count = 0.0, float(bank.ret_var), float(bank.manifest.get("ret_count", 1e4))
+    return rms

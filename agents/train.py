@@ -12,52 +12,63 @@ from pathlib import Path
 
 import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import CallbackList
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import VecNormalize
 
-from weit_rl import __version__
+from weit_rl import UserError, __version__
+from weit_rl.agents.aids import CriticWarmup, Retention
 from weit_rl.agents.callbacks import CheckpointCallback, EvalCSVCallback, truncate_evals
-from weit_rl.agents.checkpoint import load_checkpoint, save_checkpoint
-from weit_rl.agents.config import RunConfig, prepare
+from weit_rl.agents.checkpoint import load_checkpoint, recover_checkpoint, save_checkpoint
+from weit_rl.agents.config import RunConfig, changed_fields, prepare
 from weit_rl.agents.evaluation import make_eval_env
 from weit_rl.agents.model import new_model
 
 
-def train(cfg: RunConfig, command: str | None = None) -> Path:
-    """Train (or resume) one run in cfg.run_dir; returns the folder.
+def train(cfg: RunConfig, command: str | None = None, callbacks: list[BaseCallback] | None = None) -> Path:
+    """Train (or resume) one run in cfg.run_dir; returns the folder. `callbacks` are added
+    to the run's own (evaluation, checkpoints, training aids).
 
     The model is built (and initialized, which validates banks and experts) before
     the folder is created, so bad input leaves nothing behind."""
     cfg = prepare(cfg)
     run_dir = Path(cfg.run_dir)
     ckpt_dir = run_dir / "checkpoint"
+    check_same_run(cfg, run_dir)
     if (run_dir / "model.zip").exists():
         print(f"{run_dir} is complete (model.zip exists); nothing to do", file=sys.stderr)
         return run_dir
     started = time.perf_counter()  # the run's wall clock (evaluations.csv) counts initialization too
+    recover_checkpoint(ckpt_dir)
     if ckpt_dir.exists():
         model = load_checkpoint(cfg, ckpt_dir)
         truncate_evals(run_dir / "evaluations.csv", model.num_timesteps)
         print(f"resuming {run_dir} from step {model.num_timesteps}", file=sys.stderr)
     else:
         model = new_model(cfg)
+        if (run_dir / "config.yaml").exists():
+            print(f"restarting {run_dir} from step 0: it was stopped before its first checkpoint (every "
+                  f"{cfg.checkpoint_freq} steps); its earlier evaluations and TensorBoard logs are dropped",
+                  file=sys.stderr)
         # A run killed before its first checkpoint restarts from step 0: drop its old logs.
         (run_dir / "evaluations.csv").unlink(missing_ok=True)
         shutil.rmtree(run_dir / "tb", ignore_errors=True)
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(asdict(cfg) | {"code_version": __version__}, sort_keys=False))
+        saved = asdict(cfg) | {"code_version": __version__}
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
         (run_dir / "command.txt").write_text((command or " ".join(sys.argv)) + "\n")
     model.tensorboard_log = str(run_dir / "tb")
     eval_env = make_eval_env(cfg, model.get_env())
-    callbacks = CallbackList([
+    all_callbacks = CallbackList([
         EvalCSVCallback(eval_env, run_dir / "evaluations.csv", cfg.eval_freq, cfg.eval_episodes,
                         best_dir=run_dir / "best" if cfg.keep_best else None, stop_return=cfg.stop_return,
                         started=started),
         CheckpointCallback(ckpt_dir, cfg.checkpoint_freq),
+        *training_aids(cfg, run_dir),
+        *(callbacks or []),
     ])
     remaining = max(cfg.steps - model.num_timesteps, 0)
     try:
-        model.learn(remaining, callback=callbacks, tb_log_name="run", reset_num_timesteps=False,
+        model.learn(remaining, callback=all_callbacks, tb_log_name="run", reset_num_timesteps=False,
                     progress_bar=cfg.progress_bar)
     except KeyboardInterrupt:
         save_checkpoint(model, ckpt_dir)  # Ctrl-C loses nothing: the same command resumes here
@@ -65,6 +76,29 @@ def train(cfg: RunConfig, command: str | None = None) -> Path:
     _save_final(model, run_dir)
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     return run_dir
+
+
+def check_same_run(cfg: RunConfig, run_dir: Path) -> None:
+    """A finished or checkpointed run continues only under the arguments it was started with."""
+    saved_file = run_dir / "config.yaml"
+    if not saved_file.exists():
+        return
+    diff = changed_fields(cfg, yaml.safe_load(saved_file.read_text()) or {})
+    if diff:
+        state = "finished" if (run_dir / "model.zip").exists() else "started"
+        raise UserError(f"{run_dir} holds a run {state} with other arguments ({'; '.join(diff)}): rerun with the "
+                        f"arguments in {saved_file}, or start a fresh run with a new --run-dir (or delete {run_dir})")
+
+
+def training_aids(cfg: RunConfig, run_dir: Path) -> list[BaseCallback]:
+    """The run's training-time aids (agents/aids.py); the retention teacher is saved in the
+    run folder so that a resumed run keeps it."""
+    aids: list[BaseCallback] = []
+    if cfg.warmup_steps:
+        aids.append(CriticWarmup(cfg.warmup_steps))
+    if cfg.retention:
+        aids.append(Retention(cfg.retention, cfg.retention_steps, run_dir / "teacher.pt"))
+    return aids
 
 
 def _save_final(model: BaseAlgorithm, run_dir: Path) -> None:

@@ -55,8 +55,8 @@ def task_table(env_id: str, budgets: list[int], seeds: int, episodes: int) -> di
         row: dict = {"widths": widths, "scalers": KronMLP(bank.actor, widths).scalers.count()
                      + KronMLP(bank.critic, widths).scalers.count()}
         row["scratch"] = [zero_shot(env_id, size, "scratch", s, None, episodes)[0] for s in range(seeds)]
-        row["select"] = None if not select_fits(widths, expert_arch) else [zero_shot(env_id, size, "select", s, None, episodes)[0]
-                                                      for s in range(seeds)]
+        row["select"] = (None if not select_fits(widths, expert_arch)
+                         else [zero_shot(env_id, size, "select", s, None, episodes)[0] for s in range(seeds)])
         for budget in budgets:
             for init in BANK_INITS:
                 runs = [zero_shot(env_id, size, init, s, budget, episodes) for s in range(seeds)]
@@ -79,7 +79,8 @@ def markdown(results: dict, budgets: list[int], seeds: int, episodes: int, comma
            "transitions of the bank (300 Adam steps); `distill` trains the whole target network on the same N "
            "transitions for the same 300 steps; `select` copies evenly spaced expert neurons (n/a: the target is "
            "deeper or wider than the expert); `scratch` is SB3's default init.\n",
-           f"Command: `{command}`  \nMachine: {platform.machine()}, {os.cpu_count()} cpus; wall time {wall / 60:.1f} min.\n"]
+           f"Command: `{command}`  \nMachine: {platform.machine()}, {os.cpu_count()} cpus; "
+           f"wall time {wall / 60:.1f} min.\n"]
     for env_id, res in results.items():
         b = res["bank"]
         out.append(f"\n## {env_id}\n\nExpert {'x'.join(map(str, res['expert_arch']))}: return "

@@ -60,6 +60,15 @@ def tiny_sac_expert(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_hopper_expert(tmp_path_factory) -> Path:
+    """An untrained PPO expert of another task (Hopper: 11-dim observations, 3 actions)."""
+    out = tmp_path_factory.mktemp("hopper")
+    PPO("MlpPolicy", make_vec_env("Hopper-v5"), policy_kwargs=dict(net_arch=ARCH, activation_fn=torch.nn.ReLU),
+        n_steps=64, seed=0).save(out / "model.zip")
+    return out
+
+
+@pytest.fixture(scope="session")
 def tiny_ppo_bank(tiny_ppo_expert, tmp_path_factory) -> Path:
     return _bank(tiny_ppo_expert, tmp_path_factory.mktemp("bank"), "ppo")
 

@@ -26,16 +26,19 @@ def _snapshot(params):
     return [p.detach().clone() for p in params]
 
 
+def _critic_parameters(model, algo):
+    return model.policy.critic.parameters() if algo == "sac" else model.policy.mlp_extractor.value_net.parameters()
+
+
 @pytest.mark.parametrize("algo", ["ppo", "sac"])
 def test_critic_warmup_moves_only_the_critic(algo):
     model = _ppo() if algo == "ppo" else SAC("MlpPolicy", "Pendulum-v1", learning_starts=16, batch_size=16,
                                              policy_kwargs=dict(net_arch=[16]), seed=0, device="cpu")
     actor = _snapshot(actor_parameters(model.policy))
-    critic_params = model.policy.critic.parameters() if algo == "sac" else model.policy.mlp_extractor.value_net.parameters()
-    critic = _snapshot(critic_params)
+    critic = _snapshot(_critic_parameters(model, algo))
     model.learn(128, callback=CriticWarmup(steps=10_000))
     assert all(torch.equal(a, b) for a, b in zip(actor, actor_parameters(model.policy)))
-    critic_after = model.policy.critic.parameters() if algo == "sac" else model.policy.mlp_extractor.value_net.parameters()
+    critic_after = _critic_parameters(model, algo)
     assert any(not torch.equal(a, b) for a, b in zip(critic, critic_after))
     assert all(p.requires_grad for p in actor_parameters(model.policy))  # unfrozen at the end
 

@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import run_cli
 from weit_rl import UserError, compare
 from weit_rl.compare import study
+
+from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 # A tiny grid: two PPO rollouts of 512 steps, evaluated at 0, 512 and 1024 steps.
@@ -148,13 +149,14 @@ def test_one_study_folder_holds_several_tasks(local_sweep, tmp_path):
     assert {p.name: p.read_bytes() for p in folder.glob("HalfCheetah-ppo*")} == cheetah
     assert (tmp_path / "runs" / "tiny" / "Hopper" / "ppo-tiny-scratch-s0" / "model.zip").exists()
     reports = sorted(p.name for p in folder.iterdir() if p.is_file())
-    assert [n for n in reports if n.startswith("Hopper")] == ["Hopper-ppo-learning_curves.png", "Hopper-ppo-"
-                                                              "performance_profile.png", "Hopper-ppo.json", "Hopper-ppo.md"]
+    assert [n for n in reports if n.startswith("Hopper")] == [
+        "Hopper-ppo-learning_curves.png", "Hopper-ppo-performance_profile.png", "Hopper-ppo.json", "Hopper-ppo.md"]
     for part in ("HalfCheetah-ppo", "Hopper-ppo"):  # every image link resolves beside the report
         links = re.findall(r"\]\(([^)]+\.png)\)", (folder / f"{part}.md").read_text())
         assert links and all(link.startswith(part) and (folder / link).exists() for link in links), links
     results = {n: json.loads((folder / f"{n}.json").read_text())["results"] for n in ("HalfCheetah-ppo", "Hopper-ppo")}
-    assert json.loads((folder / "Hopper-ppo.json").read_text())["study_file"] == "reports/tiny/runs/Hopper/study-ppo.json"
+    hopper = json.loads((folder / "Hopper-ppo.json").read_text())
+    assert hopper["study_file"] == "reports/tiny/runs/Hopper/study-ppo.json"
     shutil.rmtree(tmp_path / "runs")
     for path in folder.iterdir():
         if path.is_file():
@@ -552,8 +554,8 @@ def test_a_folder_of_the_old_layout_says_how_to_move_it(tmp_path):
 
 def test_a_study_keeps_its_settings_and_arm_definitions(tmp_path):
     runs = synthetic_study(tmp_path, seeds=2)
-    old = dict(study.read_study(runs / "HalfCheetah" / "study-ppo.json"), arms={"weit_ft": {"init": "weit", "finetune_steps": 300}},
-               inits=["scratch", "weit", "weit_ft"])
+    old = dict(study.read_study(runs / "HalfCheetah" / "study-ppo.json"),
+               arms={"weit_ft": {"init": "weit", "finetune_steps": 300}}, inits=["scratch", "weit", "weit_ft"])
     added = dict(old, arms={"weit_lr": {"init": "weit", "lr_scale": 0.5}}, inits=["weit_lr"])
     merged = study.merge_study(old, added, runs.parent)  # a new arm joins the study
     assert merged["arms"]["weit_lr"] == {"init": "weit", "lr_scale": 0.5} and merged["inits"][-1] == "weit_lr"

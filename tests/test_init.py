@@ -7,7 +7,7 @@ from stable_baselines3.common.env_util import make_vec_env
 
 from weit_rl import UserError
 from weit_rl.bank import load_bank
-from weit_rl.fit import evaluate_loss, fit_scalers, kron_nets
+from weit_rl.fit import evaluate_loss, fit_scalers, kron_nets, learn_templates
 from weit_rl.policies import WeiTActorCriticPolicy, WeiTSACPolicy, as_stock
 from weit_rl.sb3 import load_expert, read_weights
 
@@ -46,15 +46,55 @@ def test_ppo_state_dict_keys_and_shapes_are_pinned(tiny_ppo_bank):
     }
 
 
-def test_sac_writes_actor_both_critics_and_target(tiny_sac_bank):
-    model = sac(tiny_sac_bank, [10], fit_steps=5)
-    policy = model.policy
-    sd = policy.state_dict()
-    assert sd["actor.mu.weight"].shape == (6, 10) and sd["actor.log_std.weight"].shape == (6, 10)
-    assert sd["critic.qf0.0.weight"].shape == (10, 23)
+def test_sac_writes_the_fitted_actor_both_critics_and_target(tiny_sac_bank):
+    bank = load_bank(tiny_sac_bank)
+    fitted, _ = fit_scalers(bank.actor, bank.critic, [10, 7], bank.calib, "relu", steps=5, seed=0)
+    want = fitted.materialize()  # what weit fits for this size and seed: it must land in every module
+    policy = sac(tiny_sac_bank, [10, 7], fit_steps=5).policy
+    actor, (head_w, head_b) = policy.actor, want["actor"][-1]
+    got_actor = [(m.weight, m.bias) for m in actor.latent_pi if isinstance(m, torch.nn.Linear)]
+    for (w, b), (ew, eb) in zip(got_actor, want["actor"][:-1], strict=True):
+        torch.testing.assert_close(w.detach(), ew)
+        torch.testing.assert_close(b.detach(), eb)
+    torch.testing.assert_close(actor.mu.weight.detach(), head_w[:6])  # pre-tanh mean head
+    torch.testing.assert_close(actor.mu.bias.detach(), head_b[:6])
+    torch.testing.assert_close(actor.log_std.weight.detach(), head_w[6:])  # log_std head
+    torch.testing.assert_close(actor.log_std.bias.detach(), head_b[6:])
+    for q, expected in zip(policy.critic.q_networks, want["critics"], strict=True):
+        got = [(m.weight.detach(), m.bias.detach()) for m in q if isinstance(m, torch.nn.Linear)]
+        for (w, b), (ew, eb) in zip(got, expected, strict=True):
+            torch.testing.assert_close(w, ew)
+            torch.testing.assert_close(b, eb)
     for k, v in policy.critic.state_dict().items():
         assert torch.equal(v, policy.critic_target.state_dict()[k]), k
-    assert not torch.equal(sd["critic.qf0.0.weight"], sd["critic.qf1.0.weight"])  # own scalers per Q
+    assert not torch.equal(want["critics"][0][0][0], want["critics"][1][0][0])  # own scalers per Q
+
+
+def test_learn_templates_lowers_the_distillation_loss(tiny_ppo_bank):
+    data = load_bank(tiny_ppo_bank).calib
+    actor_t, critic_t, losses = learn_templates(data, [[16], [8, 8]], n_templates=4, block=8, activation="relu",
+                                                steps=150, lr=1e-2, batch_size=128, seed=0, progress=False)
+    assert sum(losses[-10:]) < 0.5 * sum(losses[:10])
+    learned, _ = fit_scalers(actor_t, critic_t, [12], data, "relu", steps=50)
+    untrained_t, untrained_c, _ = learn_templates(data, [[16]], 4, 8, "relu", steps=0, seed=0, progress=False)
+    untrained, _ = fit_scalers(untrained_t, untrained_c, [12], data, "relu", steps=50)
+    assert evaluate_loss(learned, data) < evaluate_loss(untrained, data)  # templates carry what was learned
+
+
+def test_select_refuses_an_expert_that_does_not_fit(tiny_ppo_bank, tiny_ppo_expert, tiny_hopper_expert):
+    with pytest.raises(UserError, match="observation/action sizes 11/3 but the env has 17/6"):
+        ppo(tiny_ppo_bank, [16], "select", expert=str(tiny_hopper_expert))
+    with pytest.raises(UserError, match="uses relu activations but the policy uses tanh"):
+        PPO(WeiTActorCriticPolicy, make_vec_env(ENV), policy_kwargs=dict(init="select", expert=str(tiny_ppo_expert),
+                                                                         net_arch=[16]))
+
+
+def test_critic_count_and_sde_are_checked(tiny_sac_bank, tiny_ppo_bank):
+    with pytest.raises(UserError, match="holds 2 critic.* but the policy has 3"):
+        sac(tiny_sac_bank, [8], n_critics=3)
+    with pytest.raises(UserError, match="use_sde"):
+        PPO(WeiTActorCriticPolicy, make_vec_env(ENV), use_sde=True,
+            policy_kwargs=dict(bank=str(tiny_ppo_bank), activation_fn=torch.nn.ReLU, net_arch=[8]))
 
 
 @pytest.mark.parametrize("arch", [[1], [7, 3], [33, 33, 33, 33, 33]])
@@ -76,7 +116,8 @@ def test_weit_policy_imitates_expert_better_than_scratch(tiny_ppo_bank):
             mean = model.policy.get_distribution(obs).distribution.mean
         return float((mean - target).pow(2).mean())
 
-    assert action_error(ppo(tiny_ppo_bank, [48, 48], fit_steps=200)) < action_error(ppo(tiny_ppo_bank, [48, 48], "scratch"))
+    fitted, scratch = ppo(tiny_ppo_bank, [48, 48], fit_steps=200), ppo(tiny_ppo_bank, [48, 48], "scratch")
+    assert action_error(fitted) < action_error(scratch)
 
 
 def test_distill_trains_all_weights_with_same_budget(tiny_ppo_bank):

@@ -49,9 +49,18 @@ def test_mlp_layers_match_explicit_assembly_for_any_depth_and_width(widths):
 def test_hidden_layers_share_templates_and_only_scalers_grow_with_depth():
     ts = TemplateSet(11, 3, n_templates=4, block=8)
     shallow, deep = KronMLP(ts, [64]), KronMLP(ts, [64] * 4)
-    assert sum(p.numel() for p in ts.parameters()) > 0
-    assert deep.scalers.count() > shallow.scalers.count()
-    assert deep.templates is shallow.templates
+    n_templates = sum(p.numel() for p in ts.parameters())
+    assert n_templates > 0 and deep.scalers.count() > shallow.scalers.count()
+    # The nets hold the templates once, not a copy each: their parameter counts differ by scalers only.
+    params = {net: sum(p.numel() for p in net.parameters()) for net in (shallow, deep)}
+    assert params[shallow] == n_templates + shallow.scalers.count()
+    assert params[deep] - params[shallow] == deep.scalers.count() - shallow.scalers.count()
+    # Changing the hidden templates changes all three hidden-to-hidden layers of the deep net.
+    before = [w for w, _ in deep.materialize()]
+    with torch.no_grad():
+        ts.hid_w.add_(1.0)
+    after = [w for w, _ in deep.materialize()]
+    assert [torch.equal(a, b) for a, b in zip(after, before)] == [True, False, False, False, True]
 
 
 @pytest.mark.parametrize("widths", [[0], [], [4, 0]])

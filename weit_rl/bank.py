@@ -18,10 +18,10 @@ from torch import Tensor
 from weit_rl import UserError
 from weit_rl.data import ExpertData
 from weit_rl.kron import TemplateSet
+from weit_rl.schema import MANIFEST, check
 
 FORMAT = "weit_rl.bank/1"
-REQUIRED = ("format", "task", "algo", "obs_dim", "act_dim", "n_templates", "block", "activation",
-            "n_critics", "tensor_sha256")
+REQUIRED = MANIFEST.required
 
 
 @dataclass
@@ -33,6 +33,7 @@ class Bank:
     obs_mean: Tensor | None = None  # observation normalization of the expert (VecNormalize)
     obs_var: Tensor | None = None
     log_std: Tensor | None = None  # PPO's state-independent log_std, copied as-is
+    ret_var: Tensor | None = None  # the expert's reward-normalization variance (VecNormalize ret_rms)
     path: str | None = None  # the file it was loaded from, for messages
 
     @property
@@ -48,6 +49,13 @@ def _digest(tensors: dict[str, Tensor]) -> str:
     return h.hexdigest()
 
 
+def _manifest_digest(manifest: dict[str, Any]) -> str:
+    """The manifest's own checksum (it holds tensor_sha256, so it covers the whole file): an
+    edited task or activation must fail like a flipped tensor byte."""
+    rest = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 def save_bank(path: str | Path, bank: Bank) -> Path:
     """Write atomically (temporary file, then rename): never a half-written bank."""
     path = Path(path)
@@ -57,11 +65,12 @@ def save_bank(path: str | Path, bank: Bank) -> Path:
                 "calib.critic_target": bank.calib.critic_target}
     if bank.calib.actions is not None:
         tensors["calib.actions"] = bank.calib.actions
-    for name in ("obs_mean", "obs_var", "log_std"):
+    for name in ("obs_mean", "obs_var", "log_std", "ret_var"):
         if getattr(bank, name) is not None:
             tensors[name] = getattr(bank, name)
     tensors = {k: v.detach().float().contiguous().cpu() for k, v in tensors.items()}
     manifest = dict(bank.manifest, format=FORMAT, tensor_sha256=_digest(tensors))
+    manifest["manifest_sha256"] = _manifest_digest(manifest)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata={"manifest": json.dumps(manifest)})
@@ -99,11 +108,15 @@ def load_bank(path: str | Path) -> Bank:
     manifest, tensors = _open(path)
     missing = [k for k in REQUIRED if k not in manifest]
     if manifest.get("format") != FORMAT or missing:
-        raise UserError(f"{path} is not a {FORMAT} bank (format {manifest.get('format')!r}, missing {missing}); "
-                        "rebuild it with this version: `make templates ENV=<task>`")
-    if _digest(tensors) != manifest["tensor_sha256"]:
-        raise UserError(f"template bank {path} is corrupt: its tensors do not match the checksum in its manifest; "
-                        "rebuild it with `make templates ENV=<task>` or copy it again")
+        raise UserError(f"{path} is not a {FORMAT} bank of this version (format {manifest.get('format')!r}, "
+                        f"manifest lacks {', '.join(missing) or 'nothing'}); rebuild it: `make templates ENV=<task>`")
+    if _digest(tensors) != manifest["tensor_sha256"] or _manifest_digest(manifest) != manifest["manifest_sha256"]:
+        raise UserError(f"template bank {path} is corrupt or edited: its tensors or manifest do not match the "
+                        "checksum in its manifest; rebuild it with `make templates ENV=<task>` or copy it again")
+    try:
+        check(manifest, MANIFEST, f"template bank {path}, manifest")
+    except UserError as err:
+        raise UserError(f"{err} (or rebuild the bank with `make templates ENV=<task>`)") from None
     m = manifest
     try:
         actor = _template_set(tensors, "actor", m["obs_dim"], tensors["calib.actor_target"].shape[1], m)
@@ -114,7 +127,7 @@ def load_bank(path: str | Path) -> Bank:
     except (KeyError, RuntimeError) as err:
         raise UserError(f"template bank {path} is inconsistent with its manifest ({err}); rebuild it") from None
     return Bank(m, actor, critic, calib, tensors.get("obs_mean"), tensors.get("obs_var"), tensors.get("log_std"),
-                str(path))
+                path=str(path), ret_var=tensors.get("ret_var"))
 
 
 def _template_set(tensors: dict[str, Tensor], prefix: str, d_in: int, d_out: int, m: dict[str, Any]) -> TemplateSet:
@@ -124,7 +137,8 @@ def _template_set(tensors: dict[str, Tensor], prefix: str, d_in: int, d_out: int
 
 
 def check_compatible(bank: Bank, path: str | Path, algo: str, obs_dim: int, act_dim: int,
-                     activation: str, task: str | None = None) -> None:
+                     activation: str, task: str | None = None, n_critics: int | None = None,
+                     use_sde: bool = False) -> None:
     """One clear error for a bank that cannot initialize this policy."""
     m = bank.manifest
     fix = f"build a matching bank with `make templates ENV=<task> ALGO={algo}`"
@@ -140,3 +154,9 @@ def check_compatible(bank: Bank, path: str | Path, algo: str, obs_dim: int, act_
     if m["activation"] != activation:
         raise UserError(f"bank {path} was learned with {m['activation']} activations but the policy uses "
                         f"{activation}: set activation_fn to {m['activation']} (configs/<algo>.yaml policy_kwargs)")
+    if n_critics is not None and m["n_critics"] != n_critics:
+        raise UserError(f"bank {path} holds {m['n_critics']} critic(s) but the policy has {n_critics}: set "
+                        f"policy_kwargs n_critics to {m['n_critics']} (--hyperparams policy_kwargs.n_critics=...)")
+    if use_sde:  # gSDE replaces the log_std head the templates were learned for
+        raise UserError("templates initialize Gaussian policies without gSDE but the policy uses use_sde: set "
+                        "use_sde false (--hyperparams use_sde=false), or use init scratch")

@@ -7,13 +7,15 @@ import time
 from pathlib import Path
 
 import gymnasium as gym
+import numpy as np
 import torch
 
 from weit_rl import UserError, __version__
+from weit_rl.agents.evaluation import random_return
 from weit_rl.bank import Bank, save_bank
 from weit_rl.config import check_algo, load_yaml
 from weit_rl.envs import resolve_task
-from weit_rl.experts import bank_path, default_expert, read_expert_manifest
+from weit_rl.experts import EVAL_EPISODES, EVAL_SEED, bank_path, default_expert, read_expert_manifest
 from weit_rl.fit import evaluate_loss, fit_scalers, learn_templates
 from weit_rl.sb3 import activation_name, hidden_widths, load_expert, record_expert_data
 
@@ -51,6 +53,7 @@ def build_bank(
     actor_t, critic_t, losses = learn_templates(data, aux_sizes, n_templates, block, activation, steps,
                                                 lr=defaults["lr"], batch_size=defaults["batch_size"], seed=seed)
     expert_manifest = read_expert_manifest(expert)
+    random_returns = random_return(env_id, EVAL_EPISODES, EVAL_SEED)
     calib_data = data.subset(calib)
     check, _ = fit_scalers(actor_t, critic_t, [64, 64], calib_data, activation, seed=seed)
     manifest = {
@@ -62,14 +65,18 @@ def build_bank(
         "samples": samples, "calib": calib, "seed": seed,
         "expert": {"path": str(expert), "net_arch": hidden_widths(model.policy)["actor"],
                    "eval_return_mean": expert_manifest.get("eval_return_mean"),
-                   "eval_episodes": expert_manifest.get("eval_episodes")},
+                   "eval_episodes": expert_manifest.get("eval_episodes"),
+                   "evaluation": expert_manifest.get("evaluation")},
+        "random_return": float(np.mean(random_returns)), "random_episodes": len(random_returns),
         "obs_count": float(norm.obs_rms.count) if norm is not None else None,
+        "ret_count": float(norm.ret_rms.count) if norm is not None and norm.norm_reward else None,
         "command": command, "code_version": __version__, "seconds": round(time.time() - start, 1),
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     policy = model.policy
     bank = Bank(manifest, actor_t, critic_t, calib_data,
                 obs_mean=torch.as_tensor(norm.obs_rms.mean) if norm is not None else None,
                 obs_var=torch.as_tensor(norm.obs_rms.var) if norm is not None else None,
-                log_std=policy.log_std.detach().cpu() if algo == "ppo" else None)
+                log_std=policy.log_std.detach().cpu() if algo == "ppo" else None,
+                ret_var=torch.tensor(float(norm.ret_rms.var)) if norm is not None and norm.norm_reward else None)
     return save_bank(out or bank_path(env_id, algo), bank)

@@ -1,4 +1,4 @@
-"""`weit-rl` command line: expert, templates, train, eval, info, compare."""
+"""`weit-rl` command line: expert, templates, train, eval, enjoy, list, info, compare."""
 
 from __future__ import annotations
 
@@ -7,18 +7,30 @@ import json
 import os
 import shlex
 import sys
+import types
+import typing
+from dataclasses import MISSING, fields
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from weit_rl import UserError
-from weit_rl.agents import RunConfig, evaluate_saved, train
+from weit_rl.agents import RunConfig, evaluate_saved, play, saved_task, train
 from weit_rl.bank import read_manifest
 from weit_rl.build_bank import build_bank
 from weit_rl.compare import add_arguments, run_compare
-from weit_rl.config import check_algo, size_name
+from weit_rl.config import check_algo, check_seed, parse_overrides, size_name
 from weit_rl.envs import resolve_task, short_name
-from weit_rl.experts import default_bank, default_expert, train_expert
+from weit_rl.experts import (
+    default_bank,
+    default_expert,
+    describe_return,
+    home,
+    read_expert_manifest,
+    shipped,
+    train_expert,
+)
 from weit_rl.init import INITIALIZERS, check_init
 
 
@@ -28,6 +40,8 @@ def _command() -> str:
 
 def cmd_expert(a: argparse.Namespace) -> None:
     env_id, algo = resolve_task(a.env), check_algo(a.algo)
+    if a.seed is not None:
+        check_seed(a.seed)
     manifest = train_expert(env_id, algo, None if a.seed is None else [a.seed], a.steps, a.device,
                             Path(a.out) if a.out else None, _command(), progress_bar=not a.no_progress)
     if manifest is None:
@@ -39,35 +53,109 @@ def cmd_expert(a: argparse.Namespace) -> None:
 
 
 def cmd_templates(a: argparse.Namespace) -> None:
+    check_seed(a.seed)
     path = build_bank(a.expert, a.env, a.algo, a.out, samples=a.samples, calib=a.calib, steps=a.steps,
                       n_templates=a.templates, block=a.block, seed=a.seed, command=_command())
     print(f"bank written: {path}")
 
 
 def cmd_train(a: argparse.Namespace) -> None:
-    env_id, algo, init = resolve_task(a.env), check_algo(a.algo), check_init(a.init)
+    cfg = RunConfig(**{f.name: getattr(a, f.name) for f in fields(RunConfig) if f.name in vars(a)},
+                    hyperparam_overrides=parse_overrides(a.overrides))
+    env_id, algo, init = resolve_task(cfg.env), check_algo(cfg.algo), check_init(cfg.init)
     entry = INITIALIZERS[init]
-    bank = a.bank or (default_bank(env_id, algo) if entry.needs_bank else None)
-    expert = a.expert or (default_expert(env_id, algo) if entry.needs_expert else None)
-    run_dir = a.run_dir or f"runs/{short_name(env_id)}/{algo}-{size_name(a.size)}-{init}-s{a.seed}"
-    cfg = RunConfig(env=env_id, algo=algo, size=a.size, init=init, steps=a.steps, seed=a.seed, device=a.device,
-                    bank=bank, expert=expert, run_dir=run_dir, eval_freq=a.eval_freq,
-                    eval_episodes=a.eval_episodes, checkpoint_freq=a.checkpoint_freq, progress_bar=not a.no_progress)
+    cfg.bank = cfg.bank or (default_bank(env_id, algo) if entry.needs_bank else None)
+    cfg.expert = cfg.expert or (default_expert(env_id, algo) if entry.needs_expert else None)
+    cfg.run_dir = cfg.run_dir or f"runs/{short_name(env_id)}/{algo}-{size_name(cfg.size)}-{init}-s{cfg.seed}"
     out = train(cfg, _command())
     print(f"run written: {out}")
 
 
 def cmd_eval(a: argparse.Namespace) -> None:
-    returns = evaluate_saved(a.path, a.env, a.algo, a.episodes, a.seed)
-    print(json.dumps({"mean_return": sum(returns) / len(returns), "returns": returns}))
+    env_id, algo = saved_task(a.path, a.env, a.algo)
+    returns = evaluate_saved(a.path, env_id, algo, a.episodes, a.seed)
+    print(json.dumps({"env": env_id, "algo": algo, "mean_return": sum(returns) / len(returns), "returns": returns}))
+
+
+def cmd_enjoy(a: argparse.Namespace) -> None:
+    env_id, algo = saved_task(a.path, a.env, a.algo)
+    for i, ep in enumerate(play(a.path, env_id, algo, a.episodes, a.seed, a.video, a.max_steps), 1):
+        print(f"episode {i}: return {ep.ret:.1f} over {ep.steps} steps")
+    if a.video:
+        print(f"video written: {a.video}")
+
+
+def cmd_list(a: argparse.Namespace) -> None:
+    rows = shipped()
+    if not rows:
+        print(f"no banks or experts under {home().resolve()} (banks/, experts/): make them with `make expert` "
+              "and `make templates`, or set WEIT_RL_HOME")
+        return
+    header = ("kind", "task", "algo", "network", "MB", "return", "path")
+    table = [(r["kind"], str(r["task"]), str(r["algo"]), r["network"], "-" if r["mb"] is None else f"{r['mb']:.1f}",
+              r["return"], str(r["path"])) for r in rows]
+    widths = [max(len(row[i]) for row in [header, *table]) for i in range(len(header) - 1)]
+    for row in [header, *table]:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
 
 
 def cmd_info(a: argparse.Namespace) -> None:
-    print(json.dumps(read_manifest(a.bank), indent=2))
+    path = Path(a.path)
+    manifest = read_expert_manifest(path) if path.is_dir() else read_manifest(path)
+    if not manifest:
+        raise UserError(f"{path} has no manifest.json: pass a bank (.safetensors) or a shipped expert folder")
+    if not a.json:
+        print("\n".join(_summary(path, manifest)) + "\n")
+    print(json.dumps(manifest, indent=2))
+
+
+def _summary(path: Path, m: dict) -> list[str]:
+    """A few human lines about a bank or an expert manifest."""
+    if path.is_dir():
+        return [f"expert {path}: {m.get('task')} {m.get('algo')}, {'x'.join(map(str, m.get('net_arch', [])))}, "
+                f"seed {m.get('seed')}, {m.get('steps')} steps",
+                f"  return {describe_return(m, returns=True)}", f"  made by: {m.get('command')}"]
+    expert = m.get("expert") or {}
+    return [f"bank {path} ({path.stat().st_size / 1e6:.1f} MB): {m.get('task')} {m.get('algo')}, observation/action "
+            f"{m.get('obs_dim')}/{m.get('act_dim')}, {m.get('activation')}",
+            f"  {m.get('n_templates')} templates of {m.get('block')}x{m.get('block')} per role, "
+            f"{m.get('n_critics')} critic(s), calibration {m.get('calib')} of {m.get('samples')} transitions",
+            f"  expert {'x'.join(map(str, expert.get('net_arch') or []))} ({expert.get('path')}), "
+            f"return {describe_return(expert, returns=True)}",
+            f"  made by: {m.get('command')} (code {m.get('code_version')}, {m.get('created')})"]
 
 
 def cmd_compare(a: argparse.Namespace) -> None:
     run_compare(a, _command())
+
+
+def _scalar(hint: Any) -> type | None:
+    """str/int/float/bool for a field typed with one of them (or `X | None`), else None."""
+    args = [t for t in typing.get_args(hint) if t is not type(None)] if isinstance(hint, types.UnionType) else [hint]
+    if len(args) == 1 and args[0] in (str, int, float, bool):
+        return None if args[0] is bool and len(typing.get_args(hint)) > 1 else args[0]
+    return None
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """One option per RunConfig field, with the dataclass's default and metadata help: the
+    command line and the library cannot drift apart. Fields with metadata {"cli": False} or
+    types other than str/int/float/bool (lists, dicts) are left out."""
+    hints = typing.get_type_hints(RunConfig)
+    for f in fields(RunConfig):
+        kind = _scalar(hints[f.name])
+        if f.metadata.get("cli") is False or kind is None:
+            continue
+        required = f.default is MISSING and f.default_factory is MISSING
+        default = None if required else f.default
+        text = f.metadata.get("help", f"RunConfig.{f.name}")
+        if kind is bool:  # a switch that flips the default
+            flag = f.metadata.get("flag", f"--{'no-' if default else ''}{f.name.replace('_', '-')}")
+            p.add_argument(flag, dest=f.name, action="store_false" if default else "store_true", help=text)
+            continue
+        flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+        shown = "" if default is None else f" (default: {default})"
+        p.add_argument(flag, dest=f.name, type=kind, default=default, required=required, help=text + shown)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -78,7 +166,8 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--env", required=True)
     e.add_argument("--algo", default="ppo")
     e.add_argument("--steps", type=int, default=None, help="override the recipe's step budget")
-    e.add_argument("--seed", type=int, default=None, help="train this candidate seed only (default: the recipe's seeds)")
+    e.add_argument("--seed", type=int, default=None,
+                   help="train this candidate seed only (default: the recipe's seeds)")
     e.add_argument("--device", default="auto")
     e.add_argument("--out", default=None, help="folder (default experts/<Env>-<algo>)")
     e.add_argument("--no-progress", action="store_true")
@@ -92,38 +181,46 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--samples", type=int, default=50_000, help="expert transitions to distill from")
     t.add_argument("--calib", type=int, default=5_000, help="transitions stored in the bank for scaler fitting")
     t.add_argument("--steps", type=int, default=3_000, help="template-learning optimizer steps")
-    t.add_argument("--templates", type=int, default=None, help="templates per role (default from configs/templates.yaml)")
+    t.add_argument("--templates", type=int, default=None,
+                   help="templates per role (default from configs/templates.yaml)")
     t.add_argument("--block", type=int, default=None, help="template block size (default from configs/templates.yaml)")
     t.add_argument("--seed", type=int, default=0)
     t.set_defaults(fn=cmd_templates)
 
-    r = sub.add_parser("train", help="train a policy of any size, initialized from a bank")
-    r.add_argument("--env", required=True)
-    r.add_argument("--size", default="small")
-    r.add_argument("--algo", default="ppo")
-    r.add_argument("--init", default="weit")
-    r.add_argument("--steps", type=int, default=100_000)
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--device", default="auto")
-    r.add_argument("--bank", default=None)
-    r.add_argument("--expert", default=None)
-    r.add_argument("--run-dir", default=None)
-    r.add_argument("--eval-freq", type=int, default=10_000)
-    r.add_argument("--eval-episodes", type=int, default=5)
-    r.add_argument("--checkpoint-freq", type=int, default=25_000)
-    r.add_argument("--no-progress", action="store_true")
+    r = sub.add_parser("train", help="train a policy of any size, initialized from a bank",
+                       description="Train (or resume) one run; every option but --hyperparams is a field of "
+                                   "weit_rl.agents.RunConfig, with its default.")
+    add_run_options(r)
+    r.add_argument("--hyperparams", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="override configs/<algo>.yaml, as rl-zoo3 does: n_steps=1024 learning_rate=1e-4 "
+                        "policy_kwargs.log_std_init=-1 (values are YAML; recorded in config.yaml)")
     r.set_defaults(fn=cmd_train)
 
-    v = sub.add_parser("eval", help="evaluate a saved model.zip (with its vecnormalize.pkl)")
-    v.add_argument("path")
-    v.add_argument("--env", required=True)
-    v.add_argument("--algo", default="ppo")
-    v.add_argument("--episodes", type=int, default=10)
-    v.add_argument("--seed", type=int, default=0)
+    v = sub.add_parser("eval", help="evaluate a saved run or expert (task and algorithm from its config.yaml)")
+    v.add_argument("path", help="run folder, expert folder or model.zip (vecnormalize.pkl beside it is used)")
+    v.add_argument("--env", default=None, help="task, where the run has no config.yaml")
+    v.add_argument("--algo", default=None, help="ppo or sac, where the run has no config.yaml")
+    v.add_argument("--episodes", type=int, default=10, help="deterministic episodes (default: 10)")
+    v.add_argument("--seed", type=int, default=0, help="seed of the first episode (default: 0)")
     v.set_defaults(fn=cmd_eval)
 
-    i = sub.add_parser("info", help="print a bank's manifest")
-    i.add_argument("bank")
+    y = sub.add_parser("enjoy", help="play a saved run or expert in a window, or record it with --video")
+    y.add_argument("path", help="run folder, expert folder or model.zip")
+    y.add_argument("--env", default=None, help="task, where the run has no config.yaml")
+    y.add_argument("--algo", default=None, help="ppo or sac, where the run has no config.yaml")
+    y.add_argument("--episodes", type=int, default=1, help="episodes to play (default: 1)")
+    y.add_argument("--seed", type=int, default=0, help="seed of the first episode (default: 0)")
+    y.add_argument("--video", default=None, metavar="FILE.mp4",
+                   help="record to this file headlessly (MuJoCo offscreen rendering, MUJOCO_GL=egl by default)")
+    y.add_argument("--max-steps", type=int, default=None, help="stop each episode after this many steps")
+    y.set_defaults(fn=cmd_enjoy)
+
+    ls = sub.add_parser("list", help="the shipped banks and experts, with their tasks, returns and sizes")
+    ls.set_defaults(fn=cmd_list)
+
+    i = sub.add_parser("info", help="a bank's (or an expert folder's) manifest, after a short summary")
+    i.add_argument("path", help="bank .safetensors file or expert folder")
+    i.add_argument("--json", action="store_true", help="print the JSON manifest alone")
     i.set_defaults(fn=cmd_info)
 
     c = sub.add_parser("compare", help="sample-efficiency sweep over sizes x initializers x seeds")

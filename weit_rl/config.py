@@ -10,13 +10,73 @@ from typing import Any
 import yaml
 
 from weit_rl import UserError
+from weit_rl.schema import CONFIGS, HYPERPARAMS, check
 
 ALGOS = ("ppo", "sac")
 
 
 def load_yaml(name: str) -> dict[str, Any]:
-    text = resources.files("weit_rl.configs").joinpath(name).read_text()
-    return yaml.safe_load(text) or {}
+    """configs/<name>, checked against its schema (weit_rl.schema.CONFIGS)."""
+    return read_config(resources.files("weit_rl.configs").joinpath(name).read_text(), f"configs/{name}")
+
+
+def read_config(text: str, where: str) -> dict[str, Any]:
+    """Parse one config file's text and check it; `where` names it (configs/ppo.yaml) in errors."""
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise UserError(f"{where} is not valid YAML ({str(err).splitlines()[0]}): fix the file") from None
+    check(data, CONFIGS[where.rpartition("/")[2]], where)
+    return data
+
+
+def check_seed(seed: int) -> int:
+    """Gymnasium and NumPy take seeds in [0, 2**32); evaluation adds 10_000 to the run's."""
+    if not 0 <= seed < 2**31:
+        raise UserError(f"seed must be between 0 and 2**31 - 1, got {seed}: pass a non-negative seed (SEED= with make)")
+    return seed
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """`key=value` strings (rl-zoo3's --hyperparams) -> a dict. Values are YAML (never
+    eval): 1024, 3.0e-4, true, null, [64, 64], {log_std_init: -1}; 1e-4 is read as a
+    number too. `policy_kwargs.log_std_init=-1` sets one nested key."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--hyperparams takes key=value pairs, got {item!r}: e.g. n_steps=1024 learning_rate=1e-4")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise UserError(f"--hyperparams {key}: {text!r} is not a YAML value: quote strings, "
+                            "write lists as [64, 64]") from None
+        if isinstance(value, str):
+            try:
+                value = float(value)  # YAML 1.1 reads 1e-4 as text
+            except ValueError:
+                pass
+        *parents, leaf = key.split(".")
+        node = out
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return out
+
+
+def apply_overrides(params: dict[str, Any], overrides: dict[str, Any], algo: str) -> dict[str, Any]:
+    """`params` with `overrides` laid over (policy_kwargs merged key by key), checked
+    against the algorithm's schema so that a misspelt key fails here, not inside SB3."""
+    if not overrides:
+        return params
+    check(overrides, HYPERPARAMS[algo], f"--hyperparams ({algo.upper()} hyperparameters, HP= with make)")
+    out = copy.deepcopy(params)
+    for key, value in overrides.items():
+        if key == "policy_kwargs":
+            out[key] = {**out.get(key, {}), **value}
+        else:
+            out[key] = value
+    return out
 
 
 def check_algo(algo: str) -> str:
@@ -66,7 +126,22 @@ def parse_size(size: str | list[int]) -> list[int]:
             raise UserError(f"invalid size {size!r}: use {_SIZE_FORMS}")
     if not widths or any(int(w) < 1 for w in widths):
         raise UserError(f"invalid size {size!r}: every width and the depth must be >= 1; use {_SIZE_FORMS}")
-    return [int(w) for w in widths]
+    widths = [int(w) for w in widths]
+    if (n := min_params(widths)) > MAX_PARAMS:
+        raise UserError(f"size {size!r} has at least {n / 1e6:,.0f}M parameters per network, above the limit of "
+                        f"{MAX_PARAMS / 1e6:.0f}M (weit_rl.config.MAX_PARAMS): choose a smaller size")
+    return widths
+
+
+# Refuse sizes that would allocate gigabytes before a first step: the largest MuJoCo expert
+# here has ~0.2M parameters; 50M per network is far beyond any useful policy for these tasks.
+MAX_PARAMS = 50_000_000
+
+
+def min_params(widths: list[int]) -> int:
+    """A lower bound of one network's parameter count (input and output of size >= 1)."""
+    sizes = [1, *widths, 1]
+    return sum(a * b + b for a, b in zip(sizes, sizes[1:]))
 
 
 def size_name(size: str) -> str:

@@ -16,8 +16,9 @@ import yaml
 
 from weit_rl import UserError, __version__
 from weit_rl.agents import RunConfig, evaluate_saved, train
-from weit_rl.config import expert_recipe, hyperparams
-from weit_rl.envs import short_name
+from weit_rl.bank import read_manifest
+from weit_rl.config import expert_recipe, hyperparams, load_yaml
+from weit_rl.envs import TASKS, short_name
 
 
 def home() -> Path:
@@ -33,24 +34,28 @@ def bank_path(env_id: str, algo: str) -> Path:
     return home() / "banks" / f"{short_name(env_id)}-{algo}.safetensors"
 
 
+def _expert_hint(env_id: str, algo: str) -> str:
+    """How to get an expert: `make expert` where configs/experts.yaml has a recipe for it."""
+    make = f"`make expert ENV={short_name(env_id)} ALGO={algo}`"
+    if env_id in (load_yaml("experts.yaml").get(algo) or {}):
+        return make
+    return f"{make} once configs/experts.yaml has a {algo} recipe for {env_id} (add one; it has none)"
+
+
 def default_expert(env_id: str, algo: str) -> str:
     path = expert_dir(env_id, algo)
     if not (path / "model.zip").exists():
-        raise UserError(
-            f"no {algo} expert for {env_id} at {path}: train one with "
-            f"`make expert ENV={short_name(env_id)} ALGO={algo}` or pass --expert PATH"
-        )
+        raise UserError(f"no {algo} expert for {env_id} at {path}: train one with {_expert_hint(env_id, algo)}, "
+                        "or pass --expert PATH (EXPERT=PATH with make)")
     return str(path)
 
 
 def default_bank(env_id: str, algo: str) -> str:
     path = bank_path(env_id, algo)
     if not path.exists():
-        raise UserError(
-            f"no {algo} template bank for {env_id} at {path}: build one with "
-            f"`make templates ENV={short_name(env_id)} ALGO={algo}` (needs an expert: "
-            f"`make expert ENV={short_name(env_id)} ALGO={algo}`) or pass BANK=PATH"
-        )
+        raise UserError(f"no {algo} template bank for {env_id} at {path}: build one with "
+                        f"`make templates ENV={short_name(env_id)} ALGO={algo}` (needs an expert: "
+                        f"{_expert_hint(env_id, algo)}), or pass --bank PATH (BANK=PATH with make)")
     return str(path)
 
 
@@ -59,6 +64,48 @@ def read_expert_manifest(expert: str | Path) -> dict[str, Any]:
     path = Path(expert)
     path = (path if path.is_dir() else path.parent) / "manifest.json"
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+def describe_return(m: dict[str, Any], returns: bool = False) -> str:
+    """An expert's return as its manifest records it: the protocol's `evaluation` (mean,
+    median, min over its episodes) where present, else the older eval_return_mean."""
+    ev = m.get("evaluation")
+    if ev:
+        text = f"{ev['mean']:.0f} (median {ev['median']:.0f}, min {ev['min']:.0f}, {ev['episodes']} episodes)"
+        return text + (f": {', '.join(f'{r:.0f}' for r in ev['returns'])}" if returns and ev.get("returns") else "")
+    if m.get("eval_return_mean") is not None:
+        return f"{m['eval_return_mean']:.0f}" + (f" ({m['eval_episodes']} episodes)" if m.get("eval_episodes") else "")
+    return "-"
+
+
+def shipped() -> list[dict[str, Any]]:
+    """The banks and experts under home(), one row each (for `weit-rl list`): kind, task,
+    algo, network, return, megabytes, path. An unreadable bank is listed with its error."""
+    rows = []
+    for path in sorted((home() / "banks").glob("*.safetensors")):
+        try:
+            m = read_manifest(path)
+        except UserError as err:
+            rows.append({"kind": "bank", "task": "?", "algo": "?", "network": "-", "return": str(err), "path": path})
+            continue
+        expert = m.get("expert") or {}
+        rows.append({"kind": "bank", "task": m.get("task"), "algo": m.get("algo"), "path": path,
+                     "network": f"{m.get('n_templates')} templates {m.get('block')}x{m.get('block')}, expert "
+                                + "x".join(map(str, expert.get("net_arch") or [])),
+                     "return": describe_return(expert)})
+    for folder in sorted(p for p in (home() / "experts").glob("*") if p.is_dir()):
+        m = read_expert_manifest(folder)
+        if m:
+            rows.append({"kind": "expert", "task": m.get("task"), "algo": m.get("algo"), "path": folder / "model.zip",
+                         "network": "x".join(map(str, m.get("net_arch") or [])), "return": describe_return(m)})
+        else:
+            seeds = ", ".join(p.name for p in sorted((folder / "candidates").glob("s*")))
+            task, _, algo = folder.name.rpartition("-")
+            rows.append({"kind": "expert", "task": TASKS.get(task, task), "algo": algo,
+                         "path": folder, "network": "-", "return": f"not shipped yet (candidates: {seeds or 'none'})"})
+    for row in rows:
+        row["mb"] = row["path"].stat().st_size / 1e6 if row["path"].is_file() else None
+    return rows
 
 
 # The expert evaluation protocol, in one place: deterministic episodes on seeds disjoint
@@ -123,16 +170,19 @@ def ship_best(env_id: str, algo: str, out: Path, command: str) -> dict[str, Any]
     best = max(results, key=lambda r: r["evaluation"]["mean"])
     src = out / "candidates" / f"s{best['seed']}"
     kept = src / best["kept_model"] if best["kept_model"] != src.name else src
-    for name in ("model.zip", "vecnormalize.pkl"):
+    for name in ("model.zip", "vecnormalize.pkl", "config.yaml"):
         (out / name).unlink(missing_ok=True)
-        if (kept / name).exists():
-            shutil.copy2(kept / name, out / name)
+        source = kept / name if (kept / name).exists() else src / name  # best/ holds no config.yaml
+        if source.exists():
+            shutil.copy2(source, out / name)
+    for stale in ("evaluations.csv", "command.txt"):  # the run records stay with the candidate
+        (out / stale).unlink(missing_ok=True)
     run_cfg = yaml.safe_load((src / "config.yaml").read_text())
     manifest = {
         "task": env_id, "algo": algo, "net_arch": recipe["net_arch"], "seed": best["seed"],
-        "steps": best["steps_trained"], "kept": (f"best evaluation during training (step {best['kept_step']}, "
-                                                 f"{run_cfg['eval_episodes']} episodes every {run_cfg['eval_freq']} steps)"
-                                                 if "kept_step" in best else "final model"),
+        "steps": best["steps_trained"],
+        "kept": (f"best evaluation during training (step {best['kept_step']}, {run_cfg['eval_episodes']} episodes "
+                 f"every {run_cfg['eval_freq']} steps)" if "kept_step" in best else "final model"),
         "evaluation": best["evaluation"],
         "eval_return_mean": best["evaluation"]["mean"], "eval_episodes": best["evaluation"]["episodes"],
         "selection": "every recipe seed is trained; the candidate with the highest evaluation mean is shipped",

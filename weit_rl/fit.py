@@ -4,6 +4,8 @@ expert data is plain tensors, networks are kron.KronMLP / kron.PlainMLP."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
@@ -51,9 +53,11 @@ def train_nets(
     batch_size: int,
     seed: int,
     desc: str | None = None,
+    penalty: Callable[[], Tensor] | None = None,
 ) -> list[float]:
-    """Adam on `params` to minimize the mean distillation loss of `nets`; returns the
-    per-step losses. Minibatches are drawn from a generator seeded by `seed`."""
+    """Adam on `params` to minimize the mean distillation loss of `nets` (plus `penalty()`
+    when given); returns the per-step losses. Minibatches are drawn from a generator seeded
+    by `seed`."""
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(params, lr=lr)
     scale = value_scale(data)
@@ -63,6 +67,8 @@ def train_nets(
         idx = torch.randint(len(data), (min(batch_size, len(data)),), generator=gen)
         batch = data.batch(idx)
         loss = sum(distill_loss(n, batch, scale) for n in nets) / len(nets)
+        if penalty is not None:
+            loss = loss + penalty()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -117,12 +123,28 @@ def fit_scalers(
     lr: float = 1e-2,
     batch_size: int = 256,
     seed: int = 0,
+    norm_penalty: float = 0.0,
+    target_norms: dict[str, list] | None = None,
 ) -> tuple[PolicyNets, list[float]]:
-    """Fresh scalers for one target size, templates frozen, a few hundred Adam steps."""
+    """Fresh scalers for one target size, templates frozen, a few hundred Adam steps.
+    With `norm_penalty`, each assembled weight matrix is also pulled towards the Frobenius
+    norm in `target_norms` ({"actor": [...], "critics": [[...], ...]}, e.g. a default
+    initialization's), by norm_penalty * sum of log(norm / target)^2."""
     actor_t.requires_grad_(False)
     critic_t.requires_grad_(False)
     nets = kron_nets(actor_t, critic_t, widths, data.critic_target.shape[1], activation,
                      torch.Generator().manual_seed(seed))
     params = list(nets.actor.scalers.parameters()) + [p for c in nets.critics for p in c.scalers.parameters()]
-    losses = train_nets([nets], params, data, steps, lr, batch_size, seed)
+    penalty = None
+    if norm_penalty > 0:
+        if target_norms is None:
+            raise ValueError("norm_penalty needs target_norms")
+        penalty = lambda: norm_penalty * scale_penalty(nets, target_norms)  # noqa: E731
+    losses = train_nets([nets], params, data, steps, lr, batch_size, seed, penalty=penalty)
     return nets, losses
+
+
+def scale_penalty(nets: PolicyNets, target_norms: dict[str, list]) -> Tensor:
+    """Sum over layers of log(||W||_F / target)^2: zero when every layer has its target scale."""
+    pairs = [(nets.actor, target_norms["actor"])] + list(zip(nets.critics, target_norms["critics"]))
+    return sum(torch.log(w.norm() / t).pow(2) for net, norms in pairs for (w, _), t in zip(net.layers(), norms))

@@ -18,7 +18,8 @@ from weit_rl.bank import Bank, check_compatible, load_bank
 from weit_rl.data import ExpertData
 from weit_rl.fit import PolicyNets, fit_scalers, train_nets
 from weit_rl.kron import PlainMLP
-from weit_rl.sb3 import activation_name, hidden_widths, load_expert, read_weights, write_weights
+from weit_rl.rebalance import rebalance
+from weit_rl.sb3 import activation_name, critic_count, hidden_widths, load_expert, read_weights, write_weights
 
 Layers = list[tuple[torch.Tensor, torch.Tensor]]  # (weight, bias) of each Linear, input first
 
@@ -33,14 +34,20 @@ class InitContext:
     fit_steps: int = 300
     calib: int | None = None  # use only the first `calib` transitions of the bank
     task: str | None = None
+    # weit's recipe (the candidates of reports/ablation): full-weight distillation steps after
+    # scaler fitting (distill gets fit_steps + finetune_steps, the same total), rescaling ReLU
+    # layers to the default init's norms, and a penalty on the norms during scaler fitting.
+    finetune_steps: int = 0
+    rebalance: bool = False
+    scale_penalty: float = 0.0
 
 
 def _bank_for(policy: BasePolicy, ctx: InitContext) -> Bank:
     if ctx.bank is None:
-        raise UserError(f"init {ctx.init!r} needs a template bank: pass bank=PATH (BANK=PATH with make)")
+        raise UserError(f"init {ctx.init!r} needs a template bank: pass --bank PATH (BANK=PATH with make)")
     bank = ctx.bank if isinstance(ctx.bank, Bank) else load_bank(ctx.bank)
     check_compatible(bank, bank.path, ctx.algo, policy.observation_space.shape[0], policy.action_space.shape[0],
-                     activation_name(policy), ctx.task)
+                     activation_name(policy), ctx.task, critic_count(policy), getattr(policy, "use_sde", False))
     return bank
 
 
@@ -61,31 +68,59 @@ def scratch(policy: BasePolicy, ctx: InitContext) -> None:
 
 
 def weit(policy: BasePolicy, ctx: InitContext) -> None:
-    """Fit fresh scalers for this size on the bank's calibration data, templates frozen."""
+    """Templates (frozen) with fresh scalers fitted on the bank's calibration data; then,
+    with finetune_steps, all weights distilled further on the same data."""
     bank = _bank_for(policy, ctx)
-    nets, _ = fit_scalers(bank.actor, bank.critic, _same_widths(policy), _calibration(bank, ctx),
-                          bank.manifest["activation"], steps=ctx.fit_steps, seed=ctx.seed)
-    write_weights(policy, nets.materialize() | {"log_std": bank.log_std})
+    data, act = _calibration(bank, ctx), bank.manifest["activation"]
+    default = read_weights(policy)  # SB3's fresh init: the scale that penalty and rebalancing aim for
+    nets, _ = fit_scalers(bank.actor, bank.critic, _same_widths(policy), data, act, steps=ctx.fit_steps,
+                          seed=ctx.seed, norm_penalty=ctx.scale_penalty, target_norms=_norms(default))
+    weights = nets.materialize()
+    if ctx.rebalance:
+        weights = _rebalanced(weights, default, act)
+    if ctx.finetune_steps:
+        weights = _distilled(weights, data, act, ctx.finetune_steps, ctx.seed)
+    write_weights(policy, weights | {"log_std": bank.log_std})
 
 
 def distill(policy: BasePolicy, ctx: InitContext) -> None:
     """Baseline: distill the target-size network itself (all weights, from SB3's default
-    init) on the same calibration data with the same number of optimizer steps as weit."""
+    init) on the same calibration data with the same total number of optimizer steps as
+    weit (fit_steps + finetune_steps)."""
     bank = _bank_for(policy, ctx)
     torch.manual_seed(ctx.seed)
-    current, act = read_weights(policy), bank.manifest["activation"]
-    nets = PolicyNets(PlainMLP(current["actor"], act), [PlainMLP(c, act) for c in current["critics"]])
-    train_nets([nets], list(nets.parameters()), _calibration(bank, ctx), ctx.fit_steps, lr=1e-3,
-               batch_size=256, seed=ctx.seed)
-    write_weights(policy, nets.materialize() | {"log_std": bank.log_std})
+    weights = _distilled(read_weights(policy), _calibration(bank, ctx), bank.manifest["activation"],
+                         ctx.fit_steps + ctx.finetune_steps, ctx.seed)
+    write_weights(policy, weights | {"log_std": bank.log_std})
+
+
+def _distilled(weights: dict, data: ExpertData, activation: str, steps: int, seed: int) -> dict:
+    """Adam on every weight of plain MLPs started from `weights` (lr 1e-3, batch 256)."""
+    nets = PolicyNets(PlainMLP(weights["actor"], activation), [PlainMLP(c, activation) for c in weights["critics"]])
+    train_nets([nets], list(nets.parameters()), data, steps, lr=1e-3, batch_size=256, seed=seed)
+    return nets.materialize()
+
+
+def _norms(weights: dict) -> dict[str, list]:
+    return {"actor": [float(w.norm()) for w, _ in weights["actor"]],
+            "critics": [[float(w.norm()) for w, _ in c] for c in weights["critics"]]}
+
+
+def _rebalanced(weights: dict, default: dict, activation: str) -> dict:
+    if activation != "relu":
+        raise UserError(f"rebalancing preserves the function of ReLU networks only; this bank uses {activation}")
+    norms = _norms(default)
+    return {"actor": rebalance(weights["actor"], norms["actor"]),
+            "critics": [rebalance(c, n) for c, n in zip(weights["critics"], norms["critics"])]}
 
 
 def select(policy: BasePolicy, ctx: InitContext) -> None:
     """Baseline: weight selection (Xu et al. 2024) from the expert: evenly spaced neurons
     of each kept layer; a shallower target keeps the expert's first layers and its last."""
     if ctx.expert is None:
-        raise UserError("init 'select' needs the expert: pass expert=PATH (EXPERT=PATH with make)")
+        raise UserError("init 'select' needs the expert: pass --expert PATH (EXPERT=PATH with make)")
     expert, _ = load_expert(ctx.expert, ctx.algo)
+    _check_expert_fits(expert.policy, policy, ctx.expert)
     source, widths = read_weights(expert.policy), _same_widths(policy)
     expert_widths = [w.shape[0] for w, _ in source["actor"][:-1]]
     if not select_fits(widths, expert_widths):
@@ -95,6 +130,27 @@ def select(policy: BasePolicy, ctx: InitContext) -> None:
            "critics": [_select_layers(c, widths) for c in source["critics"]],
            "log_std": source["log_std"]}
     write_weights(policy, out)
+
+
+def _check_expert_fits(expert: BasePolicy, policy: BasePolicy, path: str) -> None:
+    """One clear error where the expert's weights cannot be copied into the policy (or would
+    be copied under another activation, or another number of critics)."""
+    def dims(p: BasePolicy) -> str:
+        return f"{p.observation_space.shape[0]}/{p.action_space.shape[0]}"
+
+    if dims(expert) != dims(policy):
+        raise UserError(f"expert {path} has observation/action sizes {dims(expert)} but the env has {dims(policy)}: "
+                        "pass the expert of this task (--expert PATH, EXPERT=PATH with make)")
+    act = activation_name(expert)
+    if act != activation_name(policy):
+        raise UserError(f"expert {path} uses {act} activations but the policy uses {activation_name(policy)}: "
+                        f"set activation_fn to {act} (--hyperparams policy_kwargs.activation_fn={act})")
+    if critic_count(expert) != critic_count(policy):
+        raise UserError(f"expert {path} has {critic_count(expert)} critics but the policy has {critic_count(policy)}: "
+                        f"set --hyperparams policy_kwargs.n_critics={critic_count(expert)}")
+    if getattr(policy, "use_sde", False):
+        raise UserError("select copies Gaussian policies without gSDE but the policy uses use_sde: set "
+                        "use_sde false (--hyperparams use_sde=false)")
 
 
 def select_fits(widths: list[int], expert_widths: list[int]) -> bool:

@@ -4,6 +4,7 @@ and `as_stock` makes a saved model.zip load without weit_rl."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -22,10 +23,8 @@ class _InitializedPolicy:
     ALGO = ""
 
     def _take_init_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        ctx = InitContext(init=kwargs.pop("init", "weit"), bank=kwargs.pop("bank", None),
-                          expert=kwargs.pop("expert", None), seed=kwargs.pop("init_seed", 0),
-                          fit_steps=kwargs.pop("fit_steps", 300), calib=kwargs.pop("calib", None),
-                          task=kwargs.pop("task", None), algo=self.ALGO)
+        given = {field: kwargs.pop(name) for name, field in _INIT_KWARGS.items() if name in kwargs}
+        ctx = InitContext(algo=self.ALGO, **given)
         object.__setattr__(self, "init_context", ctx)  # before nn.Module.__init__ has run
         return kwargs
 
@@ -40,7 +39,7 @@ class _InitializedPolicy:
 class WeiTActorCriticPolicy(_InitializedPolicy, ActorCriticPolicy):
     """PPO/A2C policy initialized at construction. Extra policy_kwargs: bank (a path or a
     loaded Bank), init ("weit", "distill", "select", "scratch"), expert, init_seed,
-    fit_steps, calib, task."""
+    fit_steps, calib, task and the recipe fields of weit_rl.init.InitContext."""
 
     ALGO = "ppo"
 
@@ -55,7 +54,9 @@ def policy_class_for(algo: str) -> type[BasePolicy]:
     return {"ppo": WeiTActorCriticPolicy, "sac": WeiTSACPolicy}[algo]
 
 
-_INIT_KWARGS = ("init", "bank", "expert", "init_seed", "fit_steps", "calib", "task")
+# policy_kwargs name -> InitContext field: every field but algo (the class fixes it);
+# the seed is passed as init_seed, to say whose seed it is.
+_INIT_KWARGS = {("init_seed" if f.name == "seed" else f.name): f.name for f in fields(InitContext) if f.name != "algo"}
 
 
 def as_stock(model: BaseAlgorithm) -> BaseAlgorithm:

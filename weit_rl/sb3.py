@@ -80,6 +80,11 @@ def hidden_widths(policy: BasePolicy) -> dict[str, list[int]]:
     return {"actor": [m.out_features for m in actor[:-1]], "critic": [m.out_features for m in critics[0][:-1]]}
 
 
+def critic_count(policy: BasePolicy) -> int:
+    """Critic networks of the policy: PPO's value net, or SAC's Q-networks."""
+    return policy.critic.n_critics if isinstance(policy, SACPolicy) else 1
+
+
 def activation_name(policy: BasePolicy) -> str:
     fn = policy.activation_fn if isinstance(policy, ActorCriticPolicy) else policy.actor.activation_fn
     for name, cls in ACTIVATIONS.items():

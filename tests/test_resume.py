@@ -1,0 +1,107 @@
+"""Resume: a checkpoint restores the same weights, normalization statistics and (SAC) replay
+buffer without initializing again; a run killed between a checkpoint's two renames, or
+before its first checkpoint, says what it does."""
+
+import importlib
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from weit_rl import bank as bank_module
+from weit_rl.agents import RunConfig, load_checkpoint, new_model, prepare, read_evals, save_checkpoint, train
+from weit_rl.bank import load_bank
+
+train_module = importlib.import_module("weit_rl.agents.train")  # the module: the package exports its function
+
+
+def _cfg(run, **kw) -> RunConfig:
+    kw = dict(env="HalfCheetah", init="scratch", size="8", steps=1024, eval_freq=512, eval_episodes=1,
+              checkpoint_freq=512, device="cpu", run_dir=str(run), progress_bar=False,
+              hyperparam_overrides={"n_steps": 256, "n_epochs": 1}) | kw
+    return RunConfig(**kw)
+
+
+def _stopped_before_final_save(run, monkeypatch) -> None:
+    """Train to the end but die before model.zip is written: checkpoints at 512 and 1024."""
+    def die(*_):
+        raise SystemExit("killed")
+
+    with monkeypatch.context() as m, pytest.raises(SystemExit):
+        m.setattr(train_module, "_save_final", die)
+        train(_cfg(run))
+
+
+@pytest.mark.parametrize("tmp_complete", [True, False])
+def test_killed_between_checkpoint_renames(tmp_path, monkeypatch, capsys, tmp_complete):
+    run = tmp_path / "run"
+    _stopped_before_final_save(run, monkeypatch)
+    ckpt = run / "checkpoint"
+    # save_checkpoint's window between its two renames: checkpoint/ moved to .old, .tmp not yet moved
+    shutil.copytree(ckpt, run / "checkpoint.tmp")
+    ckpt.rename(run / "checkpoint.old")
+    if not tmp_complete:  # killed while the new one was being written: the old one still counts
+        (run / "checkpoint.tmp" / "timesteps.txt").unlink()
+    train(_cfg(run))
+    assert "resuming" in capsys.readouterr().err
+    assert [int(r["timesteps"]) for r in read_evals(run / "evaluations.csv")] == [0, 512, 1024]  # logs kept
+    assert (run / "model.zip").exists() and any((run / "tb").rglob("events.out.tfevents*"))
+    assert not (run / "checkpoint").exists()
+
+
+def test_run_killed_before_its_first_checkpoint_says_it_restarts(tmp_path, capsys):
+    run = tmp_path / "run"
+    train(_cfg(run, steps=256, eval_freq=256))
+    (run / "model.zip").unlink()  # as if killed before any checkpoint was written
+    train(_cfg(run, steps=256, eval_freq=256))
+    assert f"restarting {run} from step 0: it was stopped before its first checkpoint" in capsys.readouterr().err
+    assert [int(r["timesteps"]) for r in read_evals(run / "evaluations.csv")] == [0, 256]
+
+
+def test_resume_restores_weights_and_statistics_without_initializing(tiny_ppo_bank, tmp_path, monkeypatch):
+    cfg = prepare(_cfg(tmp_path / "run", init="weit", bank=str(tiny_ppo_bank), fit_steps=5))
+    model = new_model(cfg)
+    model.learn(256)
+    save_checkpoint(model, tmp_path / "ckpt")
+
+    def no_bank(path):
+        raise AssertionError("resume opened the bank: it initialized again")
+
+    monkeypatch.setattr(bank_module, "_open", no_bank)
+    again = load_checkpoint(cfg, tmp_path / "ckpt")
+    assert again.num_timesteps == model.num_timesteps
+    for k, v in model.policy.state_dict().items():
+        assert torch.equal(v, again.policy.state_dict()[k]), k
+    env, env2 = model.get_env(), again.get_env()
+    np.testing.assert_array_equal(env.obs_rms.mean, env2.obs_rms.mean)
+    np.testing.assert_array_equal(env.obs_rms.var, env2.obs_rms.var)
+    assert env.obs_rms.count == env2.obs_rms.count and env.ret_rms.var == env2.ret_rms.var
+
+
+def test_sac_resume_keeps_its_replay_buffer(tiny_sac_bank, tmp_path):
+    cfg = prepare(_cfg(tmp_path / "run", algo="sac", init="weit", bank=str(tiny_sac_bank), fit_steps=5, steps=200,
+                       hyperparam_overrides={"learning_starts": 50, "batch_size": 16, "buffer_size": 1000}))
+    model = new_model(cfg)
+    model.learn(120)
+    save_checkpoint(model, tmp_path / "ckpt")
+    assert (tmp_path / "ckpt" / "replay_buffer.pkl").exists()
+    again = load_checkpoint(cfg, tmp_path / "ckpt")
+    old, new = model.replay_buffer, again.replay_buffer
+    assert new.pos == old.pos == 120 and not new.full
+    for name in ("observations", "actions", "rewards", "next_observations", "dones"):
+        np.testing.assert_array_equal(getattr(old, name)[:120], getattr(new, name)[:120], err_msg=name)
+    for k, v in model.policy.state_dict().items():
+        assert torch.equal(v, again.policy.state_dict()[k]), k
+    again.learn(40, reset_num_timesteps=False)  # and training goes on from there
+    assert again.num_timesteps == 160 and again.replay_buffer.pos == 160
+
+
+def test_bank_statistics_reach_the_runs_vecnormalize(tiny_ppo_bank):
+    bank = load_bank(tiny_ppo_bank)
+    model = new_model(prepare(RunConfig(env="HalfCheetah", size="8", bank=str(tiny_ppo_bank), fit_steps=5,
+                                        device="cpu")))
+    rms = model.get_env().obs_rms
+    np.testing.assert_allclose(rms.mean, bank.obs_mean.double().numpy())
+    np.testing.assert_allclose(rms.var, bank.obs_var.double().numpy())
+    assert not np.allclose(rms.var, 1.0)  # not a fresh VecNormalize
