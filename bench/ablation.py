@@ -1,0 +1,130 @@
+"""The initialization-recipe ablation (reports/ablation/): every candidate fix for weit's
+lost head start, as named arms of one `weit-rl compare` study per task, under the same
+controlled settings; then reports/ablation/ablation.md, a summary of every candidate
+against plain weit, distill and scratch.
+
+    python bench/ablation.py --env HalfCheetah --stage core      # trains what is missing
+    python bench/ablation.py --summary-only                       # rewrites ablation.md
+
+The study resumes from reports/ablation/runs/ (finished runs are never retrained), so the
+same command continues on a new machine. Stages only order the work: `core` first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+STUDY = "ablation"
+REPORTS = Path("reports") / STUDY
+# The controlled arms (PROTOCOL.md): every arm starts from the bank's observation
+# statistics, allowed to adapt (count 1e4 rather than the expert's ~1e6, which freezes
+# them), with the config's exploration log_std and fresh reward statistics.
+SHARED = ["obs_stats=bank", "obs_count=10000", "log_std=config", "reward_stats=fresh"]
+PROTOCOL = ["--sizes", "small", "--seeds", "5", "--steps", "100000", "--eval-freq", "5000", "--eval-episodes", "10"]
+RETENTION = "retention=1.0,retention_steps=50000"
+# name -> RunConfig overrides; an arm named after an initializer is that initializer.
+ARMS = {
+    "core": {
+        "scratch": "", "weit": "", "distill": "",
+        "weit_ft": "init=weit,finetune_steps=300",             # (c) scalers, then all weights
+        "distill600": "init=distill,finetune_steps=300",       # distill with weit_ft's total steps
+        "weit_ret": f"init=weit,{RETENTION}",                  # (f) KL to the initial policy
+        "weit_ft_ret": f"init=weit,finetune_steps=300,{RETENTION}",
+        "distill600_ret": f"init=distill,finetune_steps=300,{RETENTION}",
+    },
+    "more": {
+        "weit_rebal": "init=weit,rebalance=true",              # (a) function-preserving rescaling
+        "weit_pen": "init=weit,scale_penalty=1.0",             # (b) norm penalty in scaler fitting
+        "weit_fit1k": "init=weit,fit_steps=1000",              # (d) more scaler steps
+        "weit_warm": "init=weit,warmup_steps=10240",           # (e) critic warm-up, actor frozen
+        "weit_lr4": "init=weit,lr_scale=4.0",                  # (e) PPO's learning rate
+        "scratch_ret": f"init=scratch,{RETENTION}",            # retention applies to every arm
+        "scratch_fresh": "init=scratch,obs_stats=fresh",       # the alternative to the controlled stats
+        "weit_uncontrolled": "init=weit,obs_stats=init,obs_count=1000000,log_std=init",  # the old setting
+    },
+}
+BASELINES = ("weit", "distill", "scratch")
+
+
+def arm_flags(stages: list[str]) -> tuple[list[str], list[str]]:
+    names, flags = [], []
+    for stage in stages:
+        for name, overrides in ARMS[stage].items():
+            names.append(name)
+            if overrides:
+                flags += ["--arm", f"{name}:{overrides}"]
+    return names, flags
+
+
+def run_study(env: str, stages: list[str], workers: int) -> None:
+    names, flags = arm_flags(stages)
+    candidates = [n for n in names if n not in ("scratch", "distill")]
+    cmd = ["weit-rl", "compare", "--env", env, "--algo", "ppo", "--study", STUDY, "--profile", "full", *PROTOCOL,
+           "--set", *SHARED, *flags, "--arms", ",".join(names), "--primary", "weit:scratch",
+           "--candidates", ",".join(candidates), "--workers", str(workers)]
+    print(" ".join(cmd), flush=True)
+    subprocess.run([str(Path(sys.executable).parent / cmd[0]), *cmd[1:]], check=True)
+
+
+def fmt(ci: dict) -> str:
+    low, high = ci.get("low"), ci.get("high")
+    if low is None:
+        return f"{ci['estimate']:.3f}"
+    return f"{ci['estimate']:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def summary() -> str:
+    lines = ["# Ablation: keeping weit's head start under PPO", "",
+             "Each task is one part of the study `reports/ablation/` (raw runs in `runs/<Env>/`, the full report "
+             "in `<Env>-ppo.md`). Command: `python bench/ablation.py --env <Env> --stage core` then "
+             "`--stage more`. Settings shared by every arm: " + ", ".join(f"`{s}`" for s in SHARED) + ".",
+             "AUC: expert-normalized return integrated as a step function over the 100k steps, divided by the "
+             "budget; final: mean of the last 3 evaluations; intervals: 95% percentile bootstrap over seeds "
+             "(difference of means for the comparisons).", ""]
+    for part in sorted(REPORTS.glob("*-ppo.json")):
+        data = json.loads(part.read_text())
+        size = data["results"]["sizes"].get("small", {})
+        comparisons = {(c["method"], c["baseline"]): c for c in data["results"]["comparisons"] if c["size"] == "small"}
+        lines += [f"## {part.stem}", "", "| arm | runs | step-0 return | AUC | final | AUC vs " +
+                  " | AUC vs ".join(BASELINES) + " |", "|---|---|---|---|---|" + "---|" * len(BASELINES)]
+        for arm, cell in size.items():
+            row = [arm, str(len(cell["auc"])), f"{cell['step0_mean']['estimate']:.0f}",
+                   fmt(cell["aggregate"]["auc"]["mean"]), fmt(cell["aggregate"]["final"]["mean"])]
+            for base in BASELINES:
+                c = comparisons.get((arm, base))
+                sign = 1
+                if c is None and (base, arm) in comparisons:
+                    c, sign = comparisons[(base, arm)], -1
+                if c is None or arm == base:
+                    row.append("-")
+                    continue
+                d = c["difference"]
+                est, low, high = (sign * d[k] if d.get(k) is not None else None for k in ("estimate", "low", "high"))
+                if low is not None and sign < 0:
+                    low, high = high, low
+                row.append(f"{est:+.3f}" + (f" [{low:+.3f}, {high:+.3f}]" if low is not None else ""))
+            lines.append("| " + " | ".join(row) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--env", default="HalfCheetah")
+    p.add_argument("--stage", choices=[*ARMS, "all"], default="core")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--summary-only", action="store_true")
+    args = p.parse_args()
+    if not args.summary_only:
+        stages = list(ARMS) if args.stage == "all" else list(ARMS)[: list(ARMS).index(args.stage) + 1]
+        run_study(args.env, stages, args.workers)
+    (REPORTS / "ablation.md").write_text(summary())
+    print(f"wrote {REPORTS / 'ablation.md'}")
+
+
+if __name__ == "__main__":
+    main()
