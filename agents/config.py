@@ -55,6 +55,9 @@ class RunConfig:
                            "bank's, for every init, when a bank is given), fresh, or init"})
     obs_count: float | None = field(default=None, metadata={"help": "sample count given to starting statistics: small "
                                     "lets them adapt, 1e6 freezes them (default: the bank's own)"})
+    obs_update: str = field(default="running", metadata={"help": "how observation statistics adapt: running "
+                            "(SB3's VecNormalize, every step) or preserve (once per rollout, with the networks' "
+                            "first layers rewritten so that their function is unchanged)"})
     log_std: str = field(default="init", metadata={"help": "PPO's starting log_std: config (log_std_init), bank (the "
                          "expert's), or init"})
     reward_stats: str = field(default="fresh", metadata={"help": "reward-normalization statistics: fresh, or bank (the "
@@ -144,6 +147,7 @@ def prepare(cfg: RunConfig) -> RunConfig:
                         f"learning_starts={max(cfg.steps // 2, 1)} (HP= with make)")
     _check_choice("obs_stats", cfg.obs_stats, ("bank", "fresh", "init"))
     _check_choice("log_std", cfg.log_std, ("config", "bank", "init"))
+    _check_choice("obs_update", cfg.obs_update, ("running", "preserve"))
     _check_choice("reward_stats", cfg.reward_stats, ("fresh", "bank"))
     resolve_device(cfg.device)
     return cfg

@@ -22,6 +22,7 @@ from weit_rl.agents.checkpoint import load_checkpoint, recover_checkpoint, save_
 from weit_rl.agents.config import RunConfig, changed_fields, prepare
 from weit_rl.agents.evaluation import make_eval_env
 from weit_rl.agents.model import new_model
+from weit_rl.agents.normalization import PreservingObsNormalization
 
 
 def train(cfg: RunConfig, command: str | None = None, callbacks: list[BaseCallback] | None = None) -> Path:
@@ -94,6 +95,8 @@ def training_aids(cfg: RunConfig, run_dir: Path) -> list[BaseCallback]:
     """The run's training-time aids (agents/aids.py); the retention teacher is saved in the
     run folder so that a resumed run keeps it."""
     aids: list[BaseCallback] = []
+    if cfg.obs_update == "preserve":
+        aids.append(PreservingObsNormalization())
     if cfg.warmup_steps:
         aids.append(CriticWarmup(cfg.warmup_steps))
     if cfg.retention:

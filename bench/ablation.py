@@ -21,9 +21,10 @@ from pathlib import Path
 STUDY = "ablation"
 REPORTS = Path("reports") / STUDY
 # The controlled arms (PROTOCOL.md): every arm starts from the bank's observation
-# statistics, allowed to adapt (count 1e4 rather than the expert's ~1e6, which freezes
-# them), with the config's exploration log_std and fresh reward statistics.
-SHARED = ["obs_stats=bank", "obs_count=10000", "log_std=config", "reward_stats=fresh"]
+# statistics, which keep adapting (count 1e4 rather than the expert's ~1e6, which freezes
+# them) once per rollout with the networks' function preserved (agents/normalization.py),
+# with the config's exploration log_std and fresh reward statistics.
+SHARED = ["obs_stats=bank", "obs_count=10000", "obs_update=preserve", "log_std=config", "reward_stats=fresh"]
 PROTOCOL = ["--sizes", "small", "--seeds", "5", "--steps", "100000", "--eval-freq", "5000", "--eval-episodes", "10"]
 RETENTION = "retention=1.0,retention_steps=50000"
 # name -> RunConfig overrides; an arm named after an initializer is that initializer.
@@ -43,8 +44,10 @@ ARMS = {
         "weit_warm": "init=weit,warmup_steps=10240",           # (e) critic warm-up, actor frozen
         "weit_lr4": "init=weit,lr_scale=4.0",                  # (e) PPO's learning rate
         "scratch_ret": f"init=scratch,{RETENTION}",            # retention applies to every arm
-        "scratch_fresh": "init=scratch,obs_stats=fresh",       # the alternative to the controlled stats
-        "weit_uncontrolled": "init=weit,obs_stats=init,obs_count=1000000,log_std=init",  # the old setting
+        "scratch_fresh": "init=scratch,obs_stats=fresh,obs_update=running",  # SB3's own statistics
+        "scratch_frozen": "init=scratch,obs_count=1000000",    # the expert's statistics, frozen
+        "weit_running": "init=weit,obs_update=running",        # statistics that shift under the weights
+        "weit_uncontrolled": "init=weit,obs_stats=init,obs_count=1000000,obs_update=running,log_std=init",
     },
 }
 BASELINES = ("weit", "distill", "scratch")
