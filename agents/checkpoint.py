@@ -22,28 +22,28 @@ def best_score(best_dir: Path) -> float:
     return float(yaml.safe_load(score.read_text())["mean_return"]) if score.exists() else -np.inf
 
 
-def save_best(model: BaseAlgorithm, best_dir: Path, mean_return: float) -> None:
-    """The best-evaluated policy (model + normalization statistics), replaced atomically."""
-    tmp = best_dir.with_name(best_dir.name + ".tmp")
+def _save_policy(model: BaseAlgorithm, folder: Path) -> Path:
+    """model.zip and the normalization statistics into folder.tmp/ (renamed by the caller)."""
+    tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     model.save(tmp / "model.zip")
     env = model.get_env()
     if isinstance(env, VecNormalize):
         env.save(str(tmp / "vecnormalize.pkl"))
+    return tmp
+
+
+def save_best(model: BaseAlgorithm, best_dir: Path, mean_return: float) -> None:
+    """The best-evaluated policy (model + normalization statistics), replaced atomically."""
+    tmp = _save_policy(model, best_dir)
     (tmp / "score.yaml").write_text(yaml.safe_dump({"mean_return": mean_return, "timesteps": model.num_timesteps}))
     shutil.rmtree(best_dir, ignore_errors=True)
     tmp.rename(best_dir)
 
 
 def save_checkpoint(model: BaseAlgorithm, ckpt_dir: Path) -> None:
-    tmp = ckpt_dir.with_name(ckpt_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    model.save(tmp / "model.zip")
-    env = model.get_env()
-    if isinstance(env, VecNormalize):
-        env.save(str(tmp / "vecnormalize.pkl"))
+    tmp = _save_policy(model, ckpt_dir)
     if hasattr(model, "replay_buffer") and model.replay_buffer is not None:
         model.save_replay_buffer(tmp / "replay_buffer.pkl")
     (tmp / "timesteps.txt").write_text(str(model.num_timesteps))

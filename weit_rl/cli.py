@@ -158,6 +158,14 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         p.add_argument(flag, dest=f.name, type=kind, default=default, required=required, help=text + shown)
 
 
+def _add_saved_run_options(p: argparse.ArgumentParser, episodes: int, what: str) -> None:
+    p.add_argument("path", help="run folder, expert folder or model.zip (vecnormalize.pkl beside it is used)")
+    p.add_argument("--env", default=None, help="task, where the run has no config.yaml")
+    p.add_argument("--algo", default=None, help="ppo or sac, where the run has no config.yaml")
+    p.add_argument("--episodes", type=int, default=episodes, help=f"{what} (default: {episodes})")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first episode (default: 0)")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="weit-rl", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -197,19 +205,11 @@ def parser() -> argparse.ArgumentParser:
     r.set_defaults(fn=cmd_train)
 
     v = sub.add_parser("eval", help="evaluate a saved run or expert (task and algorithm from its config.yaml)")
-    v.add_argument("path", help="run folder, expert folder or model.zip (vecnormalize.pkl beside it is used)")
-    v.add_argument("--env", default=None, help="task, where the run has no config.yaml")
-    v.add_argument("--algo", default=None, help="ppo or sac, where the run has no config.yaml")
-    v.add_argument("--episodes", type=int, default=10, help="deterministic episodes (default: 10)")
-    v.add_argument("--seed", type=int, default=0, help="seed of the first episode (default: 0)")
+    _add_saved_run_options(v, episodes=10, what="deterministic episodes")
     v.set_defaults(fn=cmd_eval)
 
     y = sub.add_parser("enjoy", help="play a saved run or expert in a window, or record it with --video")
-    y.add_argument("path", help="run folder, expert folder or model.zip")
-    y.add_argument("--env", default=None, help="task, where the run has no config.yaml")
-    y.add_argument("--algo", default=None, help="ppo or sac, where the run has no config.yaml")
-    y.add_argument("--episodes", type=int, default=1, help="episodes to play (default: 1)")
-    y.add_argument("--seed", type=int, default=0, help="seed of the first episode (default: 0)")
+    _add_saved_run_options(y, episodes=1, what="episodes to play")
     y.add_argument("--video", default=None, metavar="FILE.mp4",
                    help="record to this file headlessly (MuJoCo offscreen rendering, MUJOCO_GL=egl by default)")
     y.add_argument("--max-steps", type=int, default=None, help="stop each episode after this many steps")

@@ -152,7 +152,8 @@ class Sweep:
         return self.out_dir / self.study / short_name(self.env_id) / self.run_name(size, init, seed)
 
     def cells(self) -> list[tuple[str, str, int]]:
-        return [(size, init, seed) for size in self.sizes for init in self.inits for seed in self.seeds]
+        """Seed by seed, so that a sweep stopped part-way has every arm at its first seeds."""
+        return [(size, init, seed) for seed in self.seeds for size in self.sizes for init in self.inits]
 
     def config(self, size: str, arm: str, seed: int) -> Any:
         """The RunConfig of one cell, training in its scratch folder: the arm's overrides on
