@@ -102,6 +102,24 @@ def test_killed_run_resumes_from_checkpoint(tiny_ppo_bank, tmp_path):
     assert (run / "model.zip").exists() and not (run / "checkpoint").exists()
 
 
+def test_sigterm_checkpoints_like_ctrl_c(tiny_ppo_bank, tmp_path):
+    """A stopped job (SIGTERM) writes a checkpoint at the step it reached, not only at the
+    last periodic one."""
+    run = tmp_path / "run"
+    args = [sys.executable, "-m", "weit_rl.cli", "train", "--env", "HalfCheetah", "--size", "16", "--bank",
+            str(tiny_ppo_bank), "--steps", "100000", "--eval-freq", "1024", "--eval-episodes", "1",
+            "--checkpoint-freq", "1000000", "--run-dir", str(run), "--no-progress", "--hyperparams", "n_epochs=1"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while len(evals(run) if (run / "evaluations.csv").exists() else []) < 2 and time.time() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "resume" in err
+    saved = int((run / "checkpoint" / "timesteps.txt").read_text())
+    assert 1024 <= saved < 100_000
+
+
 BAD = [
     (["train", "--env", "Pong", "--bank", "{ppo}"], "unknown task 'Pong'"),
     (["train", "--env", "HalfCheetah", "--init", "magic", "--bank", "{ppo}"], "unknown initializer 'magic'"),

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import shlex
+import signal
 import sys
 import types
 import typing
@@ -229,11 +230,19 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     # Small MLPs gain nothing from intra-op threads, and extra threads thrash when several
     # runs share the cores; WEIT_RL_THREADS overrides.
     torch.set_num_threads(int(os.environ.get("WEIT_RL_THREADS", "1")))
+    # A stop (SIGTERM, or SIGINT in a background job, where the shell ignores it) ends like
+    # Ctrl-C: the training loop writes a checkpoint and the same command resumes there.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _interrupt)
     try:
         args.fn(args)
     except UserError as err:
