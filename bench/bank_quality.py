@@ -2,7 +2,7 @@
 step 0 (before any RL), for several sizes, initializers, calibration budgets and
 fitting seeds, next to the expert and scratch. Writes reports/banks.md (and .json).
 
-    .venv/bin/python bench/bank_quality.py --envs HalfCheetah,Hopper,Walker2d,Ant
+    .venv/bin/python bench/bank_quality.py --envs HalfCheetah,Hopper,Walker2d,Ant --algos ppo,sac
 """
 
 from __future__ import annotations
@@ -31,39 +31,43 @@ SIZES = ["tiny", "small", "medium", "large", "100x2", "64x4"]  # 100: not a mult
 BANK_INITS = [name for name, init in INITIALIZERS.items() if init.needs_bank]  # fitted on N calibration transitions
 
 
-def zero_shot(env_id: str, size: str, init: str, seed: int, calib: int | None, episodes: int) -> tuple[float, float]:
-    """Mean deterministic return at step 0 and the seconds initialization took."""
-    cfg = prepare(RunConfig(env=env_id, algo="ppo", size=size, init=init, seed=seed, device="cpu", calib=calib,
-                            bank=str(bank_path(env_id, "ppo")), expert=str(expert_dir(env_id, "ppo"))))
+def zero_shot(env_id: str, algo: str, size: str, init: str, seed: int, calib: int | None,
+              episodes: int) -> tuple[float, float]:
+    """Mean deterministic return at step 0 and the seconds initialization took, under the
+    config's observation normalization (PPO: yes, SAC: none) as a run would start."""
+    cfg = prepare(RunConfig(env=env_id, algo=algo, size=size, init=init, seed=seed, device="cpu", calib=calib,
+                            bank=str(bank_path(env_id, algo)), expert=str(expert_dir(env_id, algo))))
     bank, obs_rms = init_sources(cfg)
-    train_env = make_env(env_id, seed=seed, normalize=True, obs_rms=obs_rms)
+    normalize = cfg.hyperparams.get("normalize", False)
+    train_env = make_env(env_id, seed=seed, normalize=normalize, obs_rms=obs_rms)
     start = time.perf_counter()
     model = build_model(cfg, train_env, bank)
     seconds = time.perf_counter() - start
-    eval_env = make_env(env_id, n_envs=episodes, seed=seed + 1000, normalize=True, training=False)
-    eval_env.obs_rms = train_env.obs_rms
+    eval_env = make_env(env_id, n_envs=episodes, seed=seed + 1000, normalize=normalize, training=False)
+    if normalize:
+        eval_env.obs_rms = train_env.obs_rms
     return float(np.mean(evaluate(model, eval_env, episodes))), seconds
 
 
-def task_table(env_id: str, budgets: list[int], seeds: int, episodes: int) -> dict:
+def task_table(env_id: str, algo: str, budgets: list[int], seeds: int, episodes: int) -> dict:
     torch.set_num_threads(1)
-    bank = load_bank(bank_path(env_id, "ppo"))
+    bank = load_bank(bank_path(env_id, algo))
     expert_arch = bank.manifest["expert"]["net_arch"]
     rows = {}
     for size in SIZES:
         widths = prepare(RunConfig(env=env_id, size=size)).net_arch
         row: dict = {"widths": widths, "scalers": KronMLP(bank.actor, widths).scalers.count()
                      + KronMLP(bank.critic, widths).scalers.count()}
-        row["scratch"] = [zero_shot(env_id, size, "scratch", s, None, episodes)[0] for s in range(seeds)]
+        row["scratch"] = [zero_shot(env_id, algo, size, "scratch", s, None, episodes)[0] for s in range(seeds)]
         row["select"] = (None if not select_fits(widths, expert_arch)
-                         else [zero_shot(env_id, size, "select", s, None, episodes)[0] for s in range(seeds)])
+                         else [zero_shot(env_id, algo, size, "select", s, None, episodes)[0] for s in range(seeds)])
         for budget in budgets:
             for init in BANK_INITS:
-                runs = [zero_shot(env_id, size, init, s, budget, episodes) for s in range(seeds)]
+                runs = [zero_shot(env_id, algo, size, init, s, budget, episodes) for s in range(seeds)]
                 row[f"{init}@{budget}"] = [r for r, _ in runs]
                 row[f"{init}@{budget}_seconds"] = float(np.mean([t for _, t in runs]))
         rows[size] = row
-        print(f"{env_id} {size}: done", flush=True)
+        print(f"{env_id} {algo} {size}: done", flush=True)
     return {"expert_return": bank.manifest["expert"]["eval_return_mean"], "expert_arch": expert_arch,
             "bank": bank.manifest, "rows": rows}
 
@@ -73,7 +77,7 @@ def fmt(values: list[float] | None) -> str:
 
 
 def markdown(results: dict, budgets: list[int], seeds: int, episodes: int, command: str, wall: float) -> str:
-    out = ["# Zero-shot quality of the template banks (PPO)\n",
+    out = ["# Zero-shot quality of the template banks\n",
            f"Return of each initialized policy **at step 0, before any RL**, mean ± std over {seeds} fitting seeds "
            f"(each the mean of {episodes} deterministic episodes). `weit` fits scalers on the first N calibration "
            "transitions of the bank (300 Adam steps); `distill` trains the whole target network on the same N "
@@ -81,9 +85,9 @@ def markdown(results: dict, budgets: list[int], seeds: int, episodes: int, comma
            "deeper or wider than the expert); `scratch` is SB3's default init.\n",
            f"Command: `{command}`  \nMachine: {platform.machine()}, {os.cpu_count()} cpus; "
            f"wall time {wall / 60:.1f} min.\n"]
-    for env_id, res in results.items():
+    for name, res in results.items():
         b = res["bank"]
-        out.append(f"\n## {env_id}\n\nExpert {'x'.join(map(str, res['expert_arch']))}: return "
+        out.append(f"\n## {name}\n\nExpert {'x'.join(map(str, res['expert_arch']))}: return "
                    f"{res['expert_return']:.0f}. Bank: {b['n_templates']} templates of {b['block']}x{b['block']}, "
                    f"{b['samples']} distillation samples, {b['calib']} calibration transitions.\n")
         head = ["size", "scalers", "scratch", "select"] + [f"{i} N={n}" for n in budgets for i in BANK_INITS]
@@ -103,25 +107,28 @@ def markdown(results: dict, budgets: list[int], seeds: int, episodes: int, comma
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--envs", default="HalfCheetah,Hopper,Walker2d,Ant")
+    p.add_argument("--algos", default="ppo,sac")
     p.add_argument("--budgets", default="256,1000,5000")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--out", default="reports/banks")
     a = p.parse_args()
-    envs = [resolve_task(e) for e in a.envs.split(",")]
-    envs = [e for e in envs if bank_path(e, "ppo").exists() and (expert_dir(e, "ppo") / "model.zip").exists()]
+    tasks = [(resolve_task(e), algo) for e in a.envs.split(",") for algo in a.algos.split(",")]
+    tasks = [(e, algo) for e, algo in tasks
+             if bank_path(e, algo).exists() and (expert_dir(e, algo) / "model.zip").exists()]
     budgets = [int(b) for b in a.budgets.split(",")]
     start = time.time()
-    with ProcessPoolExecutor(max_workers=min(a.workers, len(envs))) as pool:
-        futures = {e: pool.submit(task_table, e, budgets, a.seeds, a.episodes) for e in envs}
-        results = {e: f.result() for e, f in futures.items()}
+    with ProcessPoolExecutor(max_workers=min(a.workers, len(tasks))) as pool:
+        futures = {f"{short_name(e)}-{algo}": pool.submit(task_table, e, algo, budgets, a.seeds, a.episodes)
+                   for e, algo in tasks}
+        results = {name: f.result() for name, f in futures.items()}
     command = "python " + shlex.join(sys.argv)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({"command": command, "results": results}, indent=2, default=str))
     out.with_suffix(".md").write_text(markdown(results, budgets, a.seeds, a.episodes, command, time.time() - start))
-    print(f"wrote {out.with_suffix('.md')} for {', '.join(short_name(e) for e in envs)}")
+    print(f"wrote {out.with_suffix('.md')} for {', '.join(results)}")
 
 
 if __name__ == "__main__":

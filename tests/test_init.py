@@ -28,8 +28,9 @@ def sac(bank, arch, init="weit", seed=0, **kw):
 def test_scaler_fitting_beats_fresh_scalers(tiny_ppo_bank):
     bank = load_bank(tiny_ppo_bank)
     fresh = kron_nets(bank.actor, bank.critic, [40, 40], 1, "relu", torch.Generator().manual_seed(0))
-    fitted, losses = fit_scalers(bank.actor, bank.critic, [40, 40], bank.calib, "relu", steps=150)
-    assert evaluate_loss(fitted, bank.calib) < 0.5 * evaluate_loss(fresh, bank.calib)
+    data = bank.units.apply(bank.calib)
+    fitted, losses = fit_scalers(bank.actor, bank.critic, [40, 40], data, "relu", steps=150)
+    assert evaluate_loss(fitted, data) < 0.5 * evaluate_loss(fresh, data)
     assert losses[-1] < losses[0]
     assert all(not p.requires_grad for p in bank.actor.parameters())  # templates stay frozen
 
@@ -48,8 +49,8 @@ def test_ppo_state_dict_keys_and_shapes_are_pinned(tiny_ppo_bank):
 
 def test_sac_writes_the_fitted_actor_both_critics_and_target(tiny_sac_bank):
     bank = load_bank(tiny_sac_bank)
-    fitted, _ = fit_scalers(bank.actor, bank.critic, [10, 7], bank.calib, "relu", steps=5, seed=0)
-    want = fitted.materialize()  # what weit fits for this size and seed: it must land in every module
+    fitted, _ = fit_scalers(bank.actor, bank.critic, [10, 7], bank.units.apply(bank.calib), "relu", steps=5, seed=0)
+    want = bank.units.fold(fitted.materialize())  # what weit fits for this size and seed: it must land in every module
     policy = sac(tiny_sac_bank, [10, 7], fit_steps=5).policy
     actor, (head_w, head_b) = policy.actor, want["actor"][-1]
     got_actor = [(m.weight, m.bias) for m in actor.latent_pi if isinstance(m, torch.nn.Linear)]
@@ -71,7 +72,8 @@ def test_sac_writes_the_fitted_actor_both_critics_and_target(tiny_sac_bank):
 
 
 def test_learn_templates_lowers_the_distillation_loss(tiny_ppo_bank):
-    data = load_bank(tiny_ppo_bank).calib
+    bank = load_bank(tiny_ppo_bank)
+    data = bank.units.apply(bank.calib)
     actor_t, critic_t, losses = learn_templates(data, [[16], [8, 8]], n_templates=4, block=8, activation="relu",
                                                 steps=150, lr=1e-2, batch_size=128, seed=0, progress=False)
     assert sum(losses[-10:]) < 0.5 * sum(losses[:10])
@@ -158,3 +160,15 @@ def test_as_stock_records_plain_sb3_classes(tiny_ppo_bank):
     model = as_stock(ppo(tiny_ppo_bank, [8], fit_steps=1))
     assert model.policy_class.__module__.startswith("stable_baselines3")
     assert "bank" not in model.policy_kwargs and model.policy_kwargs["net_arch"] == [8]
+
+
+def test_weit_sac_critics_predict_the_experts_q_values_in_raw_units(tiny_sac_bank):
+    data = load_bank(tiny_sac_bank).calib  # raw observations and Q-values, as the policy meets them
+
+    def q_error(model):
+        with torch.no_grad():
+            q1, q2 = model.policy.critic(data.obs, data.actions)
+        return float((torch.cat([q1, q2], 1) - data.critic_target).pow(2).mean())
+
+    fitted, scratch = sac(tiny_sac_bank, [32, 32], fit_steps=300), sac(tiny_sac_bank, [32, 32], "scratch")
+    assert q_error(fitted) < 0.25 * q_error(scratch)

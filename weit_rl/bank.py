@@ -19,6 +19,7 @@ from weit_rl import UserError
 from weit_rl.data import ExpertData
 from weit_rl.kron import TemplateSet
 from weit_rl.schema import MANIFEST, check
+from weit_rl.standardize import Standardization
 
 FORMAT = "weit_rl.bank/1"
 REQUIRED = MANIFEST.required
@@ -34,11 +35,19 @@ class Bank:
     obs_var: Tensor | None = None
     log_std: Tensor | None = None  # PPO's state-independent log_std, copied as-is
     ret_var: Tensor | None = None  # the expert's reward-normalization variance (VecNormalize ret_rms)
+    standardization: Standardization | None = None  # units the templates were fitted in (None: raw)
     path: str | None = None  # the file it was loaded from, for messages
 
     @property
     def algo(self) -> str:
         return self.manifest["algo"]
+
+    @property
+    def units(self) -> Standardization:
+        """How to standardize data for these templates (identity for a bank fitted in raw units)."""
+        if self.standardization is not None:
+            return self.standardization
+        return Standardization.identity(self.manifest["obs_dim"], self.manifest["n_critics"])
 
 
 def _digest(tensors: dict[str, Tensor]) -> str:
@@ -68,6 +77,8 @@ def save_bank(path: str | Path, bank: Bank) -> Path:
     for name in ("obs_mean", "obs_var", "log_std", "ret_var"):
         if getattr(bank, name) is not None:
             tensors[name] = getattr(bank, name)
+    if bank.standardization is not None:
+        tensors |= bank.standardization.tensors()
     tensors = {k: v.detach().float().contiguous().cpu() for k, v in tensors.items()}
     manifest = dict(bank.manifest, format=FORMAT, tensor_sha256=_digest(tensors))
     manifest["manifest_sha256"] = _manifest_digest(manifest)
@@ -127,7 +138,7 @@ def load_bank(path: str | Path) -> Bank:
     except (KeyError, RuntimeError) as err:
         raise UserError(f"template bank {path} is inconsistent with its manifest ({err}); rebuild it") from None
     return Bank(m, actor, critic, calib, tensors.get("obs_mean"), tensors.get("obs_var"), tensors.get("log_std"),
-                path=str(path), ret_var=tensors.get("ret_var"))
+                path=str(path), ret_var=tensors.get("ret_var"), standardization=Standardization.from_tensors(tensors))
 
 
 def _template_set(tensors: dict[str, Tensor], prefix: str, d_in: int, d_out: int, m: dict[str, Any]) -> TemplateSet:

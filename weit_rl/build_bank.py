@@ -18,6 +18,7 @@ from weit_rl.envs import resolve_task
 from weit_rl.experts import EVAL_EPISODES, EVAL_SEED, bank_path, default_expert, read_expert_manifest
 from weit_rl.fit import evaluate_loss, fit_scalers, learn_templates
 from weit_rl.sb3 import activation_name, hidden_widths, load_expert, record_expert_data
+from weit_rl.standardize import Standardization
 
 
 def build_bank(
@@ -50,18 +51,19 @@ def build_bank(
     activation = activation_name(model.policy)
     start = time.time()
     data = record_expert_data(model, norm, env_id, samples, seed=seed)
-    actor_t, critic_t, losses = learn_templates(data, aux_sizes, n_templates, block, activation, steps,
+    units = Standardization.of(data)
+    actor_t, critic_t, losses = learn_templates(units.apply(data), aux_sizes, n_templates, block, activation, steps,
                                                 lr=defaults["lr"], batch_size=defaults["batch_size"], seed=seed)
     expert_manifest = read_expert_manifest(expert)
     random_returns = random_return(env_id, EVAL_EPISODES, EVAL_SEED)
     calib_data = data.subset(calib)
-    check, _ = fit_scalers(actor_t, critic_t, [64, 64], calib_data, activation, seed=seed)
+    check, _ = fit_scalers(actor_t, critic_t, [64, 64], units.apply(calib_data), activation, seed=seed)
     manifest = {
         "task": env_id, "algo": algo, "obs_dim": obs_dim, "act_dim": act_dim, "activation": activation,
         "n_templates": n_templates, "block": block, "n_critics": int(data.critic_target.shape[1]),
         "aux_sizes": aux_sizes, "template_steps": steps, "final_loss": losses[-1],
         "loss_log": {str(i): round(losses[i], 5) for i in range(0, len(losses), max(1, len(losses) // 20))},
-        "scaler_fit_loss_64x64": evaluate_loss(check, calib_data),
+        "scaler_fit_loss_64x64": evaluate_loss(check, units.apply(calib_data)),
         "samples": samples, "calib": calib, "seed": seed,
         "expert": {"path": str(expert), "net_arch": hidden_widths(model.policy)["actor"],
                    "eval_return_mean": expert_manifest.get("eval_return_mean"),
@@ -78,5 +80,6 @@ def build_bank(
                 obs_mean=torch.as_tensor(norm.obs_rms.mean) if norm is not None else None,
                 obs_var=torch.as_tensor(norm.obs_rms.var) if norm is not None else None,
                 log_std=policy.log_std.detach().cpu() if algo == "ppo" else None,
-                ret_var=torch.tensor(float(norm.ret_rms.var)) if norm is not None and norm.norm_reward else None)
+                ret_var=torch.tensor(float(norm.ret_rms.var)) if norm is not None and norm.norm_reward else None,
+                standardization=units)
     return save_bank(out or bank_path(env_id, algo), bank)

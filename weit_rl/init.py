@@ -52,7 +52,8 @@ def _bank_for(policy: BasePolicy, ctx: InitContext) -> Bank:
 
 
 def _calibration(bank: Bank, ctx: InitContext) -> ExpertData:
-    return bank.calib if ctx.calib is None else bank.calib.subset(ctx.calib)
+    """The calibration data in the units the templates were fitted in (weit_rl/standardize.py)."""
+    return bank.units.apply(bank.calib if ctx.calib is None else bank.calib.subset(ctx.calib))
 
 
 def _same_widths(policy: BasePolicy) -> list[int]:
@@ -80,18 +81,18 @@ def weit(policy: BasePolicy, ctx: InitContext) -> None:
         weights = _rebalanced(weights, default, act)
     if ctx.finetune_steps:
         weights = _distilled(weights, data, act, ctx.finetune_steps, ctx.seed)
-    write_weights(policy, weights | {"log_std": bank.log_std})
+    write_weights(policy, bank.units.fold(weights) | {"log_std": bank.log_std})
 
 
 def distill(policy: BasePolicy, ctx: InitContext) -> None:
     """Baseline: distill the target-size network itself (all weights, from SB3's default
     init) on the same calibration data with the same total number of optimizer steps as
-    weit (fit_steps + finetune_steps)."""
+    weit (fit_steps + finetune_steps), in the same standardized units."""
     bank = _bank_for(policy, ctx)
     torch.manual_seed(ctx.seed)
     weights = _distilled(read_weights(policy), _calibration(bank, ctx), bank.manifest["activation"],
                          ctx.fit_steps + ctx.finetune_steps, ctx.seed)
-    write_weights(policy, weights | {"log_std": bank.log_std})
+    write_weights(policy, bank.units.fold(weights) | {"log_std": bank.log_std})
 
 
 def _distilled(weights: dict, data: ExpertData, activation: str, steps: int, seed: int) -> dict:
