@@ -7,7 +7,6 @@ import json
 import os
 import platform
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -143,11 +142,11 @@ def train_expert(env_id: str, algo: str, seeds: list[int] | None, steps: int | N
             keep_best=recipe.get("keep", "last") == "best", stop_return=recipe.get("stop_return"),
             progress_bar=progress_bar, hyperparams=expert_hyperparams(algo, env_id, recipe),
         )
-        start = time.time()
         train(cfg, command)
         kept = cand / "best" if cfg.keep_best else cand
-        result = {"seed": seed, "steps_trained": _last_eval_step(cand), "kept_model": kept.name,
-                  "wall_time_s": round(time.time() - start), "evaluation": evaluate_expert(kept, env_id, algo)}
+        steps_trained, wall = _last_evaluation(cand)
+        result = {"seed": seed, "steps_trained": steps_trained, "kept_model": kept.name,
+                  "wall_time_s": wall, "evaluation": evaluate_expert(kept, env_id, algo)}
         if cfg.keep_best:
             result["kept_step"] = yaml.safe_load((kept / "score.yaml").read_text())["timesteps"]
         _write_json(cand / "result.json", result)
@@ -196,9 +195,12 @@ def ship_best(env_id: str, algo: str, out: Path, command: str) -> dict[str, Any]
     return manifest
 
 
-def _last_eval_step(run_dir: Path) -> int:
+def _last_evaluation(run_dir: Path) -> tuple[int, int | None]:
+    """Steps trained and the wall seconds of every session together (evaluations.csv's
+    cumulative wall_s; None for a file written before that column existed)."""
     with (run_dir / "evaluations.csv").open() as f:
-        return max(int(row["timesteps"]) for row in csv.DictReader(f))
+        last = max(csv.DictReader(f), key=lambda row: int(row["timesteps"]))
+    return int(last["timesteps"]), round(float(last["wall_s"])) if last.get("wall_s") else None
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
