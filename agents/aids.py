@@ -6,18 +6,23 @@ alike, never to one arm only.
 - Retention: a term beta(t) * KL(teacher || policy) on every minibatch the actor is updated
   on, beta decaying linearly to zero (kickstarting, Schmitt et al. 2018). The teacher is the
   policy as it was when training started (its initialization), saved in the run folder so
-  that a resumed run keeps the same teacher.
+  that a resumed run keeps the same teacher. Its function is fixed on raw observations: when
+  VecNormalize's statistics move, its first layers are rewritten for the new statistics.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
+from stable_baselines3.common.vec_env import VecNormalize
 from stable_baselines3.sac.policies import SACPolicy
 from torch import Tensor
+
+from weit_rl.agents.normalization import absorb, first_linears
 
 
 def actor_parameters(policy: BasePolicy) -> list[torch.nn.Parameter]:
@@ -100,12 +105,43 @@ class Retention(BaseCallback):
     def _on_training_start(self) -> None:
         policy = self.model.policy
         self.teacher = frozen_copy(policy)
+        env = self.model.get_env()
+        self.norm = env if isinstance(env, VecNormalize) and env.norm_obs else None
         if self.teacher_path.exists():  # a resumed run keeps the teacher it started with
-            self.teacher.load_state_dict(torch.load(self.teacher_path, map_location=policy.device))
+            saved = torch.load(self.teacher_path, map_location=policy.device, weights_only=False)
         else:
+            saved = {"policy": self.teacher.state_dict(), "obs_stats": self._obs_stats()}
             self.teacher_path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(self.teacher.state_dict(), self.teacher_path)
+            torch.save(saved, self.teacher_path)
+        self.teacher.load_state_dict(saved["policy"])
+        self.teacher_stats = saved["obs_stats"]  # the statistics its weights expect
+        self._follow_statistics()
         self._hook(policy)
+
+    def _obs_stats(self) -> tuple[np.ndarray, np.ndarray] | None:
+        if self.norm is None:
+            return None
+        rms = self.norm.obs_rms
+        return rms.mean.copy(), np.sqrt(rms.var + self.norm.epsilon)
+
+    def _follow_statistics(self) -> None:
+        """Rewrite the teacher's first layers for the current statistics (agents/normalization.py)."""
+        now = self._obs_stats()
+        if now is None or self.teacher_stats is None or not isinstance(self.teacher, ActorCriticPolicy):
+            return
+        (mean, std), (new_mean, new_std) = self.teacher_stats, now
+        if np.array_equal(mean, new_mean) and np.array_equal(std, new_std):
+            return
+        for layer in first_linears(self.teacher):
+            absorb(layer, mean, std, new_mean, new_std)
+        self.teacher_stats = now
+
+    def _on_rollout_end(self) -> None:
+        if self.kl_n:
+            self.logger.record("retention/kl_to_teacher", self.kl_sum / self.kl_n)
+            self.logger.record("retention/beta", self.beta())
+            self.kl_sum, self.kl_n = 0.0, 0
+        self._follow_statistics()  # the update that follows normalizes with the statistics as they are now
 
     def _hook(self, policy: BasePolicy) -> None:
         if isinstance(policy, SACPolicy):
@@ -140,12 +176,6 @@ class Retention(BaseCallback):
         if max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(policy.parameters(), max_grad_norm)
         self._obs = None
-
-    def _on_rollout_end(self) -> None:
-        if self.kl_n:
-            self.logger.record("retention/kl_to_teacher", self.kl_sum / self.kl_n)
-            self.logger.record("retention/beta", self.beta())
-            self.kl_sum, self.kl_n = 0.0, 0
 
     def _on_step(self) -> bool:
         return True

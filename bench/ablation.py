@@ -14,9 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import numpy as np
+
+from weit_rl.compare.results import read_evaluations
 
 STUDY = "ablation"
 REPORTS = Path("reports") / STUDY
@@ -112,7 +117,47 @@ def summary() -> str:
                 row.append(f"{est:+.3f}" + (f" [{low:+.3f}, {high:+.3f}]" if low is not None else ""))
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")
+        lines += head_start(REPORTS / "runs" / part.stem.split("-")[0])
     return "\n".join(lines)
+
+
+def mean_curves(env_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray, int]]:
+    """arm -> (timesteps, mean raw return over the arm's recorded seeds, number of seeds),
+    read from the raw evaluations.csv files alone; seeds missing an evaluation are skipped."""
+    by_arm: dict[str, list[dict[str, np.ndarray]]] = {}
+    for csv_path in sorted(env_dir.glob("*/evaluations.csv")):
+        match = re.fullmatch(r"ppo-small-(.+)-s\d+", csv_path.parent.name)
+        if match:
+            by_arm.setdefault(match.group(1), []).append(read_evaluations(csv_path))
+    out = {}
+    for arm, runs in by_arm.items():
+        t = runs[0]["timesteps"]
+        complete = [r["mean_return"] for r in runs if np.array_equal(r["timesteps"], t)]
+        out[arm] = (t, np.mean(complete, axis=0), len(complete))
+    return out
+
+
+def head_start(env_dir: Path) -> list[str]:
+    """Issue 8's head-start criteria per arm, on the mean raw return over seeds: the lowest
+    evaluation as a share of step 0, final (mean of the last 3) vs step 0, and the first
+    evaluation at which the arm reaches scratch's return at the end of the budget."""
+    curves = mean_curves(env_dir)
+    if "scratch" not in curves:
+        return []
+    t_s, scratch, _ = curves["scratch"]
+    target, budget = scratch[-1], t_s[-1]
+    lines = [f"Head start (mean raw return over seeds; scratch reaches {target:.0f} at {budget:,} steps):", "",
+             "| arm | seeds | step 0 | lowest / step 0 | final (last 3) | final > step 0 | steps to scratch's end "
+             "| share of budget |", "|---|---|---|---|---|---|---|---|"]
+    for arm, (t, curve, n) in curves.items():
+        final = float(np.mean(curve[-3:]))
+        hit = np.flatnonzero(curve >= target)
+        reach = f"{t[hit[0]]:,}" if hit.size else "never"
+        share = f"{t[hit[0]] / budget:.2f}" if hit.size else "-"
+        hold = f"{curve.min() / curve[0]:.0%}" if curve[0] > 0 else "-"
+        lines.append(f"| {arm} | {n} | {curve[0]:.0f} | {hold} | {final:.0f} | {'yes' if final > curve[0] else 'no'} "
+                     f"| {reach} | {share} |")
+    return lines + [""]
 
 
 def main() -> None:

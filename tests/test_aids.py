@@ -5,9 +5,12 @@ import numpy as np
 import pytest
 import torch
 from stable_baselines3 import PPO, SAC
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import VecNormalize
 from torch.distributions import Normal, kl_divergence
 
 from weit_rl.agents.aids import CriticWarmup, Retention, actor_parameters, frozen_copy, gaussian_kl, gaussian_params
+from weit_rl.agents.normalization import PreservingObsNormalization
 
 
 def test_gaussian_kl_matches_torch():
@@ -71,6 +74,28 @@ def test_retention_resumes_with_the_saved_teacher(tmp_path):
     path = tmp_path / "teacher.pt"
     model = _ppo()
     model.learn(64, callback=Retention(1.0, 10_000, path))
-    saved = torch.load(path)
+    saved = torch.load(path, weights_only=False)["policy"]
     model.learn(64, callback=Retention(1.0, 10_000, path), reset_num_timesteps=False)
-    assert all(torch.equal(saved[k], v) for k, v in torch.load(path).items())
+    assert all(torch.equal(saved[k], v) for k, v in torch.load(path, weights_only=False)["policy"].items())
+
+
+@pytest.mark.parametrize("preserve", [True, False])
+def test_the_teacher_keeps_its_function_when_the_statistics_move(preserve, tmp_path):
+    env = VecNormalize(make_vec_env("Pendulum-v1", n_envs=1, seed=0), norm_reward=False, clip_obs=1e9)
+    env.obs_rms.count = 10.0  # few samples: the statistics move a lot in 128 steps
+    model = PPO("MlpPolicy", env, n_steps=64, batch_size=32, n_epochs=1, policy_kwargs=dict(net_arch=[16]),
+                seed=0, device="cpu")
+    model.learn(0)  # the first reset updates the statistics before any callback runs
+    raw = np.random.default_rng(0).uniform([-1, -1, -8], [1, 1, 8], size=(64, 3)).astype(np.float32)
+
+    def means(policy):
+        obs = torch.as_tensor(model.get_env().normalize_obs(raw), dtype=torch.float32)
+        with torch.no_grad():
+            return policy.get_distribution(obs).distribution.mean
+
+    start, mean0 = means(model.policy), env.obs_rms.mean.copy()
+    retention = Retention(1.0, 10_000, tmp_path / "teacher.pt")
+    aids = [PreservingObsNormalization(), retention] if preserve else [retention]
+    model.learn(192, callback=aids, reset_num_timesteps=False)
+    assert not np.allclose(env.obs_rms.mean, mean0, atol=1e-3)
+    torch.testing.assert_close(means(retention.teacher), start, atol=1e-5, rtol=1e-5)
