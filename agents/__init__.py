@@ -5,7 +5,7 @@ and `train` (the train/resume loop). This module only re-exports their public na
 
 from weit_rl.agents.callbacks import EVAL_COLUMNS, CheckpointCallback, EvalCSVCallback, read_evals
 from weit_rl.agents.checkpoint import best_score, load_checkpoint, save_best, save_checkpoint
-from weit_rl.agents.config import RunConfig, prepare, resolve_device
+from weit_rl.agents.config import RunConfig, needs_expert, prepare, resolve_device
 from weit_rl.agents.enjoy import Episode, play
 from weit_rl.agents.evaluation import evaluate, evaluate_saved, make_eval_env, saved_task
 from weit_rl.agents.model import ALGO_CLASSES, algo_kwargs, build_model, init_sources, new_model
@@ -14,6 +14,6 @@ from weit_rl.agents.train import train
 __all__ = [
     "ALGO_CLASSES", "EVAL_COLUMNS", "CheckpointCallback", "Episode", "EvalCSVCallback", "RunConfig", "algo_kwargs",
     "best_score", "build_model", "evaluate", "evaluate_saved", "init_sources", "load_checkpoint", "make_eval_env",
-    "new_model",
+    "needs_expert", "new_model",
     "play", "prepare", "read_evals", "resolve_device", "save_best", "save_checkpoint", "saved_task", "train",
 ]

@@ -5,9 +5,10 @@ alike, never to one arm only.
   value function; the policy starts moving once its advantages (or Q-values) mean something.
 - Retention: a term beta(t) * KL(teacher || policy) on every minibatch the actor is updated
   on, beta decaying linearly to zero (kickstarting, Schmitt et al. 2018). The teacher is the
-  policy as it was when training started (its initialization), saved in the run folder so
-  that a resumed run keeps the same teacher. Its function is fixed on raw observations: when
-  VecNormalize's statistics move, its first layers are rewritten for the new statistics.
+  policy as it was when training started (its initialization), or the expert's policy; it is
+  saved in the run folder so that a resumed run keeps the same teacher. Its function is fixed
+  on raw observations: when VecNormalize's statistics move, its first layers are rewritten
+  for the new statistics.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from stable_baselines3.sac.policies import SACPolicy
 from torch import Tensor
 
 from weit_rl.agents.normalization import absorb, first_linears
+
+ObsStats = tuple[np.ndarray, np.ndarray]  # (mean, std) a network's inputs were normalized with
 
 
 def actor_parameters(policy: BasePolicy) -> list[torch.nn.Parameter]:
@@ -92,9 +95,13 @@ class Retention(BaseCallback):
     the KL gradient is accumulated just before the optimizer steps (then the gradient norm
     is clipped again, as PPO clips its own)."""
 
-    def __init__(self, weight: float, decay_steps: int, teacher_path: Path):
+    def __init__(self, weight: float, decay_steps: int, teacher_path: Path, expert: BasePolicy | None = None,
+                 expert_stats: ObsStats | None = None):
+        """`expert` (with the observation statistics its weights expect, if it normalizes)
+        teaches instead of the policy's initial self."""
         super().__init__()
         self.weight, self.decay_steps, self.teacher_path = weight, decay_steps, Path(teacher_path)
+        self.expert, self.expert_stats = expert, expert_stats
         self.teacher: BasePolicy | None = None
         self._obs: Tensor | None = None
         self.kl_sum, self.kl_n = 0.0, 0
@@ -104,13 +111,14 @@ class Retention(BaseCallback):
 
     def _on_training_start(self) -> None:
         policy = self.model.policy
-        self.teacher = frozen_copy(policy)
+        self.teacher = frozen_copy(self.expert if self.expert is not None else policy).to(policy.device)
         env = self.model.get_env()
         self.norm = env if isinstance(env, VecNormalize) and env.norm_obs else None
         if self.teacher_path.exists():  # a resumed run keeps the teacher it started with
             saved = torch.load(self.teacher_path, map_location=policy.device, weights_only=False)
         else:
-            saved = {"policy": self.teacher.state_dict(), "obs_stats": self._obs_stats()}
+            stats = self.expert_stats if self.expert is not None else self._obs_stats()
+            saved = {"policy": self.teacher.state_dict(), "obs_stats": stats}
             self.teacher_path.parent.mkdir(parents=True, exist_ok=True)
             torch.save(saved, self.teacher_path)
         self.teacher.load_state_dict(saved["policy"])
@@ -118,7 +126,7 @@ class Retention(BaseCallback):
         self._follow_statistics()
         self._hook(policy)
 
-    def _obs_stats(self) -> tuple[np.ndarray, np.ndarray] | None:
+    def _obs_stats(self) -> ObsStats | None:
         if self.norm is None:
             return None
         rms = self.norm.obs_rms

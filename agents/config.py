@@ -13,7 +13,7 @@ import yaml
 from weit_rl import UserError
 from weit_rl.config import apply_overrides, check_algo, check_seed, hyperparams, parse_size
 from weit_rl.envs import resolve_task
-from weit_rl.init import check_init
+from weit_rl.init import INITIALIZERS, check_init
 
 
 @dataclass
@@ -70,7 +70,9 @@ class RunConfig:
                                  "default init's during scaler fitting"})
     # Training-time aids (agents/aids.py), applied to every arm alike
     warmup_steps: int = field(default=0, metadata={"help": "critic warm-up: the actor is frozen for the first steps"})
-    retention: float = field(default=0.0, metadata={"help": "weight of KL(initial policy || policy) per minibatch"})
+    retention: float = field(default=0.0, metadata={"help": "weight of KL(teacher || policy) per minibatch"})
+    retention_teacher: str = field(default="init", metadata={"help": "the retention teacher: init (the run's own "
+                                   "initial policy) or expert (the expert's policy, --expert)"})
     retention_steps: int = field(default=50_000, metadata={"help": "steps over which the retention weight decays to 0"})
     lr_scale: float = field(default=1.0, metadata={"help": "multiplies the config's learning rate"})
 
@@ -149,5 +151,13 @@ def prepare(cfg: RunConfig) -> RunConfig:
     _check_choice("log_std", cfg.log_std, ("config", "bank", "init"))
     _check_choice("obs_update", cfg.obs_update, ("running", "preserve"))
     _check_choice("reward_stats", cfg.reward_stats, ("fresh", "bank"))
+    _check_choice("retention_teacher", cfg.retention_teacher, ("init", "expert"))
     resolve_device(cfg.device)
     return cfg
+
+
+def needs_expert(cfg: RunConfig | dict[str, Any]) -> bool:
+    """The run reads the expert: its initializer copies from it, or retention is taught by it."""
+    get = cfg.get if isinstance(cfg, dict) else lambda key, default=None: getattr(cfg, key, default)
+    teacher = get("retention", 0.0) and get("retention_teacher", "init") == "expert"
+    return INITIALIZERS[get("init", "weit")].needs_expert or bool(teacher)

@@ -10,6 +10,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
@@ -23,6 +24,7 @@ from weit_rl.agents.config import RunConfig, changed_fields, prepare
 from weit_rl.agents.evaluation import make_eval_env
 from weit_rl.agents.model import new_model
 from weit_rl.agents.normalization import PreservingObsNormalization
+from weit_rl.sb3 import load_expert
 
 
 def train(cfg: RunConfig, command: str | None = None, callbacks: list[BaseCallback] | None = None) -> Path:
@@ -46,6 +48,8 @@ def train(cfg: RunConfig, command: str | None = None, callbacks: list[BaseCallba
         print(f"resuming {run_dir} from step {model.num_timesteps}", file=sys.stderr)
     else:
         model = new_model(cfg)
+    aids = training_aids(cfg, run_dir)  # before anything is written: a bad expert fails here
+    if not ckpt_dir.exists():
         if (run_dir / "config.yaml").exists():
             print(f"restarting {run_dir} from step 0: it was stopped before its first checkpoint (every "
                   f"{cfg.checkpoint_freq} steps); its earlier evaluations and TensorBoard logs are dropped",
@@ -64,7 +68,7 @@ def train(cfg: RunConfig, command: str | None = None, callbacks: list[BaseCallba
                         best_dir=run_dir / "best" if cfg.keep_best else None, stop_return=cfg.stop_return,
                         started=started),
         CheckpointCallback(ckpt_dir, cfg.checkpoint_freq),
-        *training_aids(cfg, run_dir),
+        *aids,
         *(callbacks or []),
     ])
     remaining = max(cfg.steps - model.num_timesteps, 0)
@@ -100,7 +104,14 @@ def training_aids(cfg: RunConfig, run_dir: Path) -> list[BaseCallback]:
     if cfg.warmup_steps:
         aids.append(CriticWarmup(cfg.warmup_steps))
     if cfg.retention:
-        aids.append(Retention(cfg.retention, cfg.retention_steps, run_dir / "teacher.pt"))
+        expert, stats = None, None
+        if cfg.retention_teacher == "expert":
+            if not cfg.expert:
+                raise UserError("retention_teacher 'expert' needs the expert: pass --expert PATH (EXPERT=PATH)")
+            model, norm = load_expert(cfg.expert, cfg.algo)
+            expert = model.policy
+            stats = None if norm is None else (norm.obs_rms.mean.copy(), np.sqrt(norm.obs_rms.var + norm.epsilon))
+        aids.append(Retention(cfg.retention, cfg.retention_steps, run_dir / "teacher.pt", expert, stats))
     return aids
 
 

@@ -53,6 +53,8 @@ ARMS = {
         "scratch_frozen": "init=scratch,obs_count=1000000",    # the expert's statistics, frozen
         "weit_running": "init=weit,obs_update=running",        # statistics that shift under the weights
         "weit_uncontrolled": "init=weit,obs_stats=init,obs_count=1000000,obs_update=running,log_std=init",
+        "weit_ft_retx": f"init=weit,finetune_steps=300,{RETENTION},retention_teacher=expert",  # (f) the expert teaches
+        "scratch_retx": f"init=scratch,{RETENTION},retention_teacher=expert",  # kickstarting from scratch
     },
 }
 BASELINES = ("weit", "distill", "scratch")

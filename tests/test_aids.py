@@ -9,8 +9,11 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecNormalize
 from torch.distributions import Normal, kl_divergence
 
+from weit_rl import UserError
+from weit_rl.agents import RunConfig, train
 from weit_rl.agents.aids import CriticWarmup, Retention, actor_parameters, frozen_copy, gaussian_kl, gaussian_params
 from weit_rl.agents.normalization import PreservingObsNormalization
+from weit_rl.sb3 import load_expert
 
 
 def test_gaussian_kl_matches_torch():
@@ -99,3 +102,17 @@ def test_the_teacher_keeps_its_function_when_the_statistics_move(preserve, tmp_p
     model.learn(192, callback=aids, reset_num_timesteps=False)
     assert not np.allclose(env.obs_rms.mean, mean0, atol=1e-3)
     torch.testing.assert_close(means(retention.teacher), start, atol=1e-5, rtol=1e-5)
+
+
+def test_the_expert_can_teach_and_a_missing_one_is_refused(tiny_ppo_expert, tmp_path):
+    cfg = dict(env="HalfCheetah", init="scratch", size="8", steps=64, eval_freq=64, eval_episodes=1, device="cpu",
+               progress_bar=False, retention=1.0, retention_teacher="expert",
+               hyperparam_overrides={"n_steps": 32, "batch_size": 32, "n_epochs": 1})
+    with pytest.raises(UserError, match="needs the expert"):
+        train(RunConfig(**cfg, run_dir=str(tmp_path / "none")))
+    assert not (tmp_path / "none").exists()
+    run = train(RunConfig(**cfg, expert=str(tiny_ppo_expert), run_dir=str(tmp_path / "run")))
+    saved = torch.load(run / "teacher.pt", weights_only=False)
+    expert, norm = load_expert(str(tiny_ppo_expert), "ppo")
+    assert all(torch.equal(v, saved["policy"][k]) for k, v in expert.policy.state_dict().items())
+    np.testing.assert_allclose(saved["obs_stats"][0], norm.obs_rms.mean)  # the statistics its weights expect

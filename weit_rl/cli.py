@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from weit_rl import UserError
-from weit_rl.agents import RunConfig, evaluate_saved, play, saved_task, train
+from weit_rl.agents import RunConfig, evaluate_saved, needs_expert, play, saved_task, train
 from weit_rl.bank import read_manifest
 from weit_rl.build_bank import build_bank
 from weit_rl.compare import add_arguments, run_compare
@@ -66,7 +66,7 @@ def cmd_train(a: argparse.Namespace) -> None:
     env_id, algo, init = resolve_task(cfg.env), check_algo(cfg.algo), check_init(cfg.init)
     entry = INITIALIZERS[init]
     cfg.bank = cfg.bank or (default_bank(env_id, algo) if entry.needs_bank else None)
-    cfg.expert = cfg.expert or (default_expert(env_id, algo) if entry.needs_expert else None)
+    cfg.expert = cfg.expert or (default_expert(env_id, algo) if needs_expert(cfg) else None)
     cfg.run_dir = cfg.run_dir or f"runs/{short_name(env_id)}/{algo}-{size_name(cfg.size)}-{init}-s{cfg.seed}"
     out = train(cfg, _command())
     print(f"run written: {out}")
