@@ -4,6 +4,7 @@ that resolve it before anything is written."""
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
@@ -144,9 +145,14 @@ def prepare(cfg: RunConfig) -> RunConfig:
                                       cfg.algo)
     learning_starts = cfg.hyperparams.get("learning_starts", 100)  # SB3's SAC default
     if cfg.algo == "sac" and 0 < cfg.steps <= learning_starts:
-        raise UserError(f"SAC makes no gradient update in its first learning_starts={learning_starts} steps and "
-                        f"steps is {cfg.steps}: raise --steps, or lower it with --hyperparams "
-                        f"learning_starts={max(cfg.steps // 2, 1)} (HP= with make)")
+        if "learning_starts" in cfg.hyperparam_overrides:  # the user's own value: say so rather than override it
+            raise UserError(f"SAC makes no gradient update in its first learning_starts={learning_starts} steps and "
+                            f"steps is {cfg.steps}: raise --steps, or lower it with --hyperparams "
+                            f"learning_starts={max(cfg.steps // 2, 1)} (HP= with make)")
+        # A short run (a smoke test, a quick look) should still learn: the config's value is for long runs.
+        cfg.hyperparams["learning_starts"] = max(cfg.steps // 2, 1)
+        print(f"note: SAC's learning_starts lowered from {learning_starts} to {cfg.hyperparams['learning_starts']} "
+              f"for a {cfg.steps}-step run (set it with --hyperparams learning_starts=N)", file=sys.stderr)
     _check_choice("obs_stats", cfg.obs_stats, ("bank", "fresh", "init"))
     _check_choice("log_std", cfg.log_std, ("config", "bank", "init"))
     _check_choice("obs_update", cfg.obs_update, ("running", "preserve"))

@@ -59,3 +59,10 @@ def test_older_evaluations_csv_is_still_read_and_resumed(tmp_path):
     rows = read_evals(path)
     assert [int(r["timesteps"]) for r in rows] == [0, 256]
     assert rows[0]["wall_s"] == "" and 0 < float(rows[1]["eval_s"]) < float(rows[1]["wall_s"])
+
+
+def test_a_short_sac_run_still_learns(capsys):
+    short = prepare(RunConfig(env="HalfCheetah", algo="sac", init="scratch", steps=2000))
+    assert short.hyperparams["learning_starts"] == 1000  # the config's 10000 would leave it untrained
+    assert "learning_starts lowered from 10000 to 1000" in capsys.readouterr().err
+    assert prepare(RunConfig(env="HalfCheetah", algo="sac", init="scratch")).hyperparams["learning_starts"] == 10000
