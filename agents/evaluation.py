@@ -24,9 +24,12 @@ def evaluate(model: BaseAlgorithm, env: VecEnv, episodes: int) -> list[float]:
 
 
 def make_eval_env(cfg: RunConfig, train_env: VecEnv) -> VecEnv:
-    """Unnormalized rewards, frozen observation statistics copied from the training env."""
+    """Unnormalized rewards, frozen observation statistics copied from the training env; one
+    env per evaluation episode (seeds seed+10000, +10001, ...), so that the episodes run side
+    by side and the policy acts on them in one batch: ~4x faster than one after another,
+    which kept evaluation at ~40% of a small PPO run's wall time (reports/ablation/README.md)."""
     normalize = isinstance(train_env, VecNormalize)
-    env = make_env(cfg.env, seed=cfg.seed + 10_000, normalize=normalize, training=False)
+    env = make_env(cfg.env, n_envs=cfg.eval_episodes, seed=cfg.seed + 10_000, normalize=normalize, training=False)
     if normalize:
         env.obs_rms = train_env.obs_rms
     return env
