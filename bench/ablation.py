@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from weit_rl.compare.results import read_evaluations
+from weit_rl.stats import curve_at
 
 STUDY = "ablation"
 REPORTS = Path("reports") / STUDY
@@ -124,19 +125,19 @@ def summary() -> str:
 
 
 def mean_curves(env_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray, int]]:
-    """arm -> (timesteps, mean raw return over the arm's recorded seeds, number of seeds),
-    read from the raw evaluations.csv files alone; seeds missing an evaluation are skipped."""
-    by_arm: dict[str, list[dict[str, np.ndarray]]] = {}
+    """arm -> (grid, mean raw return over the arm's recorded seeds, number of seeds), read
+    from the raw evaluations.csv files alone, each run as a step function on the evaluation
+    grid (0, 5k, ..., 100k)."""
+    steps, freq = int(PROTOCOL[PROTOCOL.index("--steps") + 1]), int(PROTOCOL[PROTOCOL.index("--eval-freq") + 1])
+    grid = np.arange(0, steps + 1, freq)
+    by_arm: dict[str, list[np.ndarray]] = {}
     for csv_path in sorted(env_dir.glob("*/evaluations.csv")):
         match = re.fullmatch(r"ppo-small-(.+)-s\d+", csv_path.parent.name)
         if match:
-            by_arm.setdefault(match.group(1), []).append(read_evaluations(csv_path))
-    out = {}
-    for arm, runs in by_arm.items():
-        t = runs[0]["timesteps"]
-        complete = [r["mean_return"] for r in runs if np.array_equal(r["timesteps"], t)]
-        out[arm] = (t, np.mean(complete, axis=0), len(complete))
-    return out
+            ev = read_evaluations(csv_path)
+            if ev["timesteps"][-1] >= steps:  # finished runs only
+                by_arm.setdefault(match.group(1), []).append(curve_at(ev["timesteps"], ev["mean_return"], grid))
+    return {arm: (grid, np.mean(curves, axis=0), len(curves)) for arm, curves in by_arm.items()}
 
 
 def head_start(env_dir: Path) -> list[str]:
