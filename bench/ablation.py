@@ -44,6 +44,7 @@ ARMS = {
         "distill600_ret": f"init=distill,finetune_steps=300,{RETENTION}",
     },
     "more": {
+        "weit_ft_still": "init=weit,finetune_steps=300,lr_scale=0.0",  # noise floor: the start, never updated
         "weit_rebal": "init=weit,rebalance=true",              # (a) function-preserving rescaling
         "weit_pen": "init=weit,scale_penalty=1.0",             # (b) norm penalty in scaler fitting
         "weit_fit1k": "init=weit,fit_steps=1000",              # (d) more scaler steps
