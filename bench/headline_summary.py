@@ -1,0 +1,278 @@
+"""reports/summary.md (+ summary.json, summary.png): the headline study across tasks,
+algorithms and sizes, read from the parts' reports (reports/headline/<Env>-<algo>.json, written
+by `weit-rl compare`) and the runs' config.yaml. Parts or cells not recorded yet are shown as
+"not run yet". Statistics: small pure functions on top of weit_rl.stats."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from weit_rl import plots, stats
+from weit_rl.compare.arms import default
+from weit_rl.compare.report import jsonable
+from weit_rl.config import parse_size
+
+LEVEL = "0.5"  # steps to 50% of the expert's return
+NOT_RUN = "not run yet"
+NO_INTERVAL = f"n < {stats.MIN_RUNS}: no interval"
+BASELINES = ("scratch", "distill", "select")
+ALL_ARMS = ("scratch", "weit", "distill", "select")
+# config.yaml fields that differ between runs of one arm by design; any other difference is a mixed recipe.
+PER_RUN = ("seed", "size", "net_arch", "run_dir", "device", "progress_bar", "expert", "code_version")
+RECIPE_ARMS = ("weit", "distill")  # the arms whose recipe the page lists
+RECIPE = ("fit_steps", "finetune_steps", "calib", "rebalance", "scale_penalty", "warmup_steps", "retention",
+          "lr_scale")
+
+
+# --- Statistics (pure) -----------------------------------------------------------------
+
+def interval(samples: list, func: Any, reps: int, seed: int) -> dict[str, Any]:
+    """Percentile bootstrap of func over the samples (each resampled on its own, from a fresh
+    default_rng(seed), as the parts' reports do); the estimate alone below MIN_RUNS runs."""
+    arrays = [np.asarray(s, dtype=float) for s in samples]
+    if min(a.size for a in arrays) < stats.MIN_RUNS:
+        return {"estimate": float(func(*arrays, axis=0)), "low": None, "high": None}
+    point, low, high = stats.bootstrap_ci(arrays, func, np.random.default_rng(seed), reps)
+    return {"estimate": float(point), "low": float(low), "high": float(high)}
+
+
+def verdict(ci: dict[str, Any]) -> str:
+    if ci["low"] is None:
+        return NO_INTERVAL
+    return "better" if ci["low"] > 0 else "worse" if ci["high"] < 0 else "inconclusive"
+
+
+def pooled_iqm(*groups: np.ndarray, axis: int = 0) -> np.ndarray:
+    """IQM of the runs of every group (task) together."""
+    return stats.iqm(np.concatenate(groups, axis=axis), axis=axis)
+
+
+def median_steps(values: list) -> dict[str, Any]:
+    """Median steps-to-level over runs; censored runs ("inf") sort last, so the median is
+    inf when the median run never got there."""
+    v = np.array([math.inf if x == "inf" else float(x) for x in values])
+    return {"median": float(stats.median(v)), "reached": int(np.isfinite(v).sum()), "n": int(v.size)}
+
+
+def order_sizes(sizes: list[str]) -> list[str]:
+    """By the hidden layers' parameter count (weights and biases)."""
+    count = lambda w: sum(a * b for a, b in zip(w, w[1:])) + sum(w)  # noqa: E731
+    return sorted(sizes, key=lambda s: count(parse_size(s)))
+
+
+def size_label(size: str) -> str:
+    return f"{size} ({'x'.join(map(str, parse_size(size)))})"
+
+
+# --- Reading the study -----------------------------------------------------------------
+
+def recipes(env_dir: Path, algo: str) -> dict[str, dict[str, list]]:
+    """arm -> config.yaml field -> its distinct values over the arm's runs, for the recipe
+    fields and any field that differs between runs (a default changed mid-study)."""
+    seen: dict[str, dict[str, set]] = {}
+    for path in sorted(env_dir.glob(f"{algo}-*/config.yaml")):
+        m = re.fullmatch(rf"{algo}-.+-([a-z0-9_]+)-s\d+", path.parent.name)
+        if m is None:  # not a run folder (a .tmp left by an interrupted copy)
+            continue
+        cfg = yaml.safe_load(path.read_text()) or {}
+        for key in {*cfg, *RECIPE} - set(PER_RUN):
+            value = cfg.get(key, _default(key))
+            seen.setdefault(m[1], {}).setdefault(key, set()).add(json.dumps(value, sort_keys=True))
+    out = {}
+    for arm, fields in seen.items():
+        keys = [k for k in fields if len(fields[k]) > 1 or (k in RECIPE and arm in RECIPE_ARMS)]
+        out[arm] = {k: [json.loads(v) for v in sorted(fields[k])] for k in sorted(keys, key=_recipe_first)}
+    return out
+
+
+def _default(key: str) -> Any:
+    """What a config.yaml without the field meant (one written before the field existed)."""
+    try:
+        return default(key)
+    except KeyError:
+        return None
+
+
+def _recipe_first(key: str) -> tuple[int, str]:
+    return (RECIPE.index(key), "") if key in RECIPE else (len(RECIPE), key)
+
+
+def collect(study_dir: Path, expected: dict[tuple[str, str], dict]) -> dict[str, Any]:
+    """Every number of the page, from the parts' JSON reports."""
+    parts, pooled = {}, {}
+    for (env, algo), want in expected.items():
+        path = study_dir / f"{env}-{algo}.json"
+        data = json.loads(path.read_text()) if path.exists() else None
+        sizes, arms = order_sizes(want["sizes"]), want["arms"]
+        part: dict[str, Any] = {"task": env, "algo": algo, "report": None, "sizes": sizes, "arms": arms,
+                                "expected_runs": want["seeds"], "runs": {}, "comparisons": {}, "steps_to_50": {},
+                                "primary": None, "budget": None, "recipes": {}}
+        parts[f"{env}-{algo}"] = part
+        if data is None:
+            continue
+        reps, seed = data["statistics"]["reps"], data["statistics"]["seed"]
+        cells = data["results"]["sizes"]
+        part.update(report=f"{study_dir.name}/{path.stem}.md", budget=data["study"]["steps"],
+                    recipes=recipes(study_dir / "runs" / env, algo))
+        part["primary"] = next((c for c in data["results"]["comparisons"] if c["role"] == "primary"), None)
+        for size in sizes:
+            by_arm = cells.get(size, {})
+            part["runs"][size] = {a: len(by_arm[a]["auc"]) for a in arms if a in by_arm}
+            part["steps_to_50"][size] = {a: median_steps(by_arm[a]["steps"][LEVEL]) for a in arms
+                                         if LEVEL in by_arm.get(a, {}).get("steps", {})}  # none on raw returns
+            part["comparisons"][size] = {}
+            for base in BASELINES:
+                if "weit" in by_arm and base in by_arm:
+                    ci = interval([by_arm["weit"]["auc"], by_arm[base]["auc"]], stats.difference_of_means, reps,
+                                  seed)
+                    part["comparisons"][size][base] = dict(ci, verdict=verdict(ci))
+            for arm in arms:
+                if arm in by_arm:
+                    pooled.setdefault((algo, size, arm), {"reps": reps, "seed": seed, "tasks": {}})
+                    pooled[(algo, size, arm)]["tasks"][env] = by_arm[arm]["auc"]
+    iqm = {}
+    for (algo, size, arm), p in pooled.items():
+        tasks = dict(sorted(p["tasks"].items()))  # the order of the strata fixes the draws
+        ci = interval(list(tasks.values()), pooled_iqm, p["reps"], p["seed"])
+        iqm.setdefault(algo, {}).setdefault(size, {})[arm] = dict(ci, runs={t: len(v) for t, v in tasks.items()})
+    return {"study": study_dir.name, "parts": parts, "iqm": iqm}
+
+
+# --- The page --------------------------------------------------------------------------
+
+def fmt(ci: dict[str, Any], sign: str = "") -> str:
+    est = f"{ci['estimate']:{sign}.3f}"
+    return est if ci["low"] is None else f"{est} [{ci['low']:{sign}.3f}, {ci['high']:{sign}.3f}]"
+
+
+def steps_text(s: dict[str, Any]) -> str:
+    reached = f"{s['reached']}/{s['n']} reached"
+    return f"censored ({reached})" if math.isinf(s["median"]) else f"{s['median']:,.0f} ({reached})"
+
+
+def primary_line(part: dict[str, Any]) -> str:
+    c, head = part["primary"], f"- {part['task']} {part['algo'].upper()}: "
+    if c is None:
+        return head + f"{NOT_RUN} (weit and scratch at the declared size)"
+    what = f"{c['method']} vs {c['baseline']} at size {c['size']}, mean AUC difference {fmt(c['difference'], '+')}"
+    if not c["tested"]:
+        return head + f"{what}: not tested ({c['n'][0]} and {c['n'][1]} runs, fewer than {stats.MIN_RUNS})"
+    return head + f"{what}, permutation p = {c['p']:.4f}: **{c['verdict']}** ({c['n'][0]} and {c['n'][1]} runs)"
+
+
+def render(s: dict[str, Any]) -> str:
+    parts = s["parts"]
+    lines = ["# Headline: weit across tasks, algorithms and policy sizes", "",
+             f"Study `reports/{s['study']}/` (`python bench/headline.py`; this page: `python bench/headline.py "
+             "--summary-only`). Each task and algorithm is one part with its own report (linked below), raw runs in "
+             f"`{s['study']}/runs/<Env>/`. Score: normalized return (R - random) / (expert - random); **AUC**: the "
+             "normalized learning curve integrated as a step function over the budget, divided by the budget. "
+             f"Cells fill as the sweeps land; \"{NOT_RUN}\" marks a part or cell with no recorded run.", "",
+             "## Primary comparison (declared before the runs)", "",
+             "weit vs scratch, mean AUC, at the size each part declared when it started (small in "
+             "bench/headline.py), one test per task: two-sided permutation test at 0.05, as the part's report "
+             "states it.", ""]
+    lines += [primary_line(p) for p in parts.values()]
+    lines += ["", "## weit vs each baseline, per task, algorithm and size", "",
+              "Difference of mean AUC (weit minus baseline) with a 95% percentile-bootstrap CI over runs (each arm "
+              "resampled on its own); \"better\"/\"worse\" when the CI excludes 0, else \"inconclusive\". These are "
+              "**per-cell intervals without multiplicity correction** (the parts' reports give the Holm-corrected "
+              f"tests); only the primary comparison above is a pre-declared test. With fewer than {stats.MIN_RUNS} "
+              f"runs in either arm: \"{NO_INTERVAL}\" (the estimate only). Runs: recorded / planned per arm.", "",
+              "| task | algo | size | runs | " + " | ".join(f"vs {b}" for b in BASELINES) + " |",
+              "|---|---|---|---|" + "---|" * len(BASELINES)]
+    for part in parts.values():
+        for size in part["sizes"]:
+            runs = part["runs"].get(size, {})
+            count = ", ".join(f"{a} {runs.get(a, 0)}" for a in part["arms"]) + f" / {part['expected_runs'][size]}"
+            row = [part["task"], part["algo"].upper(), size_label(size), count]
+            for base in BASELINES:
+                c = part["comparisons"].get(size, {}).get(base)
+                row.append("-" if base not in part["arms"] else NOT_RUN if c is None else
+                           f"{fmt(c, '+')} {c['verdict'] if c['low'] is not None else '(' + NO_INTERVAL + ')'}")
+            lines.append("| " + " | ".join(row) + " |")
+    lines += ["", "## IQM across tasks", "",
+              "Interquartile mean of the per-run normalized AUC, the runs of every task pooled, with a 95% "
+              "percentile-bootstrap CI stratified by task (runs resampled within each task); no interval when a "
+              f"task has fewer than {stats.MIN_RUNS} runs.", "",
+              "| algo | size | arm | IQM across tasks [95% CI] | runs per task |", "|---|---|---|---|---|"]
+    for algo in dict.fromkeys(p["algo"] for p in parts.values()):
+        mine = [p for p in parts.values() if p["algo"] == algo]
+        for size in order_sizes(list(dict.fromkeys(z for p in mine for z in p["sizes"]))):
+            for arm in dict.fromkeys(a for p in mine for a in p["arms"]):
+                v = s["iqm"].get(algo, {}).get(size, {}).get(arm)
+                runs = ", ".join(f"{t} {n}" for t, n in v["runs"].items()) if v else "-"
+                lines.append(f"| {algo.upper()} | {size_label(size)} | {arm} | {fmt(v) if v else NOT_RUN} | {runs} |")
+    lines += ["", "## Steps to 50% of the expert's return", "",
+              "Median over runs of the first evaluation step at which a run's score reaches 0.5; a run that never "
+              "does is censored (+∞), and \"censored\" means the median run never got there.", "",
+              "![steps to 50% of the expert's return by policy size](summary.png)", "",
+              "| task | algo | size | " + " | ".join(ALL_ARMS) + " |", "|---|---|---|" + "---|" * len(ALL_ARMS)]
+    for part in parts.values():
+        for size in part["sizes"]:
+            got = part["steps_to_50"].get(size, {})
+            row = ["-" if a not in part["arms"] else steps_text(got[a]) if a in got else NOT_RUN
+                   for a in ALL_ARMS]
+            lines.append(f"| {part['task']} | {part['algo'].upper()} | {size_label(size)} | " + " | ".join(row) + " |")
+    lines += ["", "## Parts and recipes", "",
+              "The recipe of each arm as recorded in its runs' config.yaml (weit and distill run RunConfig's "
+              "defaults); **mixed** marks a field whose value differs between runs of one arm.", ""]
+    for name, part in parts.items():
+        if part["report"] is None:
+            lines.append(f"- {name}: {NOT_RUN}")
+            continue
+        lines.append(f"- {name}: [{part['report']}]({part['report']})")
+        for arm, fields in part["recipes"].items():
+            text = ", ".join(f"{'**mixed** ' if len(v) > 1 else ''}{k}={'|'.join(map(str, v))}"
+                             for k, v in fields.items())
+            lines.append(f"  - {arm}: {text or 'the same configuration in every run'}")
+    return "\n".join(lines) + "\n"
+
+
+def figure(path: Path, s: dict[str, Any]) -> None:
+    """Median steps to 50% by size (ordered by parameter count), one line per arm, one
+    panel per part; a censored median is an open triangle on the budget line."""
+    parts = s["parts"]
+    fig, axes = plots.plt.subplots(1, len(parts), figsize=(4.6 * len(parts), 3.8), squeeze=False)
+    for ax, part in zip(axes[0], parts.values()):
+        x, got = np.arange(len(part["sizes"])), part["steps_to_50"]
+        ax.set_xticks(x, [size_label(z).replace(" ", "\n") for z in part["sizes"]], fontsize=8)
+        ax.set(title=f"{part['task']} {part['algo'].upper()}", xlim=(-0.5, len(x) - 0.5),
+               xlabel="policy size (by parameter count)", ylabel="steps to 50% of expert (median run)")
+        for xi, size in zip(x, part["sizes"]):
+            if not got.get(size):
+                ax.text(xi, 0.5, NOT_RUN, rotation=90, ha="center", va="center", color="0.5",
+                        transform=ax.get_xaxis_transform())
+        if part["budget"] is None:
+            continue
+        arms = [a for a in part["arms"] if any(a in got[z] for z in part["sizes"])]
+        for i, arm in enumerate(arms):
+            med = [got[z][arm]["median"] if arm in got[z] else math.nan for z in part["sizes"]]
+            xs = x + 0.06 * (i - (len(arms) - 1) / 2)  # side by side, so that equal medians stay visible
+            ax.plot(xs, [m if math.isfinite(m) else math.nan for m in med], "o-", color=plots.color(arm, i), label=arm)
+            censored = [xi for xi, m in zip(xs, med) if math.isinf(m)]
+            ax.plot(censored, [part["budget"]] * len(censored), "^", mfc="none", ms=9, color=plots.color(arm, i))
+        ax.axhline(part["budget"], color="k", lw=0.8, ls=":")
+        ax.set_ylim(0, part["budget"] * 1.08)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, title="△ on the budget (dotted):\nmedian run censored", title_fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plots.plt.close(fig)
+
+
+def write_summary(study_dir: Path, out_dir: Path, expected: dict[tuple[str, str], dict]) -> Path:
+    """Write out_dir/summary.md, .json and .png; returns the Markdown file."""
+    s = collect(study_dir, expected)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figure(out_dir / "summary.png", s)
+    (out_dir / "summary.json").write_text(json.dumps(jsonable(s), indent=1) + "\n")
+    (out_dir / "summary.md").write_text(render(s))
+    return out_dir / "summary.md"

@@ -1,0 +1,136 @@
+"""bench/headline.py: the driver's compare calls, and the summary page on a synthetic study
+(files only, as compare records them; nothing trains), its numbers recomputed by hand."""
+
+import csv
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from test_compare import EXPERT, RANDOM, REPS, SEED, STEPS, parse, percentile_ci, synthetic_study
+
+from weit_rl import compare
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import headline  # noqa: E402
+from headline_summary import NO_INTERVAL, NOT_RUN, write_summary  # noqa: E402
+
+EXPECTED = {("HalfCheetah", "ppo"): {"sizes": ["small", "medium", "tiny"], "arms": ["scratch", "weit", "distill",
+                                                                                    "select"],
+                                     "seeds": {"tiny": 6, "small": 6, "medium": 6}},
+            ("Walker2d", "ppo"): {"sizes": ["tiny", "small"], "arms": ["scratch", "weit", "distill"],
+                                  "seeds": {"tiny": 5, "small": 5}},
+            ("Hopper", "sac"): {"sizes": ["small"], "arms": ["scratch", "weit", "distill"], "seeds": {"small": 5}}}
+
+
+def test_driver_calls_compare_with_the_headline_protocol():
+    assert list(headline.PARTS)[0] == "HalfCheetah-ppo-small"
+    for part, (env, algo, sizes, seeds) in headline.PARTS.items():
+        args = parse(*headline.command(part, 2)[2:])  # compare's own parser reads the call
+        assert (args.env, args.algo, args.study, args.profile, args.seeds) == (env, algo, "headline", "full", seeds)
+        assert args.sizes.split(",") == sizes and "small" in sizes and args.primary_size == "small"
+        assert args.inits.split(",") == headline.ARMS[algo] and args.arm is None  # default recipes only
+        assert args.settings == (headline.SHARED["ppo"] if algo == "ppo" else None)
+        assert (args.steps, args.eval_freq, args.eval_episodes) == ((200_000, 10_000, 10) if algo == "ppo" else
+                                                                    (100_000, 5_000, 10))
+    want = headline.expected()
+    assert want[("Walker2d", "ppo")]["seeds"] == {"small": 10, "tiny": 5, "64x3": 5, "medium": 5}
+    assert want[("HalfCheetah", "sac")]["arms"] == ["scratch", "weit", "distill"]
+
+
+def run_auc_and_steps(run: Path) -> tuple[float, float]:
+    """A run's normalized AUC (step function over the budget) and steps to 50%, by hand."""
+    with (run / "evaluations.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    t = np.minimum([float(r["timesteps"]) for r in rows], STEPS)
+    s = (np.array([float(r["mean_return"]) for r in rows]) - RANDOM) / (EXPERT - RANDOM)
+    auc = float(np.sum(s * np.diff(np.append(t, STEPS))) / STEPS)
+    return auc, float(t[np.argmax(s >= 0.5)]) if np.any(s >= 0.5) else math.inf
+
+
+@pytest.fixture(scope="module")
+def summary(tmp_path_factory):
+    root = tmp_path_factory.mktemp("headline")
+    runs = synthetic_study(root, seeds=6)  # HalfCheetah PPO: tiny, small x scratch, weit, distill
+    synthetic_study(root, seeds=5, env="Walker2d")
+    for seed in (3, 4):  # a cell below MIN_RUNS
+        for name in ("config.yaml", "evaluations.csv"):
+            (runs / "Walker2d" / f"ppo-tiny-distill-s{seed}" / name).unlink()
+    for seed in range(4):  # 4 of 6 tiny scratch runs stay below 50% of the expert: a censored median
+        csv_path = runs / "HalfCheetah" / f"ppo-tiny-scratch-s{seed}" / "evaluations.csv"
+        lines = csv_path.read_text().splitlines()
+        csv_path.write_text("\n".join([lines[0], *(f"{t},{RANDOM + 50 * i},0,0" for i, t in
+                                                    enumerate((0, 512, 1024, 1536, 2050)))]) + "\n")
+    mixed = runs / "HalfCheetah" / "ppo-small-weit-s2" / "config.yaml"  # a default changed mid-study
+    mixed.write_text(yaml.safe_dump(dict(yaml.safe_load(mixed.read_text()), finetune_steps=300)))
+    compare.run_compare(parse("--study", "synth", "--report-only", "--report-dir", str(root / "reports"), "--reps",
+                              str(REPS), "--stats-seed", str(SEED)), "test")
+    page = write_summary(runs.parent, root / "reports", EXPECTED)
+    return runs, page.read_text(), json.loads((root / "reports" / "summary.json").read_text())
+
+
+def test_auc_difference_matches_a_hand_computation(summary):
+    runs, text, data = summary
+    x, y = (np.array([run_auc_and_steps(runs / "HalfCheetah" / f"ppo-small-{arm}-s{s}")[0] for s in range(6)])
+            for arm in ("weit", "distill"))
+    low, high = percentile_ci([x, y], lambda a, b: a.mean(axis=1) - b.mean(axis=1))
+    got = data["parts"]["HalfCheetah-ppo"]["comparisons"]["small"]["distill"]
+    assert (got["estimate"], got["low"], got["high"]) == pytest.approx((x.mean() - y.mean(), low, high))
+    assert got["verdict"] == ("better" if low > 0 else "worse" if high < 0 else "inconclusive")
+    assert f"{x.mean() - y.mean():+.3f} [{low:+.3f}, {high:+.3f}] {got['verdict']}" in text
+    assert "per-cell intervals without multiplicity correction" in text
+    assert "- HalfCheetah PPO: weit vs scratch at size tiny, mean AUC difference" in text  # the declared primary
+
+
+def test_iqm_across_tasks_is_stratified_by_task(summary):
+    runs, text, data = summary
+    groups = [np.array([run_auc_and_steps(runs / env / f"ppo-small-weit-s{s}")[0] for s in range(n)])
+              for env, n in (("HalfCheetah", 6), ("Walker2d", 5))]
+    iqm = lambda v: np.sort(v, axis=-1)[..., v.shape[-1] // 4: v.shape[-1] - v.shape[-1] // 4].mean(axis=-1)  # noqa
+    rng = np.random.default_rng(SEED)
+    draws = np.concatenate([g[rng.integers(0, g.size, size=(REPS, g.size))] for g in groups], axis=1)
+    dist = iqm(draws)
+    got = data["iqm"]["ppo"]["small"]["weit"]
+    assert got["estimate"] == pytest.approx(iqm(np.concatenate(groups)))
+    assert (got["low"], got["high"]) == pytest.approx((np.quantile(dist, 0.025, method="lower"),
+                                                       np.quantile(dist, 0.975, method="higher")))
+    assert got["runs"] == {"HalfCheetah": 6, "Walker2d": 5}
+    assert "## IQM across tasks" in text and "| PPO | small (64x64) | weit | " in text
+
+
+def test_median_steps_to_half_the_expert_with_censoring(summary):
+    runs, text, data = summary
+    cells = data["parts"]["HalfCheetah-ppo"]["steps_to_50"]
+    for size in ("tiny", "small"):
+        for arm in ("scratch", "weit", "distill"):
+            steps = np.sort([run_auc_and_steps(runs / "HalfCheetah" / f"ppo-{size}-{arm}-s{s}")[1] for s in range(6)])
+            median = steps[2] if steps[2] == steps[3] else (steps[2] + steps[3]) / 2  # inf when s[3] is
+            got = cells[size][arm]
+            assert (got["reached"], got["n"]) == (int(np.isfinite(steps).sum()), 6)
+            assert (math.inf if got["median"] == "inf" else got["median"]) == pytest.approx(median)
+    assert cells["tiny"]["scratch"] == {"median": "inf", "reached": 2, "n": 6}  # the censored cell
+    assert "| HalfCheetah | PPO | tiny (32x32) | censored (2/6 reached) | 1,024 (6/6 reached) |" in text
+    assert "![steps to 50% of the expert's return by policy size](summary.png)" in text
+    assert (runs.parents[1] / "summary.png").stat().st_size > 0
+
+
+def test_missing_parts_and_cells_are_not_run_yet(summary):
+    _, text, data = summary
+    table = text.split("## weit vs each baseline")[1].split("## IQM")[0]
+    rows = {tuple(c.strip() for c in line.split("|")[1:4]): line for line in table.splitlines() if line.startswith("|")}
+    medium = rows[("HalfCheetah", "PPO", "medium (128x128)")]
+    assert medium.count(NOT_RUN) == 3 and "scratch 0, weit 0, distill 0, select 0 / 6" in medium
+    assert rows[("HalfCheetah", "PPO", "small (64x64)")].endswith(f"| {NOT_RUN} |")  # no select runs
+    assert rows[("Hopper", "SAC", "small (64x64)")].count(NOT_RUN) == 2  # the part is missing; select: not planned
+    assert "- Hopper SAC: not run yet" in text and "- Hopper-sac: not run yet" in text
+    assert f"({NO_INTERVAL})" in rows[("Walker2d", "PPO", "tiny (32x32)")]  # distill has 3 runs
+    assert "distill 3 / 5" in rows[("Walker2d", "PPO", "tiny (32x32)")]
+    assert data["parts"]["Hopper-sac"]["report"] is None
+    # tiny, small, medium by parameter count, whatever order the study lists them in
+    assert text.index("| HalfCheetah | PPO | tiny") < text.index("| HalfCheetah | PPO | small") < \
+        text.index("| HalfCheetah | PPO | medium")
+    assert "  - weit: fit_steps=300, **mixed** finetune_steps=0|300," in text
+    assert "  - scratch: the same configuration in every run" in text
