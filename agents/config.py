@@ -79,7 +79,7 @@ class RunConfig:
 
 
 # Fields that do not change what a run computes: a resumed or finished run may differ in them.
-FREE_FIELDS = ("device", "progress_bar", "run_dir")
+FREE_FIELDS = ("device", "progress_bar", "run_dir", "checkpoint_freq")  # they do not change what a run learns
 
 
 def _flat(value: Any, key: str) -> dict[str, Any]:

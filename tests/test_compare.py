@@ -9,6 +9,7 @@ import math
 import re
 import shutil
 import subprocess
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import pytest
 import yaml
 
 from weit_rl import UserError, compare
+from weit_rl.agents import prepare
 from weit_rl.compare import study
 
 from conftest import run_cli
@@ -223,12 +225,19 @@ def test_a_study_or_run_folder_from_another_sweep_is_refused(tmp_path):
     out = ("--out-dir", str(tmp_path / "runs"), "--report-dir", str(tmp_path / "reports"))
     args = parse("--env", "HalfCheetah", "--sizes", "tiny", "--inits", "scratch", "--seeds", "1", "--steps", "1024",
                  *out)
-    run = compare.resolve(args).scratch("tiny", "scratch", 0)
+    sweep = compare.resolve(args)
+    run = sweep.scratch("tiny", "scratch", 0)
+    made = asdict(prepare(sweep.config("tiny", "scratch", 0)))  # what this sweep writes, then edited
     run.mkdir(parents=True)
-    (run / "config.yaml").write_text("steps: 4096\neval_freq: 512\neval_episodes: 5\nnet_arch: [32, 32]\n"
-                                     "init: scratch\nseed: 0\n")
-    with pytest.raises(UserError, match="different sweep: steps 4096"):
+    (run / "config.yaml").write_text(yaml.safe_dump(made | {"steps": 4096}))
+    with pytest.raises(UserError, match="different sweep: steps: 4096 -> 1024"):
         compare.resolve(args)
+    # a default the sweep does not set, changed since the run was made: two recipes in one cell
+    (run / "config.yaml").write_text(yaml.safe_dump(made | {"fit_steps": 1000}))
+    with pytest.raises(UserError, match="different sweep: fit_steps: 1000 -> 300"):
+        compare.resolve(args)
+    (run / "config.yaml").write_text(yaml.safe_dump(made | {"checkpoint_freq": 7, "device": "cuda"}))
+    compare.resolve(args)  # settings that do not change what a run learns
     shutil.rmtree(run)
     sweep = compare.resolve(args)
     study.write_study(sweep.study_file, study.definition(sweep))

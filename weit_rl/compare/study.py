@@ -25,8 +25,7 @@ from typing import Any
 import yaml
 
 from weit_rl import UserError
-from weit_rl.compare import arms as ar
-from weit_rl.config import parse_size
+from weit_rl.agents.config import changed_fields, prepare
 from weit_rl.envs import short_name
 
 RUN_FILES = ("evaluations.csv", "config.yaml")
@@ -223,18 +222,20 @@ def write_study(path: Path, study: dict[str, Any]) -> None:
 
 
 def check_existing_runs(sweep: Any) -> None:
-    """A run folder left by an earlier sweep (recorded or scratch) must match this one,
-    the arm's overrides included (a field its config.yaml lacks counts as the default)."""
+    """A run folder left by an earlier sweep (recorded or scratch) must match this one in
+    every field that defines a run, as this sweep now resolves it: the arm's overrides, and
+    the defaults and configs/ values it did not set (a changed default would otherwise mix
+    two recipes in one cell). A field its config.yaml lacks counts as the default; bank and
+    expert paths are compared by presence (the bank's identity is the study's bank_sha256)."""
     for size, arm, seed in sweep.cells():
-        want = {"steps": sweep.steps, "eval_freq": sweep.eval_freq, "eval_episodes": sweep.eval_episodes,
-                "net_arch": parse_size(size), "seed": seed, **sweep.arm(arm)}
+        cfg = None
         for folder in (sweep.recorded(size, arm, seed), sweep.scratch(size, arm, seed)):
             path = folder / "config.yaml"
             if not path.exists():
                 continue
+            cfg = cfg or prepare(sweep.config(size, arm, seed))
             old = yaml.safe_load(path.read_text()) or {}
-            diff = [f"{k} {old.get(k, ar.default(k))!r} (now {v!r})" for k, v in want.items()
-                    if old.get(k, ar.default(k)) != v]
+            diff = [d for d in changed_fields(cfg, old) if d.split(":")[0] not in ("bank", "expert")]
             if bool(old.get("bank")) != bool(sweep.bank):  # every arm gets the sweep's bank, or none does
                 diff.append(f"bank {old.get('bank')!r} (now {portable(sweep.bank)!r})")
             if diff:

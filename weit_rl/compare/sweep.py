@@ -10,14 +10,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from weit_rl import UserError
-from weit_rl.agents import RunConfig, prepare, resolve_device
+from weit_rl.agents import RunConfig, needs_expert, prepare, resolve_device
 from weit_rl.compare import arms as ar
 from weit_rl.compare import study as st
 from weit_rl.compare.results import reference_returns
 from weit_rl.compare.sources import resolve_sources
 from weit_rl.config import check_algo, hyperparams, parse_size, size_name
 from weit_rl.envs import resolve_task, short_name
-from weit_rl.init import INITIALIZERS
 
 # PROTOCOL.md's evaluation for headline studies: at least 10 deterministic episodes,
 # every 10k steps (PPO) or 5k (SAC).
@@ -163,7 +162,7 @@ class Sweep:
         init = over.pop("init")
         return RunConfig(env=self.env_id, algo=self.algo, size=size, init=init, steps=self.steps, seed=seed,
                          device=self.device, bank=self.bank,
-                         expert=self.expert if INITIALIZERS[init].needs_expert else None,
+                         expert=self.expert if needs_expert({"init": init, **over}) else None,
                          run_dir=str(self.scratch(size, arm, seed)), eval_freq=self.eval_freq,
                          eval_episodes=self.eval_episodes, checkpoint_freq=self.checkpoint_freq, progress_bar=False,
                          **over)
