@@ -47,6 +47,10 @@ ARMS = {
         "weit_ft_still": "init=weit,finetune_steps=300,lr_scale=0.0",  # noise floor: the start, never updated
         "weit_rebal": "init=weit,rebalance=true",              # (a) function-preserving rescaling
         "weit_pen": "init=weit,scale_penalty=1.0",             # (b) norm penalty in scaler fitting
+        # (a), (b) before the full-weight steps: weit_ft starts higher than distill600 but, on the
+        # first 3 seeds, improves less under PPO (its weights keep plain weit's large norms)
+        "weit_ft_rebal": "init=weit,finetune_steps=300,rebalance=true",
+        "weit_ft_pen": "init=weit,finetune_steps=300,scale_penalty=1.0",
         "weit_fit1k": "init=weit,fit_steps=1000",              # (d) more scaler steps
         "weit_warm": "init=weit,warmup_steps=10240",           # (e) critic warm-up, actor frozen
         "weit_lr4": "init=weit,lr_scale=4.0",                  # (e) PPO's learning rate
