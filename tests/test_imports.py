@@ -9,7 +9,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = {"weit_rl": ROOT / "weit_rl", "weit_rl.agents": ROOT / "agents", "weit_rl.envs": ROOT / "envs"}
-CORE = ("weit_rl.kron", "weit_rl.data", "weit_rl.fit", "weit_rl.bank", "weit_rl.config", "weit_rl.schema")
+CORE = ("weit_rl.kron", "weit_rl.data", "weit_rl.fit", "weit_rl.bank", "weit_rl.config", "weit_rl.schema",
+        "weit_rl.standardize")
 
 
 def modules() -> dict[str, Path]:
