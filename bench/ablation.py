@@ -7,7 +7,7 @@ against plain weit, distill and scratch.
     python bench/ablation.py --summary-only                       # rewrites ablation.md
 
 The study resumes from reports/ablation/runs/ (finished runs are never retrained), so the
-same command continues on a new machine. Stages only order the work: `core` first.
+same command continues on a new machine. Stages only order the work: `core`, then `recipe`, then `more`.
 """
 
 from __future__ import annotations
@@ -43,14 +43,19 @@ ARMS = {
         "weit_ft_ret": f"init=weit,finetune_steps=300,{RETENTION}",
         "distill600_ret": f"init=distill,finetune_steps=300,{RETENTION}",
     },
-    "more": {
-        "weit_ft_still": "init=weit,finetune_steps=300,lr_scale=0.0",  # noise floor: the start, never updated
-        "weit_rebal": "init=weit,rebalance=true",              # (a) function-preserving rescaling
-        "weit_pen": "init=weit,scale_penalty=1.0",             # (b) norm penalty in scaler fitting
+    # the recipe's contenders first (they decide the default), then the other candidates and controls
+    "recipe": {
+        "weit_ft_retx": f"init=weit,finetune_steps=300,{RETENTION},retention_teacher=expert",  # (f) the expert teaches
+        "scratch_retx": f"init=scratch,{RETENTION},retention_teacher=expert",  # kickstarting from scratch
         # (a), (b) before the full-weight steps: weit_ft starts higher than distill600 but, on the
         # first 3 seeds, improves less under PPO (its weights keep plain weit's large norms)
         "weit_ft_rebal": "init=weit,finetune_steps=300,rebalance=true",
         "weit_ft_pen": "init=weit,finetune_steps=300,scale_penalty=1.0",
+    },
+    "more": {
+        "weit_ft_still": "init=weit,finetune_steps=300,lr_scale=0.0",  # noise floor: the start, never updated
+        "weit_rebal": "init=weit,rebalance=true",              # (a) function-preserving rescaling
+        "weit_pen": "init=weit,scale_penalty=1.0",             # (b) norm penalty in scaler fitting
         "weit_fit1k": "init=weit,fit_steps=1000",              # (d) more scaler steps
         "weit_warm": "init=weit,warmup_steps=10240",           # (e) critic warm-up, actor frozen
         "weit_lr4": "init=weit,lr_scale=4.0",                  # (e) PPO's learning rate
@@ -59,8 +64,6 @@ ARMS = {
         "scratch_frozen": "init=scratch,obs_count=1000000",    # the expert's statistics, frozen
         "weit_running": "init=weit,obs_update=running",        # statistics that shift under the weights
         "weit_uncontrolled": "init=weit,obs_stats=init,obs_count=1000000,obs_update=running,log_std=init",
-        "weit_ft_retx": f"init=weit,finetune_steps=300,{RETENTION},retention_teacher=expert",  # (f) the expert teaches
-        "scratch_retx": f"init=scratch,{RETENTION},retention_teacher=expert",  # kickstarting from scratch
     },
 }
 BASELINES = ("weit", "distill", "scratch")
@@ -96,8 +99,8 @@ def fmt(ci: dict) -> str:
 def summary() -> str:
     lines = ["# Ablation: keeping weit's head start under PPO", "",
              "Each task is one part of the study `reports/ablation/` (raw runs in `runs/<Env>/`, the full report "
-             "in `<Env>-ppo.md`). Command: `python bench/ablation.py --env <Env> --stage core` then "
-             "`--stage more`. Settings shared by every arm: " + ", ".join(f"`{s}`" for s in SHARED) + ".",
+             "in `<Env>-ppo.md`). Command: `python bench/ablation.py --env <Env> --stage core`, then "
+             "`--stage recipe` and `--stage more`. Settings shared by every arm: " + ", ".join(f"`{s}`" for s in SHARED) + ".",
              "AUC: expert-normalized return integrated as a step function over the 100k steps, divided by the "
              "budget; final: mean of the last 3 evaluations; intervals: 95% percentile bootstrap over seeds "
              "(difference of means for the comparisons).", ""]
