@@ -54,32 +54,44 @@ class RunConfig:
     # bank's statistics and log_std for weit/distill, fresh ones for scratch).
     obs_stats: str = field(default="bank", metadata={"help": "observation statistics the run starts from: bank (the "
                            "bank's, for every init, when a bank is given), fresh, or init"})
-    obs_count: float | None = field(default=None, metadata={"help": "sample count given to starting statistics: small "
-                                    "lets them adapt, 1e6 freezes them (default: the bank's own)"})
-    obs_update: str = field(default="running", metadata={"help": "how observation statistics adapt: running "
+    obs_count: float | None = field(default=10_000.0, metadata={"help": "sample count given to starting statistics: "
+                                    "1e4 lets them adapt, 1e6 freezes them, null keeps the bank's own"})
+    obs_update: str = field(default="preserve", metadata={"help": "how observation statistics adapt: running "
                             "(SB3's VecNormalize, every step) or preserve (once per rollout, with the networks' "
                             "first layers rewritten so that their function is unchanged)"})
-    log_std: str = field(default="init", metadata={"help": "PPO's starting log_std: config (log_std_init), bank (the "
+    log_std: str = field(default="config", metadata={"help": "PPO's starting log_std: config (log_std_init), bank (the "
                          "expert's), or init"})
     reward_stats: str = field(default="fresh", metadata={"help": "reward-normalization statistics: fresh, or bank (the "
                               "expert's)"})
-    # weit's recipe (weit_rl.init.InitContext)
-    finetune_steps: int = field(default=0, metadata={"help": "weit: full-weight distillation steps after scaler "
-                                "fitting; distill gets fit_steps + finetune_steps"})
+    # weit's recipe (RECIPES; weit_rl.init.InitContext): fields left at None take the recipe's value
+    recipe: str = field(default="default", metadata={"help": "default (scaler fitting, 300 full-weight steps, "
+                        "retention 1.0 decaying over retention_steps) or plain (scaler fitting alone, no retention); "
+                        "finetune_steps and retention given explicitly win"})
+    finetune_steps: int | None = field(default=None, metadata={"help": "weit: full-weight distillation steps after "
+                                       "scaler fitting; distill gets fit_steps + finetune_steps (default: the "
+                                       "recipe's)"})
     rebalance: bool = field(default=False, metadata={"help": "weit: rescale ReLU layers to the default init's norms"})
     scale_penalty: float = field(default=0.0, metadata={"help": "weit: penalty keeping assembled weight norms near the "
                                  "default init's during scaler fitting"})
     # Training-time aids (agents/aids.py), applied to every arm alike
     warmup_steps: int = field(default=0, metadata={"help": "critic warm-up: the actor is frozen for the first steps"})
-    retention: float = field(default=0.0, metadata={"help": "weight of KL(teacher || policy) per minibatch"})
+    retention: float | None = field(default=None, metadata={"help": "weight of KL(teacher || policy) per minibatch "
+                                    "(default: the recipe's for an initialized policy, 0 for scratch)"})
     retention_teacher: str = field(default="init", metadata={"help": "the retention teacher: init (the run's own "
                                    "initial policy) or expert (the expert's policy, --expert)"})
     retention_steps: int = field(default=50_000, metadata={"help": "steps over which the retention weight decays to 0"})
     lr_scale: float = field(default=1.0, metadata={"help": "multiplies the config's learning rate"})
 
 
-# Fields that do not change what a run computes: a resumed or finished run may differ in them.
-FREE_FIELDS = ("device", "progress_bar", "run_dir", "checkpoint_freq")  # they do not change what a run learns
+# weit's recipes, chosen by the ablation (reports/ablation/ablation.md). "default": the scalers,
+# then 300 full-weight distillation steps on the same data (distill gets fit_steps + 300, the
+# same total), then during RL a KL to the initial policy, weight 1.0 decaying to 0 over
+# retention_steps. "plain": the recipe before it, scaler fitting alone and no retention.
+RECIPES = {"default": {"finetune_steps": 300, "retention": 1.0}, "plain": {"finetune_steps": 0, "retention": 0.0}}
+
+# Fields that do not change what a run computes: a resumed or finished run may differ in them
+# (a recipe acts only through the fields it resolves, which are compared).
+FREE_FIELDS = ("device", "progress_bar", "run_dir", "checkpoint_freq", "recipe")
 
 
 def _flat(value: Any, key: str) -> dict[str, Any]:
@@ -90,17 +102,24 @@ def _flat(value: Any, key: str) -> dict[str, Any]:
     return {key: value}
 
 
+def absent(name: str) -> Any:
+    """What a config.yaml without the field meant: it was written before the field existed,
+    when the recipe was plain and every other field had its default (None: not a field)."""
+    f = next((f for f in fields(RunConfig) if f.name == name), None)
+    if f is None:
+        return None
+    return RECIPES["plain"].get(name, f.default_factory() if f.default_factory is not MISSING else f.default)
+
+
 def changed_fields(cfg: RunConfig, saved: dict[str, Any]) -> list[str]:
     """What differs between `cfg` and the run's saved config.yaml, as "key: saved -> now",
-    over the fields that define the run. A field the saved file lacks (one added to RunConfig
-    after the run started) counts as its default."""
+    over the fields that define the run (a field the saved file lacks counts as `absent`)."""
     now = yaml.safe_load(yaml.safe_dump(asdict(cfg)))  # the representation the saved file has
     old, new = {}, {}
     for f in fields(RunConfig):
         if f.name in FREE_FIELDS:
             continue
-        default = f.default_factory() if f.default_factory is not MISSING else f.default
-        old |= _flat(saved.get(f.name, default), f.name)
+        old |= _flat(saved.get(f.name, absent(f.name)), f.name)
         new |= _flat(now[f.name], f.name)
     keys = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
     return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys]
@@ -153,6 +172,7 @@ def prepare(cfg: RunConfig) -> RunConfig:
         cfg.hyperparams["learning_starts"] = max(cfg.steps // 2, 1)
         print(f"note: SAC's learning_starts lowered from {learning_starts} to {cfg.hyperparams['learning_starts']} "
               f"for a {cfg.steps}-step run (set it with --hyperparams learning_starts=N)", file=sys.stderr)
+    _apply_recipe(cfg)
     _check_choice("obs_stats", cfg.obs_stats, ("bank", "fresh", "init"))
     _check_choice("log_std", cfg.log_std, ("config", "bank", "init"))
     _check_choice("obs_update", cfg.obs_update, ("running", "preserve"))
@@ -160,6 +180,19 @@ def prepare(cfg: RunConfig) -> RunConfig:
     _check_choice("retention_teacher", cfg.retention_teacher, ("init", "expert"))
     resolve_device(cfg.device)
     return cfg
+
+
+def _apply_recipe(cfg: RunConfig) -> None:
+    """Fill the recipe's fields the user left unset. Only initializers that distill from the
+    bank take full-weight steps, and scratch has no initial function worth retaining."""
+    _check_choice("recipe", cfg.recipe, tuple(RECIPES))
+    init, recipe = INITIALIZERS[cfg.init], RECIPES[cfg.recipe]
+    if cfg.finetune_steps is None:
+        cfg.finetune_steps = recipe["finetune_steps"] if init.needs_bank else 0
+    if cfg.retention is None:
+        cfg.retention = recipe["retention"] if init.needs_bank or init.needs_expert else 0.0
+    if cfg.finetune_steps < 0 or cfg.retention < 0:
+        raise UserError(f"finetune_steps and retention must be >= 0, got {cfg.finetune_steps} and {cfg.retention}")
 
 
 def needs_expert(cfg: RunConfig | dict[str, Any]) -> bool:

@@ -1,13 +1,15 @@
 """The initialization-recipe ablation (reports/ablation/): every candidate fix for weit's
 lost head start, as named arms of one `weit-rl compare` study per task, under the same
 controlled settings; then reports/ablation/ablation.md, a summary of every candidate
-against plain weit, distill and scratch.
+against the old weit (weit_plain), distill and scratch.
 
-    python bench/ablation.py --env HalfCheetah --stage core      # trains what is missing
+    python bench/ablation.py --env HalfCheetah --stage final     # trains what is missing
     python bench/ablation.py --summary-only                       # rewrites ablation.md
 
 The study resumes from reports/ablation/runs/ (finished runs are never retrained), so the
-same command continues on a new machine. Stages only order the work: `core`, then `recipe`, then `more`.
+same command continues on a new machine. Stages order the work (`--stage S` runs every stage
+up to S): `core` (5 seeds), `final` (the default recipe's comparison at 10 seeds), `recipe`
+(the recipe's contenders), `more` (the other candidates and controls).
 """
 
 from __future__ import annotations
@@ -26,65 +28,64 @@ from weit_rl.stats import curve_at
 
 STUDY = "ablation"
 REPORTS = Path("reports") / STUDY
-# The controlled arms (PROTOCOL.md): every arm starts from the bank's observation
-# statistics, which keep adapting (count 1e4 rather than the expert's ~1e6, which freezes
-# them) once per rollout with the networks' function preserved (agents/normalization.py),
-# with the config's exploration log_std and fresh reward statistics.
+# The controlled arms (PROTOCOL.md), now RunConfig's defaults too: every arm starts from the
+# bank's observation statistics, which keep adapting (count 1e4 rather than the expert's ~1e6,
+# which freezes them) once per rollout with the networks' function preserved
+# (agents/normalization.py), with the config's exploration log_std and fresh reward statistics.
 SHARED = ["obs_stats=bank", "obs_count=10000", "obs_update=preserve", "log_std=config", "reward_stats=fresh"]
-PROTOCOL = ["--sizes", "small", "--seeds", "5", "--steps", "100000", "--eval-freq", "5000", "--eval-episodes", "10"]
+PROTOCOL = ["--steps", "100000", "--eval-freq", "5000", "--eval-episodes", "10", "--sizes", "small"]
+SEEDS = {"core": 5, "final": 10, "recipe": 5, "more": 5}
+# name -> RunConfig overrides; an arm named after an initializer is that initializer. weit and
+# distill are the default recipe, chosen by this study (agents/config.py RECIPES: scalers, 300
+# full-weight steps, retention 1.0 over 50k steps; distill: 600 steps and the same retention);
+# every candidate starts from the plain recipe (scalers only, no retention), the one before it.
+PLAIN = "recipe=plain"
 RETENTION = "retention=1.0,retention_steps=50000"
-# name -> RunConfig overrides; an arm named after an initializer is that initializer.
 ARMS = {
     "core": {
         "scratch": "", "weit": "", "distill": "",
-        "weit_ft": "init=weit,finetune_steps=300",             # (c) scalers, then all weights
-        "distill600": "init=distill,finetune_steps=300",       # distill with weit_ft's total steps
-        "weit_ret": f"init=weit,{RETENTION}",                  # (f) KL to the initial policy
-        "weit_ft_ret": f"init=weit,finetune_steps=300,{RETENTION}",
-        "distill600_ret": f"init=distill,finetune_steps=300,{RETENTION}",
+        "weit_plain": f"init=weit,{PLAIN}",                    # weit before this study
+        "distill_plain": f"init=distill,{PLAIN}",              # distill with weit_plain's steps
+        "weit_ft": f"init=weit,{PLAIN},finetune_steps=300",    # (c) scalers, then all weights
+        "distill600": f"init=distill,{PLAIN},finetune_steps=300",  # distill with weit_ft's total steps
+        "weit_ret": f"init=weit,{PLAIN},{RETENTION}",          # (f) KL to the initial policy
     },
-    # the recipe's contenders first (they decide the default), then the other candidates and controls
+    "final": {"scratch": "", "weit": "", "distill": ""},
     "recipe": {
-        "weit_ft_retx": f"init=weit,finetune_steps=300,{RETENTION},retention_teacher=expert",  # (f) the expert teaches
+        "weit_retx": f"init=weit,{RETENTION},retention_teacher=expert",  # (f) the expert teaches
         "scratch_retx": f"init=scratch,{RETENTION},retention_teacher=expert",  # kickstarting from scratch
         # (a), (b) before the full-weight steps: weit_ft starts higher than distill600 but, on the
         # first 3 seeds, improves less under PPO (its weights keep plain weit's large norms)
-        "weit_ft_rebal": "init=weit,finetune_steps=300,rebalance=true",
-        "weit_ft_pen": "init=weit,finetune_steps=300,scale_penalty=1.0",
+        "weit_ft_rebal": f"init=weit,{PLAIN},finetune_steps=300,rebalance=true",
+        "weit_ft_pen": f"init=weit,{PLAIN},finetune_steps=300,scale_penalty=1.0",
     },
     "more": {
-        "weit_ft_still": "init=weit,finetune_steps=300,lr_scale=0.0",  # noise floor: the start, never updated
-        "weit_rebal": "init=weit,rebalance=true",              # (a) function-preserving rescaling
-        "weit_pen": "init=weit,scale_penalty=1.0",             # (b) norm penalty in scaler fitting
-        "weit_fit1k": "init=weit,fit_steps=1000",              # (d) more scaler steps
-        "weit_warm": "init=weit,warmup_steps=10240",           # (e) critic warm-up, actor frozen
-        "weit_lr4": "init=weit,lr_scale=4.0",                  # (e) PPO's learning rate
+        "weit_still": "init=weit,lr_scale=0.0",                # noise floor: the start, never updated
+        "weit_rebal": f"init=weit,{PLAIN},rebalance=true",     # (a) function-preserving rescaling
+        "weit_pen": f"init=weit,{PLAIN},scale_penalty=1.0",    # (b) norm penalty in scaler fitting
+        "weit_fit1k": f"init=weit,{PLAIN},fit_steps=1000",     # (d) more scaler steps
+        "weit_warm": f"init=weit,{PLAIN},warmup_steps=10240",  # (e) critic warm-up, actor frozen
+        "weit_lr4": f"init=weit,{PLAIN},lr_scale=4.0",         # (e) PPO's learning rate
         "scratch_ret": f"init=scratch,{RETENTION}",            # retention applies to every arm
         "scratch_fresh": "init=scratch,obs_stats=fresh,obs_update=running",  # SB3's own statistics
         "scratch_frozen": "init=scratch,obs_count=1000000",    # the expert's statistics, frozen
-        "weit_running": "init=weit,obs_update=running",        # statistics that shift under the weights
-        "weit_uncontrolled": "init=weit,obs_stats=init,obs_count=1000000,obs_update=running,log_std=init",
+        "weit_running": f"init=weit,{PLAIN},obs_update=running",  # statistics that shift under the weights
+        "weit_uncontrolled": f"init=weit,{PLAIN},obs_stats=init,obs_count=1000000,obs_update=running,log_std=init",
     },
 }
-BASELINES = ("weit", "distill", "scratch")
+BASELINES = ("weit_plain", "distill_plain", "distill", "scratch")  # the old weit, both distills, scratch
 
 
-def arm_flags(stages: list[str]) -> tuple[list[str], list[str]]:
-    names, flags = [], []
-    for stage in stages:
-        for name, overrides in ARMS[stage].items():
-            names.append(name)
-            if overrides:
-                flags += ["--arm", f"{name}:{overrides}"]
-    return names, flags
-
-
-def run_study(env: str, stages: list[str], workers: int) -> None:
-    names, flags = arm_flags(stages)
-    candidates = [n for n in names if n not in ("scratch", "distill")]
+def run_study(env: str, stage: str, workers: int) -> None:
+    """One `weit-rl compare` call: the stage's arms at its seeds; the candidates are every arm
+    defined up to this stage that is not a baseline."""
+    arms = ARMS[stage]
+    defined = [name for s in list(ARMS)[: list(ARMS).index(stage) + 1] for name in ARMS[s]]
+    candidates = [n for n in dict.fromkeys(defined) if n not in ("scratch", "distill")]
+    flags = [f for name, over in arms.items() if over for f in ("--arm", f"{name}:{over}")]
     cmd = ["weit-rl", "compare", "--env", env, "--algo", "ppo", "--study", STUDY, "--profile", "full", *PROTOCOL,
-           "--set", *SHARED, *flags, "--arms", ",".join(names), "--primary", "weit:scratch",
-           "--candidates", ",".join(candidates), "--workers", str(workers)]
+           "--seeds", str(SEEDS[stage]), "--set", *SHARED, *flags, "--arms", ",".join(arms),
+           "--primary", "weit:scratch", "--candidates", ",".join(candidates), "--workers", str(workers)]
     print(" ".join(cmd), flush=True)
     subprocess.run([str(Path(sys.executable).parent / cmd[0]), *cmd[1:]], check=True)
 
@@ -100,7 +101,8 @@ def summary() -> str:
     lines = ["# Ablation: keeping weit's head start under PPO", "",
              "Each task is one part of the study `reports/ablation/` (raw runs in `runs/<Env>/`, the full report "
              "in `<Env>-ppo.md`). Command: `python bench/ablation.py --env <Env> --stage core`, then "
-             "`--stage recipe` and `--stage more`. Settings shared by every arm: " + ", ".join(f"`{s}`" for s in SHARED) + ".",
+             "`final`, `recipe` and `more`. Settings shared by every arm: "
+             + ", ".join(f"`{s}`" for s in SHARED) + ".",
              "AUC: expert-normalized return integrated as a step function over the 100k steps, divided by the "
              "budget; final: mean of the last 3 evaluations; intervals: 95% percentile bootstrap over seeds "
              "(difference of means for the comparisons).", ""]
@@ -179,8 +181,8 @@ def main() -> None:
     p.add_argument("--summary-only", action="store_true")
     args = p.parse_args()
     if not args.summary_only:
-        stages = list(ARMS) if args.stage == "all" else list(ARMS)[: list(ARMS).index(args.stage) + 1]
-        run_study(args.env, stages, args.workers)
+        for stage in list(ARMS) if args.stage == "all" else list(ARMS)[: list(ARMS).index(args.stage) + 1]:
+            run_study(args.env, stage, args.workers)
     (REPORTS / "ablation.md").write_text(summary())
     print(f"wrote {REPORTS / 'ablation.md'}")
 

@@ -15,7 +15,7 @@ import numpy as np
 import yaml
 
 from weit_rl import plots, stats
-from weit_rl.compare.arms import default
+from weit_rl.agents.config import absent
 from weit_rl.compare.report import jsonable
 from weit_rl.config import parse_size
 
@@ -83,21 +83,13 @@ def recipes(env_dir: Path, algo: str) -> dict[str, dict[str, list]]:
             continue
         cfg = yaml.safe_load(path.read_text()) or {}
         for key in {*cfg, *RECIPE} - set(PER_RUN):
-            value = cfg.get(key, _default(key))
+            value = cfg.get(key, absent(key))
             seen.setdefault(m[1], {}).setdefault(key, set()).add(json.dumps(value, sort_keys=True))
     out = {}
     for arm, fields in seen.items():
         keys = [k for k in fields if len(fields[k]) > 1 or (k in RECIPE and arm in RECIPE_ARMS)]
         out[arm] = {k: [json.loads(v) for v in sorted(fields[k])] for k in sorted(keys, key=_recipe_first)}
     return out
-
-
-def _default(key: str) -> Any:
-    """What a config.yaml without the field meant (one written before the field existed)."""
-    try:
-        return default(key)
-    except KeyError:
-        return None
 
 
 def _recipe_first(key: str) -> tuple[int, str]:

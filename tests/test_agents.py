@@ -1,13 +1,19 @@
 """The training runner: a run loads its bank once; evaluations.csv holds returns with the
-run's wall and evaluation seconds, a clock that survives resume, and older files still work."""
+run's wall and evaluation seconds, a clock that survives resume, and older files still work;
+weit's recipe fills the fields a user left unset."""
 
+from dataclasses import asdict
 from pathlib import Path
 
+import pytest
+import yaml
 from stable_baselines3 import PPO
 
+from weit_rl import UserError
 from weit_rl import bank as bank_module
 from weit_rl.agents import EVAL_COLUMNS, EvalCSVCallback, RunConfig, new_model, prepare, read_evals, train
 from weit_rl.agents.callbacks import truncate_evals
+from weit_rl.agents.config import changed_fields
 from weit_rl.envs import make_env
 
 OLD_HEADER = "timesteps,mean_return,std_return,returns\n"
@@ -66,3 +72,25 @@ def test_a_short_sac_run_still_learns(capsys):
     assert short.hyperparams["learning_starts"] == 1000  # the config's 10000 would leave it untrained
     assert "learning_starts lowered from 10000 to 1000" in capsys.readouterr().err
     assert prepare(RunConfig(env="HalfCheetah", algo="sac", init="scratch")).hyperparams["learning_starts"] == 10000
+
+
+@pytest.mark.parametrize("init, recipe, expected", [
+    ("weit", "default", (300, 1.0)), ("distill", "default", (300, 1.0)), ("select", "default", (0, 1.0)),
+    ("scratch", "default", (0, 0.0)), ("weit", "plain", (0, 0.0)), ("distill", "plain", (0, 0.0)),
+])
+def test_the_recipe_fills_what_the_user_left_unset(init, recipe, expected):
+    cfg = prepare(RunConfig(env="HalfCheetah", init=init, recipe=recipe))
+    assert (cfg.finetune_steps, cfg.retention) == expected
+
+
+def test_explicit_recipe_fields_win_and_a_recipe_is_only_its_fields():
+    mine = prepare(RunConfig(env="HalfCheetah", init="weit", finetune_steps=50, retention=0.0))
+    assert (mine.finetune_steps, mine.retention) == (50, 0.0)
+    # plain spelled out is the same run as recipe=plain: resuming one with the other is allowed
+    plain = prepare(RunConfig(env="HalfCheetah", init="weit", recipe="plain"))
+    spelled = prepare(RunConfig(env="HalfCheetah", init="weit", finetune_steps=0, retention=0.0))
+    assert changed_fields(spelled, yaml.safe_load(yaml.safe_dump(asdict(plain)))) == []
+    assert changed_fields(prepare(RunConfig(env="HalfCheetah")), asdict(plain)) == [
+        "finetune_steps: 0 -> 300", "retention: 0.0 -> 1.0"]
+    with pytest.raises(UserError, match="unknown recipe 'best'"):
+        prepare(RunConfig(env="HalfCheetah", recipe="best"))

@@ -454,6 +454,27 @@ def test_a_later_sweep_of_the_study_widens_its_grid(tmp_path):
         study.merge_study(old, dict(new, primary_size="small"), runs.parent)
 
 
+def test_cells_may_plan_more_seeds_than_others(tmp_path):
+    """A 10-seed call for some arms joins a 5-seed part: each cell expects its own seeds, so
+    the report misses nothing, and the grid is the union of every call's cells."""
+    runs = synthetic_study(tmp_path, seeds=2)
+    part = runs / "HalfCheetah" / "study-ppo.json"
+    old = study.read_study(part)
+    more = dict(old, sizes=["tiny"], inits=["weit"], seeds=[0, 1, 2, 3], grid=None)
+    merged = study.merge_study(old, more, runs.parent)
+    assert merged["grid"]["tiny/weit"] == [0, 1, 2, 3] and merged["grid"]["small/weit"] == [0, 1]
+    assert merged["grid"]["tiny/scratch"] == [0, 1] and merged["seeds"] == [0, 1, 2, 3]
+    study.write_study(part, merged)
+    for seed in (2, 3):
+        shutil.copytree(runs / "HalfCheetah" / "ppo-tiny-weit-s0", runs / "HalfCheetah" / f"ppo-tiny-weit-s{seed}")
+    compare.run_compare(parse("--study", "synth", "--report-only", "--report-dir", str(tmp_path / "reports"),
+                              "--reps", "100"), "test")
+    text = (runs.parent / "HalfCheetah-ppo.md").read_text()
+    assert "**Missing runs**" not in text
+    data = json.loads((runs.parent / "HalfCheetah-ppo.json").read_text())["results"]["sizes"]
+    assert len(data["tiny"]["weit"]["auc"]) == 4 and len(data["tiny"]["scratch"]["auc"]) == 2
+
+
 # --- Controlled arms and ablations: --set, --arm, --primary, --candidates -------------
 
 def test_named_arms_and_shared_settings_from_definition_to_report(tmp_path, tiny_ppo_bank):
@@ -467,7 +488,7 @@ def test_named_arms_and_shared_settings_from_definition_to_report(tmp_path, tiny
                  "scratch,weit,weit_ft,fresh", "--candidates", "weit,weit_ft", "--out-dir", str(tmp_path / "runs"),
                  "--report-dir", str(tmp_path / "reports"))
     sweep = compare.resolve(args)
-    ft, scratch, fresh = (sweep.config("tiny", arm, 3) for arm in ("weit_ft", "scratch", "fresh"))
+    ft, scratch, fresh = (prepare(sweep.config("tiny", arm, 3)) for arm in ("weit_ft", "scratch", "fresh"))
     assert (ft.init, ft.finetune_steps, ft.obs_count, ft.log_std, ft.retention) == ("weit", 300, 1e4, "config", 0.5)
     assert (scratch.init, scratch.finetune_steps, scratch.obs_count, scratch.retention) == ("scratch", 0, 1e4, 0.5)
     assert (fresh.init, fresh.obs_stats, fresh.log_std) == ("scratch", "fresh", "config")
@@ -521,8 +542,8 @@ def test_defaults_are_named_in_the_report(tmp_path):
     compare.run_compare(parse("--study", "synth", "--report-only", "--report-dir", str(tmp_path / "reports"),
                               "--reps", "50"), "test")
     text = (runs.parent / "HalfCheetah-ppo.md").read_text()
-    assert "Settings shared by every arm: RunConfig defaults (obs_stats=bank, obs_count=null, log_std=init, " \
-           "reward_stats=fresh)" in text
+    assert "Settings shared by every arm: RunConfig defaults (obs_stats=bank, obs_count=10000.0, " \
+           "obs_update=preserve, log_std=config, reward_stats=fresh)" in text
     assert "`scratch`: init=scratch; `weit`: init=weit" in text
 
 

@@ -19,7 +19,7 @@ from weit_rl.init import INITIALIZERS, check_init
 OWNED = ("env", "algo", "size", "init", "steps", "seed", "run_dir", "eval_freq", "eval_episodes", "checkpoint_freq",
          "bank", "expert", "device", "progress_bar", "net_arch", "hyperparams")
 # The controlled-arm fields: the report shows their values even when --set leaves them alone.
-CONTROLLED = ("obs_stats", "obs_count", "log_std", "reward_stats")
+CONTROLLED = ("obs_stats", "obs_count", "obs_update", "log_std", "reward_stats")
 DEFAULT_PRIMARY = ["weit", "scratch"]
 NAME = re.compile(r"[a-z0-9_]+")
 _FIELDS = {f.name: f for f in fields(RunConfig)}

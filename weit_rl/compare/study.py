@@ -178,8 +178,21 @@ def definition(sweep: Any) -> dict[str, Any]:
             "bank_sha256": sweep.bank_sha256, "sizes": sweep.sizes, "inits": sweep.inits, "seeds": sweep.seeds,
             "profile": sweep.profile, "bank": portable(sweep.bank), "expert": portable(sweep.expert),
             "references": sweep.references or None, "settings": sweep.settings,
-            "arms": {name: sweep.arms.get(name, {"init": name}) for name in sweep.inits},
+            "arms": {name: sweep.arms.get(name, {"init": name}) for name in sweep.inits}, "grid": _grid(sweep.cells()),
             "primary": sweep.primary, "candidates": sweep.candidates}
+
+
+def _grid(cells: list[tuple[str, str, int]]) -> dict[str, list[int]]:
+    grid: dict[str, list[int]] = {}
+    for size, arm, seed in cells:
+        grid.setdefault(f"{size}/{arm}", []).append(seed)
+    return {key: sorted(seeds) for key, seeds in grid.items()}
+
+
+def grid_of(d: dict[str, Any]) -> dict[str, list[int]]:
+    """The seeds planned per "size/arm" cell: sweeps of one part may plan more seeds for some
+    cells (10 at the primary size, 5 elsewhere); a definition from before lists one grid."""
+    return d.get("grid") or _grid([(s, i, seed) for s in d["sizes"] for i in d["inits"] for seed in d["seeds"]])
 
 
 def arms_of(d: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -207,6 +220,9 @@ def merge_study(old: dict[str, Any] | None, new: dict[str, Any], where: Path) ->
     merged = dict(old, arms={**old["arms"], **new_arms}, candidates=new.get("candidates") or old.get("candidates"))
     for key in ("sizes", "inits", "seeds"):
         merged[key] = list(dict.fromkeys([*old.get(key, []), *new[key]]))
+    grid_old, grid_new = grid_of(old), grid_of(new)
+    merged["grid"] = {k: sorted({*grid_old.get(k, []), *grid_new.get(k, [])})
+                      for k in sorted(grid_old.keys() | grid_new.keys())}
     for key in FIXED + ("references",):  # unset until a sweep that knows them (a later bank)
         if merged.get(key) is None:
             merged[key] = new.get(key)

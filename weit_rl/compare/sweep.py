@@ -113,6 +113,7 @@ class Sweep:
     candidates: list[str] = field(default_factory=list)
     references: dict[str, Any] = field(default_factory=dict)  # expert and random returns, with sources
     notes: list[str] = field(default_factory=list)
+    grid: dict[str, list[int]] = field(default_factory=dict)  # "size/arm": its seeds, where cells plan fewer
 
     @property
     def study_dir(self) -> Path:
@@ -137,7 +138,7 @@ class Sweep:
     def adopt(self, d: dict[str, Any]) -> None:
         """Take the grid and arms of a study definition (every sweep of the study)."""
         self.sizes, self.inits, self.seeds = d["sizes"], d["inits"], d["seeds"]
-        self.arms = st.arms_of(d)
+        self.arms, self.grid = st.arms_of(d), st.grid_of(d)
 
     def run_name(self, size: str, init: str, seed: int) -> str:
         return f"{self.algo}-{size_name(size)}-{init}-s{seed}"
@@ -152,7 +153,8 @@ class Sweep:
 
     def cells(self) -> list[tuple[str, str, int]]:
         """Seed by seed, so that a sweep stopped part-way has every arm at its first seeds."""
-        return [(size, init, seed) for seed in self.seeds for size in self.sizes for init in self.inits]
+        return [(size, init, seed) for seed in self.seeds for size in self.sizes for init in self.inits
+                if seed in self.grid.get(f"{size}/{init}", self.seeds)]
 
     def config(self, size: str, arm: str, seed: int) -> Any:
         """The RunConfig of one cell, training in its scratch folder: the arm's overrides on
