@@ -178,7 +178,8 @@ class Retention(BaseCallback):
             t_mean, t_log_std = gaussian_params(self.teacher, self._obs)
         mean, log_std = gaussian_params(policy, self._obs)
         kl = gaussian_kl(t_mean, t_log_std, mean, log_std).mean()
-        (beta * kl).backward()
+        if kl.requires_grad:  # not while a critic warm-up freezes the actor
+            (beta * kl).backward()
         self.kl_sum, self.kl_n = self.kl_sum + kl.item(), self.kl_n + 1
         max_grad_norm = getattr(self.model, "max_grad_norm", None)  # PPO clips; SAC does not
         if max_grad_norm is not None:

@@ -37,12 +37,13 @@ def _critic_parameters(model, algo):
 
 
 @pytest.mark.parametrize("algo", ["ppo", "sac"])
-def test_critic_warmup_moves_only_the_critic(algo):
+def test_critic_warmup_moves_only_the_critic(algo, tmp_path):
+    """With retention on as well (the default recipe), which has nothing to pull meanwhile."""
     model = _ppo() if algo == "ppo" else SAC("MlpPolicy", "Pendulum-v1", learning_starts=16, batch_size=16,
                                              policy_kwargs=dict(net_arch=[16]), seed=0, device="cpu")
     actor = _snapshot(actor_parameters(model.policy))
     critic = _snapshot(_critic_parameters(model, algo))
-    model.learn(128, callback=CriticWarmup(steps=10_000))
+    model.learn(128, callback=[CriticWarmup(steps=10_000), Retention(1.0, 10_000, tmp_path / "teacher.pt")])
     assert all(torch.equal(a, b) for a, b in zip(actor, actor_parameters(model.policy)))
     critic_after = _critic_parameters(model, algo)
     assert any(not torch.equal(a, b) for a, b in zip(critic, critic_after))
