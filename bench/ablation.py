@@ -7,9 +7,10 @@ against the old weit (weit_plain), distill and scratch.
     python bench/ablation.py --summary-only                       # rewrites ablation.md
 
 The study resumes from reports/ablation/runs/ (finished runs are never retrained), so the
-same command continues on a new machine. Stages order the work (`--stage S` runs every stage
-up to S): `core` (5 seeds), `final` (the default recipe's comparison at 10 seeds), `recipe`
-(the recipe's contenders), `more` (the other candidates and controls).
+same command continues on a new machine. Each stage is one compare call (`--stage all` runs
+them in order): `core` (5 seeds), `final` (the default recipe's comparison at 10 seeds),
+`recipe` (the recipe's contenders), `more` (the remaining candidates), `controls` (the
+statistics' alternatives, the noise floor, retention for scratch).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ REPORTS = Path("reports") / STUDY
 # (agents/normalization.py), with the config's exploration log_std and fresh reward statistics.
 SHARED = ["obs_stats=bank", "obs_count=10000", "obs_update=preserve", "log_std=config", "reward_stats=fresh"]
 PROTOCOL = ["--steps", "100000", "--eval-freq", "5000", "--eval-episodes", "10", "--sizes", "small"]
-SEEDS = {"core": 5, "final": 10, "recipe": 5, "more": 5}
+SEEDS = {"core": 5, "final": 10, "recipe": 5, "more": 5, "controls": 5}
 # name -> RunConfig overrides; an arm named after an initializer is that initializer. weit and
 # distill are the default recipe, chosen by this study (agents/config.py RECIPES: scalers, 300
 # full-weight steps, retention 1.0 over 50k steps; distill: 600 steps and the same retention);
@@ -59,18 +60,20 @@ ARMS = {
         "weit_ft_rebal": f"init=weit,{PLAIN},finetune_steps=300,rebalance=true",
         "weit_ft_pen": f"init=weit,{PLAIN},finetune_steps=300,scale_penalty=1.0",
     },
-    "more": {
-        "weit_still": "init=weit,lr_scale=0.0",                # noise floor: the start, never updated
+    "more": {  # the remaining candidates, and the uncontrolled comparison shown once
         "weit_rebal": f"init=weit,{PLAIN},rebalance=true",     # (a) function-preserving rescaling
         "weit_pen": f"init=weit,{PLAIN},scale_penalty=1.0",    # (b) norm penalty in scaler fitting
         "weit_fit1k": f"init=weit,{PLAIN},fit_steps=1000",     # (d) more scaler steps
         "weit_warm": f"init=weit,{PLAIN},warmup_steps=10240",  # (e) critic warm-up, actor frozen
         "weit_lr4": f"init=weit,{PLAIN},lr_scale=4.0",         # (e) PPO's learning rate
+        "weit_uncontrolled": f"init=weit,{PLAIN},obs_stats=init,obs_count=1000000,obs_update=running,log_std=init",
+    },
+    "controls": {
+        "weit_still": "init=weit,lr_scale=0.0",                # noise floor: the start, never updated
         "scratch_ret": f"init=scratch,{RETENTION}",            # retention applies to every arm
         "scratch_fresh": "init=scratch,obs_stats=fresh,obs_update=running",  # SB3's own statistics
         "scratch_frozen": "init=scratch,obs_count=1000000",    # the expert's statistics, frozen
         "weit_running": f"init=weit,{PLAIN},obs_update=running",  # statistics that shift under the weights
-        "weit_uncontrolled": f"init=weit,{PLAIN},obs_stats=init,obs_count=1000000,obs_update=running,log_std=init",
     },
 }
 BASELINES = ("weit_plain", "distill_plain", "distill", "scratch")  # the old weit, both distills, scratch
@@ -78,10 +81,11 @@ BASELINES = ("weit_plain", "distill_plain", "distill", "scratch")  # the old wei
 
 def run_study(env: str, stage: str, workers: int) -> None:
     """One `weit-rl compare` call: the stage's arms at its seeds; the candidates are every arm
-    defined up to this stage that is not a baseline."""
+    of the task's study so far (its earlier stages) and of this stage, but scratch and distill."""
     arms = ARMS[stage]
-    defined = [name for s in list(ARMS)[: list(ARMS).index(stage) + 1] for name in ARMS[s]]
-    candidates = [n for n in dict.fromkeys(defined) if n not in ("scratch", "distill")]
+    study = REPORTS / "runs" / env / "study-ppo.json"
+    known = list(json.loads(study.read_text())["arms"]) if study.exists() else []
+    candidates = [n for n in dict.fromkeys([*known, *arms]) if n not in ("scratch", "distill")]
     flags = [f for name, over in arms.items() if over for f in ("--arm", f"{name}:{over}")]
     cmd = ["weit-rl", "compare", "--env", env, "--algo", "ppo", "--study", STUDY, "--profile", "full", *PROTOCOL,
            "--seeds", str(SEEDS[stage]), "--set", *SHARED, *flags, "--arms", ",".join(arms),
@@ -101,7 +105,7 @@ def summary() -> str:
     lines = ["# Ablation: keeping weit's head start under PPO", "",
              "Each task is one part of the study `reports/ablation/` (raw runs in `runs/<Env>/`, the full report "
              "in `<Env>-ppo.md`). Command: `python bench/ablation.py --env <Env> --stage core`, then "
-             "`final`, `recipe` and `more`. Settings shared by every arm: "
+             "`final`, `recipe`, `more` and `controls`. Settings shared by every arm: "
              + ", ".join(f"`{s}`" for s in SHARED) + ".",
              "AUC: expert-normalized return integrated as a step function over the 100k steps, divided by the "
              "budget; final: mean of the last 3 evaluations; intervals: 95% percentile bootstrap over seeds "
@@ -181,7 +185,7 @@ def main() -> None:
     p.add_argument("--summary-only", action="store_true")
     args = p.parse_args()
     if not args.summary_only:
-        for stage in list(ARMS) if args.stage == "all" else list(ARMS)[: list(ARMS).index(args.stage) + 1]:
+        for stage in list(ARMS) if args.stage == "all" else [args.stage]:
             run_study(args.env, stage, args.workers)
     (REPORTS / "ablation.md").write_text(summary())
     print(f"wrote {REPORTS / 'ablation.md'}")
