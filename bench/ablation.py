@@ -101,6 +101,54 @@ def fmt(ci: dict) -> str:
     return f"{ci['estimate']:.3f} [{low:.3f}, {high:.3f}]"
 
 
+# What each candidate changes, so whether it helped is read against that arm: the plain-recipe
+# candidates modify weit_plain, the recipe's contenders modify weit or weit_ft.
+MODIFIES = {"weit_ft": "weit_plain", "weit_ret": "weit_plain", "weit_rebal": "weit_plain", "weit_pen": "weit_plain",
+            "weit_fit1k": "weit_plain", "weit_warm": "weit_plain", "weit_lr4": "weit_plain",
+            "weit_running": "weit_plain", "weit_uncontrolled": "weit_plain", "weit": "weit_ft",
+            "weit_retx": "weit", "weit_ft_rebal": "weit_ft", "weit_ft_pen": "weit_ft", "distill600": "distill_plain",
+            "distill": "distill600", "scratch_retx": "scratch", "scratch_ret": "scratch"}
+
+
+def difference(comparisons: dict, arm: str, base: str) -> dict | None:
+    """arm - base on AUC (estimate, low, high, Holm verdict), from whichever order the report holds."""
+    if (arm, base) in comparisons:
+        c = comparisons[(arm, base)]
+        return {**c["difference"], "verdict": c.get("verdict")}
+    if (base, arm) in comparisons:
+        c, d = comparisons[(base, arm)], comparisons[(base, arm)]["difference"]
+        flipped = {"better": "worse", "worse": "better"}
+        return {"estimate": -d["estimate"], "low": -d["high"] if d.get("high") is not None else None,
+                "high": -d["low"] if d.get("low") is not None else None,
+                "verdict": flipped.get(c.get("verdict"), c.get("verdict"))}
+    return None
+
+
+def fmt_diff(d: dict | None) -> str:
+    if d is None:
+        return "-"
+    return f"{d['estimate']:+.3f}" + (f" [{d['low']:+.3f}, {d['high']:+.3f}]" if d.get("low") is not None else "")
+
+
+def effects(size: dict, comparisons: dict) -> list[str]:
+    """Each candidate against the arm it modifies: helped (the 95% interval of the AUC difference
+    above zero), hurt (below), or no detectable effect; the Holm-corrected verdict beside it."""
+    lines = ["| candidate | modifies | seeds | AUC difference | effect | verdict (Holm, report's family) |",
+             "|---|---|---|---|---|---|"]
+    groups: dict[str, list[str]] = {"helped": [], "hurt": [], "no detectable effect": []}
+    for arm, base in MODIFIES.items():
+        if arm not in size or base not in size:
+            continue
+        d = difference(comparisons, arm, base)
+        if d is None or d.get("low") is None:
+            continue
+        effect = "helped" if d["low"] > 0 else "hurt" if d["high"] < 0 else "no detectable effect"
+        groups[effect].append(f"{arm} (vs {base})")
+        lines.append(f"| {arm} | {base} | {len(size[arm]['auc'])} | {fmt_diff(d)} | {effect} | {d['verdict']} |")
+    lines += [""] + [f"- {k.capitalize()}: {', '.join(v) if v else 'none'}." for k, v in groups.items()]
+    return lines + [""]
+
+
 def summary() -> str:
     lines = ["# Ablation: keeping weit's head start under PPO", "",
              "Each task is one part of the study `reports/ablation/` (raw runs in `runs/<Env>/`, the full report "
@@ -109,7 +157,8 @@ def summary() -> str:
              + ", ".join(f"`{s}`" for s in SHARED) + ".",
              "AUC: expert-normalized return integrated as a step function over the 100k steps, divided by the "
              "budget; final: mean of the last 3 evaluations; intervals: 95% percentile bootstrap over seeds "
-             "(difference of means for the comparisons).", ""]
+             "(difference of means for the comparisons, not corrected for multiplicity; the Holm-corrected "
+             "verdicts of every candidate against every other arm are in each task's report).", ""]
     for part in sorted(REPORTS.glob("*-ppo.json")):
         data = json.loads(part.read_text())
         size = data["results"]["sizes"].get("small", {})
@@ -119,21 +168,9 @@ def summary() -> str:
         for arm, cell in size.items():
             row = [arm, str(len(cell["auc"])), f"{cell['step0_mean']['estimate']:.0f}",
                    fmt(cell["aggregate"]["auc"]["mean"]), fmt(cell["aggregate"]["final"]["mean"])]
-            for base in BASELINES:
-                c = comparisons.get((arm, base))
-                sign = 1
-                if c is None and (base, arm) in comparisons:
-                    c, sign = comparisons[(base, arm)], -1
-                if c is None or arm == base:
-                    row.append("-")
-                    continue
-                d = c["difference"]
-                est, low, high = (sign * d[k] if d.get(k) is not None else None for k in ("estimate", "low", "high"))
-                if low is not None and sign < 0:
-                    low, high = high, low
-                row.append(f"{est:+.3f}" + (f" [{low:+.3f}, {high:+.3f}]" if low is not None else ""))
+            row += ["-" if arm == base else fmt_diff(difference(comparisons, arm, base)) for base in BASELINES]
             lines.append("| " + " | ".join(row) + " |")
-        lines.append("")
+        lines += ["", "What each candidate did to the arm it modifies (AUC):", ""] + effects(size, comparisons)
         lines += head_start(REPORTS / "runs" / part.stem.split("-")[0])
     return "\n".join(lines)
 
