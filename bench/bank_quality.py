@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from weit_rl.agents import RunConfig, build_model, evaluate, init_sources, prepare
+from weit_rl.agents.config import RECIPES
 from weit_rl.bank import load_bank
 from weit_rl.envs import make_env, resolve_task, short_name
 from weit_rl.experts import bank_path, expert_dir
@@ -77,12 +78,16 @@ def fmt(values: list[float] | None) -> str:
 
 
 def markdown(results: dict, budgets: list[int], seeds: int, episodes: int, command: str, wall: float) -> str:
+    fit, ft = RunConfig.fit_steps, RECIPES["default"]["finetune_steps"]
     out = ["# Zero-shot quality of the template banks\n",
            f"Return of each initialized policy **at step 0, before any RL**, mean ± std over {seeds} fitting seeds "
-           f"(each the mean of {episodes} deterministic episodes). `weit` fits scalers on the first N calibration "
-           "transitions of the bank (300 Adam steps); `distill` trains the whole target network on the same N "
-           "transitions for the same 300 steps; `select` copies evenly spaced expert neurons (n/a: the target is "
-           "deeper or wider than the expert); `scratch` is SB3's default init.\n",
+           f"(each the mean of {episodes} deterministic episodes). `weit` is the default recipe "
+           f"(agents/config.py RECIPES): {fit} Adam steps fitting the scalers on the first N calibration "
+           f"transitions of the bank, then {ft} steps training every weight of the assembled network on the same "
+           f"transitions; `distill` trains a randomly initialized target network on them for the same total, "
+           f"{fit + ft} steps; `select` copies evenly spaced expert neurons (n/a: the target is deeper or wider than "
+           "the expert); `scratch` is SB3's default init. Observations as a run starts: the bank's statistics "
+           "for PPO, raw for SAC.\n",
            f"Command: `{command}`  \nMachine: {platform.machine()}, {os.cpu_count()} cpus; "
            f"wall time {wall / 60:.1f} min.\n"]
     for name, res in results.items():
@@ -110,7 +115,7 @@ def main() -> None:
     p.add_argument("--algos", default="ppo,sac")
     p.add_argument("--budgets", default="256,1000,5000")
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--episodes", type=int, default=20)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--out", default="reports/banks")
     a = p.parse_args()
