@@ -10,7 +10,8 @@ The study resumes from reports/ablation/runs/ (finished runs are never retrained
 same command continues on a new machine. Each stage is one compare call (`--stage all` runs
 them in order): `core` (5 seeds), `final` (the default recipe's comparison at 10 seeds),
 `recipe` (the recipe's contenders), `more` (the remaining candidates), `controls` (the
-statistics' alternatives, the noise floor, retention for scratch).
+statistics' alternatives, the noise floor, retention for scratch), `banks` (smaller blocks and
+more templates: variant banks, one study each in reports/ablation/banks/).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from weit_rl import stats
 from weit_rl.compare.results import read_evaluations
-from weit_rl.stats import curve_at
 
 STUDY = "ablation"
 REPORTS = Path("reports") / STUDY
@@ -77,6 +78,11 @@ ARMS = {
     },
 }
 BASELINES = ("weit_plain", "distill_plain", "distill", "scratch")  # the old weit, both distills, scratch
+# (d) smaller blocks or more templates: each variant bank is built from the same expert by the
+# current `weit-rl templates` (the shipped banks predate standardized units), so b16 is the control.
+# A sweep part has one bank, so each variant is its own study, reports/ablation/banks/<variant>/.
+BANK_VARIANTS = {"b16": [], "b8": ["--block", "8"], "k32": ["--templates", "32"]}
+VARIANT_ARMS = {"weit_plain": f"init=weit,{PLAIN}", "weit": ""}  # the scalers' fit alone, and the default recipe
 
 
 def run_study(env: str, stage: str, workers: int) -> None:
@@ -90,6 +96,28 @@ def run_study(env: str, stage: str, workers: int) -> None:
     cmd = ["weit-rl", "compare", "--env", env, "--algo", "ppo", "--study", STUDY, "--profile", "full", *PROTOCOL,
            "--seeds", str(SEEDS[stage]), "--set", *SHARED, *flags, "--arms", ",".join(arms),
            "--primary", "weit:scratch", "--candidates", ",".join(candidates), "--workers", str(workers)]
+    _run(cmd)
+
+
+def variant_bank(env: str, name: str) -> Path:
+    path = Path("banks") / "variants" / f"{env}-ppo-{name}.safetensors"
+    if not path.exists():
+        _run(["weit-rl", "templates", "--env", env, "--algo", "ppo", "--out", str(path), *BANK_VARIANTS[name]])
+    return path
+
+
+def run_bank_variants(env: str, workers: int) -> None:
+    """One study per variant bank: weit_plain and weit at the core stage's seeds."""
+    for name in BANK_VARIANTS:
+        bank = variant_bank(env, name)
+        flags = [f for arm, over in VARIANT_ARMS.items() if over for f in ("--arm", f"{arm}:{over}")]
+        _run(["weit-rl", "compare", "--env", env, "--algo", "ppo", "--report-dir", str(REPORTS / "banks"),
+              "--study", name, "--bank", str(bank), "--profile", "full", *PROTOCOL, "--seeds", str(SEEDS["core"]),
+              "--set", *SHARED, *flags, "--arms", ",".join(VARIANT_ARMS), "--primary", "weit:weit_plain",
+              "--workers", str(workers)])
+
+
+def _run(cmd: list[str]) -> None:
     print(" ".join(cmd), flush=True)
     subprocess.run([str(Path(sys.executable).parent / cmd[0]), *cmd[1:]], check=True)
 
@@ -172,7 +200,38 @@ def summary() -> str:
             lines.append("| " + " | ".join(row) + " |")
         lines += ["", "What each candidate did to the arm it modifies (AUC):", ""] + effects(size, comparisons)
         lines += head_start(REPORTS / "runs" / part.stem.split("-")[0])
-    return "\n".join(lines)
+    return "\n".join(lines + bank_variants())
+
+
+def bank_variants() -> list[str]:
+    """(d): each variant bank's arms against the control bank's (b16), from the variant studies'
+    per-run AUCs (percentile bootstrap of the difference of means)."""
+    cells = {(part.stem, name): json.loads(part.read_text())["results"]["sizes"].get("small", {})
+             for name in BANK_VARIANTS for part in sorted((REPORTS / "banks" / name).glob("*-ppo.json"))}
+    if not cells:
+        return []
+    lines = ["## Bank variants: smaller blocks, more templates (candidate (d))", "",
+             "Each bank built by `weit-rl templates` from the same expert (`banks/variants/`, the options in "
+             "`bench/ablation.py` BANK_VARIANTS); b16 (16 templates of 16x16, as shipped) is the control. Command: "
+             "`python bench/ablation.py --env <Env> --stage banks`.", "",
+             "| task | bank | template loss | arm | runs | step-0 return | AUC | final | AUC vs b16 |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    rng = np.random.default_rng(0)
+    for (task, name), size in cells.items():
+        env = task.split("-")[0]
+        manifest = Path("banks") / "variants" / f"{env}-ppo-{name}.json"
+        loss = f"{json.loads(manifest.read_text())['final_loss']:.4f}" if manifest.exists() else "-"
+        control = cells.get((task, "b16"), {})
+        for arm, cell in size.items():
+            diff = "-"
+            if name != "b16" and arm in control:
+                est, low, high = stats.bootstrap_ci([np.array(cell["auc"]), np.array(control[arm]["auc"])],
+                                                    stats.difference_of_means, rng)
+                diff = f"{est:+.3f} [{low:+.3f}, {high:+.3f}]"
+            lines.append(f"| {env} | {name} | {loss} | {arm} | {len(cell['auc'])} | "
+                         f"{cell['step0_mean']['estimate']:.0f} | {fmt(cell['aggregate']['auc']['mean'])} | "
+                         f"{fmt(cell['aggregate']['final']['mean'])} | {diff} |")
+    return lines + [""]
 
 
 def mean_curves(env_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray, int]]:
@@ -187,7 +246,7 @@ def mean_curves(env_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray, int]]:
         if match:
             ev = read_evaluations(csv_path)
             if ev["timesteps"][-1] >= steps:  # finished runs only
-                by_arm.setdefault(match.group(1), []).append(curve_at(ev["timesteps"], ev["mean_return"], grid))
+                by_arm.setdefault(match.group(1), []).append(stats.curve_at(ev["timesteps"], ev["mean_return"], grid))
     return {arm: (grid, np.mean(curves, axis=0), len(curves)) for arm, curves in by_arm.items()}
 
 
@@ -217,13 +276,16 @@ def head_start(env_dir: Path) -> list[str]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--env", default="HalfCheetah")
-    p.add_argument("--stage", choices=[*ARMS, "all"], default="core")
+    p.add_argument("--stage", choices=[*ARMS, "banks", "all"], default="core")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--summary-only", action="store_true")
     args = p.parse_args()
     if not args.summary_only:
-        for stage in list(ARMS) if args.stage == "all" else [args.stage]:
-            run_study(args.env, stage, args.workers)
+        for stage in [*ARMS, "banks"] if args.stage == "all" else [args.stage]:
+            if stage == "banks":
+                run_bank_variants(args.env, args.workers)
+            else:
+                run_study(args.env, stage, args.workers)
     (REPORTS / "ablation.md").write_text(summary())
     print(f"wrote {REPORTS / 'ablation.md'}")
 
