@@ -23,7 +23,9 @@ def test_folded_weights_compute_the_same_function_on_raw_inputs():
     folded = units.fold(weights)
     std = units.apply(data)
     want = mlp_forward(weights["actor"], std.obs, "relu")
-    torch.testing.assert_close(mlp_forward(folded["actor"], obs, "relu"), want)
+    # float32: folding 1/std of a 0.05-spread input into the weights costs ~1e-5 of rounding,
+    # and the summation order (thread count) decides on which side of 1e-5 it lands
+    torch.testing.assert_close(mlp_forward(folded["actor"], obs, "relu"), want, rtol=1e-4, atol=1e-4)
     x_raw, x_std = torch.cat([obs, actions], 1), torch.cat([std.obs, actions], 1)
     for i, (raw, fitted) in enumerate(zip(folded["critics"], weights["critics"])):
         want = mlp_forward(fitted, x_std, "relu")[:, 0] * units.value_std[i] + units.value_mean[i]
