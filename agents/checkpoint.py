@@ -5,6 +5,7 @@ killed run finds either the old complete folder or the new one."""
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -78,4 +79,12 @@ def load_checkpoint(cfg: RunConfig, ckpt_dir: Path) -> BaseAlgorithm:
     model = ALGO_CLASSES[cfg.algo].load(ckpt_dir / "model.zip", env=env, device=resolve_device(cfg.device))
     if (ckpt_dir / "replay_buffer.pkl").exists():
         model.load_replay_buffer(ckpt_dir / "replay_buffer.pkl")
+    elif getattr(model, "replay_buffer", None) is not None:
+        # A checkpoint that reached a new machine without its buffer (gigabytes, never committed):
+        # refill the buffer for the config's learning_starts before updates resume (SB3 acts at
+        # random until then) rather than update on a handful of transitions.
+        refill = cfg.hyperparams.get("learning_starts", 100)
+        model.learning_starts = model.num_timesteps + refill
+        print(f"{ckpt_dir} has no replay_buffer.pkl: refilling the buffer with {refill} steps before updates "
+              "resume", file=sys.stderr)
     return model

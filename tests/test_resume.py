@@ -97,6 +97,23 @@ def test_sac_resume_keeps_its_replay_buffer(tiny_sac_bank, tmp_path):
     assert again.num_timesteps == 160 and again.replay_buffer.pos == 160
 
 
+def test_sac_checkpoint_without_its_buffer_refills_before_updating(tiny_sac_bank, tmp_path):
+    cfg = prepare(_cfg(tmp_path / "run", algo="sac", init="weit", bank=str(tiny_sac_bank), fit_steps=5, steps=200,
+                       hyperparam_overrides={"learning_starts": 50, "batch_size": 16, "buffer_size": 1000}))
+    model = new_model(cfg)
+    model.learn(120)
+    save_checkpoint(model, tmp_path / "ckpt")
+    (tmp_path / "ckpt" / "replay_buffer.pkl").unlink()  # as on a new machine
+    again = load_checkpoint(cfg, tmp_path / "ckpt")
+    assert again.replay_buffer.pos == 0 and again.learning_starts == 120 + 50
+    before = {k: v.clone() for k, v in again.policy.state_dict().items()}
+    again.learn(40, reset_num_timesteps=False)  # still refilling: no update yet
+    assert again.replay_buffer.pos == 40
+    assert all(torch.equal(v, again.policy.state_dict()[k]) for k, v in before.items())
+    again.learn(20, reset_num_timesteps=False)  # past the refill: updates resume
+    assert any(not torch.equal(v, again.policy.state_dict()[k]) for k, v in before.items())
+
+
 def test_bank_statistics_reach_the_runs_vecnormalize(tiny_ppo_bank):
     bank = load_bank(tiny_ppo_bank)
     model = new_model(prepare(RunConfig(env="HalfCheetah", size="8", bank=str(tiny_ppo_bank), fit_steps=5,
