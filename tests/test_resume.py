@@ -79,12 +79,18 @@ def test_resume_restores_weights_and_statistics_without_initializing(tiny_ppo_ba
     assert env.obs_rms.count == env2.obs_rms.count and env.ret_rms.var == env2.ret_rms.var
 
 
-def test_sac_resume_keeps_its_replay_buffer(tiny_sac_bank, tmp_path):
-    cfg = prepare(_cfg(tmp_path / "run", algo="sac", init="weit", bank=str(tiny_sac_bank), fit_steps=5, steps=200,
+def _sac_checkpoint_at_120(bank, tmp_path):
+    """A SAC run (learning_starts 50) trained 120 steps and checkpointed in tmp_path/ckpt."""
+    cfg = prepare(_cfg(tmp_path / "run", algo="sac", init="weit", bank=str(bank), fit_steps=5, steps=200,
                        hyperparam_overrides={"learning_starts": 50, "batch_size": 16, "buffer_size": 1000}))
     model = new_model(cfg)
     model.learn(120)
     save_checkpoint(model, tmp_path / "ckpt")
+    return cfg, model
+
+
+def test_sac_resume_keeps_its_replay_buffer(tiny_sac_bank, tmp_path):
+    cfg, model = _sac_checkpoint_at_120(tiny_sac_bank, tmp_path)
     assert (tmp_path / "ckpt" / "replay_buffer.pkl").exists()
     again = load_checkpoint(cfg, tmp_path / "ckpt")
     old, new = model.replay_buffer, again.replay_buffer
@@ -98,11 +104,7 @@ def test_sac_resume_keeps_its_replay_buffer(tiny_sac_bank, tmp_path):
 
 
 def test_sac_checkpoint_without_its_buffer_refills_before_updating(tiny_sac_bank, tmp_path):
-    cfg = prepare(_cfg(tmp_path / "run", algo="sac", init="weit", bank=str(tiny_sac_bank), fit_steps=5, steps=200,
-                       hyperparam_overrides={"learning_starts": 50, "batch_size": 16, "buffer_size": 1000}))
-    model = new_model(cfg)
-    model.learn(120)
-    save_checkpoint(model, tmp_path / "ckpt")
+    cfg, _ = _sac_checkpoint_at_120(tiny_sac_bank, tmp_path)
     (tmp_path / "ckpt" / "replay_buffer.pkl").unlink()  # as on a new machine
     again = load_checkpoint(cfg, tmp_path / "ckpt")
     assert again.replay_buffer.pos == 0 and again.learning_starts == 120 + 50
