@@ -96,13 +96,13 @@ def run_study(env: str, stage: str, workers: int) -> None:
     cmd = ["weit-rl", "compare", "--env", env, "--algo", "ppo", "--study", STUDY, "--profile", "full", *PROTOCOL,
            "--seeds", str(SEEDS[stage]), "--set", *SHARED, *flags, "--arms", ",".join(arms),
            "--primary", "weit:scratch", "--candidates", ",".join(candidates), "--workers", str(workers)]
-    _run(cmd)
+    run_command(cmd)
 
 
 def variant_bank(env: str, name: str) -> Path:
     path = Path("banks") / "variants" / f"{env}-ppo-{name}.safetensors"
     if not path.exists():
-        _run(["weit-rl", "templates", "--env", env, "--algo", "ppo", "--out", str(path), *BANK_VARIANTS[name]])
+        run_command(["weit-rl", "templates", "--env", env, "--algo", "ppo", "--out", str(path), *BANK_VARIANTS[name]])
     return path
 
 
@@ -111,13 +111,13 @@ def run_bank_variants(env: str, workers: int) -> None:
     for name in BANK_VARIANTS:
         bank = variant_bank(env, name)
         flags = [f for arm, over in VARIANT_ARMS.items() if over for f in ("--arm", f"{arm}:{over}")]
-        _run(["weit-rl", "compare", "--env", env, "--algo", "ppo", "--report-dir", str(REPORTS / "banks"),
+        run_command(["weit-rl", "compare", "--env", env, "--algo", "ppo", "--report-dir", str(REPORTS / "banks"),
               "--study", name, "--bank", str(bank), "--profile", "full", *PROTOCOL, "--seeds", str(SEEDS["core"]),
               "--set", *SHARED, *flags, "--arms", ",".join(VARIANT_ARMS), "--primary", "weit:weit_plain",
               "--workers", str(workers)])
 
 
-def _run(cmd: list[str]) -> None:
+def run_command(cmd: list[str]) -> None:
     print(" ".join(cmd), flush=True)
     subprocess.run([str(Path(sys.executable).parent / cmd[0]), *cmd[1:]], check=True)
 

@@ -35,11 +35,10 @@ reports/headline/runs/: recorded runs are never retrained.
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 from pathlib import Path
 
 from ablation import SHARED as PPO_SHARED  # the controlled settings of the ablation (bench/ablation.py)
+from ablation import run_command
 from headline_summary import write_summary
 
 STUDY = "headline"
@@ -81,9 +80,7 @@ def expected() -> dict[tuple[str, str], dict]:
 
 
 def run_part(part: str, workers: int) -> None:
-    cmd = command(part, workers)
-    print(" ".join(cmd), flush=True)
-    subprocess.run([str(Path(sys.executable).parent / cmd[0]), *cmd[1:]], check=True)
+    run_command(command(part, workers))
 
 
 def main() -> None:

@@ -20,9 +20,8 @@ The study resumes from reports/sac-start/runs/ like every compare study.
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
-from pathlib import Path
+
+from ablation import run_command  # bench/ablation.py: print, then run from this venv
 
 STUDY = "sac-start"
 ENT = "hyperparam_overrides={ent_coef: auto_0.2}"
@@ -44,8 +43,7 @@ def main() -> None:
     cmd = ["weit-rl", "compare", "--env", args.env, "--algo", "sac", "--study", STUDY, "--profile", "full",
            *PROTOCOL, *flags, "--arms", ",".join(ARMS), "--primary", "weit:scratch",
            "--candidates", "weit,weit_ent,weit_ent_warm", "--workers", str(args.workers)]
-    print(" ".join(cmd), flush=True)
-    subprocess.run([str(Path(sys.executable).parent / cmd[0]), *cmd[1:]], check=True)
+    run_command(cmd)
 
 
 if __name__ == "__main__":
