@@ -9,7 +9,8 @@ against the old weit (weit_plain), distill and scratch.
 The study resumes from reports/ablation/runs/ (finished runs are never retrained), so the
 same command continues on a new machine. Each stage is one compare call (`--stage all` runs
 them in order): `core` (5 seeds), `final` (the default recipe's comparison at 10 seeds),
-`recipe` (the recipe's contenders), `more` (the remaining candidates), `controls` (the
+`recipe` (the recipe's contenders), `more` (the remaining candidates), `tuning` (the two
+that helped, on top of the default recipe, for weit and distill alike), `controls` (the
 statistics' alternatives, the noise floor, retention for scratch), `banks` (smaller blocks and
 more templates: variant banks, one study each in reports/ablation/banks/).
 """
@@ -36,7 +37,7 @@ REPORTS = Path("reports") / STUDY
 # (agents/normalization.py), with the config's exploration log_std and fresh reward statistics.
 SHARED = ["obs_stats=bank", "obs_count=10000", "obs_update=preserve", "log_std=config", "reward_stats=fresh"]
 PROTOCOL = ["--steps", "100000", "--eval-freq", "5000", "--eval-episodes", "10", "--sizes", "small"]
-SEEDS = {"core": 5, "final": 10, "recipe": 5, "more": 5, "controls": 5}
+SEEDS = {"core": 5, "final": 10, "recipe": 5, "more": 5, "tuning": 5, "controls": 5}
 # name -> RunConfig overrides; an arm named after an initializer is that initializer. weit and
 # distill are the default recipe, chosen by this study (agents/config.py RECIPES: scalers, 300
 # full-weight steps, retention 1.0 over 50k steps; distill: 600 steps and the same retention);
@@ -68,6 +69,12 @@ ARMS = {
         "weit_warm": f"init=weit,{PLAIN},warmup_steps=10240",  # (e) critic warm-up, actor frozen
         "weit_lr4": f"init=weit,{PLAIN},lr_scale=4.0",         # (e) PPO's learning rate
         "weit_uncontrolled": f"init=weit,{PLAIN},obs_stats=init,obs_count=1000000,obs_update=running,log_std=init",
+    },
+    "tuning": {  # the two plain-recipe candidates that helped, on top of the default recipe; distill gets each too
+        "weit_fit1k_rec": "init=weit,fit_steps=1000",          # (d) 1,000 scaler steps, then the 300 full-weight steps
+        "distill_1300": "init=distill,fit_steps=1000",         # distill with weit_fit1k_rec's total steps
+        "weit_lr4_rec": "init=weit,lr_scale=4.0",              # (e) 4x PPO learning rate
+        "distill_lr4": "init=distill,lr_scale=4.0",
     },
     "controls": {
         "weit_still": "init=weit,lr_scale=0.0",                # noise floor: the start, never updated
@@ -135,7 +142,8 @@ MODIFIES = {"weit_ft": "weit_plain", "weit_ret": "weit_plain", "weit_rebal": "we
             "weit_fit1k": "weit_plain", "weit_warm": "weit_plain", "weit_lr4": "weit_plain",
             "weit_running": "weit_plain", "weit_uncontrolled": "weit_plain", "weit": "weit_ft",
             "weit_retx": "weit", "weit_ft_rebal": "weit_ft", "weit_ft_pen": "weit_ft", "distill600": "distill_plain",
-            "distill": "distill600", "scratch_retx": "scratch", "scratch_ret": "scratch"}
+            "distill": "distill600", "scratch_retx": "scratch", "scratch_ret": "scratch",
+            "weit_fit1k_rec": "weit", "distill_1300": "distill", "weit_lr4_rec": "weit", "distill_lr4": "distill"}
 
 
 def difference(comparisons: dict, arm: str, base: str) -> dict | None:
@@ -181,7 +189,7 @@ def summary() -> str:
     lines = ["# Ablation: keeping weit's head start under PPO", "",
              "Each task is one part of the study `reports/ablation/` (raw runs in `runs/<Env>/`, the full report "
              "in `<Env>-ppo.md`). Command: `python bench/ablation.py --env <Env> --stage core`, then "
-             "`final`, `recipe`, `more` and `controls`. Settings shared by every arm: "
+             "`final`, `recipe`, `more`, `tuning` and `controls`. Settings shared by every arm: "
              + ", ".join(f"`{s}`" for s in SHARED) + ".",
              "AUC: expert-normalized return integrated as a step function over the 100k steps, divided by the "
              "budget; final: mean of the last 3 evaluations; intervals: 95% percentile bootstrap over seeds "

@@ -248,7 +248,7 @@ def test_a_study_or_run_folder_from_another_sweep_is_refused(tmp_path):
 def test_profiles_fill_unset_options_and_write_their_own_study(tmp_path):
     out = ("--out-dir", str(tmp_path / "runs"), "--report-dir", str(tmp_path / "reports"))
     quick = compare.resolve(parse("--env", "HalfCheetah", "--inits", "scratch", *out))
-    assert (quick.sizes, quick.seeds, quick.steps, quick.eval_freq) == (["tiny", "small"], list(range(5)), 24_576, 4096)
+    assert (quick.sizes, quick.seeds, quick.steps, quick.eval_freq) == (["tiny", "small"], list(range(5)), 20_480, 4096)
     assert quick.primary_size == "small"
     assert quick.study_dir == tmp_path / "reports" / "quick"
     assert quick.study_file == tmp_path / "reports" / "quick" / "runs" / "HalfCheetah" / "study-ppo.json"

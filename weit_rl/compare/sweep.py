@@ -27,7 +27,7 @@ PROTOCOL_EVAL_FREQ = {"ppo": 10_000, "sac": 5_000}
 # demonstration that finishes in well under 20 minutes for HalfCheetah PPO on 2 CPU cores;
 # "full" is the headline protocol (PROTOCOL.md), checked by resolve.
 PROFILES: dict[str, dict[str, Any]] = {
-    "quick": dict(sizes="tiny,small", inits="scratch,weit,distill,select", seeds=5, steps=24_576, evals=6,
+    "quick": dict(sizes="tiny,small", inits="scratch,weit,distill,select", seeds=5, steps=20_480, evals=5,
                   eval_episodes=5, checkpoint_freq=8_192, primary_size="small"),
     "full": dict(sizes="tiny,small,medium,128x3", inits="scratch,weit,distill,select", seeds=10, steps=300_000,
                  eval_freq=PROTOCOL_EVAL_FREQ, eval_episodes=PROTOCOL_EPISODES, checkpoint_freq=50_000,
