@@ -10,7 +10,8 @@ The study resumes from reports/ablation/runs/ (finished runs are never retrained
 same command continues on a new machine. Each stage is one compare call (`--stage all` runs
 them in order): `core` (5 seeds), `final` (the default recipe's comparison at 10 seeds),
 `recipe` (the recipe's contenders), `more` (the remaining candidates), `tuning` (the two
-that helped, on top of the default recipe, for weit and distill alike), `controls` (the
+that helped, and a larger distillation budget, on top of the default recipe, for weit and
+distill alike), `controls` (the
 statistics' alternatives, the noise floor, retention for scratch), `banks` (smaller blocks and
 more templates: variant banks, one study each in reports/ablation/banks/).
 """
@@ -75,6 +76,10 @@ ARMS = {
         "distill_1300": "init=distill,fit_steps=1000",         # distill with weit_fit1k_rec's total steps
         "weit_lr4_rec": "init=weit,lr_scale=4.0",              # (e) 4x PPO learning rate
         "distill_lr4": "init=distill,lr_scale=4.0",
+        # a larger distillation budget for both (reports/distill_budget.md: at step 0 the templates' lead
+        # over distill shrinks from +960 at 600 steps to +146 at 2,600)
+        "weit_2600": "init=weit,finetune_steps=2300",           # 300 scaler steps, then 2,300 full-weight steps
+        "distill_2600": "init=distill,finetune_steps=2300",     # distill with the same 2,600 steps
     },
     "controls": {
         "weit_still": "init=weit,lr_scale=0.0",                # noise floor: the start, never updated
@@ -143,7 +148,8 @@ MODIFIES = {"weit_ft": "weit_plain", "weit_ret": "weit_plain", "weit_rebal": "we
             "weit_running": "weit_plain", "weit_uncontrolled": "weit_plain", "weit": "weit_ft",
             "weit_retx": "weit", "weit_ft_rebal": "weit_ft", "weit_ft_pen": "weit_ft", "distill600": "distill_plain",
             "distill": "distill600", "scratch_retx": "scratch", "scratch_ret": "scratch",
-            "weit_fit1k_rec": "weit", "distill_1300": "distill", "weit_lr4_rec": "weit", "distill_lr4": "distill"}
+            "weit_fit1k_rec": "weit", "distill_1300": "distill", "weit_lr4_rec": "weit", "distill_lr4": "distill",
+            "weit_2600": "weit", "distill_2600": "distill"}
 
 
 def difference(comparisons: dict, arm: str, base: str) -> dict | None:

@@ -33,11 +33,12 @@ BANK_INITS = [name for name, init in INITIALIZERS.items() if init.needs_bank]  #
 
 
 def zero_shot(env_id: str, algo: str, size: str, init: str, seed: int, calib: int | None,
-              episodes: int) -> tuple[float, float]:
+              episodes: int, **overrides) -> tuple[float, float]:
     """Mean deterministic return at step 0 and the seconds initialization took, under the
-    config's observation normalization (PPO: yes, SAC: none) as a run would start."""
+    config's observation normalization (PPO: yes, SAC: none) as a run would start; overrides
+    are RunConfig fields (fit_steps, finetune_steps, ...)."""
     cfg = prepare(RunConfig(env=env_id, algo=algo, size=size, init=init, seed=seed, device="cpu", calib=calib,
-                            bank=str(bank_path(env_id, algo)), expert=str(expert_dir(env_id, algo))))
+                            bank=str(bank_path(env_id, algo)), expert=str(expert_dir(env_id, algo)), **overrides))
     bank, obs_rms = init_sources(cfg)
     normalize = cfg.hyperparams.get("normalize", False)
     train_env = make_env(env_id, seed=seed, normalize=normalize, obs_rms=obs_rms)

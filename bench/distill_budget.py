@@ -1,0 +1,93 @@
+"""Step-0 return against the distillation budget: does the templates' head start over a random
+init survive more optimizer steps? For each total budget B of Adam steps on the bank's
+calibration set (batch 256, lr 1e-3), at one size:
+
+- `weit`: 300 steps fitting the scalers, then B - 300 steps training every assembled weight;
+- `weit_scalers`: B - 300 scaler steps, then 300 full-weight steps (the split the other way);
+- `distill`: B steps training a randomly initialized network (SB3's init) on the same data.
+
+The default recipe is B = 600 (agents/config.py RECIPES). Writes reports/distill_budget.md (+ .json).
+
+    .venv/bin/python bench/distill_budget.py --env HalfCheetah --size small --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bank_quality import zero_shot
+from weit_rl.bank import load_bank
+from weit_rl.envs import resolve_task, short_name
+from weit_rl.experts import bank_path
+
+SCALER_STEPS = 300  # the default recipe's scaler fit, and the full-weight steps of weit_scalers
+ARMS = {  # name -> (init, fit_steps, finetune_steps) for budget b; distill trains fit + finetune steps
+    "weit": lambda b: ("weit", SCALER_STEPS, b - SCALER_STEPS),
+    "weit_scalers": lambda b: ("weit", b - SCALER_STEPS, SCALER_STEPS),
+    "distill": lambda b: ("distill", b, 0),
+}
+
+
+def one(env_id: str, size: str, arm: str, budget: int, seed: int, episodes: int) -> float:
+    torch.set_num_threads(1)
+    init, fit, finetune = ARMS[arm](budget)
+    return zero_shot(env_id, "ppo", size, init, seed, None, episodes, fit_steps=fit, finetune_steps=finetune)[0]
+
+
+def markdown(res: dict, command: str, wall: float) -> str:
+    budgets = sorted({int(b) for b in res["returns"]}, key=int)
+    lines = [f"# Step-0 return against the distillation budget ({res['env']}, PPO, size {res['size']})", "",
+             __doc__.split("Writes")[0].strip(), "",
+             f"Mean ± std over {res['seeds']} seeds of the mean of {res['episodes']} deterministic episodes "
+             f"(seeds 1000+); expert {res['expert']:.0f}. Command: `{command}`; wall time {wall / 60:.1f} min.", "",
+             "| budget (Adam steps) | " + " | ".join(ARMS) + " | weit - distill |", "|---|" + "---|" * (len(ARMS) + 1)]
+    for b in budgets:
+        cells = {arm: np.array(res["returns"][str(b)][arm]) for arm in ARMS}
+        diff = cells["weit"].mean() - cells["distill"].mean()
+        lines.append(f"| {b:,} | " + " | ".join(f"{v.mean():.0f} ± {v.std():.0f}" for v in cells.values())
+                     + f" | {diff:+.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--env", default="HalfCheetah")
+    p.add_argument("--size", default="small")
+    p.add_argument("--budgets", default="600,1300,2600,5000")
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--episodes", type=int, default=20)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--out", default="reports/distill_budget")
+    a = p.parse_args()
+    env_id = resolve_task(a.env)
+    budgets = [int(b) for b in a.budgets.split(",")]
+    if min(budgets) <= SCALER_STEPS:
+        sys.exit(f"every budget must exceed the {SCALER_STEPS} scaler steps, got {min(budgets)}")
+    start = time.time()
+    jobs = [(b, arm, s) for b in budgets for arm in ARMS for s in range(a.seeds)]
+    with ProcessPoolExecutor(max_workers=a.workers) as pool:
+        futures = {job: pool.submit(one, env_id, a.size, job[1], job[0], job[2], a.episodes) for job in jobs}
+        returns: dict = {}
+        for (b, arm, _), f in futures.items():
+            returns.setdefault(str(b), {}).setdefault(arm, []).append(f.result())
+    expert = load_bank(bank_path(env_id, "ppo")).manifest["expert"]["eval_return_mean"]
+    res = {"env": short_name(env_id), "size": a.size, "seeds": a.seeds, "episodes": a.episodes, "expert": expert,
+           "returns": returns}
+    command = "python " + shlex.join(sys.argv)
+    out = Path(a.out)
+    out.with_suffix(".json").write_text(json.dumps({"command": command, **res}, indent=2))
+    out.with_suffix(".md").write_text(markdown(res, command, time.time() - start))
+    print(f"wrote {out.with_suffix('.md')}")
+
+
+if __name__ == "__main__":
+    main()
