@@ -37,24 +37,26 @@ ARMS = {  # name -> (init, fit_steps, finetune_steps) for budget b; distill trai
 }
 
 
-def one(env_id: str, size: str, arm: str, budget: int, seed: int, episodes: int) -> float:
+def one(env_id: str, size: str, calib: int | None, arm: str, budget: int, seed: int, episodes: int) -> float:
     torch.set_num_threads(1)
     init, fit, finetune = ARMS[arm](budget)
-    return zero_shot(env_id, "ppo", size, init, seed, None, episodes, fit_steps=fit, finetune_steps=finetune)[0]
+    return zero_shot(env_id, "ppo", size, init, seed, calib, episodes, fit_steps=fit, finetune_steps=finetune)[0]
 
 
 def markdown(res: dict, command: str, wall: float) -> str:
-    budgets = sorted({int(b) for b in res["returns"]}, key=int)
     lines = [f"# Step-0 return against the distillation budget ({res['env']}, PPO, size {res['size']})", "",
              __doc__.split("Writes")[0].strip(), "",
              f"Mean ± std over {res['seeds']} seeds of the mean of {res['episodes']} deterministic episodes "
-             f"(seeds 1000+); expert {res['expert']:.0f}. Command: `{command}`; wall time {wall / 60:.1f} min.", "",
-             "| budget (Adam steps) | " + " | ".join(ARMS) + " | weit - distill |", "|---|" + "---|" * (len(ARMS) + 1)]
-    for b in budgets:
-        cells = {arm: np.array(res["returns"][str(b)][arm]) for arm in ARMS}
-        diff = cells["weit"].mean() - cells["distill"].mean()
-        lines.append(f"| {b:,} | " + " | ".join(f"{v.mean():.0f} ± {v.std():.0f}" for v in cells.values())
-                     + f" | {diff:+.0f} |")
+             f"(seeds 1000+); expert {res['expert']:.0f}. Command: `{command}`; wall time {wall / 60:.1f} min."]
+    for calib, by_budget in res["returns"].items():
+        n = res["bank_calib"] if calib == "all" else int(calib)
+        lines += ["", f"## Calibration set: the first {n:,} of the bank's {res['bank_calib']:,} transitions", "", "| budget (Adam steps) | " + " | ".join(ARMS) + " | weit - distill |",
+                  "|---|" + "---|" * (len(ARMS) + 1)]
+        for b, by_arm in by_budget.items():
+            cells = {arm: np.array(by_arm[arm]) for arm in ARMS}
+            diff = cells["weit"].mean() - cells["distill"].mean()
+            lines.append(f"| {int(b):,} | " + " | ".join(f"{v.mean():.0f} ± {v.std():.0f}" for v in cells.values())
+                         + f" | {diff:+.0f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -63,6 +65,7 @@ def main() -> None:
     p.add_argument("--env", default="HalfCheetah")
     p.add_argument("--size", default="small")
     p.add_argument("--budgets", default="600,1300,2600,5000")
+    p.add_argument("--calibs", default="all", help="calibration set sizes, comma-separated (all: the bank's set)")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--episodes", type=int, default=20)
     p.add_argument("--workers", type=int, default=2)
@@ -73,15 +76,17 @@ def main() -> None:
     if min(budgets) <= SCALER_STEPS:
         sys.exit(f"every budget must exceed the {SCALER_STEPS} scaler steps, got {min(budgets)}")
     start = time.time()
-    jobs = [(b, arm, s) for b in budgets for arm in ARMS for s in range(a.seeds)]
+    calibs = a.calibs.split(",")
+    jobs = [(c, b, arm, s) for c in calibs for b in budgets for arm in ARMS for s in range(a.seeds)]
     with ProcessPoolExecutor(max_workers=a.workers) as pool:
-        futures = {job: pool.submit(one, env_id, a.size, job[1], job[0], job[2], a.episodes) for job in jobs}
+        futures = {(c, b, arm, s): pool.submit(one, env_id, a.size, None if c == "all" else int(c), arm, b, s,
+                                                a.episodes) for c, b, arm, s in jobs}
         returns: dict = {}
-        for (b, arm, _), f in futures.items():
-            returns.setdefault(str(b), {}).setdefault(arm, []).append(f.result())
-    expert = load_bank(bank_path(env_id, "ppo")).manifest["expert"]["eval_return_mean"]
-    res = {"env": short_name(env_id), "size": a.size, "seeds": a.seeds, "episodes": a.episodes, "expert": expert,
-           "returns": returns}
+        for (c, b, arm, _), f in futures.items():
+            returns.setdefault(c, {}).setdefault(str(b), {}).setdefault(arm, []).append(f.result())
+    manifest = load_bank(bank_path(env_id, "ppo")).manifest
+    res = {"env": short_name(env_id), "size": a.size, "seeds": a.seeds, "episodes": a.episodes,
+           "expert": manifest["expert"]["eval_return_mean"], "bank_calib": manifest["calib"], "returns": returns}
     command = "python " + shlex.join(sys.argv)
     out = Path(a.out)
     out.with_suffix(".json").write_text(json.dumps({"command": command, **res}, indent=2))
