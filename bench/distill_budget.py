@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from bank_quality import zero_shot
+
 from weit_rl.bank import load_bank
 from weit_rl.envs import resolve_task, short_name
 from weit_rl.experts import bank_path
@@ -50,7 +50,8 @@ def markdown(res: dict, command: str, wall: float) -> str:
              f"(seeds 1000+); expert {res['expert']:.0f}. Command: `{command}`; wall time {wall / 60:.1f} min."]
     for calib, by_budget in res["returns"].items():
         n = res["bank_calib"] if calib == "all" else int(calib)
-        lines += ["", f"## Calibration set: the first {n:,} of the bank's {res['bank_calib']:,} transitions", "", "| budget (Adam steps) | " + " | ".join(ARMS) + " | weit - distill |",
+        lines += ["", f"## Calibration set: the first {n:,} of the bank's {res['bank_calib']:,} transitions", "",
+                  "| budget (Adam steps) | " + " | ".join(ARMS) + " | weit - distill |",
                   "|---|" + "---|" * (len(ARMS) + 1)]
         for b, by_arm in by_budget.items():
             cells = {arm: np.array(by_arm[arm]) for arm in ARMS}
