@@ -18,18 +18,20 @@ import json
 import shlex
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
 import torch
 from bank_quality import zero_shot
+from tqdm import tqdm
 
+from weit_rl.agents import RunConfig
 from weit_rl.bank import load_bank
 from weit_rl.envs import resolve_task, short_name
 from weit_rl.experts import bank_path
 
-SCALER_STEPS = 300  # the default recipe's scaler fit, and the full-weight steps of weit_scalers
+SCALER_STEPS = RunConfig.fit_steps  # the default recipe's scaler fit, and the full-weight steps of weit_scalers
 ARMS = {  # name -> (init, fit_steps, finetune_steps) for budget b; distill trains fit + finetune steps
     "weit": lambda b: ("weit", SCALER_STEPS, b - SCALER_STEPS),
     "weit_scalers": lambda b: ("weit", b - SCALER_STEPS, SCALER_STEPS),
@@ -80,11 +82,12 @@ def main() -> None:
     calibs = a.calibs.split(",")
     jobs = [(c, b, arm, s) for c in calibs for b in budgets for arm in ARMS for s in range(a.seeds)]
     with ProcessPoolExecutor(max_workers=a.workers) as pool:
-        futures = {(c, b, arm, s): pool.submit(one, env_id, a.size, None if c == "all" else int(c), arm, b, s,
-                                                a.episodes) for c, b, arm, s in jobs}
-        returns: dict = {}
-        for (c, b, arm, _), f in futures.items():
-            returns.setdefault(c, {}).setdefault(str(b), {}).setdefault(arm, []).append(f.result())
+        futures = {pool.submit(one, env_id, a.size, None if c == "all" else int(c), arm, b, s, a.episodes): (c, b, arm, s)
+                   for c, b, arm, s in jobs}
+        returns: dict = {c: {str(b): {arm: [0.0] * a.seeds for arm in ARMS} for b in budgets} for c in calibs}
+        for f in tqdm(as_completed(futures), total=len(futures), desc="initializations"):
+            c, b, arm, s = futures[f]
+            returns[c][str(b)][arm][s] = f.result()  # listed by seed
     manifest = load_bank(bank_path(env_id, "ppo")).manifest
     res = {"env": short_name(env_id), "size": a.size, "seeds": a.seeds, "episodes": a.episodes,
            "expert": manifest["expert"]["eval_return_mean"], "bank_calib": manifest["calib"], "returns": returns}
