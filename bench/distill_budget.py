@@ -82,8 +82,8 @@ def main() -> None:
     calibs = a.calibs.split(",")
     jobs = [(c, b, arm, s) for c in calibs for b in budgets for arm in ARMS for s in range(a.seeds)]
     with ProcessPoolExecutor(max_workers=a.workers) as pool:
-        futures = {pool.submit(one, env_id, a.size, None if c == "all" else int(c), arm, b, s, a.episodes): (c, b, arm, s)
-                   for c, b, arm, s in jobs}
+        futures = {pool.submit(one, env_id, a.size, None if c == "all" else int(c), arm, b, s,
+                               a.episodes): (c, b, arm, s) for c, b, arm, s in jobs}
         returns: dict = {c: {str(b): {arm: [0.0] * a.seeds for arm in ARMS} for b in budgets} for c in calibs}
         for f in tqdm(as_completed(futures), total=len(futures), desc="initializations"):
             c, b, arm, s = futures[f]
