@@ -64,8 +64,9 @@ class RunConfig:
     reward_stats: str = field(default="fresh", metadata={"help": "reward-normalization statistics: fresh, or bank (the "
                               "expert's)"})
     # weit's recipe (RECIPES; weit_rl.init.InitContext): fields left at None take the recipe's value
-    recipe: str = field(default="default", metadata={"help": "default (scaler fitting, 300 full-weight steps, "
-                        "retention 1.0 decaying over retention_steps) or plain (scaler fitting alone, no retention); "
+    recipe: str = field(default="default", metadata={"help": "default (= ft2300: scaler fitting, 2,300 full-weight "
+                        "steps, retention 1.0 decaying over retention_steps), ft300 (the same with 300 full-weight "
+                        "steps, the default until the budget study) or plain (scaler fitting alone, no retention); "
                         "finetune_steps and retention given explicitly win"})
     finetune_steps: int | None = field(default=None, metadata={"help": "weit: full-weight distillation steps after "
                                        "scaler fitting; distill gets fit_steps + finetune_steps (default: the "
@@ -83,11 +84,14 @@ class RunConfig:
     lr_scale: float = field(default=1.0, metadata={"help": "multiplies the config's learning rate"})
 
 
-# weit's recipes, chosen by the ablation (reports/ablation/ablation.md). "default": the scalers,
-# then 300 full-weight distillation steps on the same data (distill gets fit_steps + 300, the
-# same total), then during RL a KL to the initial policy, weight 1.0 decaying to 0 over
-# retention_steps. "plain": the recipe before it, scaler fitting alone and no retention.
-RECIPES = {"default": {"finetune_steps": 300, "retention": 1.0}, "plain": {"finetune_steps": 0, "retention": 0.0}}
+# weit's recipes, chosen by the ablation (reports/ablation/ablation.md). "ft2300", the default:
+# the scalers, then 2,300 full-weight distillation steps on the same data (distill gets
+# fit_steps + 2,300, the same total), then during RL a KL to the initial policy, weight 1.0
+# decaying to 0 over retention_steps. "ft300": the same with 300 full-weight steps, the default
+# before the distillation-budget study. "plain": scaler fitting alone and no retention.
+RECIPES = {"ft2300": {"finetune_steps": 2300, "retention": 1.0}, "ft300": {"finetune_steps": 300, "retention": 1.0},
+           "plain": {"finetune_steps": 0, "retention": 0.0}}
+RECIPES["default"] = RECIPES["ft2300"]
 
 # Fields that do not change what a run computes: a resumed or finished run may differ in them
 # (a recipe acts only through the fields it resolves, which are compared).

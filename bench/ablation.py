@@ -10,8 +10,7 @@ The study resumes from reports/ablation/runs/ (finished runs are never retrained
 same command continues on a new machine. Each stage is one compare call (`--stage all` runs
 them in order): `core` (5 seeds), `final` (the default recipe's comparison at 10 seeds),
 `recipe` (the recipe's contenders), `more` (the remaining candidates), `tuning` (the two
-that helped, and a larger distillation budget, on top of the default recipe, for weit and
-distill alike), `controls` (the
+that helped, on top of the 600-step recipe ft300, for weit and distill alike), `controls` (the
 statistics' alternatives, the noise floor, retention for scratch), `banks` (smaller blocks and
 more templates: variant banks, one study each in reports/ablation/banks/).
 """
@@ -40,23 +39,27 @@ SHARED = ["obs_stats=bank", "obs_count=10000", "obs_update=preserve", "log_std=c
 PROTOCOL = ["--steps", "100000", "--eval-freq", "5000", "--eval-episodes", "10", "--sizes", "small"]
 SEEDS = {"core": 5, "final": 10, "recipe": 5, "more": 5, "tuning": 5, "controls": 5}
 # name -> RunConfig overrides; an arm named after an initializer is that initializer. weit and
-# distill are the default recipe, chosen by this study (agents/config.py RECIPES: scalers, 300
-# full-weight steps, retention 1.0 over 50k steps; distill: 600 steps and the same retention);
-# every candidate starts from the plain recipe (scalers only, no retention), the one before it.
+# distill are the default recipe, chosen by this study (agents/config.py RECIPES, ft2300: scalers,
+# 2,300 full-weight steps, retention 1.0 over 50k steps; distill: 2,600 steps and the same
+# retention); weit_ft300 and distill_ft300 are the default before it (300 full-weight steps).
+# Every candidate starts from the recipe it modifies: plain (scalers only, no retention) or ft300.
 PLAIN = "recipe=plain"
+FT300 = "recipe=ft300"
 RETENTION = "retention=1.0,retention_steps=50000"
 ARMS = {
     "core": {
         "scratch": "", "weit": "", "distill": "",
+        "weit_ft300": f"init=weit,{FT300}", "distill_ft300": f"init=distill,{FT300}",  # the 600-step recipe
         "weit_plain": f"init=weit,{PLAIN}",                    # weit before this study
         "distill_plain": f"init=distill,{PLAIN}",              # distill with weit_plain's steps
         "weit_ft": f"init=weit,{PLAIN},finetune_steps=300",    # (c) scalers, then all weights
         "distill600": f"init=distill,{PLAIN},finetune_steps=300",  # distill with weit_ft's total steps
         "weit_ret": f"init=weit,{PLAIN},{RETENTION}",          # (f) KL to the initial policy
     },
-    "final": {"scratch": "", "weit": "", "distill": ""},
+    "final": {"scratch": "", "weit": "", "distill": "",
+              "weit_ft300": f"init=weit,{FT300}", "distill_ft300": f"init=distill,{FT300}"},
     "recipe": {
-        "weit_retx": f"init=weit,{RETENTION},retention_teacher=expert",  # (f) the expert teaches
+        "weit_retx": f"init=weit,{FT300},{RETENTION},retention_teacher=expert",  # (f) the expert teaches
         "scratch_retx": f"init=scratch,{RETENTION},retention_teacher=expert",  # kickstarting from scratch
         # (a), (b) before the full-weight steps: weit_ft starts higher than distill600 but, on the
         # first 3 seeds, improves less under PPO (its weights keep plain weit's large norms)
@@ -71,15 +74,14 @@ ARMS = {
         "weit_lr4": f"init=weit,{PLAIN},lr_scale=4.0",         # (e) PPO's learning rate
         "weit_uncontrolled": f"init=weit,{PLAIN},obs_stats=init,obs_count=1000000,obs_update=running,log_std=init",
     },
-    "tuning": {  # the two plain-recipe candidates that helped, on top of the default recipe; distill gets each too
-        "weit_fit1k_rec": "init=weit,fit_steps=1000",          # (d) 1,000 scaler steps, then the 300 full-weight steps
-        "distill_1300": "init=distill,fit_steps=1000",         # distill with weit_fit1k_rec's total steps
-        "weit_lr4_rec": "init=weit,lr_scale=4.0",              # (e) 4x PPO learning rate
-        "distill_lr4": "init=distill,lr_scale=4.0",
-        # a larger distillation budget for both (reports/distill_budget.md: at step 0 the templates' lead
-        # over distill shrinks from +960 at 600 steps to +146 at 2,600)
-        "weit_2600": "init=weit,finetune_steps=2300",           # 300 scaler steps, then 2,300 full-weight steps
-        "distill_2600": "init=distill,finetune_steps=2300",     # distill with the same 2,600 steps
+    # the two plain-recipe candidates that helped, on top of the ft300 recipe; distill gets each too. The
+    # stage also held the larger budget (weit_2600, distill_2600: 2,300 full-weight steps), which won and
+    # became the default: its runs are the first 5 seeds of weit and distill.
+    "tuning": {
+        "weit_fit1k_rec": f"init=weit,{FT300},fit_steps=1000",   # (d) 1,000 scaler steps, then 300 full-weight steps
+        "distill_1300": f"init=distill,{FT300},fit_steps=1000",  # distill with weit_fit1k_rec's total steps
+        "weit_lr4_rec": f"init=weit,{FT300},lr_scale=4.0",       # (e) 4x PPO learning rate
+        "distill_lr4": f"init=distill,{FT300},lr_scale=4.0",
     },
     "controls": {
         "weit_still": "init=weit,lr_scale=0.0",                # noise floor: the start, never updated
@@ -145,11 +147,12 @@ def fmt(ci: dict) -> str:
 # candidates modify weit_plain, the recipe's contenders modify weit or weit_ft.
 MODIFIES = {"weit_ft": "weit_plain", "weit_ret": "weit_plain", "weit_rebal": "weit_plain", "weit_pen": "weit_plain",
             "weit_fit1k": "weit_plain", "weit_warm": "weit_plain", "weit_lr4": "weit_plain",
-            "weit_running": "weit_plain", "weit_uncontrolled": "weit_plain", "weit": "weit_ft",
-            "weit_retx": "weit", "weit_ft_rebal": "weit_ft", "weit_ft_pen": "weit_ft", "distill600": "distill_plain",
-            "distill": "distill600", "scratch_retx": "scratch", "scratch_ret": "scratch",
-            "weit_fit1k_rec": "weit", "distill_1300": "distill", "weit_lr4_rec": "weit", "distill_lr4": "distill",
-            "weit_2600": "weit", "distill_2600": "distill"}
+            "weit_running": "weit_plain", "weit_uncontrolled": "weit_plain", "weit_ft300": "weit_ft",
+            "weit_retx": "weit_ft300", "weit_ft_rebal": "weit_ft", "weit_ft_pen": "weit_ft",
+            "distill600": "distill_plain", "distill_ft300": "distill600", "scratch_retx": "scratch",
+            "scratch_ret": "scratch", "weit_fit1k_rec": "weit_ft300", "distill_1300": "distill_ft300",
+            "weit_lr4_rec": "weit_ft300", "distill_lr4": "distill_ft300", "weit": "weit_ft300",
+            "distill": "distill_ft300"}
 
 
 def difference(comparisons: dict, arm: str, base: str) -> dict | None:

@@ -75,8 +75,9 @@ def test_a_short_sac_run_still_learns(capsys):
 
 
 @pytest.mark.parametrize("init, recipe, expected", [
-    ("weit", "default", (300, 1.0)), ("distill", "default", (300, 1.0)), ("select", "default", (0, 1.0)),
-    ("scratch", "default", (0, 0.0)), ("weit", "plain", (0, 0.0)), ("distill", "plain", (0, 0.0)),
+    ("weit", "default", (2300, 1.0)), ("distill", "default", (2300, 1.0)), ("select", "default", (0, 1.0)),
+    ("scratch", "default", (0, 0.0)), ("weit", "ft300", (300, 1.0)), ("distill", "ft300", (300, 1.0)),
+    ("weit", "plain", (0, 0.0)), ("distill", "plain", (0, 0.0)),
 ])
 def test_the_recipe_fills_what_the_user_left_unset(init, recipe, expected):
     cfg = prepare(RunConfig(env="HalfCheetah", init=init, recipe=recipe))
@@ -91,6 +92,6 @@ def test_explicit_recipe_fields_win_and_a_recipe_is_only_its_fields():
     spelled = prepare(RunConfig(env="HalfCheetah", init="weit", finetune_steps=0, retention=0.0))
     assert changed_fields(spelled, yaml.safe_load(yaml.safe_dump(asdict(plain)))) == []
     assert changed_fields(prepare(RunConfig(env="HalfCheetah")), asdict(plain)) == [
-        "finetune_steps: 0 -> 300", "retention: 0.0 -> 1.0"]
+        "finetune_steps: 0 -> 2300", "retention: 0.0 -> 1.0"]
     with pytest.raises(UserError, match="unknown recipe 'best'"):
         prepare(RunConfig(env="HalfCheetah", recipe="best"))
