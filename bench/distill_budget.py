@@ -6,7 +6,7 @@ calibration set (batch 256, lr 1e-3), at one size:
 - `weit_scalers`: B - 300 scaler steps, then 300 full-weight steps (the split the other way);
 - `distill`: B steps training a randomly initialized network (SB3's init) on the same data.
 
-The default recipe is B = 600 (agents/config.py RECIPES). Writes reports/distill_budget.md (+ .json).
+Writes reports/distill_budget.md (+ .json); --report-only rewrites the .md from the .json.
 
     .venv/bin/python bench/distill_budget.py --env HalfCheetah --size small --workers 2
 """
@@ -27,6 +27,7 @@ from bank_quality import zero_shot
 from tqdm import tqdm
 
 from weit_rl.agents import RunConfig
+from weit_rl.agents.config import RECIPES
 from weit_rl.bank import load_bank
 from weit_rl.envs import resolve_task, short_name
 from weit_rl.experts import bank_path
@@ -45,11 +46,15 @@ def one(env_id: str, size: str, calib: int | None, arm: str, budget: int, seed: 
     return zero_shot(env_id, "ppo", size, init, seed, calib, episodes, fit_steps=fit, finetune_steps=finetune)[0]
 
 
-def markdown(res: dict, command: str, wall: float) -> str:
+def markdown(res: dict) -> str:
+    default = {name: SCALER_STEPS + RECIPES[name]["finetune_steps"] for name in ("default", "ft300")}
     lines = [f"# Step-0 return against the distillation budget ({res['env']}, PPO, size {res['size']})", "",
              __doc__.split("Writes")[0].strip(), "",
+             f"The default recipe is B = {default['default']:,} (agents/config.py RECIPES); before this study it "
+             f"was B = {default['ft300']:,} (recipe ft300).", "",
              f"Mean ± std over {res['seeds']} seeds of the mean of {res['episodes']} deterministic episodes "
-             f"(seeds 1000+); expert {res['expert']:.0f}. Command: `{command}`; wall time {wall / 60:.1f} min."]
+             f"(seeds 1000+); expert {res['expert']:.0f}. Command: `{res['command']}`; wall time "
+             f"{res['wall_s'] / 60:.1f} min."]
     for calib, by_budget in res["returns"].items():
         n = res["bank_calib"] if calib == "all" else int(calib)
         lines += ["", f"## Calibration set: the first {n:,} of the bank's {res['bank_calib']:,} transitions", "",
@@ -73,7 +78,12 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=20)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", default="reports/distill_budget")
+    p.add_argument("--report-only", action="store_true", help="rewrite the .md from the .json")
     a = p.parse_args()
+    out = Path(a.out)
+    if a.report_only:
+        out.with_suffix(".md").write_text(markdown(json.loads(out.with_suffix(".json").read_text())))
+        return
     env_id = resolve_task(a.env)
     budgets = [int(b) for b in a.budgets.split(",")]
     if min(budgets) <= SCALER_STEPS:
@@ -89,12 +99,11 @@ def main() -> None:
             c, b, arm, s = futures[f]
             returns[c][str(b)][arm][s] = f.result()  # listed by seed
     manifest = load_bank(bank_path(env_id, "ppo")).manifest
-    res = {"env": short_name(env_id), "size": a.size, "seeds": a.seeds, "episodes": a.episodes,
+    res = {"command": "python " + shlex.join(sys.argv), "wall_s": round(time.time() - start, 1),
+           "env": short_name(env_id), "size": a.size, "seeds": a.seeds, "episodes": a.episodes,
            "expert": manifest["expert"]["eval_return_mean"], "bank_calib": manifest["calib"], "returns": returns}
-    command = "python " + shlex.join(sys.argv)
-    out = Path(a.out)
-    out.with_suffix(".json").write_text(json.dumps({"command": command, **res}, indent=2))
-    out.with_suffix(".md").write_text(markdown(res, command, time.time() - start))
+    out.with_suffix(".json").write_text(json.dumps(res, indent=2))
+    out.with_suffix(".md").write_text(markdown(res))
     print(f"wrote {out.with_suffix('.md')}")
 
 
