@@ -79,7 +79,8 @@ class RunConfig:
     retention: float | None = field(default=None, metadata={"help": "weight of KL(teacher || policy) per minibatch "
                                     "(default: the recipe's for an initialized policy, 0 for scratch)"})
     retention_teacher: str = field(default="init", metadata={"help": "the retention teacher: init (the run's own "
-                                   "initial policy) or expert (the expert's policy, --expert)"})
+                                   "initial policy), expert (the expert's policy, --expert) or bank (the bank's "
+                                   "largest template network, weit_rl/teacher.py)"})
     retention_steps: int = field(default=50_000, metadata={"help": "steps over which the retention weight decays to 0"})
     lr_scale: float = field(default=1.0, metadata={"help": "multiplies the config's learning rate"})
 
@@ -181,7 +182,7 @@ def prepare(cfg: RunConfig) -> RunConfig:
     _check_choice("log_std", cfg.log_std, ("config", "bank", "init"))
     _check_choice("obs_update", cfg.obs_update, ("running", "preserve"))
     _check_choice("reward_stats", cfg.reward_stats, ("fresh", "bank"))
-    _check_choice("retention_teacher", cfg.retention_teacher, ("init", "expert"))
+    _check_choice("retention_teacher", cfg.retention_teacher, ("init", "expert", "bank"))
     resolve_device(cfg.device)
     return cfg
 

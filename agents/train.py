@@ -14,6 +14,7 @@ import numpy as np
 import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.vec_env import VecNormalize
 
 from weit_rl import UserError, __version__
@@ -24,7 +25,9 @@ from weit_rl.agents.config import RunConfig, changed_fields, prepare
 from weit_rl.agents.evaluation import make_eval_env
 from weit_rl.agents.model import new_model
 from weit_rl.agents.normalization import PreservingObsNormalization
-from weit_rl.sb3 import load_expert
+from weit_rl.bank import check_compatible, load_bank
+from weit_rl.sb3 import activation_name, load_expert
+from weit_rl.teacher import teacher_obs_stats, teacher_policy
 
 
 def train(cfg: RunConfig, command: str | None = None, callbacks: list[BaseCallback] | None = None) -> Path:
@@ -48,7 +51,7 @@ def train(cfg: RunConfig, command: str | None = None, callbacks: list[BaseCallba
         print(f"resuming {run_dir} from step {model.num_timesteps}", file=sys.stderr)
     else:
         model = new_model(cfg)
-    aids = training_aids(cfg, run_dir)  # before anything is written: a bad expert fails here
+    aids = training_aids(cfg, run_dir, model.policy)  # before anything is written: a bad expert fails here
     if not ckpt_dir.exists():
         if (run_dir / "config.yaml").exists():
             print(f"restarting {run_dir} from step 0: it was stopped before its first checkpoint (every "
@@ -95,7 +98,7 @@ def check_same_run(cfg: RunConfig, run_dir: Path) -> None:
                         f"arguments in {saved_file}, or start a fresh run with a new --run-dir (or delete {run_dir})")
 
 
-def training_aids(cfg: RunConfig, run_dir: Path) -> list[BaseCallback]:
+def training_aids(cfg: RunConfig, run_dir: Path, policy: BasePolicy) -> list[BaseCallback]:
     """The run's training-time aids (agents/aids.py); the retention teacher is saved in the
     run folder so that a resumed run keeps it."""
     aids: list[BaseCallback] = []
@@ -111,6 +114,13 @@ def training_aids(cfg: RunConfig, run_dir: Path) -> list[BaseCallback]:
             model, norm = load_expert(cfg.expert, cfg.algo)
             expert = model.policy
             stats = None if norm is None else (norm.obs_rms.mean.copy(), np.sqrt(norm.obs_rms.var + norm.epsilon))
+        elif cfg.retention_teacher == "bank":
+            if not cfg.bank:
+                raise UserError("retention_teacher 'bank' needs a template bank: pass --bank PATH (BANK=PATH)")
+            bank = load_bank(cfg.bank)
+            check_compatible(bank, cfg.bank, cfg.algo, *policy.observation_space.shape, *policy.action_space.shape,
+                             activation_name(policy), cfg.env)
+            expert, stats = teacher_policy(bank, policy), teacher_obs_stats(bank)
         aids.append(Retention(cfg.retention, cfg.retention_steps, run_dir / "teacher.pt", expert, stats))
     return aids
 

@@ -45,7 +45,7 @@ def main() -> None:
     rows = []
     for k, block in SETTINGS:
         start = time.time()
-        actor_t, critic_t, _ = learn_templates(train, aux, k, block, act, a.steps, progress=False)
+        actor_t, critic_t, _, _ = learn_templates(train, aux, k, block, act, a.steps, progress=False)
         row = {"n_templates": k, "block": block, "learn_s": round(time.time() - start, 1),
                "template_params": sum(t.numel() for t in [*actor_t.parameters(), *critic_t.parameters()])}
         for size in TARGETS:

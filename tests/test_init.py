@@ -74,11 +74,11 @@ def test_sac_writes_the_fitted_actor_both_critics_and_target(tiny_sac_bank):
 def test_learn_templates_lowers_the_distillation_loss(tiny_ppo_bank):
     bank = load_bank(tiny_ppo_bank)
     data = bank.units.apply(bank.calib)
-    actor_t, critic_t, losses = learn_templates(data, [[16], [8, 8]], n_templates=4, block=8, activation="relu",
+    actor_t, critic_t, losses, _ = learn_templates(data, [[16], [8, 8]], n_templates=4, block=8, activation="relu",
                                                 steps=150, lr=1e-2, batch_size=128, seed=0, progress=False)
     assert sum(losses[-10:]) < 0.5 * sum(losses[:10])
     learned, _ = fit_scalers(actor_t, critic_t, [12], data, "relu", steps=50)
-    untrained_t, untrained_c, _ = learn_templates(data, [[16]], 4, 8, "relu", steps=0, seed=0, progress=False)
+    untrained_t, untrained_c, _, _ = learn_templates(data, [[16]], 4, 8, "relu", steps=0, seed=0, progress=False)
     untrained, _ = fit_scalers(untrained_t, untrained_c, [12], data, "relu", steps=50)
     assert evaluate_loss(learned, data) < evaluate_loss(untrained, data)  # templates carry what was learned
 

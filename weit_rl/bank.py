@@ -37,6 +37,9 @@ class Bank:
     ret_var: Tensor | None = None  # the expert's reward-normalization variance (VecNormalize ret_rms)
     standardization: Standardization | None = None  # units the templates were fitted in (None: raw)
     path: str | None = None  # the file it was loaded from, for messages
+    # The scalers of the largest auxiliary network of template learning (manifest teacher_widths),
+    # "actor.<name>" and "critic<i>.<name>": with the templates, a teacher network (weit_rl/teacher.py)
+    teacher: dict[str, Tensor] | None = None
 
     @property
     def algo(self) -> str:
@@ -79,6 +82,7 @@ def save_bank(path: str | Path, bank: Bank) -> Path:
             tensors[name] = getattr(bank, name)
     if bank.standardization is not None:
         tensors |= bank.standardization.tensors()
+    tensors |= {f"teacher.{k}": v for k, v in (bank.teacher or {}).items()}
     tensors = {k: v.detach().float().contiguous().cpu() for k, v in tensors.items()}
     manifest = dict(bank.manifest, format=FORMAT, tensor_sha256=_digest(tensors))
     manifest["manifest_sha256"] = _manifest_digest(manifest)
@@ -137,8 +141,10 @@ def load_bank(path: str | Path) -> Bank:
                            tensors.get("calib.actions"))
     except (KeyError, RuntimeError) as err:
         raise UserError(f"template bank {path} is inconsistent with its manifest ({err}); rebuild it") from None
+    teacher = {k[len("teacher."):]: v for k, v in tensors.items() if k.startswith("teacher.")}
     return Bank(m, actor, critic, calib, tensors.get("obs_mean"), tensors.get("obs_var"), tensors.get("log_std"),
-                path=str(path), ret_var=tensors.get("ret_var"), standardization=Standardization.from_tensors(tensors))
+                path=str(path), ret_var=tensors.get("ret_var"), standardization=Standardization.from_tensors(tensors),
+                teacher=teacher or None)
 
 
 def _template_set(tensors: dict[str, Tensor], prefix: str, d_in: int, d_out: int, m: dict[str, Any]) -> TemplateSet:

@@ -16,7 +16,7 @@ from weit_rl.bank import Bank, save_bank
 from weit_rl.config import check_algo, load_yaml
 from weit_rl.envs import resolve_task
 from weit_rl.experts import EVAL_EPISODES, EVAL_SEED, bank_path, default_expert, read_expert_manifest
-from weit_rl.fit import evaluate_loss, fit_scalers, learn_templates
+from weit_rl.fit import PolicyNets, evaluate_loss, fit_scalers, learn_templates
 from weit_rl.sb3 import activation_name, hidden_widths, load_expert, record_expert_data
 from weit_rl.standardize import Standardization
 
@@ -52,8 +52,10 @@ def build_bank(
     start = time.time()
     data = record_expert_data(model, norm, env_id, samples, seed=seed)
     units = Standardization.of(data)
-    actor_t, critic_t, losses = learn_templates(units.apply(data), aux_sizes, n_templates, block, activation, steps,
-                                                lr=defaults["lr"], batch_size=defaults["batch_size"], seed=seed)
+    actor_t, critic_t, losses, aux = learn_templates(units.apply(data), aux_sizes, n_templates, block, activation,
+                                                     steps, lr=defaults["lr"], batch_size=defaults["batch_size"],
+                                                     seed=seed)
+    largest = max(range(len(aux_sizes)), key=lambda i: sum(p.numel() for p in aux[i].actor.scalers.parameters()))
     expert_manifest = read_expert_manifest(expert)
     random_returns = random_return(env_id, EVAL_EPISODES, EVAL_SEED)
     calib_data = data.subset(calib)
@@ -61,7 +63,7 @@ def build_bank(
     manifest = {
         "task": env_id, "algo": algo, "obs_dim": obs_dim, "act_dim": act_dim, "activation": activation,
         "n_templates": n_templates, "block": block, "n_critics": int(data.critic_target.shape[1]),
-        "aux_sizes": aux_sizes, "template_steps": steps, "final_loss": losses[-1],
+        "aux_sizes": aux_sizes, "teacher_widths": aux_sizes[largest], "template_steps": steps, "final_loss": losses[-1],
         "loss_log": {str(i): round(losses[i], 5) for i in range(0, len(losses), max(1, len(losses) // 20))},
         "scaler_fit_loss_64x64": evaluate_loss(check, units.apply(calib_data)),
         "samples": samples, "calib": calib, "seed": seed,
@@ -81,5 +83,13 @@ def build_bank(
                 obs_var=torch.as_tensor(norm.obs_rms.var) if norm is not None else None,
                 log_std=policy.log_std.detach().cpu() if algo == "ppo" else None,
                 ret_var=torch.tensor(float(norm.ret_rms.var)) if norm is not None and norm.norm_reward else None,
-                standardization=units)
+                standardization=units, teacher=teacher_scalers(aux[largest]))
     return save_bank(out or bank_path(env_id, algo), bank)
+
+
+def teacher_scalers(nets: PolicyNets) -> dict:
+    """An auxiliary network's scalers, to be stored in the bank (weit_rl/teacher.py reads them)."""
+    scalers = {f"actor.{k}": v for k, v in nets.actor.scalers.state_dict().items()}
+    for i, critic in enumerate(nets.critics):
+        scalers |= {f"critic{i}.{k}": v for k, v in critic.scalers.state_dict().items()}
+    return scalers

@@ -96,10 +96,11 @@ def learn_templates(
     batch_size: int = 512,
     seed: int = 0,
     progress: bool = True,
-) -> tuple[TemplateSet, TemplateSet, list[float]]:
+) -> tuple[TemplateSet, TemplateSet, list[float], list[PolicyNets]]:
     """Constraint-based pre-training: auxiliary networks of every size in `aux_sizes`,
     each with its own scalers, all assembled from the same two TemplateSets, are trained
-    together to reproduce the expert (variable-sized initialization as multi-task learning)."""
+    together to reproduce the expert (variable-sized initialization as multi-task learning).
+    Returns the templates, the loss per step and the trained auxiliary networks."""
     gen = torch.Generator().manual_seed(seed)
     obs_dim, n_critics = data.obs.shape[1], data.critic_target.shape[1]
     actor_t = TemplateSet(obs_dim, data.actor_target.shape[1], n_templates, block, gen)
@@ -110,7 +111,7 @@ def learn_templates(
     params += [p for nets in aux for c in nets.critics for p in c.scalers.parameters()]
     losses = train_nets(aux, params, data, steps, lr, batch_size, seed,
                         desc="learning templates" if progress else None)
-    return actor_t.requires_grad_(False), critic_t.requires_grad_(False), losses
+    return actor_t.requires_grad_(False), critic_t.requires_grad_(False), losses, aux
 
 
 def fit_scalers(

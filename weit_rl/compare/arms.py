@@ -159,8 +159,9 @@ def check_known(names: list[str], arms: list[str], flag: str) -> None:
 
 def needs_bank(arm: dict[str, Any]) -> bool:
     """An arm (with the shared settings applied) needs a bank: its initializer's, or a
-    controlled-arm field read from it."""
-    return INITIALIZERS[arm["init"]].needs_bank or "bank" in (arm.get("log_std"), arm.get("reward_stats"))
+    controlled-arm field read from it, or the bank as retention teacher."""
+    return INITIALIZERS[arm["init"]].needs_bank or "bank" in (arm.get("log_std"), arm.get("reward_stats"),
+                                                              arm.get("retention_teacher"))
 
 
 def describe(over: dict[str, Any]) -> str:

@@ -1,0 +1,72 @@
+"""The bank as a teacher: the largest auxiliary network of template learning is stored as
+scalers, comes back exactly, acts as an SB3 policy close to the expert, and teaches retention."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from stable_baselines3 import PPO, SAC
+from stable_baselines3.common.env_util import make_vec_env
+
+from weit_rl import UserError
+from weit_rl.agents import RunConfig, train
+from weit_rl.bank import load_bank, save_bank
+from weit_rl.teacher import teacher_nets, teacher_obs_stats, teacher_policy
+
+
+def test_the_largest_auxiliary_network_is_stored_and_comes_back(tiny_ppo_bank, tiny_sac_bank):
+    for path in (tiny_ppo_bank, tiny_sac_bank):
+        bank = load_bank(path)
+        m = bank.manifest
+        assert m["teacher_widths"] == [16, 16]  # of the conftest's aux sizes [16, 16] and [24], the most scalers
+        nets = teacher_nets(bank)
+        assert len(nets.critics) == m["n_critics"]
+        # the stored scalers are the ones template learning trained: its fit is far better than fresh scalers'
+        fresh = teacher_nets(dataclasses.replace(bank, teacher={k: torch.randn_like(v) for k, v in bank.teacher.items()}))
+        data = bank.units.apply(bank.calib)
+        fit = lambda n: float((n.actor(data.obs) - data.actor_target).pow(2).mean())  # noqa: E731
+        assert fit(nets) < 0.5 * fit(fresh)
+
+
+def test_a_bank_without_a_teacher_says_how_to_get_one(tiny_ppo_bank, tmp_path):
+    old = save_bank(tmp_path / "old.safetensors", dataclasses.replace(load_bank(tiny_ppo_bank), teacher=None))
+    with pytest.raises(UserError, match="stores no teacher network .* rebuild it"):
+        teacher_nets(load_bank(old))
+
+
+@pytest.mark.parametrize("algo", ["ppo", "sac"])
+def test_the_teacher_policy_is_the_teacher_network_on_raw_observations(algo, tiny_ppo_bank, tiny_sac_bank):
+    """An SB3 policy of the asking policy's class with the teacher's widths, computing the
+    teacher network's function on the observations the expert saw (its deterministic action:
+    PPO's mean, SAC's squashed mean)."""
+    bank = load_bank(tiny_ppo_bank if algo == "ppo" else tiny_sac_bank)
+    cls = PPO if algo == "ppo" else SAC
+    like = cls("MlpPolicy", make_vec_env("HalfCheetah-v5"), policy_kwargs=dict(net_arch=[8, 8],
+               activation_fn=torch.nn.ReLU), seed=0, device="cpu").policy
+    teacher = teacher_policy(bank, like)
+    assert type(teacher) is type(like) and teacher.observation_space == like.observation_space
+    with torch.no_grad():
+        acted = torch.as_tensor(teacher._predict(bank.calib.obs, deterministic=True))
+        out = teacher_nets(bank).actor(bank.units.apply(bank.calib).obs)[:, :6]
+    torch.testing.assert_close(acted, out if algo == "ppo" else torch.tanh(out), atol=1e-5, rtol=1e-4)
+    stats = teacher_obs_stats(bank)
+    if algo == "ppo":
+        np.testing.assert_allclose(stats[0], bank.obs_mean.numpy(), rtol=1e-6)
+        assert torch.equal(teacher.log_std.detach(), bank.log_std)
+    else:
+        assert stats is None
+
+
+def test_the_bank_teaches_retention_and_a_missing_bank_is_refused(tiny_ppo_bank, tmp_path):
+    cfg = dict(env="HalfCheetah", init="scratch", size="8", steps=64, eval_freq=64, eval_episodes=1, device="cpu",
+               progress_bar=False, retention=1.0, retention_teacher="bank",
+               hyperparam_overrides={"n_steps": 32, "batch_size": 32, "n_epochs": 1})
+    with pytest.raises(UserError, match="needs a template bank"):
+        train(RunConfig(**cfg, run_dir=str(tmp_path / "none")))
+    assert not (tmp_path / "none").exists()
+    run = train(RunConfig(**cfg, bank=str(tiny_ppo_bank), run_dir=str(tmp_path / "run")))
+    saved = torch.load(run / "teacher.pt", weights_only=False)
+    bank = load_bank(tiny_ppo_bank)
+    assert saved["policy"]["mlp_extractor.policy_net.0.weight"].shape == (16, 17)  # the teacher's widths, not 8
+    np.testing.assert_allclose(saved["obs_stats"][0], bank.obs_mean.numpy(), rtol=1e-6)

@@ -1,0 +1,50 @@
+"""The bank as a teacher: the largest auxiliary network of template learning, assembled
+from the bank's templates and its stored scalers, as an SB3 policy. It lets a 2 MB bank
+teach (retention_teacher=bank, agents/aids.py) where the expert itself is not at hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from stable_baselines3.common.policies import BasePolicy
+
+from weit_rl import UserError
+from weit_rl.bank import Bank
+from weit_rl.fit import PolicyNets, kron_nets
+from weit_rl.sb3 import write_weights
+
+
+def teacher_nets(bank: Bank) -> PolicyNets:
+    """The auxiliary network as template learning left it (in the bank's standardized units)."""
+    widths = bank.manifest.get("teacher_widths")
+    if bank.teacher is None or widths is None:
+        raise UserError(f"bank {bank.path} stores no teacher network (built before teachers were stored): "
+                        f"rebuild it with `make templates ENV=<task> ALGO={bank.algo}`, or use another retention_teacher")
+    m = bank.manifest
+    nets = kron_nets(bank.actor, bank.critic, widths, m["n_critics"], m["activation"], torch.Generator())
+    nets.actor.scalers.load_state_dict(_part(bank.teacher, "actor."))
+    for i, critic in enumerate(nets.critics):
+        critic.scalers.load_state_dict(_part(bank.teacher, f"critic{i}."))
+    return nets.requires_grad_(False)
+
+
+def _part(tensors: dict, prefix: str) -> dict:
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def teacher_policy(bank: Bank, like: BasePolicy) -> BasePolicy:
+    """An SB3 policy of `like`'s class and spaces with the teacher's widths and weights; it
+    expects observations normalized with the bank's statistics (teacher_obs_stats)."""
+    kwargs = like._get_constructor_parameters() | {"net_arch": list(bank.manifest["teacher_widths"])}
+    policy = type(like)(**kwargs)
+    with torch.no_grad():
+        write_weights(policy, bank.units.fold(teacher_nets(bank).materialize()) | {"log_std": bank.log_std})
+    return policy
+
+
+def teacher_obs_stats(bank: Bank, epsilon: float = 1e-8) -> tuple[np.ndarray, np.ndarray] | None:
+    """(mean, std) of the observations the teacher's weights expect: the expert's VecNormalize
+    statistics (PPO banks), none for raw observations (SAC)."""
+    if bank.obs_mean is None:
+        return None
+    return bank.obs_mean.double().numpy(), np.sqrt(bank.obs_var.double().numpy() + epsilon)
