@@ -6,9 +6,9 @@ alike, never to one arm only.
 - Retention: a term beta(t) * KL(teacher || policy) on every minibatch the actor is updated
   on, beta decaying linearly to zero (kickstarting, Schmitt et al. 2018). The teacher is the
   policy as it was when training started (its initialization), the expert's policy, or the
-  bank's largest template network (weit_rl/teacher.py); it is saved in the run folder so that a resumed run keeps the same teacher. Its function is fixed
-  on raw observations: when VecNormalize's statistics move, its first layers are rewritten
-  for the new statistics.
+  bank's largest template network (weit_rl/teacher.py); it is saved in the run folder so that
+  a resumed run keeps the same teacher. Its function is fixed on raw observations: when
+  VecNormalize's statistics move, its first layers are rewritten for the new statistics.
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ them in order): `core` (5 seeds), `final` (the default recipe's comparison at 10
 `recipe` (the recipe's contenders), `more` (the remaining candidates), `tuning` (the two
 that helped, on top of the 600-step recipe ft300, for weit and distill alike), `controls` (the
 statistics' alternatives, the noise floor, retention for scratch), `banks` (smaller blocks and
-more templates: variant banks, one study each in reports/ablation/banks/).
+more templates: variant banks, one study each in reports/ablation/banks/; on the control bank,
+the bank as retention teacher).
 """
 
 from __future__ import annotations
@@ -97,6 +98,12 @@ BASELINES = ("weit_plain", "distill_plain", "distill", "scratch")  # the old wei
 # A sweep part has one bank, so each variant is its own study, reports/ablation/banks/<variant>/.
 BANK_VARIANTS = {"b16": [], "b8": ["--block", "8"], "k32": ["--templates", "32"]}
 VARIANT_ARMS = {"weit_plain": f"init=weit,{PLAIN}", "weit": ""}  # the scalers' fit alone, and the default recipe
+# (f) the bank as retention teacher (its largest template network; banks built since it is stored,
+# so on the control bank only), for weit and for scratch (kickstarting without the expert):
+# name -> (overrides, the arm it modifies)
+TEACHER_ARMS = {"scratch": ("", None),
+                "weit_bankteach": ("init=weit,retention_teacher=bank", "weit"),
+                "scratch_bankteach": (f"init=scratch,{RETENTION},retention_teacher=bank", "scratch")}
 
 
 def run_study(env: str, stage: str, workers: int) -> None:
@@ -121,13 +128,15 @@ def variant_bank(env: str, name: str) -> Path:
 
 
 def run_bank_variants(env: str, workers: int) -> None:
-    """One study per variant bank: weit_plain and weit at the core stage's seeds."""
+    """One study per variant bank: weit_plain and weit at the core stage's seeds, and on the
+    control bank the bank-teacher arms."""
     for name in BANK_VARIANTS:
         bank = variant_bank(env, name)
-        flags = [f for arm, over in VARIANT_ARMS.items() if over for f in ("--arm", f"{arm}:{over}")]
+        arms = VARIANT_ARMS | ({arm: over for arm, (over, _) in TEACHER_ARMS.items()} if name == "b16" else {})
+        flags = [f for arm, over in arms.items() if over for f in ("--arm", f"{arm}:{over}")]
         run_command(["weit-rl", "compare", "--env", env, "--algo", "ppo", "--report-dir", str(REPORTS / "banks"),
               "--study", name, "--bank", str(bank), "--profile", "full", *PROTOCOL, "--seeds", str(SEEDS["core"]),
-              "--set", *SHARED, *flags, "--arms", ",".join(VARIANT_ARMS), "--primary", "weit:weit_plain",
+              "--set", *SHARED, *flags, "--arms", ",".join(arms), "--primary", "weit:weit_plain",
               "--workers", str(workers)])
 
 
@@ -221,17 +230,19 @@ def summary() -> str:
 
 
 def bank_variants() -> list[str]:
-    """(d): each variant bank's arms against the control bank's (b16), from the variant studies'
-    per-run AUCs (percentile bootstrap of the difference of means)."""
+    """(d): each variant bank's arms against the control bank's (b16), and (f) the bank-teacher
+    arms against the arm each modifies, from the studies' per-run AUCs (percentile bootstrap of
+    the difference of means)."""
     cells = {(part.stem, name): json.loads(part.read_text())["results"]["sizes"].get("small", {})
              for name in BANK_VARIANTS for part in sorted((REPORTS / "banks" / name).glob("*-ppo.json"))}
     if not cells:
         return []
     lines = ["## Bank variants: smaller blocks, more templates (candidate (d))", "",
              "Each bank built by `weit-rl templates` from the same expert (`banks/variants/`, the options in "
-             "`bench/ablation.py` BANK_VARIANTS); b16 (16 templates of 16x16, as shipped) is the control. Command: "
-             "`python bench/ablation.py --env <Env> --stage banks`.", "",
-             "| task | bank | template loss | arm | runs | step-0 return | AUC | final | AUC vs b16 |",
+             "`bench/ablation.py` BANK_VARIANTS); b16 (16 templates of 16x16, as shipped) is the control. On it, "
+             "the bank as retention teacher (candidate (f), TEACHER_ARMS), against the arm each modifies. "
+             "Command: `python bench/ablation.py --env <Env> --stage banks`.", "",
+             "| task | bank | template loss | arm | runs | step-0 return | AUC | final | AUC difference |",
              "|---|---|---|---|---|---|---|---|---|"]
     rng = np.random.default_rng(0)
     for (task, name), size in cells.items():
@@ -240,11 +251,13 @@ def bank_variants() -> list[str]:
         loss = f"{json.loads(manifest.read_text())['final_loss']:.4f}" if manifest.exists() else "-"
         control = cells.get((task, "b16"), {})
         for arm, cell in size.items():
+            base = "b16" if name != "b16" else TEACHER_ARMS.get(arm, ("", None))[1]
+            other = control.get(arm) if name != "b16" else size.get(base)
             diff = "-"
-            if name != "b16" and arm in control:
-                est, low, high = stats.bootstrap_ci([np.array(cell["auc"]), np.array(control[arm]["auc"])],
+            if other is not None:
+                est, low, high = stats.bootstrap_ci([np.array(cell["auc"]), np.array(other["auc"])],
                                                     stats.difference_of_means, rng)
-                diff = f"{est:+.3f} [{low:+.3f}, {high:+.3f}]"
+                diff = f"{est:+.3f} [{low:+.3f}, {high:+.3f}] vs {base}"
             lines.append(f"| {env} | {name} | {loss} | {arm} | {len(cell['auc'])} | "
                          f"{cell['step0_mean']['estimate']:.0f} | {fmt(cell['aggregate']['auc']['mean'])} | "
                          f"{fmt(cell['aggregate']['final']['mean'])} | {diff} |")

@@ -23,10 +23,14 @@ def test_the_largest_auxiliary_network_is_stored_and_comes_back(tiny_ppo_bank, t
         nets = teacher_nets(bank)
         assert len(nets.critics) == m["n_critics"]
         # the stored scalers are the ones template learning trained: its fit is far better than fresh scalers'
-        fresh = teacher_nets(dataclasses.replace(bank, teacher={k: torch.randn_like(v) for k, v in bank.teacher.items()}))
-        data = bank.units.apply(bank.calib)
-        fit = lambda n: float((n.actor(data.obs) - data.actor_target).pow(2).mean())  # noqa: E731
-        assert fit(nets) < 0.5 * fit(fresh)
+        noise = {k: torch.randn_like(v) for k, v in bank.teacher.items()}
+        fresh = teacher_nets(dataclasses.replace(bank, teacher=noise))
+        assert _fit(nets, bank) < 0.5 * _fit(fresh, bank)
+
+
+def _fit(nets, bank):
+    data = bank.units.apply(bank.calib)
+    return float((nets.actor(data.obs) - data.actor_target).pow(2).mean())
 
 
 def test_a_bank_without_a_teacher_says_how_to_get_one(tiny_ppo_bank, tmp_path):

@@ -153,7 +153,8 @@ CONFIGS: dict[str, Spec] = {
 MANIFEST = Table(
     {"format": str, "task": str, "algo": OneOf(("ppo", "sac")), "obs_dim": int, "act_dim": int, "activation": str,
      "n_templates": int, "block": int, "n_critics": int, "tensor_sha256": str, "manifest_sha256": str,
-     "aux_sizes": ListOf(ListOf(int)), "teacher_widths": ListOf(int), "samples": int, "calib": int, "seed": int, "obs_count": (*NUMBER, None),
+     "aux_sizes": ListOf(ListOf(int)), "teacher_widths": ListOf(int), "samples": int, "calib": int, "seed": int,
+     "obs_count": (*NUMBER, None),
      "expert": Table({}, open=True)},
     required=("format", "task", "algo", "obs_dim", "act_dim", "n_templates", "block", "activation", "n_critics",
               "tensor_sha256", "manifest_sha256"),

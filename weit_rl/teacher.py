@@ -18,8 +18,8 @@ def teacher_nets(bank: Bank) -> PolicyNets:
     """The auxiliary network as template learning left it (in the bank's standardized units)."""
     widths = bank.manifest.get("teacher_widths")
     if bank.teacher is None or widths is None:
-        raise UserError(f"bank {bank.path} stores no teacher network (built before teachers were stored): "
-                        f"rebuild it with `make templates ENV=<task> ALGO={bank.algo}`, or use another retention_teacher")
+        raise UserError(f"bank {bank.path} stores no teacher network (built before teachers were stored): rebuild "
+                        f"it with `make templates ENV=<task> ALGO={bank.algo}`, or use another retention_teacher")
     m = bank.manifest
     nets = kron_nets(bank.actor, bank.critic, widths, m["n_critics"], m["activation"], torch.Generator())
     nets.actor.scalers.load_state_dict(_part(bank.teacher, "actor."))
