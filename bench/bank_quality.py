@@ -1,6 +1,8 @@
 """Zero-shot quality of the shipped banks: the return of each initialized policy at
 step 0 (before any RL), for several sizes, initializers, calibration budgets and
-fitting seeds, next to the expert and scratch. Writes reports/banks.md (and .json).
+fitting seeds, next to the expert and scratch. Writes reports/banks.md (and .json). Each
+task's table is kept in reports/banks.partial/ as it finishes, so an interrupted run resumes
+(with the same settings and banks) and recomputes only the tasks it lacks.
 
     .venv/bin/python bench/bank_quality.py --envs HalfCheetah,Hopper,Walker2d,Ant --algos ppo,sac
 """
@@ -12,9 +14,10 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +56,7 @@ def zero_shot(env_id: str, algo: str, size: str, init: str, seed: int, calib: in
 
 def task_table(env_id: str, algo: str, budgets: list[int], seeds: int, episodes: int) -> dict:
     torch.set_num_threads(1)
+    start = time.time()
     bank = load_bank(bank_path(env_id, algo))
     expert_arch = bank.manifest["expert"]["net_arch"]
     rows = {}
@@ -71,14 +75,14 @@ def task_table(env_id: str, algo: str, budgets: list[int], seeds: int, episodes:
         rows[size] = row
         print(f"{env_id} {algo} {size}: done", flush=True)
     return {"expert_return": bank.manifest["expert"]["eval_return_mean"], "expert_arch": expert_arch,
-            "bank": bank.manifest, "rows": rows}
+            "bank": bank.manifest, "rows": rows, "seconds": round(time.time() - start, 1)}
 
 
 def fmt(values: list[float] | None) -> str:
     return "n/a" if values is None else f"{np.mean(values):.0f} ± {np.std(values):.0f}"
 
 
-def markdown(results: dict, budgets: list[int], seeds: int, episodes: int, command: str, wall: float) -> str:
+def markdown(results: dict, budgets: list[int], seeds: int, episodes: int, command: str, seconds: float) -> str:
     fit, ft = RunConfig.fit_steps, RECIPES["default"]["finetune_steps"]
     out = ["# Zero-shot quality of the template banks\n",
            f"Return of each initialized policy **at step 0, before any RL**, mean ± std over {seeds} fitting seeds "
@@ -90,7 +94,7 @@ def markdown(results: dict, budgets: list[int], seeds: int, episodes: int, comma
            "the expert); `scratch` is SB3's default init. Observations as a run starts: the bank's statistics "
            "for PPO, raw for SAC.\n",
            f"Command: `{command}`  \nMachine: {platform.machine()}, {os.cpu_count()} cpus; "
-           f"wall time {wall / 60:.1f} min.\n"]
+           f"compute time {seconds / 60:.1f} min (summed over tasks).\n"]
     for name, res in results.items():
         b = res["bank"]
         out.append(f"\n## {name}\n\nExpert {'x'.join(map(str, res['expert_arch']))}: return "
@@ -124,16 +128,34 @@ def main() -> None:
     tasks = [(e, algo) for e, algo in tasks
              if bank_path(e, algo).exists() and (expert_dir(e, algo) / "model.zip").exists()]
     budgets = [int(b) for b in a.budgets.split(",")]
-    start = time.time()
-    with ProcessPoolExecutor(max_workers=min(a.workers, len(tasks))) as pool:
-        futures = {f"{short_name(e)}-{algo}": pool.submit(task_table, e, algo, budgets, a.seeds, a.episodes)
-                   for e, algo in tasks}
-        results = {name: f.result() for name, f in futures.items()}
-    command = "python " + shlex.join(sys.argv)
     out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    settings = {"budgets": budgets, "seeds": a.seeds, "episodes": a.episodes, "recipe": RECIPES["default"]}
+    results = {}
+    for e, algo in tasks:  # finished tasks of an interrupted run with the same settings and bank
+        done = partial / f"{short_name(e)}-{algo}.json"
+        if done.exists():
+            saved = json.loads(done.read_text())
+            if saved["settings"] == settings and saved["bank_sha256"] == load_bank(bank_path(e, algo)).manifest[
+                    "tensor_sha256"]:
+                results[done.stem] = saved["result"]
+    todo = [(e, algo) for e, algo in tasks if f"{short_name(e)}-{algo}" not in results]
+    print(f"{len(results)} of {len(tasks)} tasks recorded in {partial}; computing {len(todo)}", flush=True)
+    partial.mkdir(parents=True, exist_ok=True)
+    with ProcessPoolExecutor(max_workers=max(1, min(a.workers, len(todo)))) as pool:
+        futures = {pool.submit(task_table, e, algo, budgets, a.seeds, a.episodes): f"{short_name(e)}-{algo}"
+                   for e, algo in todo}
+        for f in as_completed(futures):
+            name, result = futures[f], f.result()
+            record = {"settings": settings, "bank_sha256": result["bank"]["tensor_sha256"], "result": result}
+            (partial / f"{name}.json").write_text(json.dumps(record, indent=2, default=str))
+            results[name] = result
+    results = {f"{short_name(e)}-{algo}": results[f"{short_name(e)}-{algo}"] for e, algo in tasks}
+    command = "python " + shlex.join(sys.argv)
     out.with_suffix(".json").write_text(json.dumps({"command": command, "results": results}, indent=2, default=str))
-    out.with_suffix(".md").write_text(markdown(results, budgets, a.seeds, a.episodes, command, time.time() - start))
+    seconds = sum(r["seconds"] for r in results.values())
+    out.with_suffix(".md").write_text(markdown(results, budgets, a.seeds, a.episodes, command, seconds))
+    shutil.rmtree(partial)
     print(f"wrote {out.with_suffix('.md')} for {', '.join(results)}")
 
 
