@@ -14,6 +14,10 @@ every 2.5k steps; the default weit recipe):
   final value, 0.21) for both, so that the setting is not a privilege of the initialized arm.
 - weit_ent_warm: as weit_ent, and the actor frozen for the first 20k steps (critic warm-up:
   10k updates on the random warm-up data and the policy's own transitions).
+- scratch_ent_own, weit_ent_own_warm: SAC's first 10k steps act uniformly at random (rl-zoo3's
+  learning_starts), so an initialized critic first meets actions its actor never takes. Here
+  updates start after 1k steps instead, and weit's actor is frozen for the first 10k steps: its
+  critic adapts on the policy's own transitions. Scratch gets the same learning_starts.
 The study resumes from reports/sac-start/runs/ like every compare study.
 """
 
@@ -25,11 +29,14 @@ from ablation import run_command  # bench/ablation.py: print, then run from this
 
 STUDY = "sac-start"
 ENT = "hyperparam_overrides={ent_coef: auto_0.2}"
+ENT_OWN = "hyperparam_overrides={ent_coef: auto_0.2, learning_starts: 1000}"
 ARMS = {
     "scratch": "", "weit": "",
     "scratch_ent": f"init=scratch,{ENT}",
     "weit_ent": f"init=weit,{ENT}",
     "weit_ent_warm": f"init=weit,{ENT},warmup_steps=20000",
+    "scratch_ent_own": f"init=scratch,{ENT_OWN}",
+    "weit_ent_own_warm": f"init=weit,{ENT_OWN},warmup_steps=10000",
 }
 PROTOCOL = ["--steps", "30000", "--eval-freq", "2500", "--eval-episodes", "10", "--sizes", "small", "--seeds", "3"]
 
@@ -42,7 +49,7 @@ def main() -> None:
     flags = [f for name, over in ARMS.items() if over for f in ("--arm", f"{name}:{over}")]
     cmd = ["weit-rl", "compare", "--env", args.env, "--algo", "sac", "--study", STUDY, "--profile", "full",
            *PROTOCOL, *flags, "--arms", ",".join(ARMS), "--primary", "weit:scratch",
-           "--candidates", "weit,weit_ent,weit_ent_warm", "--workers", str(args.workers)]
+           "--candidates", "weit,weit_ent,weit_ent_warm,weit_ent_own_warm", "--workers", str(args.workers)]
     run_command(cmd)
 
 
