@@ -185,6 +185,19 @@ def test_bad_input_gives_one_clear_error_and_writes_nothing(args, message, tiny_
     assert not run.exists() and not (tmp_path / "b.safetensors").exists()
 
 
+def test_info_reads_an_expert_folder_or_its_manifest(tmp_path):
+    expert = tmp_path / "Ant-sac"
+    expert.mkdir()
+    ev = {"episodes": 20, "mean": 3263.2, "median": 3549.7, "min": 740.6, "returns": [3263.2] * 20}
+    (expert / "manifest.json").write_text(json.dumps({"task": "Ant-v5", "algo": "sac", "net_arch": [256, 256],
+                                                      "seed": 0, "steps": 710000, "evaluation": ev}))
+    for path in (expert, expert / "manifest.json"):
+        out = run_cli("info", str(path))
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.startswith(f"expert {expert}: Ant-v5 sac, 256x256, seed 0, 710000 steps")
+        assert "return 3263 (median 3550, min 741, 20 episodes)" in out.stdout
+
+
 def test_info_prints_a_summary_then_the_manifest(tiny_ppo_bank):
     out = run_cli("info", str(tiny_ppo_bank))
     assert out.returncode == 0, out.stderr
@@ -193,3 +206,5 @@ def test_info_prints_a_summary_then_the_manifest(tiny_ppo_bank):
     assert json.loads(manifest)["task"] == "HalfCheetah-v5"
     only = run_cli("info", str(tiny_ppo_bank), "--json")
     assert json.loads(only.stdout)["n_templates"] == 4
+    beside = run_cli("info", str(tiny_ppo_bank.with_suffix(".json")), "--json")  # the manifest's JSON copy
+    assert beside.returncode == 0 and json.loads(beside.stdout) == json.loads(only.stdout)

@@ -102,6 +102,8 @@ def cmd_list(a: argparse.Namespace) -> None:
 
 def cmd_info(a: argparse.Namespace) -> None:
     path = Path(a.path)
+    if path.suffix == ".json":  # a manifest file stands for what it describes: an expert folder, or its bank
+        path = path.parent if path.name == "manifest.json" else path.with_suffix(".safetensors")
     manifest = read_expert_manifest(path) if path.is_dir() else read_manifest(path)
     if not manifest:
         raise UserError(f"{path} has no manifest.json: pass a bank (.safetensors) or a shipped expert folder")
