@@ -13,6 +13,7 @@ from weit_rl import UserError
 from weit_rl.agents import RunConfig, train
 from weit_rl.agents.aids import CriticWarmup, Retention, actor_parameters, frozen_copy, gaussian_kl, gaussian_params
 from weit_rl.agents.normalization import PreservingObsNormalization
+from weit_rl.bank import load_bank
 from weit_rl.sb3 import load_expert
 
 
@@ -105,15 +106,23 @@ def test_the_teacher_keeps_its_function_when_the_statistics_move(preserve, tmp_p
     torch.testing.assert_close(means(retention.teacher), start, atol=1e-5, rtol=1e-5)
 
 
-def test_the_expert_can_teach_and_a_missing_one_is_refused(tiny_ppo_expert, tmp_path):
+@pytest.mark.parametrize("teacher", ["expert", "bank"])
+def test_the_expert_or_the_bank_can_teach_and_a_missing_one_is_refused(teacher, tiny_ppo_expert, tiny_ppo_bank,
+                                                                       tmp_path):
     cfg = dict(env="HalfCheetah", init="scratch", size="8", steps=64, eval_freq=64, eval_episodes=1, device="cpu",
-               progress_bar=False, retention=1.0, retention_teacher="expert",
+               progress_bar=False, retention=1.0, retention_teacher=teacher,
                hyperparam_overrides={"n_steps": 32, "batch_size": 32, "n_epochs": 1})
-    with pytest.raises(UserError, match="needs the expert"):
+    with pytest.raises(UserError, match=f"needs {'the expert' if teacher == 'expert' else 'a template bank'}"):
         train(RunConfig(**cfg, run_dir=str(tmp_path / "none")))
     assert not (tmp_path / "none").exists()
-    run = train(RunConfig(**cfg, expert=str(tiny_ppo_expert), run_dir=str(tmp_path / "run")))
+    source = {"expert": str(tiny_ppo_expert)} if teacher == "expert" else {"bank": str(tiny_ppo_bank)}
+    run = train(RunConfig(**cfg, **source, run_dir=str(tmp_path / "run")))
     saved = torch.load(run / "teacher.pt", weights_only=False)
-    expert, norm = load_expert(str(tiny_ppo_expert), "ppo")
-    assert all(torch.equal(v, saved["policy"][k]) for k, v in expert.policy.state_dict().items())
-    np.testing.assert_allclose(saved["obs_stats"][0], norm.obs_rms.mean)  # the statistics its weights expect
+    if teacher == "expert":
+        expert, norm = load_expert(str(tiny_ppo_expert), "ppo")
+        assert all(torch.equal(v, saved["policy"][k]) for k, v in expert.policy.state_dict().items())
+        mean = norm.obs_rms.mean
+    else:  # the bank's largest template network (16x16 in the tiny bank), not the run's 8
+        assert saved["policy"]["mlp_extractor.policy_net.0.weight"].shape == (16, 17)
+        mean = load_bank(tiny_ppo_bank).obs_mean.numpy()
+    np.testing.assert_allclose(saved["obs_stats"][0], mean, rtol=1e-6)  # the statistics its weights expect

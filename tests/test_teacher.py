@@ -1,5 +1,5 @@
 """The bank as a teacher: the largest auxiliary network of template learning is stored as
-scalers, comes back exactly, acts as an SB3 policy close to the expert, and teaches retention."""
+scalers, comes back, and acts as an SB3 policy computing that network (tests/test_aids.py: it teaches)."""
 
 import dataclasses
 
@@ -10,7 +10,6 @@ from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.env_util import make_vec_env
 
 from weit_rl import UserError
-from weit_rl.agents import RunConfig, train
 from weit_rl.bank import load_bank, save_bank
 from weit_rl.teacher import teacher_nets, teacher_obs_stats, teacher_policy
 
@@ -60,17 +59,3 @@ def test_the_teacher_policy_is_the_teacher_network_on_raw_observations(algo, tin
         assert torch.equal(teacher.log_std.detach(), bank.log_std)
     else:
         assert stats is None
-
-
-def test_the_bank_teaches_retention_and_a_missing_bank_is_refused(tiny_ppo_bank, tmp_path):
-    cfg = dict(env="HalfCheetah", init="scratch", size="8", steps=64, eval_freq=64, eval_episodes=1, device="cpu",
-               progress_bar=False, retention=1.0, retention_teacher="bank",
-               hyperparam_overrides={"n_steps": 32, "batch_size": 32, "n_epochs": 1})
-    with pytest.raises(UserError, match="needs a template bank"):
-        train(RunConfig(**cfg, run_dir=str(tmp_path / "none")))
-    assert not (tmp_path / "none").exists()
-    run = train(RunConfig(**cfg, bank=str(tiny_ppo_bank), run_dir=str(tmp_path / "run")))
-    saved = torch.load(run / "teacher.pt", weights_only=False)
-    bank = load_bank(tiny_ppo_bank)
-    assert saved["policy"]["mlp_extractor.policy_net.0.weight"].shape == (16, 17)  # the teacher's widths, not 8
-    np.testing.assert_allclose(saved["obs_stats"][0], bank.obs_mean.numpy(), rtol=1e-6)
