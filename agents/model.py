@@ -82,8 +82,7 @@ def _control_log_std(model: BaseAlgorithm, cfg: RunConfig, bank: Bank | None) ->
 def init_sources(cfg: RunConfig) -> tuple[Bank | None, RunningMeanStd | None]:
     """The bank, loaded once if the initializer or an arm option needs it (pass it on to
     build_model), and the observation statistics the training env starts from."""
-    wanted = INITIALIZERS[cfg.init].needs_bank or "bank" in (cfg.obs_stats, cfg.log_std, cfg.reward_stats,
-                                                             cfg.retention_teacher if cfg.retention else None)
+    wanted = INITIALIZERS[cfg.init].needs_bank or "bank" in (cfg.obs_stats, cfg.log_std, cfg.reward_stats)
     bank = load_bank(cfg.bank) if wanted and cfg.bank else None
     if cfg.obs_stats == "fresh":
         rms = None

@@ -16,9 +16,10 @@ from weit_rl.bank import Bank, save_bank
 from weit_rl.config import check_algo, load_yaml
 from weit_rl.envs import resolve_task
 from weit_rl.experts import EVAL_EPISODES, EVAL_SEED, bank_path, default_expert, read_expert_manifest
-from weit_rl.fit import PolicyNets, evaluate_loss, fit_scalers, learn_templates
+from weit_rl.fit import evaluate_loss, fit_scalers, learn_templates
 from weit_rl.sb3 import activation_name, hidden_widths, load_expert, record_expert_data
 from weit_rl.standardize import Standardization
+from weit_rl.teacher import teacher_scalers
 
 
 def build_bank(
@@ -85,11 +86,3 @@ def build_bank(
                 ret_var=torch.tensor(float(norm.ret_rms.var)) if norm is not None and norm.norm_reward else None,
                 standardization=units, teacher=teacher_scalers(aux[largest]))
     return save_bank(out or bank_path(env_id, algo), bank)
-
-
-def teacher_scalers(nets: PolicyNets) -> dict:
-    """An auxiliary network's scalers, to be stored in the bank (weit_rl/teacher.py reads them)."""
-    scalers = {f"actor.{k}": v for k, v in nets.actor.scalers.state_dict().items()}
-    for i, critic in enumerate(nets.critics):
-        scalers |= {f"critic{i}.{k}": v for k, v in critic.scalers.state_dict().items()}
-    return scalers

@@ -14,6 +14,14 @@ from weit_rl.fit import PolicyNets, kron_nets
 from weit_rl.sb3 import write_weights
 
 
+def teacher_scalers(nets: PolicyNets) -> dict[str, torch.Tensor]:
+    """What a bank stores of its teacher: the auxiliary network's scalers (the templates it shares)."""
+    scalers = {f"actor.{k}": v for k, v in nets.actor.scalers.state_dict().items()}
+    for i, critic in enumerate(nets.critics):
+        scalers |= {f"critic{i}.{k}": v for k, v in critic.scalers.state_dict().items()}
+    return scalers
+
+
 def teacher_nets(bank: Bank) -> PolicyNets:
     """The auxiliary network as template learning left it (in the bank's standardized units)."""
     widths = bank.manifest.get("teacher_widths")
