@@ -8,9 +8,12 @@ import pytest
 import torch
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.sac.policies import SACPolicy
 
 from weit_rl import UserError
 from weit_rl.bank import load_bank, save_bank
+from weit_rl.policies import policy_class_for
 from weit_rl.teacher import teacher_nets, teacher_obs_stats, teacher_policy
 
 
@@ -39,16 +42,21 @@ def test_a_bank_without_a_teacher_says_how_to_get_one(tiny_ppo_bank, tmp_path):
 
 
 @pytest.mark.parametrize("algo", ["ppo", "sac"])
-def test_the_teacher_policy_is_the_teacher_network_on_raw_observations(algo, tiny_ppo_bank, tiny_sac_bank):
-    """An SB3 policy of the asking policy's class with the teacher's widths, computing the
-    teacher network's function on the observations the expert saw (its deterministic action:
-    PPO's mean, SAC's squashed mean)."""
-    bank = load_bank(tiny_ppo_bank if algo == "ppo" else tiny_sac_bank)
-    cls = PPO if algo == "ppo" else SAC
-    like = cls("MlpPolicy", make_vec_env("HalfCheetah-v5"), policy_kwargs=dict(net_arch=[8, 8],
-               activation_fn=torch.nn.ReLU), seed=0, device="cpu").policy
+@pytest.mark.parametrize("init", ["scratch", "weit"])
+def test_the_teacher_policy_is_the_teacher_network_on_raw_observations(algo, init, tiny_ppo_bank, tiny_sac_bank):
+    """An SB3 policy of the asking policy's stock class with the teacher's widths, computing
+    the teacher network's function on the observations the expert saw (its deterministic
+    action: PPO's mean, SAC's squashed mean), whether the asking policy is stock SB3's or one
+    of weit_rl's initialized classes (which must not initialize the teacher again)."""
+    path = tiny_ppo_bank if algo == "ppo" else tiny_sac_bank
+    bank = load_bank(path)
+    cls, stock = (PPO, ActorCriticPolicy) if algo == "ppo" else (SAC, SACPolicy)
+    kwargs = dict(net_arch=[8, 8], activation_fn=torch.nn.ReLU)
+    policy = policy_class_for(algo) if init == "weit" else "MlpPolicy"
+    kwargs |= dict(bank=str(path), init=init, fit_steps=5) if init == "weit" else {}
+    like = cls(policy, make_vec_env("HalfCheetah-v5"), policy_kwargs=kwargs, seed=0, device="cpu").policy
     teacher = teacher_policy(bank, like)
-    assert type(teacher) is type(like) and teacher.observation_space == like.observation_space
+    assert type(teacher) is stock and teacher.observation_space == like.observation_space
     with torch.no_grad():
         acted = torch.as_tensor(teacher._predict(bank.calib.obs, deterministic=True))
         out = teacher_nets(bank).actor(bank.units.apply(bank.calib).obs)[:, :6]

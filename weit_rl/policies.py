@@ -59,11 +59,17 @@ def policy_class_for(algo: str) -> type[BasePolicy]:
 _INIT_KWARGS = {("init_seed" if f.name == "seed" else f.name): f.name for f in fields(InitContext) if f.name != "algo"}
 
 
+def stock_class(policy: BasePolicy) -> type[BasePolicy]:
+    """SB3's own policy class behind `policy` (itself, when it is not one of ours)."""
+    if isinstance(policy, _InitializedPolicy):
+        return SACPolicy if isinstance(policy, SACPolicy) else ActorCriticPolicy
+    return type(policy)
+
+
 def as_stock(model: BaseAlgorithm) -> BaseAlgorithm:
     """Make `model.save()` write a zip that stock SB3 loads without weit_rl: after
     initialization the policy is a plain MLP, so record SB3's own class and kwargs."""
-    stock = SACPolicy if isinstance(model.policy, SACPolicy) else ActorCriticPolicy
-    model.policy_class = stock
+    model.policy_class = stock_class(model.policy)
     model.policy_kwargs = {k: v for k, v in model.policy_kwargs.items() if k not in _INIT_KWARGS}
     return model
 

@@ -11,6 +11,7 @@ from stable_baselines3.common.policies import BasePolicy
 from weit_rl import UserError
 from weit_rl.bank import Bank
 from weit_rl.fit import PolicyNets, kron_nets
+from weit_rl.policies import stock_class
 from weit_rl.sb3 import write_weights
 
 
@@ -41,10 +42,11 @@ def _part(tensors: dict, prefix: str) -> dict:
 
 
 def teacher_policy(bank: Bank, like: BasePolicy) -> BasePolicy:
-    """An SB3 policy of `like`'s class and spaces with the teacher's widths and weights; it
-    expects observations normalized with the bank's statistics (teacher_obs_stats)."""
+    """An SB3 policy of `like`'s stock class and spaces with the teacher's widths and weights;
+    it expects observations normalized with the bank's statistics (teacher_obs_stats). The
+    stock class, not weit_rl's: an initialized class would initialize the teacher too."""
     kwargs = like._get_constructor_parameters() | {"net_arch": list(bank.manifest["teacher_widths"])}
-    policy = type(like)(**kwargs)
+    policy = stock_class(like)(**kwargs)
     with torch.no_grad():
         write_weights(policy, bank.units.fold(teacher_nets(bank).materialize()) | {"log_std": bank.log_std})
     return policy
