@@ -1,10 +1,13 @@
 """Bank file: exact round trip, manifest, and validation of damaged files."""
 
 import json
+import subprocess
+from pathlib import Path
 
 import pytest
 import torch
 
+import weit_rl
 from weit_rl import UserError
 from weit_rl.bank import load_bank, read_manifest, save_bank
 
@@ -27,6 +30,10 @@ def test_manifest_records_provenance(tiny_ppo_bank, tiny_sac_bank):
     assert (m["task"], m["algo"], m["obs_dim"], m["act_dim"]) == ("HalfCheetah-v5", "ppo", 17, 6)
     assert m["expert"]["net_arch"] == [32, 32, 32] and m["calib"] == 400 and m["command"] == "tests"
     assert json.loads(tiny_ppo_bank.with_suffix(".json").read_text()) == m
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(weit_rl.__file__).parent,
+                          capture_output=True, text=True, check=False)
+    if head.returncode == 0:  # a checkout: the manifest names the commit whose code built the bank
+        assert m["code_version"].startswith(f"{weit_rl.__version__} (git {head.stdout.strip()}")
     bank = load_bank(tiny_ppo_bank)
     assert bank.calib.obs.shape == (400, 17) and bank.calib.critic_target.shape == (400, 1)
     sac = load_bank(tiny_sac_bank)

@@ -10,13 +10,14 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from weit_rl import UserError, __version__
+from weit_rl import UserError
 from weit_rl.agents.evaluation import random_return
 from weit_rl.bank import Bank, save_bank
 from weit_rl.config import check_algo, load_yaml
 from weit_rl.envs import resolve_task
 from weit_rl.experts import EVAL_EPISODES, EVAL_SEED, bank_path, default_expert, read_expert_manifest
 from weit_rl.fit import evaluate_loss, fit_scalers, learn_templates
+from weit_rl.provenance import code_version
 from weit_rl.sb3 import activation_name, hidden_widths, load_expert, record_expert_data
 from weit_rl.standardize import Standardization
 from weit_rl.teacher import teacher_scalers
@@ -75,7 +76,7 @@ def build_bank(
         "random_return": float(np.mean(random_returns)), "random_episodes": len(random_returns),
         "obs_count": float(norm.obs_rms.count) if norm is not None else None,
         "ret_count": float(norm.ret_rms.count) if norm is not None and norm.norm_reward else None,
-        "command": command, "code_version": __version__, "seconds": round(time.time() - start, 1),
+        "command": command, "code_version": code_version(), "seconds": round(time.time() - start, 1),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     policy = model.policy

@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 import yaml
 
-from weit_rl import UserError, __version__
+from weit_rl import UserError
 from weit_rl.agents import RunConfig, evaluate_saved, train
 from weit_rl.bank import read_manifest
 from weit_rl.config import expert_recipe, hyperparams, load_yaml
 from weit_rl.envs import TASKS, short_name
+from weit_rl.provenance import code_version
 
 
 def home() -> Path:
@@ -189,7 +190,7 @@ def ship_best(env_id: str, algo: str, out: Path, command: str) -> dict[str, Any]
             "mean": r["evaluation"]["mean"], "median": r["evaluation"]["median"], "min": r["evaluation"]["min"],
             "kept": r is best} for r in results],
         "recipe": recipe, "hyperparams": run_cfg["hyperparams"], "command": command,
-        "code_version": __version__, "machine": f"{platform.machine()} {os.cpu_count()} cpus",
+        "code_version": code_version(), "machine": f"{platform.machine()} {os.cpu_count()} cpus",
     }
     _write_json(out / "manifest.json", manifest)
     return manifest

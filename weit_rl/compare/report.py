@@ -6,20 +6,19 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from weit_rl import UserError, __version__, plots, stats
+from weit_rl import UserError, plots, stats
 from weit_rl.compare import arms as ar
 from weit_rl.compare import results as res
 from weit_rl.compare import study as st
 from weit_rl.compare.study import portable, portable_command
 from weit_rl.compare.sweep import Sweep
 from weit_rl.config import parse_size
+from weit_rl.provenance import code_version, hardware
 
 AUC_TEXT = ("the integral over [0, budget] of the step-function learning curve (each evaluation's mean return "
             "holds until the next evaluation; steps past the budget count as the budget), divided by the budget: "
@@ -32,26 +31,6 @@ NORMALIZATION = {
     "raw": "**raw returns**: no expert return is recorded, so scores are not normalized and steps-to-level "
            "is not computed",
 }
-
-
-def code_version() -> str:
-    """weit_rl's version plus the git commit of its checkout, when there is one."""
-    here = Path(__file__).resolve().parent
-    env = dict(os.environ, GIT_OPTIONAL_LOCKS="0")  # read-only: never refresh the index
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, env=env, capture_output=True,
-                              text=True, timeout=10, check=False)
-        if head.returncode != 0:
-            return __version__
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, env=env,
-                               capture_output=True, text=True, timeout=10, check=False).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return __version__
-    return f"{__version__} (git {head.stdout.strip()}{', with uncommitted changes' if dirty else ''})"
-
-
-def hardware(device: str) -> str:
-    return f"{platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs, device {device}"
 
 
 def _num(v: float | None, raw: bool) -> str:
