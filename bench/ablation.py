@@ -250,7 +250,9 @@ def bank_variants() -> list[str]:
         return []
     lines = ["## Bank variants: smaller blocks, more templates (candidate (d))", "",
              "Each bank built by `weit-rl templates` from the same expert (`banks/variants/`, the options in "
-             "`bench/ablation.py` BANK_VARIANTS); b16 (16 templates of 16x16, as shipped) is the control. On it, "
+             "`bench/ablation.py` BANK_VARIANTS); b16 (16 templates of 16x16, the shipped settings) is the control: it "
+             "is rebuilt by the current command, while the shipped bank, which the other studies use, predates "
+             "standardized units (a higher template loss: its manifest) and has its own calibration set. On b16, "
              "the bank as retention teacher (candidate (f), TEACHER_ARMS), against the arm each modifies, and weit "
              "against distill, both from the control bank's calibration set. "
              "Command: `python bench/ablation.py --env <Env> --stage banks`.", "",
