@@ -38,7 +38,7 @@ REPORTS = Path("reports") / STUDY
 # (agents/normalization.py), with the config's exploration log_std and fresh reward statistics.
 SHARED = ["obs_stats=bank", "obs_count=10000", "obs_update=preserve", "log_std=config", "reward_stats=fresh"]
 PROTOCOL = ["--steps", "100000", "--eval-freq", "5000", "--eval-episodes", "10", "--sizes", "small"]
-SEEDS = {"core": 5, "final": 10, "recipe": 5, "more": 5, "tuning": 5, "controls": 5}
+SEEDS = {"core": 5, "final": 10, "recipe": 5, "more": 5, "tuning": 5, "controls": 5, "counts": 5}
 # name -> RunConfig overrides; an arm named after an initializer is that initializer. weit and
 # distill are the default recipe, chosen by this study (agents/config.py RECIPES, ft2300: scalers,
 # 2,300 full-weight steps, retention 1.0 over 50k steps; distill: 2,600 steps and the same
@@ -90,6 +90,14 @@ ARMS = {
         "scratch_fresh": "init=scratch,obs_stats=fresh,obs_update=running",  # SB3's own statistics
         "scratch_frozen": "init=scratch,obs_count=1000000",    # the expert's statistics, frozen
         "weit_running": f"init=weit,{PLAIN},obs_update=running",  # statistics that shift under the weights
+    },
+    # controls, seeds 0-2: scratch_fresh learns ~3x faster than the controlled scratch (AUC), whose bank
+    # statistics at count 1e4 barely move in 100k steps. A count of one rollout lets every arm's
+    # statistics follow its own states (preserve keeps the initialized networks' function).
+    "counts": {
+        "scratch_c512": "init=scratch,obs_count=512",
+        "weit_c512": "init=weit,obs_count=512",
+        "distill_c512": "init=distill,obs_count=512",
     },
 }
 BASELINES = ("weit_plain", "distill_plain", "distill", "scratch")  # the old weit, both distills, scratch
@@ -172,7 +180,8 @@ MODIFIES = {"weit_ft": "weit_plain", "weit_ret": "weit_plain", "weit_rebal": "we
             "distill600": "distill_plain", "distill_ft300": "distill600", "scratch_retx": "scratch",
             "scratch_ret": "scratch", "weit_fit1k_rec": "weit_ft300", "distill_1300": "distill_ft300",
             "weit_lr4_rec": "weit_ft300", "distill_lr4": "distill_ft300", "weit": "weit_ft300",
-            "distill": "distill_ft300"}
+            "distill": "distill_ft300", "weit_still": "weit", "scratch_fresh": "scratch", "scratch_frozen": "scratch",
+            "scratch_c512": "scratch", "weit_c512": "weit", "distill_c512": "distill"}
 
 
 def difference(comparisons: dict, arm: str, base: str) -> dict | None:
@@ -218,7 +227,7 @@ def summary() -> str:
     lines = ["# Ablation: keeping weit's head start under PPO", "",
              "Each task is one part of the study `reports/ablation/` (raw runs in `runs/<Env>/`, the full report "
              "in `<Env>-ppo.md`). Command: `python bench/ablation.py --env <Env> --stage core`, then "
-             "`final`, `recipe`, `more`, `tuning` and `controls`. Settings shared by every arm: "
+             "`final`, `recipe`, `more`, `tuning`, `controls` and `counts`. Settings shared by every arm: "
              + ", ".join(f"`{s}`" for s in SHARED) + ".",
              "AUC: expert-normalized return integrated as a step function over the 100k steps, divided by the "
              "budget; final: mean of the last 3 evaluations; intervals: 95% percentile bootstrap over seeds "
