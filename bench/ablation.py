@@ -141,22 +141,23 @@ def variant_bank(env: str, name: str) -> Path:
     return path
 
 
+def run_bank_study(env: str, name: str, arms: dict[str, str], seeds: int, workers: int) -> None:
+    """One compare call on variant bank `name` (its own study, reports/ablation/banks/<name>/)."""
+    flags = [f for arm, over in arms.items() if over for f in ("--arm", f"{arm}:{over}")]
+    run_command(["weit-rl", "compare", "--env", env, "--algo", "ppo", "--report-dir", str(REPORTS / "banks"),
+                 "--study", name, "--bank", str(variant_bank(env, name)), "--profile", "full", *PROTOCOL,
+                 "--seeds", str(seeds), "--set", *SHARED, *flags, "--arms", ",".join(arms),
+                 "--primary", "weit:weit_plain", "--workers", str(workers)])
+
+
 def run_bank_variants(env: str, workers: int) -> None:
     """One study per variant bank: weit_plain and weit at the core stage's seeds, and on the
     control bank the bank-teacher arms, then weit and distill at the final stage's seeds."""
     for name in BANK_VARIANTS:
-        bank = variant_bank(env, name)
-        arms = VARIANT_ARMS | ({arm: over for arm, (over, _) in TEACHER_ARMS.items()} if name == "b16" else {})
-        flags = [f for arm, over in arms.items() if over for f in ("--arm", f"{arm}:{over}")]
-        run_command(["weit-rl", "compare", "--env", env, "--algo", "ppo", "--report-dir", str(REPORTS / "banks"),
-              "--study", name, "--bank", str(bank), "--profile", "full", *PROTOCOL, "--seeds", str(SEEDS["core"]),
-              "--set", *SHARED, *flags, "--arms", ",".join(arms), "--primary", "weit:weit_plain",
-              "--workers", str(workers)])
+        teachers = {arm: over for arm, (over, _) in TEACHER_ARMS.items()} if name == "b16" else {}
+        run_bank_study(env, name, VARIANT_ARMS | teachers, SEEDS["core"], workers)
         if name == "b16":
-            run_command(["weit-rl", "compare", "--env", env, "--algo", "ppo", "--report-dir",
-                         str(REPORTS / "banks"), "--study", name, "--bank", str(bank), "--profile", "full", *PROTOCOL,
-                         "--seeds", str(SEEDS["final"]), "--set", *SHARED, "--arms", "weit,distill",
-                         "--primary", "weit:weit_plain", "--workers", str(workers)])
+            run_bank_study(env, name, {"weit": "", "distill": ""}, SEEDS["final"], workers)
 
 
 def run_command(cmd: list[str]) -> None:
