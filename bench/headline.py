@@ -21,7 +21,7 @@ then the size sweeps, then SAC (its runs are the slowest per step).
 The second PPO task is Hopper (the issue allows Walker2d or Hopper, both experts at reference
 strength). Walker2d was started and stopped after 11 of 40 runs: its configs/ppo.yaml values (20
 epochs of batch 32 per 512 steps) made a 200k-step run take ~11 min with the other core busy, so
-its 100 runs would have cost ~18 CPU hours; Hopper's (5 epochs) take about a third of that. The 11
+its 100 runs would have cost ~18 CPU hours; a Hopper run (5 epochs) takes ~7.4 min, two thirds of that. The 11
 runs are in git history (reports/headline/runs/Walker2d/, removed after commit 6556024).
 
 Shared settings. PPO: bench/ablation.py's SHARED (bank statistics adapting once per rollout with
