@@ -62,18 +62,33 @@ def frozen_copy(policy: BasePolicy) -> BasePolicy:
 
 
 class CriticWarmup(BaseCallback):
-    """Freeze the actor for the first `steps` environment steps of the run."""
+    """Freeze the actor for the first `steps` environment steps of the run.
+
+    SAC's auto-tuned entropy weight is held too: it chases a target entropy that a frozen
+    actor cannot reach, so left free it grows for the whole warm-up (0.2 to 3.5 in 20k
+    HalfCheetah steps) and then drives the released actor to maximum entropy."""
 
     def __init__(self, steps: int):
         super().__init__()
         self.steps = steps
+        self.held_log_ent_coef: torch.Tensor | None = None
 
     def _set_frozen(self, frozen: bool) -> None:
         for p in actor_parameters(self.model.policy):
             p.requires_grad_(not frozen)
 
+    def _hold_entropy_weight(self) -> None:
+        log_ent_coef = getattr(self.model, "log_ent_coef", None)  # None unless SAC tunes it
+        if log_ent_coef is None or self.num_timesteps >= self.steps:
+            return
+        if self.held_log_ent_coef is None:
+            self.held_log_ent_coef = log_ent_coef.detach().clone()
+        with torch.no_grad():  # SB3 steps it by its own optimizer, so the value is put back
+            log_ent_coef.copy_(self.held_log_ent_coef)
+
     def _on_training_start(self) -> None:
         self._set_frozen(self.num_timesteps < self.steps)
+        self._hold_entropy_weight()
 
     def _on_rollout_end(self) -> None:  # the next update uses the rollout just collected
         self._set_frozen(self.num_timesteps < self.steps)
@@ -81,9 +96,11 @@ class CriticWarmup(BaseCallback):
     def _on_step(self) -> bool:
         if self.num_timesteps == self.steps:  # SAC updates after every step, not per rollout
             self._set_frozen(False)
+        self._hold_entropy_weight()
         return True
 
-    def _on_training_end(self) -> None:
+    def _on_training_end(self) -> None:  # after the last update: a saved model keeps the held weight
+        self._hold_entropy_weight()
         self._set_frozen(False)
 
 

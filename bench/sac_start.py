@@ -18,6 +18,10 @@ every 2.5k steps; the default weit recipe):
   learning_starts), so an initialized critic first meets actions its actor never takes. Here
   updates start after 1k steps instead, and weit's actor is frozen for the first 10k steps: its
   critic adapts on the policy's own transitions. Scratch gets the same learning_starts.
+The warm arms' first runs (seeds 0-1, tenth session) were deleted and retrained: with the actor
+frozen, SAC's entropy weight kept tuning towards a target entropy the actor could not reach (0.2
+to 3.5 over 20k steps) and drove the released actor to maximum entropy (7,200 to about 0 at
+release). CriticWarmup now holds the entropy weight too (agents/aids.py).
 The study resumes from reports/sac-start/runs/ like every compare study.
 """
 

@@ -51,6 +51,21 @@ def test_critic_warmup_moves_only_the_critic(algo, tmp_path):
     assert all(p.requires_grad for p in actor_parameters(model.policy))  # unfrozen at the end
 
 
+def _sac_auto_entropy():
+    return SAC("MlpPolicy", "Pendulum-v1", learning_starts=16, batch_size=16, ent_coef="auto_0.2",
+               policy_kwargs=dict(net_arch=[16]), seed=0, device="cpu")
+
+
+def test_critic_warmup_holds_sacs_entropy_weight_until_the_actor_moves():
+    model = _sac_auto_entropy()
+    start = model.log_ent_coef.detach().clone()
+    model.learn(96, callback=CriticWarmup(steps=10_000))
+    assert torch.equal(model.log_ent_coef.detach(), start)  # left free, it drifts every update
+    model = _sac_auto_entropy()
+    model.learn(96, callback=CriticWarmup(steps=48))
+    assert not torch.equal(model.log_ent_coef.detach(), start)  # tuned again once the actor is released
+
+
 def _kl_to_start(model, start, obs):
     with torch.no_grad():
         return float(gaussian_kl(*gaussian_params(start, obs), *gaussian_params(model.policy, obs)).mean())
