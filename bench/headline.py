@@ -31,6 +31,11 @@ obs_count and obs_update have nothing to act on, there is no reward normalizatio
 and SAC's log_std is an output of its actor (log_std=config acts on PPO only). compare's
 validation accepts all five for SAC without effect; leaving them out keeps the part's report from
 claiming controls that did nothing. Every SAC arm sees raw observations, as the SAC expert did.
+Nor does it get any of reports/sac-start/'s alternatives (3 seeds, 30k steps, tenth session): none
+kept weit's start better than configs/sac.yaml as is (weit AUC 0.707, final 0.681; the entropy
+weight tuned from 0.2: 0.679, 0.731; a 20k-step critic warm-up: 0.742, but 0.265 at the end, as
+the start collapses when the actor is released), and the one that helped scratch (updates from
+1k steps: AUC 0.111 vs 0.036) departs from the rl-zoo3 values a scratch baseline is known by.
 
 weit and distill are the RunConfig defaults (no recipe overrides): the summary lists the recipe
 recorded in the runs' config.yaml and flags an arm whose runs used different ones (a default
