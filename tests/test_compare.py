@@ -547,6 +547,17 @@ def test_defaults_are_named_in_the_report(tmp_path):
     assert "`scratch`: init=scratch; `weit`: init=weit" in text
 
 
+def test_a_sac_report_says_the_observation_controls_act_on_nothing(tmp_path):
+    runs = synthetic_study(tmp_path, seeds=2, algo="sac")
+    compare.run_compare(parse("--study", "synth", "--report-only", "--report-dir", str(tmp_path / "reports"),
+                              "--reps", "50"), "test")
+    text = (runs.parent / "HalfCheetah-sac.md").read_text()
+    assert "Settings shared by every arm: none that act here (obs_stats, obs_count, obs_update, log_std, " \
+           "reward_stats act on nothing here: the SAC config has normalize: false, so every arm sees raw " \
+           "observations and rewards; SAC's actor outputs its own log_std)" in text
+    assert "for its observation statistics" not in text
+
+
 def test_a_folder_of_the_old_layout_says_how_to_move_it(tmp_path):
     """runs/study.json (one task per study, compare.md) is refused with the commands that
     move it; once they ran, the report rebuilds. The part's old default folder

@@ -169,9 +169,22 @@ def describe(over: dict[str, Any]) -> str:
                      for k, v in over.items())
 
 
-def settings_text(settings: dict[str, Any]) -> str:
-    """The report's line on the settings every arm shares."""
+def settings_text(settings: dict[str, Any], algo: str, normalizes: bool) -> str:
+    """The report's line on the settings every arm shares, saying which of the controlled-arm
+    fields have nothing to act on: the statistics ones without VecNormalize (the config's
+    normalize: false), log_std outside PPO (SAC's actor outputs its own)."""
+    idle = [k for k in CONTROLLED if (k == "log_std" and algo != "ppo") or (k != "log_std" and not normalizes)]
     if settings:
-        return f"Settings shared by every arm: {describe(settings)}"
-    return ("Settings shared by every arm: RunConfig defaults (" +
-            describe({k: default(k) for k in CONTROLLED}) + ")")
+        text = f"Settings shared by every arm: {describe(settings)}"
+    elif len(idle) < len(CONTROLLED):
+        text = ("Settings shared by every arm: RunConfig defaults ("
+                + describe({k: default(k) for k in CONTROLLED if k not in idle}) + ")")
+    else:
+        text = "Settings shared by every arm: none that act here"
+    if idle:
+        text += (f" ({', '.join(idle)} act on nothing here: "
+                 + "; ".join(([f"the {algo.upper()} config has normalize: false, so every arm sees raw "
+                               "observations and rewards"] if not normalizes else [])
+                             + ([f"{algo.upper()}'s actor outputs its own log_std"] if algo != "ppo" else []))
+                 + ")")
+    return text

@@ -17,7 +17,7 @@ from weit_rl.compare import results as res
 from weit_rl.compare import study as st
 from weit_rl.compare.study import portable, portable_command
 from weit_rl.compare.sweep import Sweep
-from weit_rl.config import parse_size
+from weit_rl.config import hyperparams, parse_size
 from weit_rl.provenance import code_version, hardware
 
 AUC_TEXT = ("the integral over [0, budget] of the step-function learning curve (each evaluation's mean return "
@@ -86,6 +86,7 @@ def render(sweep: Sweep, meta: dict[str, Any], r: dict[str, Any], timing: dict[s
     refs = sweep.references
     (method, baseline), candidates = sweep.primary, sweep.candidates or sweep.primary[:1]
     t, env, part = timing, sweep.study_file.parent.name, sweep.part
+    normalizes = bool(hyperparams(sweep.algo, sweep.env_id).get("normalize", False))
     lines = [f"# Sample efficiency: {sweep.env_id}, {sweep.algo.upper()} (study `{sweep.study}`)", "",
              f"- Raw data: `runs/{env}/` beside this file ({meta['recorded']} runs: each run's evaluations.csv and "
              f"config.yaml; `runs/{env}/{sweep.study_file.name}` holds this part's settings and reference returns). "
@@ -105,9 +106,9 @@ def render(sweep: Sweep, meta: dict[str, Any], r: dict[str, Any], timing: dict[s
         f"seeds {', '.join(map(str, sweep.seeds))}; budget {sweep.steps:,} steps per run (profile {sweep.profile})",
         "- Arms (RunConfig overrides; anything beyond init departs from the controlled arms of PROTOCOL.md): "
         + "; ".join(f"`{a}`: {ar.describe(sweep.arms.get(a, {'init': a}))}" for a in sweep.inits),
-        f"- {ar.settings_text(sweep.settings)}. Every arm gets the sweep's bank "
-        f"({portable(sweep.bank) or 'none'}) for its observation statistics; the expert only where its "
-        "initializer needs it",
+        f"- {ar.settings_text(sweep.settings, sweep.algo, normalizes)}. Every arm gets the sweep's bank "
+        f"({portable(sweep.bank) or 'none'})" + (" for its observation statistics" if normalizes else "")
+        + "; the expert only where its initializer needs it",
         f"- Evaluation: at step 0, every {sweep.eval_freq:,} steps and at the end, {sweep.eval_episodes} "
         f"deterministic episode{'s' if sweep.eval_episodes > 1 else ''} each, on environment seeds training "
         "seed + 10,000 (disjoint from training)",
