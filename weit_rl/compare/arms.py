@@ -174,6 +174,8 @@ def settings_text(settings: dict[str, Any], algo: str, normalizes: bool) -> str:
     fields have nothing to act on: the statistics ones without VecNormalize (the config's
     normalize: false), log_std outside PPO (SAC's actor outputs its own)."""
     idle = [k for k in CONTROLLED if (k == "log_std" and algo != "ppo") or (k != "log_std" and not normalizes)]
+    why = ([f"the {algo.upper()} config has normalize: false, so every arm sees raw observations and rewards"]
+           if not normalizes else []) + ([f"{algo.upper()}'s actor outputs its own log_std"] if algo != "ppo" else [])
     if settings:
         text = f"Settings shared by every arm: {describe(settings)}"
     elif len(idle) < len(CONTROLLED):
@@ -182,9 +184,5 @@ def settings_text(settings: dict[str, Any], algo: str, normalizes: bool) -> str:
     else:
         text = "Settings shared by every arm: none that act here"
     if idle:
-        text += (f" ({', '.join(idle)} act on nothing here: "
-                 + "; ".join(([f"the {algo.upper()} config has normalize: false, so every arm sees raw "
-                               "observations and rewards"] if not normalizes else [])
-                             + ([f"{algo.upper()}'s actor outputs its own log_std"] if algo != "ppo" else []))
-                 + ")")
+        text += f" ({', '.join(idle)} act on nothing here: {'; '.join(why)})"
     return text
