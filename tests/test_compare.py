@@ -558,6 +558,44 @@ def test_a_sac_report_says_the_observation_controls_act_on_nothing(tmp_path):
     assert "for its observation statistics" not in text
 
 
+@pytest.mark.parametrize("reps, undecidable", [(50, True), (500, False)])
+def test_tests_too_few_runs_could_never_reject_are_marked(tmp_path, reps, undecidable):
+    """5 and 5 runs, 3 secondary tests: with 50 permutations no p falls below 1/51, and Holm
+    then leaves every test at 3/51 > 0.05 at best; exactly (500 > 252 splits) the floor is
+    2/252 and Holm's best is 3 * 2/252 < 0.05."""
+    runs = synthetic_study(tmp_path, seeds=5)
+    compare.run_compare(parse("--study", "synth", "--report-only", "--report-dir", str(tmp_path / "reports"),
+                              "--reps", str(reps)), "test")
+    comps = json.loads((runs.parent / "HalfCheetah-ppo.json").read_text())["results"]["comparisons"]
+    secondary = [c for c in comps if c["role"] == "secondary"]
+    floor = 1 / 51 if undecidable else 2 / 252
+    assert len(secondary) == 3 and all(c["p_floor"] == pytest.approx(floor) for c in secondary)
+    assert all(c["p_holm_best"] == pytest.approx(3 * floor) for c in secondary)
+    text = (runs.parent / "HalfCheetah-ppo.md").read_text()
+    assert ("inconclusive ‡" in text or "better ‡" in text) == undecidable
+    assert ("‡ Undecidable at these run counts" in text) == undecidable
+    if undecidable:
+        assert "with 5 and 5 runs the smallest p is 0.0196, adjusted at best 0.0588" in text
+        assert all(c["verdict"] == "inconclusive" for c in secondary)
+
+
+def test_a_rebuild_keeps_the_command_that_trained_the_runs(tmp_path):
+    runs = synthetic_study(tmp_path, seeds=2)
+    rebuild = parse("--study", "synth", "--report-only", "--report-dir", str(tmp_path / "reports"), "--reps", "50")
+    compare.run_compare(rebuild, "weit-rl compare --report-only")
+    report = runs.parent / "HalfCheetah-ppo.json"
+    assert "Runs last trained by" not in report.with_suffix(".md").read_text()  # none on record
+    document = json.loads(report.read_text())
+    document["meta"].update(command="weit-rl compare --env HalfCheetah --seeds 2", trained_now=24, wall_s=600.0)
+    report.write_text(json.dumps(document))  # as a training call leaves it
+    for _ in range(2):  # and a rebuild of a rebuild still says it
+        compare.run_compare(rebuild, "weit-rl compare --report-only")
+        text = report.with_suffix(".md").read_text()
+        assert "- Command: `weit-rl compare --report-only`" in text
+        assert "- Runs last trained by: `weit-rl compare --env HalfCheetah --seeds 2` (" in text
+        assert "24 runs in 10.0 min" in text
+
+
 def test_a_folder_of_the_old_layout_says_how_to_move_it(tmp_path):
     """runs/study.json (one task per study, compare.md) is refused with the commands that
     move it; once they ran, the report rebuilds. The part's old default folder

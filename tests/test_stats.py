@@ -132,6 +132,16 @@ def test_the_test_rejects_about_five_percent_of_identical_arms():
     assert 0.01 <= rate <= 0.09, rate
 
 
+def test_smallest_p_is_what_the_most_extreme_runs_give():
+    col = lambda *v: np.array(v, dtype=float)  # noqa: E731
+    assert stats.smallest_p(3, 3, reps=100) == 2 / 20  # a split and its mirror
+    assert stats.permutation_test(col(4, 5, 6), col(1, 2, 3), np.random.default_rng(0), reps=100) == 2 / 20
+    assert stats.smallest_p(1, 3, reps=100) == 1 / 4  # unequal arms: no mirror split
+    assert stats.permutation_test(col(10), col(1, 2, 3), np.random.default_rng(0), reps=100) == 1 / 4
+    assert stats.smallest_p(5, 5, reps=100) == 1 / 101  # 252 splits > 100: Monte Carlo
+    assert stats.smallest_p(5, 5, reps=10_000) == pytest.approx(0.0079, abs=1e-4)
+
+
 def test_holm_adjusts_by_rank_and_stays_monotone():
     np.testing.assert_allclose(stats.holm([0.01, 0.04, 0.03]), [0.03, 0.06, 0.06])
     np.testing.assert_allclose(stats.holm([0.02, 0.5]), [0.04, 0.5])

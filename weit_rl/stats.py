@@ -4,8 +4,8 @@ Per run: `auc_step`, `final_score`, `steps_to_level` on one run's evaluations.
 Aggregates over runs: `mean`, `iqm`, `median` (each takes `axis`, so the bootstrap can
 call it on a `(reps x runs)` array). Intervals: `bootstrap_ci` (percentile bootstrap,
 each sample resampled independently). Tests: `permutation_test` (difference of means),
-`holm`, `decide`. Every random draw comes from the one `np.random.Generator` passed in,
-so a seed fixes every number.
+`smallest_p` (its resolution), `holm`, `decide`. Every random draw comes from the one
+`np.random.Generator` passed in, so a seed fixes every number.
 """
 
 from __future__ import annotations
@@ -143,6 +143,16 @@ def permutation_test(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, rep
     perms = rng.permuted(np.tile(pooled, (reps, 1)), axis=1)
     diff = perms[:, :n].mean(axis=1) - perms[:, n:].mean(axis=1)
     return float((1 + np.sum(np.abs(diff) >= observed - tol)) / (1 + reps))
+
+
+def smallest_p(n_x: int, n_y: int, reps: int = REPS) -> float:
+    """The smallest p `permutation_test` can return for n_x and n_y runs, whatever they hold:
+    one split in all of them when exact (two with equal arms: a split and its mirror are
+    equally extreme), else 1 / (1 + reps)."""
+    splits = math.comb(n_x + n_y, n_x)
+    if splits <= reps:
+        return (2 if n_x == n_y else 1) / splits
+    return 1 / (1 + reps)
 
 
 def holm(pvalues: Sequence[float]) -> np.ndarray:

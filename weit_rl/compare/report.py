@@ -80,6 +80,23 @@ def _verdict_sentence(c: dict[str, Any], raw: bool) -> str:
     return f"{what} {_ci(c['difference'], raw)}; {p}: {word}."
 
 
+def _undecidable(c: dict[str, Any]) -> bool:
+    return c.get("p_holm_best", 0.0) > stats.ALPHA
+
+
+def _resolution_note(rows: list[dict[str, Any]], tested: int) -> list[str]:
+    """Why some secondary tests could not reject whatever their runs held: per run counts,
+    the permutation test's smallest p and the best Holm-adjusted p it leads to."""
+    if not rows:
+        return []
+    counts = {tuple(c["n"]): (c["p_floor"], c["p_holm_best"]) for c in rows}
+    why = "; ".join(f"with {a} and {b} runs the smallest p is {floor:.4f}, adjusted at best {best:.4f}"
+                    for (a, b), (floor, best) in counts.items())
+    return ["", f"‡ Undecidable at these run counts: even if every test of the family reached the smallest p its "
+            f"run counts allow, Holm over {tested} tests would leave these above {stats.ALPHA} ({why}). Their "
+            "\"inconclusive\" says the runs are too few for this family, not that the difference is small."]
+
+
 def render(sweep: Sweep, meta: dict[str, Any], r: dict[str, Any], timing: dict[str, Any]) -> str:
     """The Markdown report."""
     raw = r["normalization"] == "raw"
@@ -96,6 +113,9 @@ def render(sweep: Sweep, meta: dict[str, Any], r: dict[str, Any], timing: dict[s
              f"- Hardware: {meta['hardware']}", f"- Wall time of this command: {meta['wall_s'] / 60:.1f} min, "
              + (f"{meta['trained_now']} runs trained now ({meta['workers']} in parallel, backend {meta['backend']})"
                 if meta["trained_now"] else "no training (report from recorded runs)")]
+    if last := meta.get("last_training"):
+        lines.append(f"- Runs last trained by: `{last['command']}` ({last['created']}, {last['trained_now']} runs in "
+                     f"{last['wall_s'] / 60:.1f} min, {last['workers']} in parallel, weit_rl {last['code_version']})")
     if t["runs_timed"]:
         lines.append(f"- Training time summed over {t['runs_timed']} of {t['runs']} runs: {t['wall_s'] / 3600:.2f} h, "
                      f"of which **{t['eval_share']:.1%} evaluating** (evaluations.csv columns wall_s, eval_s)")
@@ -152,9 +172,11 @@ def render(sweep: Sweep, meta: dict[str, Any], r: dict[str, Any], timing: dict[s
         for c in secondary:
             p = "-" if c["p"] is None else f"{c['p']:.4f}"
             holm = f"{c['p_holm']:.4f}" if "p_holm" in c else "-"
+            mark = " ‡" if _undecidable(c) else ""
             lines.append(f"| {c['method']} | {c['baseline']} | {c['size']} | {c['n'][0]}, {c['n'][1]} | "
-                         f"{_ci(c['difference'], raw)} | {p} | {holm} | {c['verdict']} | "
+                         f"{_ci(c['difference'], raw)} | {p} | {holm} | {c['verdict']}{mark} | "
                          f"{_ci(c['final_difference'], raw)} |")
+        lines += _resolution_note([c for c in secondary if _undecidable(c)], tested)
     lines += ["", "## Results per size", ""]
     if any(len(c["runs"]) < stats.MIN_RUNS for by_init in r["sizes"].values() for c in by_init.values()):
         lines += [f"**Some arms have fewer than {stats.MIN_RUNS} runs: intervals are not meaningful there, so "
@@ -235,6 +257,17 @@ def jsonable(obj: Any) -> Any:
     return obj
 
 
+def _last_training(previous: Path) -> dict[str, Any] | None:
+    """The record of the command that last trained runs, from the report a rebuild replaces:
+    a rebuild that trains nothing must not erase how the runs were made and how long they took."""
+    if not previous.exists():
+        return None
+    old = json.loads(previous.read_text())["meta"]
+    if not old.get("trained_now"):
+        return old.get("last_training")
+    return {k: old[k] for k in ("command", "created", "wall_s", "trained_now", "workers", "code_version")}
+
+
 def write_report(sweep: Sweep, meta: dict[str, Any], reps: int = stats.REPS, stats_seed: int = 0) -> Path:
     """Aggregate the part's recorded runs into <Env>-<algo>.md, .json and three PNGs in
     the study folder; returns the Markdown file."""
@@ -249,6 +282,8 @@ def write_report(sweep: Sweep, meta: dict[str, Any], reps: int = stats.REPS, sta
     figures(out / sweep.part, results, sweep.steps, reps, stats_seed)
     meta = dict(meta, command=portable_command(meta["command"]), missing=missing, recorded=len(runs), reps=reps,
                 stats_seed=stats_seed, code_version=code_version(), hardware=hardware(sweep.device))
+    if not meta["trained_now"] and (last := _last_training(out / f"{sweep.part}.json")):
+        meta["last_training"] = last
     document = {"meta": meta, "study": st.definition(sweep), "study_folder": portable(out),
                 "study_file": portable(sweep.study_file),
                 "statistics": {"alpha": stats.ALPHA, "min_runs": stats.MIN_RUNS, "reps": reps, "seed": stats_seed,
