@@ -262,7 +262,7 @@ def _last_training(previous: Path) -> dict[str, Any] | None:
     a rebuild that trains nothing must not erase how the runs were made and how long they took."""
     if not previous.exists():
         return None
-    old = json.loads(previous.read_text())["meta"]
+    old = json.loads(previous.read_text()).get("meta", {})
     if not old.get("trained_now"):
         return old.get("last_training")
     return {k: old[k] for k in ("command", "created", "wall_s", "trained_now", "workers", "code_version")}
