@@ -17,7 +17,7 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.vec_env import VecNormalize
 
-from weit_rl import UserError, __version__
+from weit_rl import UserError
 from weit_rl.agents.aids import CriticWarmup, Retention
 from weit_rl.agents.callbacks import CheckpointCallback, EvalCSVCallback, truncate_evals
 from weit_rl.agents.checkpoint import load_checkpoint, recover_checkpoint, save_checkpoint
@@ -26,6 +26,7 @@ from weit_rl.agents.evaluation import make_eval_env
 from weit_rl.agents.model import new_model
 from weit_rl.agents.normalization import PreservingObsNormalization
 from weit_rl.bank import check_compatible, load_bank
+from weit_rl.provenance import code_version
 from weit_rl.sb3 import activation_name, load_expert
 from weit_rl.teacher import teacher_obs_stats, teacher_policy
 
@@ -61,7 +62,7 @@ def train(cfg: RunConfig, command: str | None = None, callbacks: list[BaseCallba
         (run_dir / "evaluations.csv").unlink(missing_ok=True)
         shutil.rmtree(run_dir / "tb", ignore_errors=True)
         run_dir.mkdir(parents=True, exist_ok=True)
-        saved = asdict(cfg) | {"code_version": __version__}
+        saved = asdict(cfg) | {"code_version": code_version()}  # the commit that trained it
         (run_dir / "config.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
         (run_dir / "command.txt").write_text((command or " ".join(sys.argv)) + "\n")
     model.tensorboard_log = str(run_dir / "tb")
