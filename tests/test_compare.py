@@ -6,9 +6,13 @@ import argparse
 import csv
 import json
 import math
+import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -119,6 +123,33 @@ def test_sweep_resumes_from_the_study_folder_alone(local_sweep, tmp_path):
                   cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert json.loads((tmp_path / "reports" / "tiny" / "HalfCheetah-ppo.json").read_text())["results"] == before
+
+
+def test_stopping_the_sweep_process_checkpoints_its_runs(tiny_ppo_bank, tmp_path):
+    """`kill PID` of a background sweep reaches its workers: each running run checkpoints where it
+    is, no queued run starts, and the sweep ends at once rather than when its runs would finish."""
+    args = [sys.executable, "-m", "weit_rl.cli", "compare", "--env", "HalfCheetah", "--sizes", "tiny", "--steps",
+            "200000", "--eval-freq", "1024", "--eval-episodes", "1", "--inits", "scratch", "--seeds", "3", "--workers",
+            "2", "--study", "stop", "--bank", str(tiny_ppo_bank), "--out-dir", "runs", "--report-dir", "reports"]
+    scratch = tmp_path / "runs" / "stop" / "HalfCheetah"
+    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 300
+        started = [scratch / f"ppo-tiny-scratch-s{seed}" / "evaluations.csv" for seed in (0, 1)]
+        while not all(f.exists() and len(f.read_text().splitlines()) >= 3 for f in started):  # header + 2 evaluations
+            assert time.time() < deadline and proc.poll() is None, "the runs did not start"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)  # the sweep's own process only, as `kill PID` does
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130 and "resume" in err, err
+    for seed in (0, 1):
+        saved = int((scratch / f"ppo-tiny-scratch-s{seed}" / "checkpoint" / "timesteps.txt").read_text())
+        assert 1024 <= saved < 200_000
+    assert not (scratch / "ppo-tiny-scratch-s2").exists()
 
 
 def test_ray_backend_gives_the_local_results(local_sweep, tmp_path, tiny_ppo_bank):

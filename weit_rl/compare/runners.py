@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -36,11 +37,31 @@ def _log_dir(run_dir: Path) -> Path:
     return run_dir.parent / "logs"
 
 
+_stopped = False  # set in a local worker by a stop: it starts no queued run after it
+
+
+def _stop(signum: int, frame: object) -> None:
+    global _stopped
+    _stopped = True
+    for sig in (signal.SIGTERM, signal.SIGINT):  # one stop: a second signal must not cut the checkpoint short
+        signal.signal(sig, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def _local_worker() -> None:
+    """Initializer of run_local's workers: a stop (SIGTERM from run_local, or Ctrl-C reaching the
+    process group) ends the run as Ctrl-C ends `weit-rl train`: its training loop writes a checkpoint."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _stop)
+
+
 def train_one(cfg: dict[str, Any], command: str) -> Result:
     """Train (or resume) one run in this worker, one torch thread, its output going to
     <scratch>/<Env>/logs/<run>.log; returns the files to record. Top-level so spawned
     processes and Ray can import it; the files travel back, so Ray workers need not share
     the study folder."""
+    if _stopped:
+        raise KeyboardInterrupt
     os.environ["WEIT_RL_THREADS"] = "1"  # one run per core: threads would only fight
     torch.set_num_threads(1)
     run_dir = Path(cfg["run_dir"])
@@ -72,7 +93,7 @@ def available_cores() -> int:
 def run_local(cfgs: list[dict[str, Any]], command: str, workers: int, done: Done) -> None:
     """Runs in `workers` spawned processes (spawn: no forked torch or MuJoCo state)."""
     ctx = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_local_worker)
     try:
         saved = dict(os.environ)
         os.environ.update({k: os.environ.get(k, v) for k, v in ONE_THREAD.items()})
@@ -85,7 +106,10 @@ def run_local(cfgs: list[dict[str, Any]], command: str, workers: int, done: Done
             err = fut.exception()
             done(futures[fut], None if err else fut.result(), err)
     except KeyboardInterrupt:
-        # Ctrl-C reaches the workers too: they checkpoint and stop; wait for that.
+        # A stop of this process alone (kill PID; Ctrl-C reaches the whole group) is passed on:
+        # each worker checkpoints its run and starts no other; wait for that.
+        for worker in multiprocessing.active_children():
+            worker.terminate()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
