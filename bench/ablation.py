@@ -124,7 +124,7 @@ def run_study(env: str, stage: str, workers: int) -> None:
     study = REPORTS / "runs" / env / "study-ppo.json"
     known = list(json.loads(study.read_text())["arms"]) if study.exists() else []
     candidates = [n for n in dict.fromkeys([*known, *arms]) if n not in ("scratch", "distill")]
-    flags = [f for name, over in arms.items() if over for f in ("--arm", f"{name}:{over}")]
+    flags = arm_flags(arms)
     cmd = ["weit-rl", "compare", "--env", env, "--algo", "ppo", "--study", STUDY, "--profile", "full", *PROTOCOL,
            "--seeds", str(SEEDS[stage]), "--set", *SHARED, *flags, "--arms", ",".join(arms),
            "--primary", "weit:scratch", "--candidates", ",".join(candidates), "--workers", str(workers)]
@@ -140,7 +140,7 @@ def variant_bank(env: str, name: str) -> Path:
 
 def run_bank_study(env: str, name: str, arms: dict[str, str], seeds: int, workers: int) -> None:
     """One compare call on variant bank `name` (its own study, reports/ablation/banks/<name>/)."""
-    flags = [f for arm, over in arms.items() if over for f in ("--arm", f"{arm}:{over}")]
+    flags = arm_flags(arms)
     run_command(["weit-rl", "compare", "--env", env, "--algo", "ppo", "--report-dir", str(REPORTS / "banks"),
                  "--study", name, "--bank", str(variant_bank(env, name)), "--profile", "full", *PROTOCOL,
                  "--seeds", str(seeds), "--set", *SHARED, *flags, "--arms", ",".join(arms),
@@ -155,6 +155,19 @@ def run_bank_variants(env: str, workers: int) -> None:
         run_bank_study(env, name, VARIANT_ARMS | teachers, SEEDS["core"], workers)
         if name == "b16":
             run_bank_study(env, name, {"weit": "", "distill": ""}, SEEDS["final"], workers)
+
+
+def arm_flags(arms: dict[str, str]) -> list[str]:
+    """--arm NAME:OVERRIDES for every arm that is more than its initializer."""
+    return [f for name, over in arms.items() if over for f in ("--arm", f"{name}:{over}")]
+
+
+def run_arms(env: str, algo: str, study: str, arms: dict[str, str], options: list[str], primary: str,
+             candidates: list[str], workers: int) -> None:
+    """One `weit-rl compare` call of a study defined by its named arms (bench/sac_start.py, bench/hopper_dip.py)."""
+    run_command(["weit-rl", "compare", "--env", env, "--algo", algo, "--study", study, "--profile", "full", *options,
+                 *arm_flags(arms), "--arms", ",".join(arms), "--primary", primary, "--candidates", ",".join(candidates),
+                 "--workers", str(workers)])
 
 
 def run_command(cmd: list[str]) -> None:

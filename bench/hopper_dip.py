@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import argparse
 
-from ablation import SHARED, run_command  # the controlled settings; print, then run from this venv
+from ablation import SHARED, run_arms  # the controlled settings; one compare call, run from this venv
 
 STUDY = "hopper-dip"
 KL = "hyperparam_overrides={target_kl: 0.01}"
@@ -53,10 +53,8 @@ def main() -> None:
     p.add_argument("--env", default="Hopper")
     p.add_argument("--workers", type=int, default=1)
     args = p.parse_args()
-    flags = [f for name, over in ARMS.items() if over for f in ("--arm", f"{name}:{over}")]
-    run_command(["weit-rl", "compare", "--env", args.env, "--algo", "ppo", "--study", STUDY, "--profile", "full",
-                 *PROTOCOL, "--set", *SHARED, *flags, "--arms", ",".join(ARMS), "--primary", "weit_kl:weit",
-                 "--candidates", "weit_kl,scratch_kl,weit_xhp,scratch_xhp", "--workers", str(args.workers)])
+    run_arms(args.env, "ppo", STUDY, ARMS, [*PROTOCOL, "--set", *SHARED], "weit_kl:weit",
+             ["weit_kl", "scratch_kl", "weit_xhp", "scratch_xhp"], args.workers)
 
 
 if __name__ == "__main__":

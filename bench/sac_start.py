@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import argparse
 
-from ablation import run_command  # bench/ablation.py: print, then run from this venv
+from ablation import run_arms  # bench/ablation.py: one compare call, run from this venv
 
 STUDY = "sac-start"
 ENT = "hyperparam_overrides={ent_coef: auto_0.2}"
@@ -50,11 +50,8 @@ def main() -> None:
     p.add_argument("--env", default="HalfCheetah")
     p.add_argument("--workers", type=int, default=1)
     args = p.parse_args()
-    flags = [f for name, over in ARMS.items() if over for f in ("--arm", f"{name}:{over}")]
-    cmd = ["weit-rl", "compare", "--env", args.env, "--algo", "sac", "--study", STUDY, "--profile", "full",
-           *PROTOCOL, *flags, "--arms", ",".join(ARMS), "--primary", "weit:scratch",
-           "--candidates", "weit,weit_ent,weit_ent_warm,weit_ent_own_warm", "--workers", str(args.workers)]
-    run_command(cmd)
+    run_arms(args.env, "sac", STUDY, ARMS, PROTOCOL, "weit:scratch",
+             ["weit", "weit_ent", "weit_ent_warm", "weit_ent_own_warm"], args.workers)
 
 
 if __name__ == "__main__":
