@@ -162,6 +162,14 @@ def arm_flags(arms: dict[str, str]) -> list[str]:
     return [f for name, over in arms.items() if over for f in ("--arm", f"{name}:{over}")]
 
 
+def study_args(doc: str, env: str) -> argparse.Namespace:
+    """The options of a one-call study driver (bench/sac_start.py, bench/hopper_dip.py)."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--env", default=env)
+    p.add_argument("--workers", type=int, default=1)
+    return p.parse_args()
+
+
 def run_arms(env: str, algo: str, study: str, arms: dict[str, str], options: list[str], primary: str,
              candidates: list[str], workers: int) -> None:
     """One `weit-rl compare` call of a study defined by its named arms (bench/sac_start.py, bench/hopper_dip.py)."""

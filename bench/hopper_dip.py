@@ -32,9 +32,7 @@ The study resumes from reports/hopper-dip/runs/ like every compare study.
 
 from __future__ import annotations
 
-import argparse
-
-from ablation import SHARED, run_arms  # the controlled settings; one compare call, run from this venv
+from ablation import SHARED, run_arms, study_args  # the controlled settings; one compare call, run from this venv
 
 STUDY = "hopper-dip"
 KL = "hyperparam_overrides={target_kl: 0.01}"
@@ -49,10 +47,7 @@ PROTOCOL = ["--steps", "200000", "--eval-freq", "10000", "--eval-episodes", "10"
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--env", default="Hopper")
-    p.add_argument("--workers", type=int, default=1)
-    args = p.parse_args()
+    args = study_args(__doc__, "Hopper")
     run_arms(args.env, "ppo", STUDY, ARMS, [*PROTOCOL, "--set", *SHARED], "weit_kl:weit",
              ["weit_kl", "scratch_kl", "weit_xhp", "scratch_xhp"], args.workers)
 

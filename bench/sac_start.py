@@ -27,9 +27,7 @@ The study resumes from reports/sac-start/runs/ like every compare study.
 
 from __future__ import annotations
 
-import argparse
-
-from ablation import run_arms  # bench/ablation.py: one compare call, run from this venv
+from ablation import run_arms, study_args  # bench/ablation.py: one compare call, run from this venv
 
 STUDY = "sac-start"
 ENT = "hyperparam_overrides={ent_coef: auto_0.2}"
@@ -46,10 +44,7 @@ PROTOCOL = ["--steps", "30000", "--eval-freq", "2500", "--eval-episodes", "10", 
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--env", default="HalfCheetah")
-    p.add_argument("--workers", type=int, default=1)
-    args = p.parse_args()
+    args = study_args(__doc__, "HalfCheetah")
     run_arms(args.env, "sac", STUDY, ARMS, PROTOCOL, "weit:scratch",
              ["weit", "weit_ent", "weit_ent_warm", "weit_ent_own_warm"], args.workers)
 
