@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -159,7 +160,7 @@ def primary_line(part: dict[str, Any]) -> str:
     return head + f"{what}, permutation p = {c['p']:.4f}: **{c['verdict']}** ({c['n'][0]} and {c['n'][1]} runs)"
 
 
-def render(s: dict[str, Any]) -> str:
+def render(s: dict[str, Any], notes: Sequence[str] = ()) -> str:
     parts = s["parts"]
     lines = ["# Headline: weit across tasks, algorithms and policy sizes", "",
              f"Study `reports/{s['study']}/` (`python bench/headline.py`; this page: `python bench/headline.py "
@@ -172,6 +173,7 @@ def render(s: dict[str, Any]) -> str:
              "bench/headline.py), one test per task: two-sided permutation test at 0.05, as the part's report "
              "states it.", ""]
     lines += [primary_line(p) for p in parts.values()]
+    lines += ["", "## Read with", "", *[f"- {note}" for note in notes]] if notes else []
     lines += ["", "## weit vs each baseline, per task, algorithm and size", "",
               "Difference of mean AUC (weit minus baseline) with a 95% percentile-bootstrap CI over runs (each arm "
               "resampled on its own); \"better\"/\"worse\" when the CI excludes 0, else \"inconclusive\". These are "
@@ -260,11 +262,13 @@ def figure(path: Path, s: dict[str, Any]) -> None:
     plots.plt.close(fig)
 
 
-def write_summary(study_dir: Path, out_dir: Path, expected: dict[tuple[str, str], dict]) -> Path:
-    """Write out_dir/summary.md, .json and .png; returns the Markdown file."""
+def write_summary(study_dir: Path, out_dir: Path, expected: dict[tuple[str, str], dict],
+                  notes: Sequence[str] = ()) -> Path:
+    """Write out_dir/summary.md, .json and .png; returns the Markdown file. `notes`: what a reader
+    must know that the runs alone do not say (studies made after them)."""
     s = collect(study_dir, expected)
     out_dir.mkdir(parents=True, exist_ok=True)
     figure(out_dir / "summary.png", s)
     (out_dir / "summary.json").write_text(json.dumps(jsonable(s), indent=1) + "\n")
-    (out_dir / "summary.md").write_text(render(s))
+    (out_dir / "summary.md").write_text(render(s, notes))
     return out_dir / "summary.md"

@@ -68,7 +68,7 @@ def summary(tmp_path_factory):
     mixed.write_text(yaml.safe_dump(dict(yaml.safe_load(mixed.read_text()), finetune_steps=300)))
     compare.run_compare(parse("--study", "synth", "--report-only", "--report-dir", str(root / "reports"), "--reps",
                               str(REPS), "--stats-seed", str(SEED)), "test")
-    page = write_summary(runs.parent, root / "reports", EXPECTED)
+    page = write_summary(runs.parent, root / "reports", EXPECTED, ["what a later study found"])
     return runs, page.read_text(), json.loads((root / "reports" / "summary.json").read_text())
 
 
@@ -82,6 +82,7 @@ def test_auc_difference_matches_a_hand_computation(summary):
     assert got["verdict"] == ("better" if low > 0 else "worse" if high < 0 else "inconclusive")
     assert f"{x.mean() - y.mean():+.3f} [{low:+.3f}, {high:+.3f}] {got['verdict']}" in text
     assert "per-cell intervals without multiplicity correction" in text
+    assert "## Read with\n\n- what a later study found\n" in text
     assert "- HalfCheetah PPO: weit vs scratch at size tiny, mean AUC difference" in text  # the declared primary
 
 
