@@ -76,8 +76,8 @@ NOTES = [
     "With the expert's values for every arm (reports/hopper-dip/, size 64x3, 5 seeds) scratch's final score rises "
     "from 0.241 to 0.603, weit's from 0.636 to 0.866 and distill's from 0.824 to 0.997, and weit minus scratch on "
     "AUC is +0.519 [+0.392, +0.640] (vs +0.605 under rl-zoo3's values there). So the Hopper rows measure weit "
-    "against a weak scratch baseline, and the initialized arms' loss of ground after retention ends comes from the "
-    "learner's hyperparameters; a KL limit (target_kl 0.01) made it worse.",
+    "against a weak scratch baseline, and most of the initialized arms' loss of ground after retention ends goes "
+    "away with the expert's values; a KL limit (target_kl 0.01) made it worse.",
 ]
 
 
