@@ -24,7 +24,7 @@ episodes every 10k steps):
   scratch's mean approx-KL (0.007) and below the initialized arms' after retention.
 - scratch_xhp, weit_xhp, distill_xhp: the expert's own PPO values (configs/experts.yaml) instead of
   configs/ppo.yaml's, log_std included.
-Primary (declared when the study started with the KL arms alone, as bench/kl_limit.py, study
+Primary (declared when the study started with the KL arms alone, as bench/kl_limit.py of commit ad0bd8c, study
 kl-limit; the folder was renamed when the second lead was added, before any report): weit_kl vs
 weit, AUC. Secondary: weit_kl, scratch_kl, weit_xhp, scratch_xhp against every other arm (Holm).
 The study resumes from reports/hopper-dip/runs/ like every compare study.
