@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from weit_rl import UserError
-from weit_rl.config import apply_overrides, check_algo, check_seed, hyperparams, parse_size
+from weit_rl.config import apply_overrides, check_algo, check_seed, learner_hyperparams, parse_size
 from weit_rl.envs import resolve_task
 from weit_rl.init import INITIALIZERS, check_init
 
@@ -47,6 +47,8 @@ class RunConfig:
     stop_return: float | None = field(default=None, metadata={"help": "stop once an evaluation's mean return "
                                       "reaches this"})
     net_arch: list[int] = field(default_factory=list, metadata={"cli": False})  # resolved from size
+    learner: str = field(default="zoo", metadata={"help": "the hyperparameters: zoo (configs/<algo>.yaml, rl-zoo3's) or "
+                         "expert (overlaid with the task's expert recipe, configs/experts.yaml)"})
     hyperparams: dict[str, Any] = field(default_factory=dict, metadata={"cli": False})  # resolved from configs/
     hyperparam_overrides: dict[str, Any] = field(default_factory=dict, metadata={"cli": False})  # --hyperparams
     # Controlled arms (PROTOCOL.md): applied to every initializer alike, so that the weights
@@ -165,7 +167,7 @@ def prepare(cfg: RunConfig) -> RunConfig:
     cfg.net_arch = cfg.net_arch or parse_size(cfg.size)
     check_seed(cfg.seed)
     _check_counts(cfg)
-    cfg.hyperparams = apply_overrides(cfg.hyperparams or hyperparams(cfg.algo, cfg.env), cfg.hyperparam_overrides,
+    cfg.hyperparams = apply_overrides(cfg.hyperparams or learner_hyperparams(cfg.algo, cfg.env, cfg.learner), cfg.hyperparam_overrides,
                                       cfg.algo)
     learning_starts = cfg.hyperparams.get("learning_starts", 100)  # SB3's SAC default
     if cfg.algo == "sac" and 0 < cfg.steps <= learning_starts:

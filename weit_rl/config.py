@@ -96,6 +96,23 @@ def hyperparams(algo: str, env_id: str) -> dict[str, Any]:
     return params
 
 
+LEARNERS = ("zoo", "expert")
+
+
+def learner_hyperparams(algo: str, env_id: str, learner: str = "zoo") -> dict[str, Any]:
+    """The hyperparameters a run learns with: "zoo", configs/<algo>.yaml's rl-zoo3 values, or
+    "expert", those overlaid with the task's expert recipe's own `hyperparams`
+    (configs/experts.yaml; the same as zoo where the recipe has none)."""
+    params = hyperparams(algo, env_id)
+    if learner == "zoo":
+        return params
+    if learner != "expert":
+        raise UserError(f"unknown learner {learner!r}: choose one of {', '.join(LEARNERS)}")
+    own = dict(expert_recipe(algo, env_id).get("hyperparams") or {})
+    params["policy_kwargs"] = {**params["policy_kwargs"], **own.pop("policy_kwargs", {})}
+    return params | own
+
+
 def expert_recipe(algo: str, env_id: str) -> dict[str, Any]:
     recipes = load_yaml("experts.yaml").get(check_algo(algo), {})
     if env_id not in recipes:

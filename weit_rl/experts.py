@@ -16,7 +16,7 @@ import yaml
 from weit_rl import UserError
 from weit_rl.agents import RunConfig, evaluate_saved, train
 from weit_rl.bank import read_manifest
-from weit_rl.config import expert_recipe, hyperparams, load_yaml
+from weit_rl.config import expert_recipe, learner_hyperparams, load_yaml
 from weit_rl.envs import TASKS, short_name
 from weit_rl.provenance import code_version
 
@@ -141,7 +141,7 @@ def train_expert(env_id: str, algo: str, seeds: list[int] | None, steps: int | N
             steps=steps or recipe["steps"], seed=seed, device=device, run_dir=str(cand),
             eval_freq=recipe["eval_freq"], eval_episodes=10, checkpoint_freq=recipe.get("checkpoint_freq", 50_000),
             keep_best=recipe.get("keep", "last") == "best", stop_return=recipe.get("stop_return"),
-            progress_bar=progress_bar, hyperparams=expert_hyperparams(algo, env_id, recipe),
+            progress_bar=progress_bar, hyperparams=learner_hyperparams(algo, env_id, "expert"),
         )
         train(cfg, command)
         kept = cand / "best" if cfg.keep_best else cand
@@ -152,13 +152,6 @@ def train_expert(env_id: str, algo: str, seeds: list[int] | None, steps: int | N
             result["kept_step"] = yaml.safe_load((kept / "score.yaml").read_text())["timesteps"]
         _write_json(cand / "result.json", result)
     return ship_best(env_id, algo, out, command)
-
-
-def expert_hyperparams(algo: str, env_id: str, recipe: dict[str, Any]) -> dict[str, Any]:
-    """configs/<algo>.yaml's values for the task, overlaid with the recipe's own `hyperparams`."""
-    params, own = hyperparams(algo, env_id), dict(recipe.get("hyperparams") or {})
-    params["policy_kwargs"] = {**params["policy_kwargs"], **own.pop("policy_kwargs", {})}
-    return params | own
 
 
 def ship_best(env_id: str, algo: str, out: Path, command: str) -> dict[str, Any] | None:
