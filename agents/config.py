@@ -12,9 +12,10 @@ import torch
 import yaml
 
 from weit_rl import UserError
-from weit_rl.config import apply_overrides, check_algo, check_seed, learner_hyperparams, parse_size
+from weit_rl.config import LEARNERS, apply_overrides, check_algo, check_seed, learner_hyperparams, parse_size
 from weit_rl.envs import resolve_task
 from weit_rl.init import INITIALIZERS, check_init
+from weit_rl.pretrain import SCHEMES
 
 
 @dataclass
@@ -47,8 +48,8 @@ class RunConfig:
     stop_return: float | None = field(default=None, metadata={"help": "stop once an evaluation's mean return "
                                       "reaches this"})
     net_arch: list[int] = field(default_factory=list, metadata={"cli": False})  # resolved from size
-    learner: str = field(default="zoo", metadata={"help": "the hyperparameters: zoo (configs/<algo>.yaml, rl-zoo3's) or "
-                         "expert (overlaid with the task's expert recipe, configs/experts.yaml)"})
+    learner: str = field(default="zoo", metadata={"help": "the hyperparameters: zoo (configs/<algo>.yaml, "
+                         "rl-zoo3's) or expert (overlaid with the task's expert recipe, configs/experts.yaml)"})
     hyperparams: dict[str, Any] = field(default_factory=dict, metadata={"cli": False})  # resolved from configs/
     hyperparam_overrides: dict[str, Any] = field(default_factory=dict, metadata={"cli": False})  # --hyperparams
     # Controlled arms (PROTOCOL.md): applied to every initializer alike, so that the weights
@@ -85,6 +86,14 @@ class RunConfig:
                                    "largest template network, weit_rl/teacher.py)"})
     retention_steps: int = field(default=50_000, metadata={"help": "steps over which the retention weight decays to 0"})
     lr_scale: float = field(default=1.0, metadata={"help": "multiplies the config's learning rate"})
+    # Constraint-based pre-training (weit_rl/pretrain.py, weit_rl/constrained.py): for experts
+    pretrain: str = field(default="none", metadata={"help": "train under the Kronecker constraint: none, hard (every "
+                          "Linear layer is a composition of shared templates) or soft (a penalty pulls each layer "
+                          "towards one); init scratch only"})
+    pretrain_templates: int = field(default=32, metadata={"help": "templates per role under --pretrain"})
+    pretrain_block: int = field(default=8, metadata={"help": "template block size under --pretrain"})
+    pretrain_penalty: float = field(default=0.01, metadata={"help": "soft: the penalty's weight lambda"})
+    pretrain_lr: float = field(default=1e-3, metadata={"help": "soft: learning rate of the templates and scalers"})
 
 
 # weit's recipes, chosen by the ablation (reports/ablation/ablation.md). "ft2300", the default:
@@ -167,8 +176,8 @@ def prepare(cfg: RunConfig) -> RunConfig:
     cfg.net_arch = cfg.net_arch or parse_size(cfg.size)
     check_seed(cfg.seed)
     _check_counts(cfg)
-    cfg.hyperparams = apply_overrides(cfg.hyperparams or learner_hyperparams(cfg.algo, cfg.env, cfg.learner), cfg.hyperparam_overrides,
-                                      cfg.algo)
+    base = cfg.hyperparams or learner_hyperparams(cfg.algo, cfg.env, cfg.learner)
+    cfg.hyperparams = apply_overrides(base, cfg.hyperparam_overrides, cfg.algo)
     learning_starts = cfg.hyperparams.get("learning_starts", 100)  # SB3's SAC default
     if cfg.algo == "sac" and 0 < cfg.steps <= learning_starts:
         if "learning_starts" in cfg.hyperparam_overrides:  # the user's own value: say so rather than override it
@@ -185,6 +194,12 @@ def prepare(cfg: RunConfig) -> RunConfig:
     _check_choice("obs_update", cfg.obs_update, ("running", "preserve"))
     _check_choice("reward_stats", cfg.reward_stats, ("fresh", "bank"))
     _check_choice("retention_teacher", cfg.retention_teacher, ("init", "expert", "bank"))
+    _check_choice("learner", cfg.learner, LEARNERS)
+    _check_choice("pretrain", cfg.pretrain, SCHEMES)
+    if cfg.pretrain != "none" and cfg.init != "scratch":
+        raise UserError(f"pretrain {cfg.pretrain} trains a network from its own random templates: use init scratch")
+    if cfg.pretrain_templates < 1 or cfg.pretrain_block < 1 or cfg.pretrain_penalty < 0 or cfg.pretrain_lr <= 0:
+        raise UserError("pretrain_templates and pretrain_block must be >= 1, pretrain_penalty >= 0, pretrain_lr > 0")
     resolve_device(cfg.device)
     return cfg
 

@@ -13,6 +13,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from weit_rl import UserError
 from weit_rl.agents.config import RunConfig, resolve_device
 from weit_rl.bank import Bank, load_bank
+from weit_rl.constrained import constrained_class
 from weit_rl.envs import make_env
 from weit_rl.init import INITIALIZERS
 from weit_rl.policies import as_stock, init_obs_rms, policy_class_for
@@ -42,7 +43,11 @@ def build_model(cfg: RunConfig, env: VecEnv, bank: Bank | None = None) -> BaseAl
     when given, is cfg.bank already loaded."""
     policy_kwargs = _policy_kwargs(cfg.algo, cfg.hyperparams, cfg.net_arch)
     policy: Any = "MlpPolicy"
-    if cfg.init != "scratch":
+    if cfg.pretrain != "none":
+        policy = constrained_class(cfg.algo)
+        policy_kwargs.update(constraint=cfg.pretrain, n_templates=cfg.pretrain_templates, block=cfg.pretrain_block,
+                             penalty=cfg.pretrain_penalty, composition_lr=cfg.pretrain_lr)
+    elif cfg.init != "scratch":
         policy = policy_class_for(cfg.algo)
         policy_kwargs.update(init=cfg.init, bank=cfg.bank if bank is None else bank, expert=cfg.expert,
                              init_seed=cfg.seed, fit_steps=cfg.fit_steps, calib=cfg.calib, task=cfg.env,

@@ -30,8 +30,8 @@ from weit_rl.experts import (
     home,
     read_expert_manifest,
     shipped,
-    train_expert,
 )
+from weit_rl.agents.expert import train_expert
 from weit_rl.init import INITIALIZERS, check_init
 
 
@@ -44,7 +44,8 @@ def cmd_expert(a: argparse.Namespace) -> None:
     if a.seed is not None:
         check_seed(a.seed)
     manifest = train_expert(env_id, algo, None if a.seed is None else [a.seed], a.steps, a.device,
-                            Path(a.out) if a.out else None, _command(), progress_bar=not a.no_progress)
+                            Path(a.out) if a.out else None, _command(), progress_bar=not a.no_progress,
+                            pretrain=a.pretrain, replace=a.replace)
     if manifest is None:
         print(f"candidate seed {a.seed} done; the expert ships once every recipe seed is trained")
         return
@@ -180,7 +181,11 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=None,
                    help="train this candidate seed only (default: the recipe's seeds)")
     e.add_argument("--device", default="auto")
-    e.add_argument("--out", default=None, help="folder (default experts/<Env>-<algo>)")
+    e.add_argument("--out", default=None, help="folder (default experts/<Env>-<algo>[-<pretrain>])")
+    e.add_argument("--pretrain", default="none", help="constraint-based pre-training: none, hard or soft "
+                   "(configs/experts.yaml pretraining; the expert goes to experts/<Env>-<algo>-<pretrain>)")
+    e.add_argument("--replace", action="store_true", help="ship the new best candidate over an expert the "
+                   "folder already ships (default: keep the shipped one)")
     e.add_argument("--no-progress", action="store_true")
     e.set_defaults(fn=cmd_expert)
 

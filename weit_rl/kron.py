@@ -89,14 +89,25 @@ class KronMLP(nn.Module):
         self.scalers = Scalers(templates, widths, generator)
         self.activation = activation
         self.sizes = [templates.d_in, *widths, templates.d_out]
+        self._cache: dict[int, tuple[tuple, tuple[Tensor, Tensor]]] = {}
+
+    def layer(self, i: int) -> tuple[Tensor, Tensor]:
+        """Layer i's (W, b). Without gradients (rollouts, target networks) the result is kept
+        until one of its tensors changes: the weights move only at optimizer steps."""
+        t_w, t_b = self.templates.roles(len(self.scalers.widths))[i]
+        s_w, s_b = self.scalers.weight[i], self.scalers.bias[i]
+        m, n = self.sizes[i + 1], self.sizes[i]
+        if torch.is_grad_enabled():
+            return assemble(s_w, t_w, m, n), assemble_bias(s_b, t_b, m)
+        # _version counts in-place writes (optimizer steps, load_state_dict); data_ptr a move to another device
+        key = tuple((t._version, t.data_ptr()) for t in (t_w, t_b, s_w, s_b))
+        cached = self._cache.get(i)
+        if cached is None or cached[0] != key:
+            cached = self._cache[i] = (key, (assemble(s_w, t_w, m, n), assemble_bias(s_b, t_b, m)))
+        return cached[1]
 
     def layers(self) -> list[tuple[Tensor, Tensor]]:
-        roles = self.templates.roles(len(self.scalers.widths))
-        return [
-            (assemble(s_w, t_w, m, n), assemble_bias(s_b, t_b, m))
-            for (t_w, t_b), s_w, s_b, n, m in zip(roles, self.scalers.weight, self.scalers.bias,
-                                                  self.sizes[:-1], self.sizes[1:])
-        ]
+        return [self.layer(i) for i in range(len(self.sizes) - 1)]
 
     def forward(self, x: Tensor) -> Tensor:
         return mlp_forward(self.layers(), x, self.activation)

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from weit_rl import UserError
 from weit_rl.bank import Bank
 from weit_rl.data import ExpertData
+from weit_rl.pretrain import KronLayer
 
 ACTIVATIONS = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "elu": torch.nn.ELU}
 
@@ -62,21 +63,22 @@ def load_expert_norm(path: str | Path) -> VecNormalize | None:
 
 # --- Reading and writing the Linear layers of SB3 policies --------------------------
 
-def _linears(seq: torch.nn.Module) -> list[torch.nn.Linear]:
-    return [m for m in seq if isinstance(m, torch.nn.Linear)]
+def linears(seq: torch.nn.Module) -> list[torch.nn.Module]:
+    """The Linear layers of a Sequential, constrained ones (weit_rl.pretrain.KronLayer) included."""
+    return [m for m in seq if isinstance(m, torch.nn.Linear | KronLayer)]
 
 
-def _ppo_nets(policy: ActorCriticPolicy) -> tuple[list[torch.nn.Linear], list[list[torch.nn.Linear]]]:
+def ppo_layers(policy: ActorCriticPolicy) -> tuple[list[torch.nn.Linear], list[list[torch.nn.Linear]]]:
     ext = policy.mlp_extractor
-    return _linears(ext.policy_net) + [policy.action_net], [_linears(ext.value_net) + [policy.value_net]]
+    return linears(ext.policy_net) + [policy.action_net], [linears(ext.value_net) + [policy.value_net]]
 
 
 def hidden_widths(policy: BasePolicy) -> dict[str, list[int]]:
     """Hidden-layer widths of the actor and of the critic(s)."""
     if isinstance(policy, SACPolicy):
-        actor = [m.out_features for m in _linears(policy.actor.latent_pi)]
-        return {"actor": actor, "critic": [m.out_features for m in _linears(policy.critic.qf0)][:-1]}
-    actor, critics = _ppo_nets(policy)
+        actor = [m.out_features for m in linears(policy.actor.latent_pi)]
+        return {"actor": actor, "critic": [m.out_features for m in linears(policy.critic.qf0)][:-1]}
+    actor, critics = ppo_layers(policy)
     return {"actor": [m.out_features for m in actor[:-1]], "critic": [m.out_features for m in critics[0][:-1]]}
 
 
@@ -101,12 +103,12 @@ def read_weights(policy: BasePolicy) -> dict[str, Any]:
         return [(m.weight.detach().cpu().clone(), m.bias.detach().cpu().clone()) for m in layers]
 
     if isinstance(policy, SACPolicy):
-        actor = pairs(_linears(policy.actor.latent_pi))
+        actor = pairs(linears(policy.actor.latent_pi))
         mu, ls = policy.actor.mu, policy.actor.log_std
         actor.append((torch.cat([mu.weight, ls.weight]).cpu(), torch.cat([mu.bias, ls.bias]).cpu()))
-        critics = [pairs(_linears(q)) for q in policy.critic.q_networks]
+        critics = [pairs(linears(q)) for q in policy.critic.q_networks]
         return {"actor": actor, "critics": critics, "log_std": None}
-    actor, critics = _ppo_nets(policy)
+    actor, critics = ppo_layers(policy)
     return {"actor": pairs(actor), "critics": [pairs(c) for c in critics],
             "log_std": policy.log_std.detach().cpu().clone()}
 
@@ -128,12 +130,12 @@ def write_weights(policy: BasePolicy, weights: dict[str, Any]) -> None:
         (w, b), act_dim = weights["actor"][-1], policy.actor.mu.out_features
         head = [(w[:act_dim], b[:act_dim]), (w[act_dim:], b[act_dim:])]
         actor = policy.actor
-        _copy(_linears(actor.latent_pi) + [actor.mu, actor.log_std], weights["actor"][:-1] + head, "actor")
+        _copy(linears(actor.latent_pi) + [actor.mu, actor.log_std], weights["actor"][:-1] + head, "actor")
         for i, q in enumerate(policy.critic.q_networks):
-            _copy(_linears(q), weights["critics"][i], f"critic qf{i}")
+            _copy(linears(q), weights["critics"][i], f"critic qf{i}")
         policy.critic_target.load_state_dict(policy.critic.state_dict())
         return
-    actor, critics = _ppo_nets(policy)
+    actor, critics = ppo_layers(policy)
     _copy(actor, weights["actor"], "actor")
     _copy(critics[0], weights["critics"][0], "critic")
     if weights.get("log_std") is not None:

@@ -142,7 +142,8 @@ CONFIGS: dict[str, Spec] = {
     "ppo.yaml": MapOf(HYPERPARAMS["ppo"]),  # "defaults" and task ids
     "sac.yaml": MapOf(HYPERPARAMS["sac"]),
     "sizes.yaml": MapOf(ListOf(int)),
-    "experts.yaml": {"ppo": MapOf(_recipe("ppo")), "sac": MapOf(_recipe("sac"))},
+    "experts.yaml": {"ppo": MapOf(_recipe("ppo")), "sac": MapOf(_recipe("sac")),
+                     "pretraining": MapOf(Table({"templates": int, "block": int, "penalty": NUMBER, "lr": NUMBER}))},
     "templates.yaml": Table({"n_templates": int, "block": int, "aux_sizes": ListOf(ListOf(int)), "lr": NUMBER,
                              "batch_size": int}, required=("n_templates", "block", "aux_sizes", "lr", "batch_size")),
 }

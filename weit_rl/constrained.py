@@ -1,0 +1,195 @@
+"""SB3 policies pre-trained under the Kronecker constraint (weit_rl.pretrain): PPO's
+ActorCriticPolicy and SAC's SACPolicy whose every Linear layer of the actor and of each critic
+is (hard) or is pulled towards (soft) a composition of templates shared by role
+(kron.TemplateSet.roles). `export_stock` saves the assembled weights as a stock SB3 model,
+`template_tensors` the templates and the expert-size scalers a bank is made of."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.sac.policies import Actor, ContinuousCritic, SACPolicy
+from torch import Tensor, nn
+
+from weit_rl.kron import KronMLP, TemplateSet
+from weit_rl.pretrain import ConstraintAdam, KronLayer, soft_penalty, write_compositions
+from weit_rl.sb3 import ACTIVATIONS, linears, ppo_layers, read_weights, write_weights
+
+# policy_kwargs of the constrained classes, with their defaults
+CONSTRAINT_KWARGS = {"constraint": "hard", "n_templates": 16, "block": 16, "penalty": 1e-3, "composition_lr": 1e-3}
+
+Tied = list[tuple[KronMLP, list[list[nn.Module]]]]  # each KronMLP with its layers (groups of Linear modules)
+
+
+def _activation(fn: type[nn.Module]) -> str:
+    return next(name for name, cls in ACTIVATIONS.items() if cls is fn)
+
+
+def _swap(root: nn.Module, old: nn.Module, new: nn.Module) -> None:
+    for parent in root.modules():
+        for name, child in parent.named_children():
+            if child is old:
+                setattr(parent, name, new)
+
+
+def _constrain(root: nn.Module, net: KronMLP, layers: list[list[nn.Module]], hard: bool) -> list[list[nn.Module]]:
+    """hard: every Linear module becomes its KronLayer (row slices for a stacked group);
+    soft: the modules keep their weights, set to the composition to start with. Returns the
+    layers as they now are."""
+    if not hard:
+        write_compositions([(net, layers)])
+        return layers
+    out = []
+    for i, group in enumerate(layers):
+        start, new = 0, []
+        for m in group:
+            new.append(KronLayer(net, i, slice(start, start + m.out_features)))
+            _swap(root, m, new[-1])
+            start += m.out_features
+        out.append(new)
+    return out
+
+
+class _Constrained:
+    """Mixin: takes the constraint's policy_kwargs before SB3's constructor runs."""
+
+    def _take_constraint_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        given = {k: kwargs.pop(k, default) for k, default in CONSTRAINT_KWARGS.items()}
+        if given["constraint"] not in ("hard", "soft"):
+            raise ValueError(f"constraint must be hard or soft, got {given['constraint']!r}")
+        object.__setattr__(self, "constraint_kwargs", given)  # before nn.Module.__init__ has run
+        return kwargs
+
+    @property
+    def hard(self) -> bool:
+        return self.constraint_kwargs["constraint"] == "hard"
+
+    def _templates(self, d_in: int, d_out: int) -> TemplateSet:
+        c = self.constraint_kwargs
+        return TemplateSet(d_in, d_out, c["n_templates"], c["block"])  # torch's global RNG: SB3 seeds it
+
+    def _optimizer(self, rl_params: list[nn.Parameter], tied: Tied, lr: float) -> torch.optim.Optimizer:
+        """hard: one optimizer over everything (the compositions are the network). soft: the
+        templates and scalers in their own group at composition_lr, the penalty added per step."""
+        kwargs = dict(self.optimizer_kwargs)
+        if self.hard:
+            return self.optimizer_class(rl_params, lr=lr, **kwargs)
+        c = self.constraint_kwargs
+        composition = [p for net, _ in tied for p in net.parameters()]
+        ids = {id(p) for p in composition}
+        groups = [{"params": [p for p in rl_params if id(p) not in ids]},
+                  {"params": list({id(p): p for p in composition}.values()), "fixed_lr": c["composition_lr"]}]
+        return ConstraintAdam(groups, lr=lr, penalty=lambda: soft_penalty(c["penalty"], tied), **kwargs)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        return super()._get_constructor_parameters() | self.constraint_kwargs  # type: ignore[misc]
+
+
+class ConstrainedActorCriticPolicy(_Constrained, ActorCriticPolicy):
+    """PPO's policy under the constraint. Extra policy_kwargs: CONSTRAINT_KWARGS."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **self._take_constraint_kwargs(kwargs))
+
+    def _build(self, lr_schedule: Any) -> None:
+        super()._build(lr_schedule)
+        actor, (critic,) = ppo_layers(self)
+        act = _activation(self.activation_fn)
+        self.actor_kron = KronMLP(self._templates(actor[0].in_features, actor[-1].out_features),
+                                  [m.out_features for m in actor[:-1]], act)
+        self.critic_kron = KronMLP(self._templates(critic[0].in_features, 1), [m.out_features for m in critic[:-1]], act)
+        tied = [(net, _constrain(self, net, [[m] for m in layers], self.hard))
+                for net, layers in ((self.actor_kron, actor), (self.critic_kron, critic))]
+        self.__dict__["tied"] = tied
+        self.optimizer = self._optimizer(list(self.parameters()), tied, lr_schedule(1))
+
+    def krons(self) -> dict[str, KronMLP]:
+        return {"actor": self.actor_kron, "critic0": self.critic_kron}
+
+
+class ConstrainedSACPolicy(_Constrained, SACPolicy):
+    """SAC's policy under the constraint: the actor's output layer is mu and log_std stacked
+    (one template layer), the critics share one TemplateSet. Extra policy_kwargs: CONSTRAINT_KWARGS."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **self._take_constraint_kwargs(kwargs))
+
+    def make_actor(self, features_extractor: Any = None) -> Actor:
+        actor = super().make_actor(features_extractor)
+        hidden, act_dim = linears(actor.latent_pi), actor.mu.out_features
+        actor.kron = KronMLP(self._templates(hidden[0].in_features, 2 * act_dim), [m.out_features for m in hidden],
+                             _activation(self.net_args["activation_fn"]))
+        layers = _constrain(actor, actor.kron, [[m] for m in hidden] + [[actor.mu, actor.log_std]], self.hard)
+        actor.__dict__["tied"] = [(actor.kron, layers)]
+        return actor
+
+    def make_critic(self, features_extractor: Any = None) -> ContinuousCritic:
+        critic = super().make_critic(features_extractor)
+        qs = [linears(q) for q in critic.q_networks]
+        templates = self._templates(qs[0][0].in_features, 1)
+        act = _activation(self.net_args["activation_fn"])
+        critic.krons = nn.ModuleList([KronMLP(templates, [m.out_features for m in q[:-1]], act) for q in qs])
+        critic.__dict__["tied"] = [(net, _constrain(critic, net, [[m] for m in q], self.hard))
+                                   for net, q in zip(critic.krons, qs)]
+        return critic
+
+    def _build(self, lr_schedule: Any) -> None:
+        super()._build(lr_schedule)
+        self.actor.optimizer = self._optimizer(list(self.actor.parameters()), self.actor.tied, lr_schedule(1))
+        critic_params = [p for name, p in self.critic.named_parameters() if "features_extractor" not in name]
+        self.critic.optimizer = self._optimizer(critic_params, self.critic.tied, lr_schedule(1))
+
+    def krons(self) -> dict[str, KronMLP]:
+        return {"actor": self.actor.kron, **{f"critic{i}": net for i, net in enumerate(self.critic.krons)}}
+
+
+def constrained_class(algo: str) -> type:
+    return {"ppo": ConstrainedActorCriticPolicy, "sac": ConstrainedSACPolicy}[algo]
+
+
+def template_tensors(policy: ConstrainedActorCriticPolicy | ConstrainedSACPolicy) -> dict[str, Tensor]:
+    """The templates ("actor.<name>", "critic.<name>") and the scalers of every network at the
+    policy's own size ("scalers.actor.<name>", "scalers.critic<i>.<name>"), as a bank stores them."""
+    krons = policy.krons()
+    out = {f"actor.{k}": v for k, v in krons["actor"].templates.state_dict().items()}
+    out |= {f"critic.{k}": v for k, v in krons["critic0"].templates.state_dict().items()}
+    for name, net in krons.items():
+        out |= {f"scalers.{name}.{k}": v for k, v in net.scalers.state_dict().items()}
+    return {k: v.detach().cpu().contiguous().clone() for k, v in out.items()}
+
+
+def composition_residual(policy: ConstrainedActorCriticPolicy | ConstrainedSACPolicy) -> float:
+    """||W - composition|| / ||W|| over every layer: 0 for a hard constraint, how far a soft
+    expert sits from template form."""
+    with torch.no_grad():
+        tied = getattr(policy, "tied", None) or [*policy.actor.tied, *policy.critic.tied]
+        gap = soft_penalty(1.0, tied)
+        norm = sum(float(m.weight.pow(2).sum() + m.bias.pow(2).sum()) for _, layers in tied for g in layers for m in g)
+    return float(gap) ** 0.5 / norm**0.5
+
+
+def export_stock(model: BaseAlgorithm, path: str | Path) -> Path:
+    """Save `model` as stock SB3 would: the policy's assembled weights in SB3's own policy
+    class (fresh optimizers), so the zip loads without weit_rl."""
+    policy = model.policy
+    stock_cls = SACPolicy if isinstance(policy, SACPolicy) else ActorCriticPolicy
+    kwargs = {k: v for k, v in policy._get_constructor_parameters().items() if k not in CONSTRAINT_KWARGS}
+    kwargs["lr_schedule"] = model.lr_schedule
+    stock = stock_cls(**kwargs).to(policy.device)
+    write_weights(stock, read_weights(policy))
+    saved = model.policy, model.policy_class, model.policy_kwargs
+    try:
+        model.policy, model.policy_class = stock, stock_cls
+        model.policy_kwargs = {k: v for k, v in model.policy_kwargs.items() if k not in CONSTRAINT_KWARGS}
+        if hasattr(model, "_create_aliases"):  # SAC's model.actor, model.critic
+            model._create_aliases()
+        model.save(path)
+    finally:
+        model.policy, model.policy_class, model.policy_kwargs = saved
+        if hasattr(model, "_create_aliases"):
+            model._create_aliases()
+    return Path(path)
