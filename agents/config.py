@@ -198,6 +198,9 @@ def prepare(cfg: RunConfig) -> RunConfig:
     _check_choice("pretrain", cfg.pretrain, SCHEMES)
     if cfg.pretrain != "none" and cfg.init != "scratch":
         raise UserError(f"pretrain {cfg.pretrain} trains a network from its own random templates: use init scratch")
+    if cfg.pretrain != "none" and cfg.obs_update == "preserve" and cfg.hyperparams.get("normalize"):
+        raise UserError("obs_update preserve rewrites first-layer weights, which a constrained network does not "
+                        "have: pass --obs-update running with --pretrain (SB3's own statistics, as experts use)")
     if cfg.pretrain_templates < 1 or cfg.pretrain_block < 1 or cfg.pretrain_penalty < 0 or cfg.pretrain_lr <= 0:
         raise UserError("pretrain_templates and pretrain_block must be >= 1, pretrain_penalty >= 0, pretrain_lr > 0")
     resolve_device(cfg.device)

@@ -67,6 +67,7 @@ def train_expert(env_id: str, algo: str, seeds: list[int] | None, steps: int | N
             eval_freq=recipe["eval_freq"], eval_episodes=10, checkpoint_freq=recipe.get("checkpoint_freq", 50_000),
             keep_best=recipe.get("keep", "last") == "best", stop_return=recipe.get("stop_return"),
             progress_bar=progress_bar, hyperparams=learner_hyperparams(algo, env_id, "expert"), **scheme,
+            obs_stats="fresh", obs_update="running",  # SB3's own statistics: an expert starts from nothing
         )
         train(cfg, command)
         kept = cand / "best" if cfg.keep_best else cand
