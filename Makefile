@@ -13,8 +13,13 @@ PROFILE ?= quick
 BANK ?=
 EXPERT ?=
 HP ?=
+HYPERPARAMS ?= $(HP)
+PRETRAIN ?= none
+REPLACE ?=
+RUN_DIR ?=
+EVAL_EPISODES ?=
 
-.PHONY: install test test-all lint expert templates train compare bench clean
+.PHONY: install test lint expert templates train compare bench clean
 
 install: $(BIN)/weit-rl
 
@@ -37,15 +42,17 @@ lint: install
 	$(BIN)/ruff check .
 
 expert: install
-	$(BIN)/weit-rl expert --env $(ENV) --algo $(ALGO) --device $(DEVICE)
+	$(BIN)/weit-rl expert --env $(ENV) --algo $(ALGO) --device $(DEVICE) --pretrain $(PRETRAIN) $(if $(REPLACE),--replace)
 
 templates: install
-	$(BIN)/weit-rl templates --env $(ENV) --algo $(ALGO) $(if $(EXPERT),--expert $(EXPERT))
+	$(BIN)/weit-rl templates --env $(ENV) --algo $(ALGO) $(if $(EXPERT),--expert $(EXPERT),$(if $(filter-out none,$(PRETRAIN)),--expert experts/$(ENV)-$(ALGO)-$(PRETRAIN))) \
+		$(if $(REPLACE),--replace)
 
 train: install
 	$(BIN)/weit-rl train --env $(ENV) --size $(SIZE) --algo $(ALGO) --init $(INIT) --steps $(STEPS) \
 		--seed $(SEED) --device $(DEVICE) $(if $(BANK),--bank $(BANK)) $(if $(EXPERT),--expert $(EXPERT)) \
-		$(if $(HP),--hyperparams $(HP))
+		$(if $(HYPERPARAMS),--hyperparams $(HYPERPARAMS)) $(if $(RUN_DIR),--run-dir $(RUN_DIR)) \
+		$(if $(EVAL_EPISODES),--eval-episodes $(EVAL_EPISODES))
 
 compare: install
 	$(BIN)/weit-rl compare --env $(ENV) --algo $(ALGO) --profile $(PROFILE) \

@@ -65,3 +65,17 @@ def test_missing_and_foreign_files(tmp_path):
     junk.write_text("not a bank")
     with pytest.raises(UserError, match="corrupt"):
         load_bank(junk)
+
+
+def test_templates_never_overwrite_a_bank_unasked(tiny_ppo_expert, tiny_ppo_bank, tmp_path):
+    from weit_rl.build_bank import build_bank
+
+    target = tmp_path / "bank.safetensors"
+    target.write_bytes(tiny_ppo_bank.read_bytes())
+    with pytest.raises(UserError, match="--replace"):
+        build_bank(str(tiny_ppo_expert), "HalfCheetah", "ppo", str(target), samples=300, calib=100, steps=5,
+                   n_templates=4, block=8, aux_sizes=[[16]])
+    assert target.read_bytes() == tiny_ppo_bank.read_bytes()
+    build_bank(str(tiny_ppo_expert), "HalfCheetah", "ppo", str(target), samples=300, calib=100, steps=5,
+               n_templates=4, block=8, aux_sizes=[[16]], replace=True)
+    assert load_bank(target).manifest["template_steps"] == 5

@@ -16,6 +16,7 @@ from weit_rl.bank import Bank, save_bank
 from weit_rl.config import check_algo, load_yaml
 from weit_rl.envs import resolve_task
 from weit_rl.experts import EVAL_EPISODES, EVAL_SEED, bank_path, default_expert, read_expert_manifest
+from weit_rl.expert_templates import read_expert_templates
 from weit_rl.fit import evaluate_loss, fit_scalers, learn_templates
 from weit_rl.provenance import code_version
 from weit_rl.sb3 import activation_name, hidden_widths, load_expert, record_expert_data
@@ -36,11 +37,20 @@ def build_bank(
     seed: int = 0,
     command: str = "",
     aux_sizes: list[list[int]] | None = None,
+    replace: bool = False,
 ) -> Path:
+    """Record expert data, then take the templates: the expert's own when it was pre-trained
+    under the constraint (templates.safetensors beside its model.zip; no template learning),
+    else learned post hoc by auxiliary networks of several sizes (fit.learn_templates)."""
     env_id, algo = resolve_task(env), check_algo(algo)
     if calib > samples:
         raise UserError(f"--calib ({calib}) cannot exceed --samples ({samples})")
     expert = expert or default_expert(env_id, algo)
+    own = read_expert_templates(expert)
+    out_path = Path(out) if out else bank_path(env_id, algo, own.scheme if own else "none")
+    if out_path.exists() and not replace:
+        raise UserError(f"{out_path} exists: pass --out PATH to write the new bank beside it, or --replace "
+                        "(REPLACE=1 with make) to replace it (atomically, once the new bank is complete)")
     model, norm = load_expert(expert, algo)
     obs_dim, act_dim = model.observation_space.shape[0], model.action_space.shape[0]
     env_obs = gym.make(env_id).observation_space.shape[0]
@@ -53,21 +63,29 @@ def build_bank(
     activation = activation_name(model.policy)
     start = time.time()
     data = record_expert_data(model, norm, env_id, samples, seed=seed)
-    units = Standardization.of(data)
-    actor_t, critic_t, losses, aux = learn_templates(units.apply(data), aux_sizes, n_templates, block, activation,
-                                                     steps, lr=defaults["lr"], batch_size=defaults["batch_size"],
-                                                     seed=seed)
-    largest = max(range(len(aux_sizes)), key=lambda i: sum(p.numel() for p in aux[i].actor.scalers.parameters()))
+    if own is not None:  # the expert's own templates, in the units it was trained in
+        units, (actor_t, critic_t), teacher = None, own.templates(obs_dim, act_dim, algo), own.teacher()
+        n_templates, block, aux_sizes, teacher_widths, steps = own.n_templates, own.block, [], own.net_arch, 0
+        losses = [evaluate_loss(own.nets(actor_t, critic_t, activation), data)]
+    else:
+        units = Standardization.of(data)
+        actor_t, critic_t, losses, aux = learn_templates(units.apply(data), aux_sizes, n_templates, block, activation,
+                                                         steps, lr=defaults["lr"], batch_size=defaults["batch_size"],
+                                                         seed=seed)
+        largest = max(range(len(aux_sizes)), key=lambda i: sum(p.numel() for p in aux[i].actor.scalers.parameters()))
+        teacher_widths, teacher = aux_sizes[largest], teacher_scalers(aux[largest])
+    fit_units = units or Standardization.identity(obs_dim, int(data.critic_target.shape[1]))
     expert_manifest = read_expert_manifest(expert)
     random_returns = random_return(env_id, EVAL_EPISODES, EVAL_SEED)
     calib_data = data.subset(calib)
-    check, _ = fit_scalers(actor_t, critic_t, [64, 64], units.apply(calib_data), activation, seed=seed)
+    check, _ = fit_scalers(actor_t, critic_t, [64, 64], fit_units.apply(calib_data), activation, seed=seed)
     manifest = {
+        "pretraining": own.info if own else {"constraint": "none", "templates": "learned post hoc (WAVE)"},
         "task": env_id, "algo": algo, "obs_dim": obs_dim, "act_dim": act_dim, "activation": activation,
         "n_templates": n_templates, "block": block, "n_critics": int(data.critic_target.shape[1]),
-        "aux_sizes": aux_sizes, "teacher_widths": aux_sizes[largest], "template_steps": steps, "final_loss": losses[-1],
+        "aux_sizes": aux_sizes, "teacher_widths": teacher_widths, "template_steps": steps, "final_loss": losses[-1],
         "loss_log": {str(i): round(losses[i], 5) for i in range(0, len(losses), max(1, len(losses) // 20))},
-        "scaler_fit_loss_64x64": evaluate_loss(check, units.apply(calib_data)),
+        "scaler_fit_loss_64x64": evaluate_loss(check, fit_units.apply(calib_data)),
         "samples": samples, "calib": calib, "seed": seed,
         "expert": {"path": str(expert), "net_arch": hidden_widths(model.policy)["actor"],
                    "eval_return_mean": expert_manifest.get("eval_return_mean"),
@@ -85,5 +103,5 @@ def build_bank(
                 obs_var=torch.as_tensor(norm.obs_rms.var) if norm is not None else None,
                 log_std=policy.log_std.detach().cpu() if algo == "ppo" else None,
                 ret_var=torch.tensor(float(norm.ret_rms.var)) if norm is not None and norm.norm_reward else None,
-                standardization=units, teacher=teacher_scalers(aux[largest]))
-    return save_bank(out or bank_path(env_id, algo), bank)
+                standardization=units, teacher=teacher)
+    return save_bank(out_path, bank)

@@ -26,6 +26,7 @@ from weit_rl.envs import resolve_task, short_name
 from weit_rl.experts import (
     default_bank,
     default_expert,
+    describe_pretraining,
     describe_return,
     home,
     read_expert_manifest,
@@ -57,7 +58,7 @@ def cmd_expert(a: argparse.Namespace) -> None:
 def cmd_templates(a: argparse.Namespace) -> None:
     check_seed(a.seed)
     path = build_bank(a.expert, a.env, a.algo, a.out, samples=a.samples, calib=a.calib, steps=a.steps,
-                      n_templates=a.templates, block=a.block, seed=a.seed, command=_command())
+                      n_templates=a.templates, block=a.block, seed=a.seed, command=_command(), replace=a.replace)
     print(f"bank written: {path}")
 
 
@@ -93,9 +94,9 @@ def cmd_list(a: argparse.Namespace) -> None:
         print(f"no banks or experts under {home().resolve()} (banks/, experts/): make them with `make expert` "
               "and `make templates`, or set WEIT_RL_HOME")
         return
-    header = ("kind", "task", "algo", "network", "MB", "return", "path")
-    table = [(r["kind"], str(r["task"]), str(r["algo"]), r["network"], "-" if r["mb"] is None else f"{r['mb']:.1f}",
-              r["return"], str(r["path"])) for r in rows]
+    header = ("kind", "task", "algo", "network", "made by", "MB", "return", "path")
+    table = [(r["kind"], str(r["task"]), str(r["algo"]), r["network"], r["scheme"],
+              "-" if r["mb"] is None else f"{r['mb']:.1f}", r["return"], str(r["path"])) for r in rows]
     widths = [max(len(row[i]) for row in [header, *table]) for i in range(len(header) - 1)]
     for row in [header, *table]:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
@@ -117,12 +118,12 @@ def _summary(path: Path, m: dict) -> list[str]:
     """A few human lines about a bank or an expert manifest."""
     if path.is_dir():
         return [f"expert {path}: {m.get('task')} {m.get('algo')}, {'x'.join(map(str, m.get('net_arch', [])))}, "
-                f"seed {m.get('seed')}, {m.get('steps')} steps",
+                f"seed {m.get('seed')}, {m.get('steps')} steps, {describe_pretraining(m)}",
                 f"  return {describe_return(m, returns=True)}", f"  made by: {m.get('command')}"]
     expert = m.get("expert") or {}
     return [f"bank {path} ({path.stat().st_size / 1e6:.1f} MB): {m.get('task')} {m.get('algo')}, observation/action "
             f"{m.get('obs_dim')}/{m.get('act_dim')}, {m.get('activation')}",
-            f"  {m.get('n_templates')} templates of {m.get('block')}x{m.get('block')} per role, "
+            f"  {describe_pretraining(m)}: {m.get('n_templates')} templates of {m.get('block')}x{m.get('block')} per role, "
             f"{m.get('n_critics')} critic(s), calibration {m.get('calib')} of {m.get('samples')} transitions",
             f"  expert {'x'.join(map(str, expert.get('net_arch') or []))} ({expert.get('path')}), "
             f"return {describe_return(expert, returns=True)}",
@@ -193,7 +194,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--env", required=True)
     t.add_argument("--algo", default="ppo")
     t.add_argument("--expert", default=None, help="expert folder or model.zip (default: the shipped expert)")
-    t.add_argument("--out", default=None, help="bank file (default banks/<Env>-<algo>.safetensors)")
+    t.add_argument("--out", default=None, help="bank file (default banks/<Env>-<algo>.safetensors, or "
+                   "banks/<Env>-<algo>-<scheme>.safetensors for a constrained expert)")
+    t.add_argument("--replace", action="store_true", help="replace an existing bank file (default: refuse)")
     t.add_argument("--samples", type=int, default=50_000, help="expert transitions to distill from")
     t.add_argument("--calib", type=int, default=5_000, help="transitions stored in the bank for scaler fitting")
     t.add_argument("--steps", type=int, default=3_000, help="template-learning optimizer steps")

@@ -25,8 +25,9 @@ def expert_dir(env_id: str, algo: str, pretrain: str = "none") -> Path:
     return home() / "experts" / f"{short_name(env_id)}-{algo}{'' if pretrain == 'none' else '-' + pretrain}"
 
 
-def bank_path(env_id: str, algo: str) -> Path:
-    return home() / "banks" / f"{short_name(env_id)}-{algo}.safetensors"
+def bank_path(env_id: str, algo: str, pretrain: str = "none") -> Path:
+    """banks/<Env>-<algo>.safetensors (post hoc), or banks/<Env>-<algo>-<scheme>.safetensors."""
+    return home() / "banks" / f"{short_name(env_id)}-{algo}{'' if pretrain == 'none' else '-' + pretrain}.safetensors"
 
 
 def _expert_hint(env_id: str, algo: str) -> str:
@@ -61,6 +62,16 @@ def read_expert_manifest(expert: str | Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def describe_pretraining(m: dict[str, Any]) -> str:
+    """How a bank's templates or an expert's weights were made: post hoc, or pre-trained
+    under the hard or soft constraint (manifests before this field are post hoc / plain)."""
+    p = m.get("pretraining") or {"constraint": "none"}
+    if p["constraint"] == "none":
+        return "templates learned post hoc" if "n_templates" in m else "plain"
+    extra = f", lambda {p['penalty']}, residual {p['residual']:.3f}" if p["constraint"] == "soft" else ""
+    return f"{p['constraint']}-constrained pre-training ({p['n_templates']} templates of {p['block']}x{p['block']}{extra})"
+
+
 def describe_return(m: dict[str, Any], returns: bool = False) -> str:
     """An expert's return as its manifest records it: the protocol's `evaluation` (mean,
     median, min over its episodes) where present, else the older eval_return_mean."""
@@ -81,22 +92,24 @@ def shipped() -> list[dict[str, Any]]:
         try:
             m = read_manifest(path)
         except UserError as err:
-            rows.append({"kind": "bank", "task": "?", "algo": "?", "network": "-", "return": str(err), "path": path})
+            rows.append({"kind": "bank", "task": "?", "algo": "?", "network": "-", "return": str(err), "path": path,
+                         "scheme": "-"})
             continue
         expert = m.get("expert") or {}
         rows.append({"kind": "bank", "task": m.get("task"), "algo": m.get("algo"), "path": path,
                      "network": f"{m.get('n_templates')} templates {m.get('block')}x{m.get('block')}, expert "
-                                + "x".join(map(str, expert.get("net_arch") or [])),
+                                + "x".join(map(str, expert.get("net_arch") or [])), "scheme": describe_pretraining(m),
                      "return": describe_return(expert)})
     for folder in sorted(p for p in (home() / "experts").glob("*") if p.is_dir()):
         m = read_expert_manifest(folder)
         if m:
             rows.append({"kind": "expert", "task": m.get("task"), "algo": m.get("algo"), "path": folder / "model.zip",
-                         "network": "x".join(map(str, m.get("net_arch") or [])), "return": describe_return(m)})
+                         "network": "x".join(map(str, m.get("net_arch") or [])), "return": describe_return(m),
+                         "scheme": describe_pretraining(m)})
         else:
             seeds = ", ".join(p.name for p in sorted((folder / "candidates").glob("s*")))
-            task, _, algo = folder.name.rpartition("-")
-            rows.append({"kind": "expert", "task": TASKS.get(task, task), "algo": algo,
+            task, algo, *scheme = folder.name.split("-")
+            rows.append({"kind": "expert", "task": TASKS.get(task, task), "algo": algo, "scheme": "-".join(scheme) or "-",
                          "path": folder, "network": "-", "return": f"not shipped yet (candidates: {seeds or 'none'})"})
     for row in rows:
         row["mb"] = row["path"].stat().st_size / 1e6 if row["path"].is_file() else None
