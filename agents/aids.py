@@ -1,4 +1,4 @@
-"""Training-time aids for initialized policies. PROTOCOL.md applies them to every arm
+"""Training-time aids for initialized policies. docs/protocol.md applies them to every arm
 alike, never to one arm only.
 
 - Critic warm-up: for the first steps the actor is frozen, so PPO/SAC updates fit only the

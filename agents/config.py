@@ -52,7 +52,7 @@ class RunConfig:
                          "rl-zoo3's) or expert (overlaid with the task's expert recipe, configs/experts.yaml)"})
     hyperparams: dict[str, Any] = field(default_factory=dict, metadata={"cli": False})  # resolved from configs/
     hyperparam_overrides: dict[str, Any] = field(default_factory=dict, metadata={"cli": False})  # --hyperparams
-    # Controlled arms (PROTOCOL.md): applied to every initializer alike, so that the weights
+    # Controlled arms (docs/protocol.md): applied to every initializer alike, so that the weights
     # are the only difference between arms. "init" keeps what the initializer implies (the
     # bank's statistics and log_std for weit/distill, fresh ones for scratch).
     obs_stats: str = field(default="bank", metadata={"help": "observation statistics the run starts from: bank (the "

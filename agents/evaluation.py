@@ -82,7 +82,7 @@ def saved_task(path: str, env: str | None = None, algo: str | None = None) -> tu
 
 
 def random_return(env_id: str, episodes: int, seed: int) -> list[float]:
-    """Returns of uniformly random actions: the zero of normalized scores (PROTOCOL.md)."""
+    """Returns of uniformly random actions: the zero of normalized scores (docs/protocol.md)."""
     env = gym.make(env_id)
     env.action_space.seed(seed)
     returns = []

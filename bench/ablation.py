@@ -32,7 +32,7 @@ from weit_rl.compare.results import read_evaluations
 
 STUDY = "ablation"
 REPORTS = Path("reports") / STUDY
-# The controlled arms (PROTOCOL.md), now RunConfig's defaults too: every arm starts from the
+# The controlled arms (docs/protocol.md), now RunConfig's defaults too: every arm starts from the
 # bank's observation statistics, which keep adapting (count 1e4 rather than the expert's ~1e6,
 # which freezes them) once per rollout with the networks' function preserved
 # (agents/normalization.py), with the config's exploration log_std and fresh reward statistics.

@@ -224,7 +224,7 @@ def test_one_study_folder_holds_several_tasks(local_sweep, tmp_path):
     (["--inits", "select", "--sizes", "64x2"], "init select cannot make size 64x2"),
     (["--inits", "select", "--sizes", "32x4"], "init select cannot make size 32x4"),
     (["--primary-size", "small"], "--primary-size 'small' is not one of"),
-    (["--profile", "full", "--eval-episodes", "5"], "the full profile follows PROTOCOL.md"),
+    (["--profile", "full", "--eval-episodes", "5"], "the full profile follows docs/protocol.md"),
     (["--study", "../elsewhere"], "must be a relative folder name"),
     (["--set", "nonsense=1"], "--set: unknown setting 'nonsense'; RunConfig fields that can be set: .*obs_count"),
     (["--set", "steps=5"], "--set: steps cannot be set here"),

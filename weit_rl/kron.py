@@ -1,4 +1,4 @@
-"""Kronecker weight templates (WAVE / WeiT, DESIGN.md section 1).
+"""Kronecker weight templates (WAVE / WeiT, docs/design.md section 1).
 
 A Linear layer's weight W (m x n) is a grid of p x q blocks; block (a, b) is a
 weighted sum of K shared templates T_k, weighted by the layer's own scalers S_k:

@@ -1,4 +1,4 @@
-"""Constraint-based pre-training (WeiT, docs/design.md "Template learning"): the pieces that
+"""Constraint-based pre-training (WeiT, docs/design.md section 2): the pieces that
 tie a network's Linear layers to a composition of shared Kronecker templates while it is
 trained. Knows nothing of SB3 (weit_rl.constrained puts these into SB3 policies).
 

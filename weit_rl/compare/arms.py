@@ -1,4 +1,4 @@
-"""Arms of a sweep (PROTOCOL.md "Arms"): RunConfig overrides shared by every arm (--set),
+"""Arms of a sweep (docs/protocol.md "Arms"): RunConfig overrides shared by every arm (--set),
 named arms (--arm NAME:key=value,...) and the comparisons (--primary A:B, --candidates).
 Values are parsed with yaml.safe_load and checked against RunConfig's fields before
 anything is written. An arm is a dict of RunConfig overrides holding at least "init"."""

@@ -124,7 +124,7 @@ def render(sweep: Sweep, meta: dict[str, Any], r: dict[str, Any], timing: dict[s
     lines += [
         f"- Grid: sizes {', '.join(f'{s} {parse_size(s)}' for s in sweep.sizes)}; arms {', '.join(sweep.inits)}; "
         f"seeds {', '.join(map(str, sweep.seeds))}; budget {sweep.steps:,} steps per run (profile {sweep.profile})",
-        "- Arms (RunConfig overrides; anything beyond init departs from the controlled arms of PROTOCOL.md): "
+        "- Arms (RunConfig overrides; anything beyond init departs from the controlled arms of docs/protocol.md): "
         + "; ".join(f"`{a}`: {ar.describe(sweep.arms.get(a, {'init': a}))}" for a in sweep.inits),
         f"- {ar.settings_text(sweep.settings, sweep.algo, normalizes)}. Every arm gets the sweep's bank "
         f"({portable(sweep.bank) or 'none'})" + (" for its observation statistics" if normalizes else "")
@@ -151,7 +151,7 @@ def render(sweep: Sweep, meta: dict[str, Any], r: dict[str, Any], timing: dict[s
         f"every size, AUC; a pair counted once) use the same test with Holm's correction at {stats.ALPHA} over "
         "their family. \"Inconclusive\" means the test did not reject: no claim either way. P(improvement) and "
         "performance profiles are descriptive only. Expect wide "
-        "intervals: PROTOCOL.md estimates about 30 seeds per arm to detect a 0.1 difference in normalized AUC at "
+        "intervals: docs/protocol.md estimates about 30 seeds per arm to detect a 0.1 difference in normalized AUC at "
         "80% power",
     ]
     if meta["missing"]:

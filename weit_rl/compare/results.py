@@ -89,7 +89,7 @@ def reference_returns(bank: str | None, expert: str | None) -> dict[str, Any]:
 
 
 def normalization(refs: dict[str, Any]) -> tuple[float | None, float, str]:
-    """(expert, random, mode) for stats.normalize. Modes: "expert-random" (PROTOCOL.md),
+    """(expert, random, mode) for stats.normalize. Modes: "expert-random" (docs/protocol.md),
     "expert-only" (no random return recorded: R / expert), "raw" (no expert return)."""
     expert, random = refs.get("expert_return"), refs.get("random_return")
     if expert is None:

@@ -18,14 +18,14 @@ from weit_rl.compare.sources import resolve_sources
 from weit_rl.config import check_algo, hyperparams, parse_size, size_name
 from weit_rl.envs import resolve_task, short_name
 
-# PROTOCOL.md's evaluation for headline studies: at least 10 deterministic episodes,
+# docs/protocol.md's evaluation for headline studies: at least 10 deterministic episodes,
 # every 10k steps (PPO) or 5k (SAC).
 PROTOCOL_EPISODES = 10
 PROTOCOL_EVAL_FREQ = {"ppo": 10_000, "sac": 5_000}
 
 # Profiles fill every option not given on the command line. "quick" (make compare) is a
 # demonstration that finishes in well under 20 minutes for HalfCheetah PPO on 2 CPU cores;
-# "full" is the headline protocol (PROTOCOL.md), checked by resolve.
+# "full" is the headline protocol (docs/protocol.md), checked by resolve.
 PROFILES: dict[str, dict[str, Any]] = {
     "quick": dict(sizes="tiny,small", inits="scratch,weit,distill,select", seeds=5, steps=20_480, evals=5,
                   eval_episodes=5, checkpoint_freq=8_192, primary_size="small"),
@@ -252,7 +252,7 @@ def _from_options(args: argparse.Namespace, name: str, env_id: str, algo: str) -
     if primary not in sizes:
         raise UserError(f"--primary-size {primary!r} is not one of --sizes {','.join(sizes)}")
     if args.profile == "full" and (episodes < PROTOCOL_EPISODES or eval_freq > PROTOCOL_EVAL_FREQ[algo]):
-        raise UserError(f"the full profile follows PROTOCOL.md: at least {PROTOCOL_EPISODES} episodes every "
+        raise UserError(f"the full profile follows docs/protocol.md: at least {PROTOCOL_EPISODES} episodes every "
                         f"{PROTOCOL_EVAL_FREQ[algo]:,} steps or more often for {algo.upper()}, got {episodes} every "
                         f"{eval_freq:,}; use --profile quick for a smaller study")
     notes = []
