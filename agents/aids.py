@@ -108,9 +108,9 @@ class Retention(BaseCallback):
     """Add beta(t) * KL(teacher || policy) to the actor's gradient on every minibatch.
 
     SB3's PPO/SAC losses are not extensible, so the term is added where every update
-    passes: the minibatch observations are captured when the policy evaluates them, and
-    the KL gradient is accumulated just before the optimizer steps (then the gradient norm
-    is clipped again, as PPO clips its own)."""
+    passes, through torch's hooks: the minibatch observations are captured when the actor
+    reads them, and the KL gradient is accumulated just before the optimizer steps (then the
+    gradient norm is clipped again, as PPO clips its own)."""
 
     def __init__(self, weight: float, decay_steps: int, teacher_path: Path, expert: BasePolicy | None = None,
                  expert_stats: ObsStats | None = None):
@@ -169,23 +169,19 @@ class Retention(BaseCallback):
         self._follow_statistics()  # the update that follows normalizes with the statistics as they are now
 
     def _hook(self, policy: BasePolicy) -> None:
+        """Torch hooks, no patched methods: the actor's features extractor records the
+        observations it is given (the last before an actor update is that update's minibatch),
+        and a step pre-hook on the actor's optimizer adds the KL's gradient."""
         if isinstance(policy, SACPolicy):
-            owner, name, optimizer = policy.actor, "action_log_prob", policy.actor.optimizer
+            extractor, optimizer = policy.actor.features_extractor, policy.actor.optimizer
         else:
-            owner, name, optimizer = policy, "evaluate_actions", policy.optimizer
-        evaluate = getattr(type(owner), name)
-        step = type(optimizer).step
+            extractor, optimizer = policy.pi_features_extractor, policy.optimizer
 
-        def capture(obs: Tensor, *args, **kwargs):
-            self._obs = obs
-            return evaluate(owner, obs, *args, **kwargs)
+        def capture(module: torch.nn.Module, args: tuple) -> None:
+            self._obs = args[0]
 
-        def step_with_retention(*args, **kwargs):
-            self._add_gradient(policy)
-            return step(optimizer, *args, **kwargs)
-
-        object.__setattr__(owner, name, capture)
-        optimizer.step = step_with_retention
+        self._handles = [extractor.register_forward_pre_hook(capture),
+                         optimizer.register_step_pre_hook(lambda opt, args, kwargs: self._add_gradient(policy))]
 
     def _add_gradient(self, policy: BasePolicy) -> None:
         beta = self.beta()
@@ -207,9 +203,5 @@ class Retention(BaseCallback):
         return True
 
     def _on_training_end(self) -> None:
-        policy = self.model.policy
-        owner = policy.actor if isinstance(policy, SACPolicy) else policy
-        for name in ("action_log_prob", "evaluate_actions"):
-            owner.__dict__.pop(name, None)
-        optimizer = policy.actor.optimizer if isinstance(policy, SACPolicy) else policy.optimizer
-        optimizer.__dict__.pop("step", None)
+        for handle in self._handles:
+            handle.remove()

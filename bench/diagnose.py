@@ -47,17 +47,16 @@ class ActorGradNorm(BaseCallback):
     instrumented for it), averaged per update phase."""
 
     def _on_training_start(self) -> None:
-        optimizer = self.model.policy.optimizer
-        step = type(optimizer).step
-
-        def logged_step(*args, **kwargs):
+        def log_norm(optimizer: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
             grads = [p.grad for p in actor_parameters(self.model.policy) if p.grad is not None]
             if grads:
                 self.logger.record_mean("train/actor_grad_norm", float(torch.linalg.vector_norm(
                     torch.stack([torch.linalg.vector_norm(g) for g in grads]))))
-            return step(optimizer, *args, **kwargs)
 
-        optimizer.step = logged_step
+        self.handle = self.model.policy.optimizer.register_step_pre_hook(log_norm)  # a torch hook, no patching
+
+    def _on_training_end(self) -> None:
+        self.handle.remove()
 
     def _on_step(self) -> bool:
         return True

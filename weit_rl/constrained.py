@@ -16,7 +16,7 @@ from stable_baselines3.sac.policies import Actor, ContinuousCritic, SACPolicy
 from torch import Tensor, nn
 
 from weit_rl.kron import KronMLP, TemplateSet
-from weit_rl.pretrain import ConstraintAdam, KronLayer, soft_penalty, write_compositions
+from weit_rl.pretrain import KronLayer, add_penalty, soft_penalty, write_compositions
 from weit_rl.sb3 import ACTIVATIONS, linears, ppo_layers, read_weights, write_weights
 
 # policy_kwargs of the constrained classes, with their defaults
@@ -83,7 +83,9 @@ class _Constrained:
         ids = {id(p) for p in composition}
         groups = [{"params": [p for p in rl_params if id(p) not in ids]},
                   {"params": list({id(p): p for p in composition}.values()), "fixed_lr": c["composition_lr"]}]
-        return ConstraintAdam(groups, lr=lr, penalty=lambda: soft_penalty(c["penalty"], tied), **kwargs)
+        optimizer = self.optimizer_class(groups, lr=lr, **kwargs)
+        add_penalty(optimizer, lambda: soft_penalty(c["penalty"], tied))
+        return optimizer
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         return super()._get_constructor_parameters() | self.constraint_kwargs  # type: ignore[misc]

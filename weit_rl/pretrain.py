@@ -5,7 +5,7 @@ trained. Knows nothing of SB3 (weit_rl.constrained puts these into SB3 policies)
 - hard: each layer *is* its composition. `KronLayer` stands in for the Linear module and
   computes its weight from the templates and the layer's scalers (kron.KronMLP.layer).
 - soft: the layers keep their own weights; `soft_penalty` is lambda * sum ||W - crop(sum_k
-  S_k ⊗ T_k)||^2 over the layers, and `ConstraintAdam` adds its gradient at every optimizer
+  S_k ⊗ T_k)||^2 over the layers, and `add_penalty` adds its gradient at every optimizer
   step, so templates and scalers are learned jointly with the RL loss.
 """
 
@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+from torch.utils.hooks import RemovableHandle
 
 from weit_rl.kron import KronMLP
 
@@ -84,26 +85,18 @@ def write_compositions(nets: Sequence[tuple[KronMLP, Sequence[Sequence[nn.Module
                 start += m.weight.shape[0]
 
 
-class ConstraintAdam(torch.optim.Adam):
-    """Adam that, at each step, adds the gradient of `penalty()` to the gradients the RL loss
-    left (after the algorithm's gradient clipping), so it minimizes RL loss + penalty. A param
-    group with "fixed_lr" keeps that learning rate whatever the algorithm's schedule writes into
-    "lr": the templates and scalers get no RL gradient, only the penalty's, and follow the
-    weights at their own pace."""
+def add_penalty(optimizer: torch.optim.Optimizer, penalty: Callable[[], Tensor]) -> RemovableHandle:
+    """Make `optimizer` minimize the RL loss plus `penalty()`: before each step (after the
+    algorithm's gradient clipping) the penalty's gradient is added to the RL gradients. Param
+    groups with "fixed_lr" step at that rate whatever the algorithm's schedule writes into "lr":
+    the templates and scalers get no RL gradient, only the penalty's, and follow the weights at
+    their own pace. A torch step pre-hook: the optimizer stays the algorithm's own class."""
 
-    def __init__(self, params: Any, penalty: Callable[[], Tensor] | None = None, **kwargs: Any):
-        super().__init__(params, **kwargs)
-        self.penalty = penalty
+    def before_step(opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        with torch.enable_grad():
+            penalty().backward()
+        for group in opt.param_groups:
+            if group.get("fixed_lr") is not None:
+                group["lr"] = group["fixed_lr"]
 
-    def step(self, closure: Callable[[], float] | None = None) -> Any:
-        if self.penalty is not None:
-            with torch.enable_grad():
-                self.penalty().backward()
-        scheduled = [(g, g["lr"]) for g in self.param_groups if g.get("fixed_lr") is not None]
-        for g, _ in scheduled:
-            g["lr"] = g["fixed_lr"]
-        try:
-            return super().step(closure)
-        finally:
-            for g, lr in scheduled:
-                g["lr"] = lr
+    return optimizer.register_step_pre_hook(before_step)
