@@ -15,8 +15,8 @@ from weit_rl.agents.evaluation import random_return
 from weit_rl.bank import Bank, save_bank
 from weit_rl.config import check_algo, load_yaml
 from weit_rl.envs import resolve_task
-from weit_rl.experts import EVAL_EPISODES, EVAL_SEED, bank_path, default_expert, read_expert_manifest
 from weit_rl.expert_templates import read_expert_templates
+from weit_rl.experts import EVAL_EPISODES, EVAL_SEED, bank_path, default_expert, read_expert_manifest
 from weit_rl.fit import evaluate_loss, fit_scalers, learn_templates
 from weit_rl.provenance import code_version
 from weit_rl.sb3 import activation_name, hidden_widths, load_expert, record_expert_data
