@@ -18,6 +18,7 @@ import torch
 
 from weit_rl import UserError
 from weit_rl.agents import RunConfig, evaluate_saved, needs_expert, play, saved_task, train
+from weit_rl.agents.expert import train_expert
 from weit_rl.bank import read_manifest
 from weit_rl.build_bank import build_bank
 from weit_rl.compare import add_arguments, run_compare
@@ -32,7 +33,6 @@ from weit_rl.experts import (
     read_expert_manifest,
     shipped,
 )
-from weit_rl.agents.expert import train_expert
 from weit_rl.init import INITIALIZERS, check_init
 
 
