@@ -23,7 +23,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 from stable_baselines3.sac.policies import SACPolicy
 from torch import Tensor
 
-from weit_rl.agents.normalization import absorb, first_linears
+from weit_rl.sb3 import absorb, first_linears
 
 ObsStats = tuple[np.ndarray, np.ndarray]  # (mean, std) a network's inputs were normalized with
 
@@ -112,12 +112,15 @@ class Retention(BaseCallback):
     reads them, and the KL gradient is accumulated just before the optimizer steps (then the
     gradient norm is clipped again, as PPO clips its own)."""
 
-    def __init__(self, weight: float, decay_steps: int, teacher_path: Path, expert: BasePolicy | None = None,
-                 expert_stats: ObsStats | None = None):
-        """`expert` (with the observation statistics its weights expect, if it normalizes)
-        teaches instead of the policy's initial self."""
+    def __init__(self, weight: float = 1.0, decay_steps: int = 50_000, teacher_path: str | Path | None = None,
+                 expert: BasePolicy | None = None, expert_stats: ObsStats | None = None):
+        """The default recipe's retention: `model.learn(n, callback=Retention())`. `teacher_path`
+        keeps the teacher on disk, so that a resumed run keeps it too; `expert` (with the
+        observation statistics its weights expect, if it normalizes) teaches instead of the
+        policy's initial self."""
         super().__init__()
-        self.weight, self.decay_steps, self.teacher_path = weight, decay_steps, Path(teacher_path)
+        self.weight, self.decay_steps = weight, decay_steps
+        self.teacher_path = Path(teacher_path) if teacher_path is not None else None
         self.expert, self.expert_stats = expert, expert_stats
         self.teacher: BasePolicy | None = None
         self._obs: Tensor | None = None
@@ -131,13 +134,14 @@ class Retention(BaseCallback):
         self.teacher = frozen_copy(self.expert if self.expert is not None else policy).to(policy.device)
         env = self.model.get_env()
         self.norm = env if isinstance(env, VecNormalize) and env.norm_obs else None
-        if self.teacher_path.exists():  # a resumed run keeps the teacher it started with
+        if self.teacher_path is not None and self.teacher_path.exists():  # a resumed run keeps its teacher
             saved = torch.load(self.teacher_path, map_location=policy.device, weights_only=False)
         else:
             stats = self.expert_stats if self.expert is not None else self._obs_stats()
             saved = {"policy": self.teacher.state_dict(), "obs_stats": stats}
-            self.teacher_path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(saved, self.teacher_path)
+            if self.teacher_path is not None:
+                self.teacher_path.parent.mkdir(parents=True, exist_ok=True)
+                torch.save(saved, self.teacher_path)
         self.teacher.load_state_dict(saved["policy"])
         self.teacher_stats = saved["obs_stats"]  # the statistics its weights expect
         self._follow_statistics()

@@ -1,5 +1,5 @@
-"""Training callbacks: periodic evaluation into evaluations.csv (and TensorBoard), and
-periodic checkpoints. evaluations.csv is read and written here only."""
+"""Training callbacks: periodic evaluation into evaluations.csv (and TensorBoard, and a line
+on stdout), and periodic checkpoints. evaluations.csv is read and written here only."""
 
 from __future__ import annotations
 
@@ -19,10 +19,11 @@ EVAL_COLUMNS = ["timesteps", "mean_return", "std_return", "returns", "wall_s", "
 
 
 def read_evals(path: Path) -> list[dict[str, str]]:
-    """The rows of an evaluations.csv ([] if there is none yet)."""
+    """The rows of an evaluations.csv ([] if there is none yet). Files are written with '\n'
+    line endings; older ones have '\r\n' (the csv module's default), which reads the same."""
     if not path.exists():
         return []
-    with path.open() as f:
+    with path.open(newline="") as f:
         return list(csv.DictReader(f))
 
 
@@ -33,9 +34,67 @@ def truncate_evals(path: Path, max_step: int) -> None:
         return
     keep = [row for row in read_evals(path) if int(row["timesteps"]) <= max_step]
     with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, EVAL_COLUMNS, restval="")
+        writer = csv.DictWriter(f, EVAL_COLUMNS, restval="", lineterminator="\n")
         writer.writeheader()
         writer.writerows(keep)
+
+
+def duration(seconds: float) -> str:
+    """45s, 4m20s, 2h05m."""
+    s = round(seconds)
+    if s < 60:
+        return f"{s}s"
+    return f"{s // 60}m{s % 60:02d}s" if s < 3600 else f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+class Progress:
+    """What a person watching a run reads on stdout: a line per evaluation (return, the score
+    normalized by `refs` = (random, expert) returns when the bank records them, speed and time
+    left to `total` steps), and a closing summary of the whole run from its evaluations.csv."""
+
+    def __init__(self, total: int, refs: tuple[float, float] | None = None):
+        self.total, self.refs = total, refs
+        self.since = (0, time.perf_counter())
+
+    def start(self, step: int) -> None:
+        # Speed over this session, evaluations included: what the time left will really take.
+        self.since = (step, time.perf_counter())
+
+    def normalized(self, mean: float) -> str:
+        if self.refs is None:
+            return ""
+        random, expert = self.refs
+        return f"  normalized {(mean - random) / (expert - random):.2f}"
+
+    def evaluated(self, step: int, returns: np.ndarray) -> None:
+        mean = float(np.mean(returns))
+        line = f"eval  step {step:,}/{self.total:,}  return {mean:,.1f} ± {np.std(returns):,.1f}{self.normalized(mean)}"
+        done, seconds = step - self.since[0], time.perf_counter() - self.since[1]
+        if done > 0:
+            rate = done / seconds
+            line += f"  {rate:,.0f} steps/s"
+            if step < self.total:
+                line += f"  ~{duration((self.total - step) / rate)} left"
+        print(line, flush=True)
+
+    def summary(self, run_dir: Path, best_kept: bool) -> None:
+        rows = read_evals(run_dir / "evaluations.csv")
+        if not rows:
+            return
+        evals = [(int(r["timesteps"]), float(r["mean_return"])) for r in rows]
+        best = max(evals, key=lambda e: e[1])
+
+        def row(label: str, step: int, mean: float) -> str:
+            return f"  {label:<6} step {step:>11,}  return {mean:>10,.1f}{self.normalized(mean)}"
+
+        lines = [f"done  {evals[-1][0]:,} steps in {duration(float(rows[-1].get('wall_s') or 0))}: {run_dir}",
+                 row("start", *evals[0]), row("best", *best) + ("  (model kept in best/)" if best_kept else ""),
+                 row("final", *evals[-1]),
+                 f"  watch it:  tensorboard --logdir {run_dir / 'tb'}",
+                 f"             weit-rl enjoy {run_dir} --video out.mp4"]
+        if best_kept:
+            lines.append(f"             weit-rl enjoy {run_dir / 'best'} --video best.mp4")
+        print("\n".join(lines), flush=True)
 
 
 class EvalCSVCallback(BaseCallback):
@@ -44,13 +103,15 @@ class EvalCSVCallback(BaseCallback):
     model, training and evaluation) and seconds spent evaluating (`eval_s`). A resumed run
     continues both from the last row (time after a killed run's last evaluation is lost).
     With `best_dir`, the best-evaluated model is kept there; with `stop_return`, training
-    stops once an evaluation's mean return reaches it."""
+    stops once an evaluation's mean return reaches it; with `progress`, each evaluation is
+    also a line on stdout."""
 
     def __init__(self, eval_env: VecEnv, path: Path, freq: int, episodes: int,
-                 best_dir: Path | None = None, stop_return: float | None = None, started: float | None = None):
+                 best_dir: Path | None = None, stop_return: float | None = None, started: float | None = None,
+                 progress: Progress | None = None):
         super().__init__()
         self.eval_env, self.path, self.freq, self.episodes = eval_env, path, freq, episodes
-        self.best_dir, self.stop_return = best_dir, stop_return
+        self.best_dir, self.stop_return, self.progress = best_dir, stop_return, progress
         self.started = time.perf_counter() if started is None else started
         self.wall_before = 0.0  # wall seconds of the run's earlier sessions (resume)
         self.eval_s = 0.0
@@ -66,6 +127,8 @@ class EvalCSVCallback(BaseCallback):
             self.next_eval = self.last_step + self.freq
             self.wall_before = float(last.get("wall_s") or 0)  # files from before these columns: 0
             self.eval_s = float(last.get("eval_s") or 0)
+        if self.progress is not None:
+            self.progress.start(self.num_timesteps)
         self._maybe_eval()
 
     def _on_step(self) -> bool:
@@ -95,12 +158,14 @@ class EvalCSVCallback(BaseCallback):
         wall_s = self.wall_before + now - self.started
         new = not self.path.exists()
         with self.path.open("a", newline="") as f:
-            writer = csv.writer(f)
+            writer = csv.writer(f, lineterminator="\n")
             if new:
                 writer.writerow(EVAL_COLUMNS)
             writer.writerow([self.num_timesteps, np.mean(returns), np.std(returns),
                              " ".join(f"{r:.2f}" for r in returns), f"{wall_s:.2f}", f"{self.eval_s:.2f}"])
         self.last_step = self.num_timesteps
+        if self.progress is not None:
+            self.progress.evaluated(self.num_timesteps, returns)
         self.logger.record("eval/mean_return", self.last_mean)
         self.logger.dump(self.num_timesteps)
 

@@ -3,6 +3,7 @@ that resolve it before anything is written."""
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from dataclasses import MISSING, asdict, dataclass, field, fields
@@ -14,7 +15,8 @@ import yaml
 from weit_rl import UserError
 from weit_rl.config import LEARNERS, apply_overrides, check_algo, check_seed, learner_hyperparams, parse_size
 from weit_rl.envs import resolve_task
-from weit_rl.init import INITIALIZERS, check_init
+from weit_rl.init import RECIPES, Needs, check_init, recipe_finetune_steps, recipe_retention
+from weit_rl.init import needs as init_needs
 from weit_rl.pretrain import SCHEMES
 
 
@@ -44,7 +46,8 @@ class RunConfig:
                            "distillation (distill)"})
     calib: int | None = field(default=None, metadata={"help": "expert transitions used for fitting (default: all "
                               "in the bank)"})
-    keep_best: bool = field(default=False, metadata={"help": "also keep the best-evaluated model in best/"})
+    keep_best: bool = field(default=True, metadata={"help": "do not keep the best-evaluated model (kept by default, "
+                            "as rl-zoo3 does, in best/: model.zip, vecnormalize.pkl, score.yaml)"})
     stop_return: float | None = field(default=None, metadata={"help": "stop once an evaluation's mean return "
                                       "reaches this"})
     net_arch: list[int] = field(default_factory=list, metadata={"cli": False})  # resolved from size
@@ -56,7 +59,8 @@ class RunConfig:
     # are the only difference between arms. "init" keeps what the initializer implies (the
     # bank's statistics and log_std for weit/distill, fresh ones for scratch).
     obs_stats: str = field(default="bank", metadata={"help": "observation statistics the run starts from: bank (the "
-                           "bank's, for every init, when a bank is given), fresh, or init"})
+                           "bank's, for every init: --bank, else the task's shipped bank), fresh, or init (those "
+                           "the initializer's weights expect: the bank's, select's expert's, fresh for scratch)"})
     obs_count: float | None = field(default=10_000.0, metadata={"help": "sample count given to starting statistics: "
                                     "1e4 lets them adapt, 1e6 freezes them, null keeps the bank's own"})
     obs_update: str = field(default="preserve", metadata={"help": "how observation statistics adapt: running "
@@ -96,18 +100,9 @@ class RunConfig:
     pretrain_lr: float = field(default=1e-3, metadata={"help": "soft: learning rate of the templates and scalers"})
 
 
-# weit's recipes, chosen by the ablation (reports/ablation/ablation.md). "ft2300", the default:
-# the scalers, then 2,300 full-weight distillation steps on the same data (distill gets
-# fit_steps + 2,300, the same total), then during RL a KL to the initial policy, weight 1.0
-# decaying to 0 over retention_steps. "ft300": the same with 300 full-weight steps, the default
-# before the distillation-budget study. "plain": scaler fitting alone and no retention.
-RECIPES = {"ft2300": {"finetune_steps": 2300, "retention": 1.0}, "ft300": {"finetune_steps": 300, "retention": 1.0},
-           "plain": {"finetune_steps": 0, "retention": 0.0}}
-RECIPES["default"] = RECIPES["ft2300"]
-
 # Fields that do not change what a run computes: a resumed or finished run may differ in them
 # (a recipe acts only through the fields it resolves, which are compared).
-FREE_FIELDS = ("device", "progress_bar", "run_dir", "checkpoint_freq", "recipe")
+FREE_FIELDS = ("device", "progress_bar", "run_dir", "checkpoint_freq", "recipe", "keep_best")
 
 
 def _flat(value: Any, key: str) -> dict[str, Any]:
@@ -159,7 +154,7 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 def _check_counts(cfg: RunConfig) -> None:
     """Step counts and frequencies that SB3 or the callbacks would turn into a crash, NaN rows
     or an endless loop."""
-    minimum = {"steps": 0, "eval_freq": 1, "eval_episodes": 1, "checkpoint_freq": 1, "fit_steps": 0}
+    minimum = {"steps": 1, "eval_freq": 1, "eval_episodes": 1, "checkpoint_freq": 1, "fit_steps": 0}
     for name, low in minimum.items():
         if getattr(cfg, name) < low:
             flag = "--" + name.replace("_", "-")
@@ -208,20 +203,23 @@ def prepare(cfg: RunConfig) -> RunConfig:
 
 
 def _apply_recipe(cfg: RunConfig) -> None:
-    """Fill the recipe's fields the user left unset. Only initializers that distill from the
-    bank take full-weight steps, and scratch has no initial function worth retaining."""
+    """Fill the recipe's fields the user left unset, by the initializer's own rule (weit_rl.init)."""
     _check_choice("recipe", cfg.recipe, tuple(RECIPES))
-    init, recipe = INITIALIZERS[cfg.init], RECIPES[cfg.recipe]
     if cfg.finetune_steps is None:
-        cfg.finetune_steps = recipe["finetune_steps"] if init.needs_bank else 0
+        cfg.finetune_steps = recipe_finetune_steps(cfg.init, cfg.recipe)
     if cfg.retention is None:
-        cfg.retention = recipe["retention"] if init.needs_bank or init.needs_expert else 0.0
+        cfg.retention = recipe_retention(cfg.init, cfg.recipe)
     if cfg.finetune_steps < 0 or cfg.retention < 0:
         raise UserError(f"finetune_steps and retention must be >= 0, got {cfg.finetune_steps} and {cfg.retention}")
 
 
-def needs_expert(cfg: RunConfig | dict[str, Any]) -> bool:
-    """The run reads the expert: its initializer copies from it, or retention is taught by it."""
-    get = cfg.get if isinstance(cfg, dict) else lambda key, default=None: getattr(cfg, key, default)
-    teacher = get("retention", 0.0) and get("retention_teacher", "init") == "expert"
-    return INITIALIZERS[get("init", "weit")].needs_expert or bool(teacher)
+def needs(cfg: RunConfig) -> Needs:
+    """What a prepared run reads beyond its config (weit_rl.init.needs, the one rule)."""
+    return init_needs(cfg.init, cfg.obs_stats, cfg.log_std, cfg.reward_stats, cfg.retention or 0.0,
+                      cfg.retention_teacher)
+
+
+def run_needs(cfg: RunConfig) -> Needs:
+    """What the run will read once prepared (the recipe fills retention): train, compare's
+    sweeps and their source checks ask this."""
+    return needs(prepare(copy.deepcopy(cfg)))

@@ -65,6 +65,8 @@ def saved_task(path: str, env: str | None = None, algo: str | None = None) -> tu
     p = Path(path)
     if not p.exists():
         raise UserError(f"{path} not found: pass a run folder (runs/<Env>/...), an expert folder or a model.zip")
+    if p.is_dir() and not (p / "model.zip").exists() and (p / "config.yaml").exists():
+        raise UserError(unfinished(p))
     folder = p if p.is_dir() else p.parent
     files = [d / n for d in (folder, folder.parent) for n in ("config.yaml", "manifest.json")]
     found = next((f for f in files if f.exists()), None)
@@ -79,6 +81,16 @@ def saved_task(path: str, env: str | None = None, algo: str | None = None) -> tu
     if env is None:
         raise UserError(f"no config.yaml or manifest.json beside {path} says its task: pass --env (and --algo)")
     return resolve_task(env), check_algo(algo or "ppo")
+
+
+def unfinished(run: Path) -> str:
+    """What to do with a run folder that has no model.zip yet: resume it, or use what it saved."""
+    command = run / "command.txt"
+    again = command.read_text().strip() if command.exists() else "the train command that started it"
+    saved = [str(run / d) for d in ("checkpoint", "best") if (run / d / "model.zip").exists()]
+    use = f", or pass what it saved so far: {' or '.join(saved)}" if saved else ""
+    return (f"{run} is an unfinished run (no model.zip: interrupted, or still training): resume it by running the "
+            f"same command again ({again}){use}")
 
 
 def random_return(env_id: str, episodes: int, seed: int) -> list[float]:

@@ -11,11 +11,10 @@ from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.vec_env import VecEnv
 
 from weit_rl import UserError
-from weit_rl.agents.config import RunConfig, resolve_device
+from weit_rl.agents.config import RunConfig, needs, resolve_device
 from weit_rl.bank import Bank, load_bank
 from weit_rl.constrained import constrained_class
 from weit_rl.envs import make_env
-from weit_rl.init import INITIALIZERS
 from weit_rl.policies import as_stock, init_obs_rms, policy_class_for
 from weit_rl.sb3 import ACTIVATIONS, ALGOS, bank_obs_rms
 
@@ -51,8 +50,10 @@ def build_model(cfg: RunConfig, env: VecEnv, bank: Bank | None = None) -> BaseAl
         policy = policy_class_for(cfg.algo)
         policy_kwargs.update(init=cfg.init, bank=cfg.bank if bank is None else bank, expert=cfg.expert,
                              init_seed=cfg.seed, fit_steps=cfg.fit_steps, calib=cfg.calib, task=cfg.env,
-                             finetune_steps=cfg.finetune_steps, rebalance=cfg.rebalance,
-                             scale_penalty=cfg.scale_penalty)
+                             recipe=cfg.recipe, finetune_steps=cfg.finetune_steps, rebalance=cfg.rebalance,
+                             scale_penalty=cfg.scale_penalty, log_std="config" if cfg.log_std == "config" else "source",
+                             # the training env normalizes with the bank's statistics (init_sources)
+                             observations="normalized" if cfg.hyperparams.get("normalize") else "raw")
     params = algo_kwargs(cfg.algo, cfg.hyperparams)
     params["learning_rate"] = params.get("learning_rate", 3e-4) * cfg.lr_scale
     model = ALGO_CLASSES[cfg.algo](
@@ -87,8 +88,7 @@ def _control_log_std(model: BaseAlgorithm, cfg: RunConfig, bank: Bank | None) ->
 def init_sources(cfg: RunConfig) -> tuple[Bank | None, RunningMeanStd | None]:
     """The bank, loaded once if the initializer or an arm option needs it (pass it on to
     build_model), and the observation statistics the training env starts from."""
-    wanted = INITIALIZERS[cfg.init].needs_bank or "bank" in (cfg.obs_stats, cfg.log_std, cfg.reward_stats)
-    bank = load_bank(cfg.bank) if wanted and cfg.bank else None
+    bank = load_bank(cfg.bank) if needs(cfg).bank and cfg.bank else None
     if cfg.obs_stats == "fresh":
         rms = None
     elif cfg.obs_stats == "bank" and bank is not None:

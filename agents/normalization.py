@@ -15,31 +15,10 @@ absorbs the change, so that its output for any raw observation stays the same:
 from __future__ import annotations
 
 import numpy as np
-import torch
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.vec_env import VecNormalize
 
-
-def first_linears(policy: ActorCriticPolicy) -> list[torch.nn.Linear]:
-    """The Linear layers that read the normalized observation (actor and critic)."""
-    ext = policy.mlp_extractor
-    layers = []
-    for net, head in ((ext.policy_net, policy.action_net), (ext.value_net, policy.value_net)):
-        linears = [m for m in net if isinstance(m, torch.nn.Linear)]
-        layers.append(linears[0] if linears else head)  # no hidden layer: the head reads the observation
-    return layers
-
-
-@torch.no_grad()
-def absorb(layer: torch.nn.Linear, mean: np.ndarray, std: np.ndarray, new_mean: np.ndarray,
-           new_std: np.ndarray) -> None:
-    """Rewrite `layer` so that it computes on inputs normalized by (new_mean, new_std) what
-    it computed on inputs normalized by (mean, std)."""
-    w = layer.weight
-    as_t = lambda a: torch.as_tensor(a, dtype=w.dtype, device=w.device)  # noqa: E731
-    layer.bias.add_(w @ as_t((new_mean - mean) / std))
-    w.mul_(as_t(new_std / std)[None, :])
+from weit_rl.sb3 import absorb, first_linears
 
 
 class PreservingObsNormalization(BaseCallback):

@@ -1,5 +1,5 @@
-"""The training loop around SB3's `learn()`: a run folder, periodic evaluation and
-checkpoints, and resume from the last checkpoint."""
+"""The training loop around SB3's `learn()`: a run folder (locked while a process trains
+in it), periodic evaluation and checkpoints, and resume from the last checkpoint."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -14,21 +16,28 @@ import numpy as np
 import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import TrainFrequencyUnit
 from stable_baselines3.common.vec_env import VecNormalize
 
 from weit_rl import UserError
 from weit_rl.agents.aids import CriticWarmup, Retention
-from weit_rl.agents.callbacks import CheckpointCallback, EvalCSVCallback, truncate_evals
+from weit_rl.agents.callbacks import CheckpointCallback, EvalCSVCallback, Progress, truncate_evals
 from weit_rl.agents.checkpoint import load_checkpoint, recover_checkpoint, save_checkpoint
 from weit_rl.agents.config import RunConfig, changed_fields, prepare
 from weit_rl.agents.evaluation import make_eval_env
 from weit_rl.agents.model import new_model
 from weit_rl.agents.normalization import PreservingObsNormalization
-from weit_rl.bank import check_compatible, load_bank
+from weit_rl.bank import check_compatible, load_bank, read_manifest
 from weit_rl.provenance import code_version
 from weit_rl.sb3 import activation_name, load_expert
 from weit_rl.teacher import teacher_obs_stats, teacher_policy
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, run folders go unguarded
+    fcntl = None
 
 
 def train(cfg: RunConfig, command: str | None = None, callbacks: list[BaseCallback] | None = None) -> Path:
@@ -36,9 +45,14 @@ def train(cfg: RunConfig, command: str | None = None, callbacks: list[BaseCallba
     to the run's own (evaluation, checkpoints, training aids).
 
     The model is built (and initialized, which validates banks and experts) before
-    the folder is created, so bad input leaves nothing behind."""
+    anything is written in the folder, so bad input leaves nothing behind."""
     cfg = prepare(cfg)
     run_dir = Path(cfg.run_dir)
+    with run_lock(run_dir):
+        return _train(cfg, run_dir, command, callbacks)
+
+
+def _train(cfg: RunConfig, run_dir: Path, command: str | None, callbacks: list[BaseCallback] | None) -> Path:
     ckpt_dir = run_dir / "checkpoint"
     check_same_run(cfg, run_dir)
     if (run_dir / "model.zip").exists():
@@ -53,6 +67,11 @@ def train(cfg: RunConfig, command: str | None = None, callbacks: list[BaseCallba
     else:
         model = new_model(cfg)
     aids = training_aids(cfg, run_dir, model.policy)  # before anything is written: a bad expert fails here
+    chunk, total = planned_steps(model, cfg.steps)
+    if total != cfg.steps:
+        print(f"{cfg.algo.upper()} trains whole rollouts of {chunk:,} steps: {total:,} steps (asked for "
+              f"{cfg.steps:,})", flush=True)
+    progress = Progress(total, reference_returns(cfg.bank))
     if not ckpt_dir.exists():
         if (run_dir / "config.yaml").exists():
             print(f"restarting {run_dir} from step 0: it was stopped before its first checkpoint (every "
@@ -70,7 +89,7 @@ def train(cfg: RunConfig, command: str | None = None, callbacks: list[BaseCallba
     all_callbacks = CallbackList([
         EvalCSVCallback(eval_env, run_dir / "evaluations.csv", cfg.eval_freq, cfg.eval_episodes,
                         best_dir=run_dir / "best" if cfg.keep_best else None, stop_return=cfg.stop_return,
-                        started=started),
+                        started=started, progress=progress),
         CheckpointCallback(ckpt_dir, cfg.checkpoint_freq),
         *aids,
         *(callbacks or []),
@@ -84,15 +103,75 @@ def train(cfg: RunConfig, command: str | None = None, callbacks: list[BaseCallba
         raise
     _save_final(model, run_dir)
     shutil.rmtree(ckpt_dir, ignore_errors=True)
+    progress.summary(run_dir, cfg.keep_best)
     return run_dir
 
 
+@contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the run folder (created if need be) while a process trains in
+    it: a second process would write the same checkpoints and evaluation rows. flock on the
+    folder itself leaves no lock file behind, and the kernel releases it when the process
+    dies, so a killed run resumes. Folders it created are removed if they are still empty
+    when the run fails (bad input leaves nothing behind)."""
+    created = [p for p in (run_dir, *run_dir.parents) if not p.exists()]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir, os.O_RDONLY)
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise UserError(f"{run_dir} is in use: another process is training in it; wait for it to end, "
+                                "or train into another --run-dir") from None
+            except OSError as err:  # a file system without flock (some NFS mounts)
+                print(f"note: cannot lock {run_dir} ({err.strerror}): do not start a second run in it",
+                      file=sys.stderr)
+        try:
+            yield
+        except BaseException:
+            for folder in created:
+                try:
+                    folder.rmdir()
+                except OSError:  # not empty: the run wrote something
+                    break
+            raise
+    finally:
+        os.close(fd)
+
+
+def planned_steps(model: BaseAlgorithm, steps: int) -> tuple[int, int]:
+    """(chunk, total): SB3 trains whole chunks (PPO's rollouts of n_steps x n_envs, SAC's
+    train_freq x n_envs), so the run ends at the first chunk boundary at or past `steps`."""
+    if isinstance(model, OnPolicyAlgorithm):
+        chunk = model.n_steps
+    else:
+        chunk = model.train_freq.frequency if model.train_freq.unit == TrainFrequencyUnit.STEP else 1
+    chunk *= model.n_envs
+    start = model.num_timesteps
+    return chunk, start + -(-max(steps - start, 0) // chunk) * chunk
+
+
+def reference_returns(bank: str | None) -> tuple[float, float] | None:
+    """(random, expert) returns from the bank's manifest, for normalized scores; None without them."""
+    if not bank or not Path(bank).exists():
+        return None
+    manifest = read_manifest(bank)
+    random, expert = manifest.get("random_return"), (manifest.get("expert") or {}).get("eval_return_mean")
+    if random is None or expert is None or expert == random:
+        return None
+    return float(random), float(expert)
+
+
 def check_same_run(cfg: RunConfig, run_dir: Path) -> None:
-    """A finished or checkpointed run continues only under the arguments it was started with."""
+    """A finished or checkpointed run continues only under the arguments it was started with
+    (FREE_FIELDS aside; keep_best keeps the value the run started with)."""
     saved_file = run_dir / "config.yaml"
     if not saved_file.exists():
         return
-    diff = changed_fields(cfg, yaml.safe_load(saved_file.read_text()) or {})
+    saved = yaml.safe_load(saved_file.read_text()) or {}
+    diff = changed_fields(cfg, saved)
+    cfg.keep_best = bool(saved.get("keep_best", False))
     if diff:
         state = "finished" if (run_dir / "model.zip").exists() else "started"
         raise UserError(f"{run_dir} holds a run {state} with other arguments ({'; '.join(diff)}): rerun with the "

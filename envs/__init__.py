@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import warnings
+
+import mujoco
 import numpy as np
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from weit_rl import UserError
+
+
+def _mujoco_warning(message: str) -> None:
+    """MuJoCo's C warnings, routed here rather than to its default handler, which prints them and
+    appends them to MUJOCO_LOG.TXT in the working folder. The deprecation notice that
+    Gymnasium's own HalfCheetah model raises in every env (settotalmass) is not the user's to
+    fix and is dropped; the others (unstable simulation) stay visible, as Python warnings."""
+    if "is deprecated" not in message:
+        warnings.warn(f"MuJoCo: {message}", RuntimeWarning, stacklevel=2)
+
+
+mujoco.set_mju_user_warning(_mujoco_warning)  # process-wide: every env made after this import
 
 TASKS = {
     "HalfCheetah": "HalfCheetah-v5",

@@ -84,6 +84,12 @@ def test_the_recipe_fills_what_the_user_left_unset(init, recipe, expected):
     assert (cfg.finetune_steps, cfg.retention) == expected
 
 
+def test_a_run_must_train_at_least_one_step(tmp_path):
+    with pytest.raises(UserError, match="^steps must be >= 1, got 0: pass --steps 1 or more$"):
+        train(RunConfig(env="HalfCheetah", init="scratch", steps=0, run_dir=str(tmp_path / "run")))
+    assert not (tmp_path / "run").exists()
+
+
 def test_explicit_recipe_fields_win_and_a_recipe_is_only_its_fields():
     mine = prepare(RunConfig(env="HalfCheetah", init="weit", finetune_steps=50, retention=0.0))
     assert (mine.finetune_steps, mine.retention) == (50, 0.0)

@@ -1,14 +1,21 @@
 """Resume: a checkpoint restores the same weights, normalization statistics and (SAC) replay
 buffer without initializing again; a run killed between a checkpoint's two renames, or
-before its first checkpoint, says what it does."""
+before its first checkpoint, says what it does; one process at a time trains in a run folder."""
 
 import importlib
+import json
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict
 
 import numpy as np
 import pytest
 import torch
 
+from weit_rl import UserError
 from weit_rl import bank as bank_module
 from weit_rl.agents import RunConfig, load_checkpoint, new_model, prepare, read_evals, save_checkpoint, train
 from weit_rl.bank import load_bank
@@ -57,6 +64,51 @@ def test_run_killed_before_its_first_checkpoint_says_it_restarts(tmp_path, capsy
     train(_cfg(run, steps=256, eval_freq=256))
     assert f"restarting {run} from step 0: it was stopped before its first checkpoint" in capsys.readouterr().err
     assert [int(r["timesteps"]) for r in read_evals(run / "evaluations.csv")] == [0, 256]
+
+
+def test_a_second_process_is_refused_and_a_killed_run_resumes(tmp_path, capsys):
+    """A run trains in a child process; while it holds the folder (stopped right after its
+    first checkpoint) a second run there is refused; once it is killed, the same run resumes."""
+    run = tmp_path / "run"
+    cfg = _cfg(run, steps=4096, checkpoint_freq=512)
+    code = "import json, sys; from weit_rl.agents import RunConfig, train; train(RunConfig(**json.loads(sys.argv[1])))"
+    log = tmp_path / "child.log"
+    with log.open("w") as out:
+        child = subprocess.Popen([sys.executable, "-c", code, json.dumps(asdict(cfg))], stdout=out, stderr=out)
+    try:
+        deadline = time.time() + 300
+        while not (run / "checkpoint" / "timesteps.txt").exists():
+            assert child.poll() is None and time.time() < deadline, log.read_text()
+            time.sleep(0.1)
+        child.send_signal(signal.SIGSTOP)  # alive and holding the folder, but writing nothing more
+        with pytest.raises(UserError, match=f"^{run} is in use: another process is training in it"):
+            train(_cfg(run, steps=4096, checkpoint_freq=512))
+    finally:
+        child.kill()
+        child.wait()
+    train(_cfg(run, steps=4096, checkpoint_freq=512))  # the kernel released the dead process's lock
+    assert "resuming" in capsys.readouterr().err
+    steps = [int(r["timesteps"]) for r in read_evals(run / "evaluations.csv")]
+    assert steps == sorted(set(steps)) and steps[0] == 0 and steps[-1] == 4096  # no row twice
+    # nothing besides the run's own files (no lock file for layout readers to trip on)
+    assert sorted(p.name for p in run.iterdir()) == ["best", "command.txt", "config.yaml", "evaluations.csv",
+                                                    "model.zip", "tb", "vecnormalize.pkl"]
+
+
+def test_a_run_that_fails_before_writing_leaves_no_folder(tmp_path):
+    run = tmp_path / "a" / "b" / "run"
+    with pytest.raises(UserError, match="needs a template bank"):  # raised after the folder is locked
+        train(_cfg(run, retention=1.0, retention_teacher="bank"))
+    assert not (tmp_path / "a").exists()
+
+
+def test_a_run_started_before_keep_best_defaulted_to_true_goes_on_without_it(tmp_path):
+    run = tmp_path / "run"
+    train(_cfg(run, steps=256, eval_freq=256, keep_best=False))
+    (run / "model.zip").unlink()  # killed before its first checkpoint: it restarts, under its own keep_best
+    train(_cfg(run, steps=256, eval_freq=256))
+    assert (run / "model.zip").exists() and not (run / "best").exists()
+    assert "keep_best: false" in (run / "config.yaml").read_text()
 
 
 def test_resume_restores_weights_and_statistics_without_initializing(tiny_ppo_bank, tmp_path, monkeypatch):

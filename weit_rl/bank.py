@@ -95,15 +95,32 @@ def save_bank(path: str | Path, bank: Bank) -> Path:
     return path
 
 
-def _open(path: str | Path) -> tuple[dict[str, Any], dict[str, Tensor]]:
+def is_safetensors(path: str | Path) -> bool:
+    """The file starts as safetensors files do: its header's length (8 bytes, little-endian),
+    then the header's JSON. Cheap: tells a bank from a README or a model.zip."""
+    with open(path, "rb") as f:
+        head = f.read(9)
+    return len(head) == 9 and head[8:] == b"{" and int.from_bytes(head[:8], "little") < 100_000_000
+
+
+def _open(path: str | Path, tensors: bool = True) -> tuple[dict[str, Any], dict[str, Tensor]]:
+    """The manifest and, with `tensors`, every tensor (without, only the header is read)."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"template bank not found: {path}; build one with `make templates ENV=<task>` "
                         "or pass the path of an existing .safetensors bank")
     try:
+        foreign = path.is_dir() or not is_safetensors(path)
+    except OSError as err:
+        raise UserError(f"cannot read template bank {path} ({err.strerror}): check its permissions") from None
+    if foreign:
+        raise UserError(f"{path} is not a safetensors file, so not a template bank (or a corrupt one): pass a "
+                        ".safetensors bank (`weit-rl list` shows the shipped ones) or build one with "
+                        "`make templates ENV=<task>`")
+    try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            data = {k: f.get_tensor(k) for k in f.keys()} if tensors else {}
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
         raise UserError(f"template bank {path} is corrupt or truncated ({err}); rebuild it with "
                         "`make templates ENV=<task>` or copy it again") from None
@@ -112,14 +129,20 @@ def _open(path: str | Path) -> tuple[dict[str, Any], dict[str, Tensor]]:
     except (KeyError, json.JSONDecodeError):
         raise UserError(f"{path} is a safetensors file but not a weit_rl template bank (no manifest); "
                         "build a bank with `make templates ENV=<task>`") from None
-    return manifest, tensors
+    return manifest, data
 
 
 def read_manifest(path: str | Path) -> dict[str, Any]:
-    return _open(path)[0]
+    """The manifest from the file's header alone: cheap, but unverified (verify_bank checks it)."""
+    return _open(path, tensors=False)[0]
 
 
-def load_bank(path: str | Path) -> Bank:
+def verify_bank(path: str | Path) -> dict[str, Any]:
+    """The manifest, once the file's checksums show it complete and unedited."""
+    return _verified(path)[0]
+
+
+def _verified(path: str | Path) -> tuple[dict[str, Any], dict[str, Tensor]]:
     manifest, tensors = _open(path)
     missing = [k for k in REQUIRED if k not in manifest]
     if manifest.get("format") != FORMAT or missing:
@@ -128,6 +151,11 @@ def load_bank(path: str | Path) -> Bank:
     if _digest(tensors) != manifest["tensor_sha256"] or _manifest_digest(manifest) != manifest["manifest_sha256"]:
         raise UserError(f"template bank {path} is corrupt or edited: its tensors or manifest do not match the "
                         "checksum in its manifest; rebuild it with `make templates ENV=<task>` or copy it again")
+    return manifest, tensors
+
+
+def load_bank(path: str | Path) -> Bank:
+    manifest, tensors = _verified(path)
     try:
         check(manifest, MANIFEST, f"template bank {path}, manifest")
     except UserError as err:

@@ -15,16 +15,19 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
 from weit_rl import UserError
-from weit_rl.agents import RunConfig, evaluate_saved, needs_expert, play, saved_task, train
+from weit_rl.agents import RunConfig, evaluate_saved, play, saved_task, train
+from weit_rl.agents.config import run_needs
 from weit_rl.agents.expert import train_expert
-from weit_rl.bank import read_manifest
+from weit_rl.bank import is_safetensors, verify_bank
 from weit_rl.build_bank import build_bank
 from weit_rl.compare import add_arguments, run_compare
-from weit_rl.config import check_algo, check_seed, parse_overrides, size_name
-from weit_rl.envs import resolve_task, short_name
+from weit_rl.config import ALGOS, canonical_size, check_algo, check_seed, parse_overrides, parse_size, size_name
+from weit_rl.envs import TASKS, resolve_task, short_name
 from weit_rl.experts import (
+    bank_path,
     default_bank,
     default_expert,
     describe_pretraining,
@@ -33,7 +36,7 @@ from weit_rl.experts import (
     read_expert_manifest,
     shipped,
 )
-from weit_rl.init import INITIALIZERS, check_init
+from weit_rl.init import check_init
 
 
 def _command() -> str:
@@ -56,7 +59,25 @@ def cmd_expert(a: argparse.Namespace) -> None:
 
 
 def cmd_templates(a: argparse.Namespace) -> None:
+    from weit_rl.shared_templates import build_shared_banks
+
     check_seed(a.seed)
+    if a.shared or a.hidden_from:
+        if a.shared and a.env:
+            raise UserError("pass the tasks either as --shared TASKS or as --env TASK, not both")
+        if not a.out_dir or a.out:
+            raise UserError("--shared and --hidden-from write one bank per task: pass --out-dir DIR (not --out)")
+        tasks = a.shared.split(",") if a.shared else [a.env] if a.env else []
+        if not tasks:
+            raise UserError("--hidden-from needs the held-out task: pass --env TASK")
+        paths = build_shared_banks(tasks, a.algo, a.out_dir, a.expert.split(",") if a.expert else None,
+                                   samples=a.samples, calib=a.calib, steps=a.steps, n_templates=a.templates,
+                                   block=a.block, seed=a.seed, command=_command(), hidden_from=a.hidden_from,
+                                   replace=a.replace)
+        print("\n".join(f"bank written: {p}" for p in paths))
+        return
+    if not a.env or a.out_dir:
+        raise UserError("pass --env TASK (and --out PATH), or --shared TASKS --out-dir DIR")
     path = build_bank(a.expert, a.env, a.algo, a.out, samples=a.samples, calib=a.calib, steps=a.steps,
                       n_templates=a.templates, block=a.block, seed=a.seed, command=_command(), replace=a.replace)
     print(f"bank written: {path}")
@@ -66,12 +87,38 @@ def cmd_train(a: argparse.Namespace) -> None:
     cfg = RunConfig(**{f.name: getattr(a, f.name) for f in fields(RunConfig) if f.name in vars(a)},
                     hyperparam_overrides=parse_overrides(a.overrides))
     env_id, algo, init = resolve_task(cfg.env), check_algo(cfg.algo), check_init(cfg.init)
-    entry = INITIALIZERS[init]
-    cfg.bank = cfg.bank or (default_bank(env_id, algo) if entry.needs_bank else None)
-    cfg.expert = cfg.expert or (default_expert(env_id, algo) if needs_expert(cfg) else None)
-    cfg.run_dir = cfg.run_dir or f"runs/{short_name(env_id)}/{algo}-{size_name(cfg.size)}-{init}-s{cfg.seed}"
+    need = run_needs(cfg)
+    cfg.bank = cfg.bank or (default_bank(env_id, algo) if need.bank else None)
+    cfg.expert = cfg.expert or (default_expert(env_id, algo) if need.expert else None)
+    size = canonical_size(cfg.size)  # one folder per network: 64x2, 64,64 and small are one
+    cfg.run_dir = cfg.run_dir or f"runs/{short_name(env_id)}/{algo}-{size_name(size)}-{init}-s{cfg.seed}"
+    check_run_dir(cfg.run_dir)
+    cfg.size = saved_size(size, Path(cfg.run_dir))
     out = train(cfg, _command())
     print(f"run written: {out}")
+
+
+def check_run_dir(run_dir: str) -> None:
+    """train creates and locks the run folder: a file in its way, or a folder it cannot write
+    in, must end as one clear line before anything starts."""
+    path = Path(run_dir)
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise UserError(f"--run-dir {run_dir}: {existing} is a file, not a folder: pass a folder path, such as "
+                        "runs/<Env>/<name> (RUN_DIR= with make)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"--run-dir {run_dir}: {existing} is not writable: pass a folder you can write in")
+
+
+def saved_size(size: str, run_dir: Path) -> str:
+    """`size` as the run's config.yaml spells it, where that names the same network: a run
+    started under another spelling (before sizes were made canonical) resumes, not refused."""
+    saved_file = run_dir / "config.yaml"
+    saved = (yaml.safe_load(saved_file.read_text()) or {}).get("size") if saved_file.is_file() else None
+    try:
+        return saved if isinstance(saved, str) and parse_size(saved) == parse_size(size) else size
+    except UserError:  # a spelling this version no longer reads: train reports the difference
+        return size
 
 
 def cmd_eval(a: argparse.Namespace) -> None:
@@ -106,7 +153,11 @@ def cmd_info(a: argparse.Namespace) -> None:
     path = Path(a.path)
     if path.suffix == ".json":  # a manifest file stands for what it describes: an expert folder, or its bank
         path = path.parent if path.name == "manifest.json" else path.with_suffix(".safetensors")
-    manifest = read_expert_manifest(path) if path.is_dir() else read_manifest(path)
+    if path.is_file() and not is_safetensors(path):
+        raise UserError(f"{path} is neither a template bank (.safetensors) nor an expert folder: pass one of them "
+                        "(`weit-rl list` shows the shipped ones)")
+    # What is shown must be what `train` accepts: the bank's checksums are verified (a second or so)
+    manifest = read_expert_manifest(path) if path.is_dir() else verify_bank(path)
     if not manifest:
         raise UserError(f"{path} has no manifest.json: pass a bank (.safetensors) or a shipped expert folder")
     if not a.json:
@@ -123,8 +174,8 @@ def _summary(path: Path, m: dict) -> list[str]:
     expert = m.get("expert") or {}
     return [f"bank {path} ({path.stat().st_size / 1e6:.1f} MB): {m.get('task')} {m.get('algo')}, observation/action "
             f"{m.get('obs_dim')}/{m.get('act_dim')}, {m.get('activation')}",
-            f"  {describe_pretraining(m)}: {m.get('n_templates')} templates of {m.get('block')}x{m.get('block')} per role, "
-            f"{m.get('n_critics')} critic(s), calibration {m.get('calib')} of {m.get('samples')} transitions",
+            f"  {describe_pretraining(m)}: {m.get('n_templates')} templates of {m.get('block')}x{m.get('block')} per "
+            f"role, {m.get('n_critics')} critic(s), calibration {m.get('calib')} of {m.get('samples')} transitions",
             f"  expert {'x'.join(map(str, expert.get('net_arch') or []))} ({expert.get('path')}), "
             f"return {describe_return(expert, returns=True)}",
             f"  made by: {m.get('command')} (code {m.get('code_version')}, {m.get('created')})"]
@@ -142,10 +193,10 @@ def _scalar(hint: Any) -> type | None:
     return None
 
 
-def add_run_options(p: argparse.ArgumentParser) -> None:
-    """One option per RunConfig field, with the dataclass's default and metadata help: the
-    command line and the library cannot drift apart. Fields with metadata {"cli": False} or
-    types other than str/int/float/bool (lists, dicts) are left out."""
+def add_run_options(p: argparse.ArgumentParser, helps: dict[str, str] | None = None) -> None:
+    """One option per RunConfig field, with the dataclass's default and metadata help (or
+    `helps`' text for it): the command line and the library cannot drift apart. Fields with
+    metadata {"cli": False} or types other than str/int/float/bool (lists, dicts) are left out."""
     hints = typing.get_type_hints(RunConfig)
     for f in fields(RunConfig):
         kind = _scalar(hints[f.name])
@@ -153,7 +204,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
             continue
         required = f.default is MISSING and f.default_factory is MISSING
         default = None if required else f.default
-        text = f.metadata.get("help", f"RunConfig.{f.name}")
+        text = (helps or {}).get(f.name) or f.metadata.get("help", f"RunConfig.{f.name}")
         if kind is bool:  # a switch that flips the default
             flag = f.metadata.get("flag", f"--{'no-' if default else ''}{f.name.replace('_', '-')}")
             p.add_argument(flag, dest=f.name, action="store_false" if default else "store_true", help=text)
@@ -161,6 +212,19 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
         shown = "" if default is None else f" (default: {default})"
         p.add_argument(flag, dest=f.name, type=kind, default=default, required=required, help=text + shown)
+
+
+def _task_help() -> str:
+    """--env's help: the tasks, and which have a bank here (a default run needs one)."""
+    ready = [t for t, env_id in TASKS.items() if any(bank_path(env_id, algo).exists() for algo in ALGOS)]
+    rest = [t for t in TASKS if t not in ready]
+    text = f"task: {', '.join(TASKS)} (or their -v5 ids)"
+    if not ready:
+        return f"{text}; no banks here yet: make them with `make expert` and `make templates` (or set WEIT_RL_HOME)"
+    if rest:
+        text += (f"; banks here (`weit-rl list`) for {', '.join(ready)}; for {', '.join(rest)}, run `make expert` "
+                 "and `make templates` first")
+    return text
 
 
 def _add_saved_run_options(p: argparse.ArgumentParser, episodes: int, what: str) -> None:
@@ -191,11 +255,20 @@ def parser() -> argparse.ArgumentParser:
     e.set_defaults(fn=cmd_expert)
 
     t = sub.add_parser("templates", help="learn a template bank from an expert")
-    t.add_argument("--env", required=True)
+    t.add_argument("--env", default=None, help="task (required unless --shared)")
     t.add_argument("--algo", default="ppo")
-    t.add_argument("--expert", default=None, help="expert folder or model.zip (default: the shipped expert)")
+    t.add_argument("--expert", default=None, help="expert folder or model.zip (default: the shipped expert); "
+                   "with --shared, one per task, comma-separated in the same order")
     t.add_argument("--out", default=None, help="bank file (default banks/<Env>-<algo>.safetensors, or "
                    "banks/<Env>-<algo>-<scheme>.safetensors for a constrained expert)")
+    t.add_argument("--shared", default=None, metavar="TASKS", help="learn templates across these tasks "
+                   "(comma-separated, e.g. HalfCheetah,Hopper,Walker2d,Ant) with the hidden templates shared; "
+                   "one bank per task in --out-dir")
+    t.add_argument("--hidden-from", default=None, metavar="BANK", help="held-out task: keep BANK's hidden "
+                   "templates frozen and learn only the input/output templates and scalers of --env, on its "
+                   "calibration data alone (--calib transitions)")
+    t.add_argument("--out-dir", default=None, help="folder for the banks of --shared or --hidden-from "
+                   "(<Env>-<algo>.safetensors each)")
     t.add_argument("--replace", action="store_true", help="replace an existing bank file (default: refuse)")
     t.add_argument("--samples", type=int, default=50_000, help="expert transitions to distill from")
     t.add_argument("--calib", type=int, default=5_000, help="transitions stored in the bank for scaler fitting")
@@ -209,7 +282,7 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("train", help="train a policy of any size, initialized from a bank",
                        description="Train (or resume) one run; every option but --hyperparams is a field of "
                                    "weit_rl.agents.RunConfig, with its default.")
-    add_run_options(r)
+    add_run_options(r, helps={"env": _task_help()})
     r.add_argument("--hyperparams", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override configs/<algo>.yaml, as rl-zoo3 does: n_steps=1024 learning_rate=1e-4 "
                         "policy_kwargs.log_std_init=-1 (values are YAML; recorded in config.yaml)")

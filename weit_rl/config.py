@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from weit_rl import UserError
-from weit_rl.schema import CONFIGS, HYPERPARAMS, check
+from weit_rl.schema import CONFIGS, HYPERPARAMS, check, check_hyperparams
 
 ALGOS = ("ppo", "sac")
 
@@ -66,16 +66,27 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 
 def apply_overrides(params: dict[str, Any], overrides: dict[str, Any], algo: str) -> dict[str, Any]:
     """`params` with `overrides` laid over (policy_kwargs merged key by key), checked
-    against the algorithm's schema so that a misspelt key fails here, not inside SB3."""
+    against the algorithm's schema so that a misspelt key or a value SB3 cannot take fails
+    here, not inside SB3."""
     if not overrides:
         return params
-    check(overrides, HYPERPARAMS[algo], f"--hyperparams ({algo.upper()} hyperparameters, HP= with make)")
+    where = f"--hyperparams ({algo.upper()} hyperparameters, HP= with make)"
+    try:
+        check(overrides, HYPERPARAMS[algo], where)
+    except UserError as err:
+        other = next(a for a in ALGOS if a != algo)
+        try:
+            check(overrides, HYPERPARAMS[other], where)
+        except UserError:
+            raise err from None
+        raise UserError(f"{err} ({other.upper()} takes it: did you mean --algo {other}?)") from None
     out = copy.deepcopy(params)
     for key, value in overrides.items():
         if key == "policy_kwargs":
             out[key] = {**out.get(key, {}), **value}
         else:
             out[key] = value
+    check_hyperparams(out, algo, where)
     return out
 
 
@@ -159,6 +170,16 @@ def min_params(widths: list[int]) -> int:
     """A lower bound of one network's parameter count (input and output of size >= 1)."""
     sizes = [1, *widths, 1]
     return sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+
+
+def canonical_size(size: str) -> str:
+    """One name per network, whatever the spelling: the preset with these widths ("small" for
+    64x2 and 64,64), else WIDTHxDEPTH ("64x3"), else the widths ("400,300")."""
+    widths = parse_size(size)
+    preset = next((name for name, w in load_yaml("sizes.yaml").items() if w == widths), None)
+    if preset:
+        return preset
+    return f"{widths[0]}x{len(widths)}" if len(widths) > 1 and len(set(widths)) == 1 else ",".join(map(str, widths))
 
 
 def size_name(size: str) -> str:

@@ -149,3 +149,78 @@ def scale_penalty(nets: PolicyNets, target_norms: dict[str, list]) -> Tensor:
     """Sum over layers of log(||W||_F / target)^2: zero when every layer has its target scale."""
     pairs = [(nets.actor, target_norms["actor"])] + list(zip(nets.critics, target_norms["critics"]))
     return sum(torch.log(w.norm() / t).pow(2) for net, norms in pairs for (w, _), t in zip(net.layers(), norms))
+
+
+def train_tasks(
+    tasks: list[tuple[list[PolicyNets], ExpertData]],
+    params: list[nn.Parameter],
+    steps: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    desc: str | None = None,
+) -> list[list[float]]:
+    """train_nets across tasks: every step draws one minibatch of each task's data and minimizes
+    the mean over tasks of each task's mean distillation loss (values in units of that task's
+    spread). Returns the per-step loss of each task."""
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(params, lr=lr)
+    scales = [value_scale(data) for _, data in tasks]
+    losses = []
+    bar = tqdm(range(steps), desc=desc, disable=desc is None, mininterval=1.0)
+    for _ in bar:
+        parts = []
+        for (nets, data), scale in zip(tasks, scales):
+            batch = data.batch(torch.randint(len(data), (min(batch_size, len(data)),), generator=gen))
+            parts.append(sum(distill_loss(n, batch, scale) for n in nets) / len(nets))
+        loss = sum(parts) / len(parts)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append([p.item() for p in parts])
+        if desc is not None and len(losses) % 50 == 0:
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+    return losses
+
+
+def learn_shared_templates(
+    datas: list[ExpertData],
+    aux_sizes: list[list[int]],
+    n_templates: int,
+    block: int,
+    activation: str,
+    steps: int,
+    lr: float = 1e-3,
+    batch_size: int = 512,
+    seed: int = 0,
+    hidden: dict[str, tuple[Tensor, Tensor]] | None = None,
+    progress: bool = True,
+) -> tuple[list[tuple[TemplateSet, TemplateSet]], list[list[float]], list[list[PolicyNets]]]:
+    """learn_templates across tasks: one actor and one critic TemplateSet per task (the input and
+    output templates fit the task's dimensions) whose hidden templates are one pair of Parameters
+    shared by every task, trained jointly on all tasks' data. With `hidden` ({"actor": (hid_w,
+    hid_b), "critic": ...}, e.g. from a bank learned on other tasks) the hidden templates are
+    those, frozen: only input/output templates and scalers are learned. Returns each task's
+    (actor, critic) templates, each task's loss per step and its auxiliary networks."""
+    gen = torch.Generator().manual_seed(seed)
+    sets = [(TemplateSet(d.obs.shape[1], d.actor_target.shape[1], n_templates, block, gen),
+             TemplateSet(d.critic_input.shape[1], 1, n_templates, block, gen)) for d in datas]
+    for i, net in enumerate(("actor", "critic")):
+        if hidden is None:
+            hid_w, hid_b = sets[0][i].hid_w, sets[0][i].hid_b
+        else:
+            hid_w, hid_b = (nn.Parameter(t.detach().clone(), requires_grad=False) for t in hidden[net])
+            if hid_w.shape != sets[0][i].hid_w.shape:
+                raise ValueError(f"{net} hidden templates are {tuple(hid_w.shape)}, expected "
+                                 f"{tuple(sets[0][i].hid_w.shape)} (n_templates x block x block)")
+        for ts in sets:  # the same Parameter objects: one gradient summed over tasks, one Adam state
+            ts[i].hid_w, ts[i].hid_b = hid_w, hid_b
+    aux = [[kron_nets(a, c, w, d.critic_target.shape[1], activation, gen) for w in aux_sizes]
+           for (a, c), d in zip(sets, datas)]
+    every = [p for a, c in sets for p in (*a.parameters(), *c.parameters())]
+    every += [p for nets in aux for n in nets for m in (n.actor, *n.critics) for p in m.scalers.parameters()]
+    params = list({id(p): p for p in every if p.requires_grad}.values())  # shared ones once
+    losses = train_tasks(list(zip(aux, datas)), params, steps, lr, batch_size, seed,
+                         desc="learning shared templates" if progress else None)
+    per_task = [[step[t] for step in losses] for t in range(len(datas))]
+    return [(a.requires_grad_(False), c.requires_grad_(False)) for a, c in sets], per_task, aux

@@ -19,9 +19,29 @@ from weit_rl.data import ExpertData
 from weit_rl.fit import PolicyNets, fit_scalers, train_nets
 from weit_rl.kron import PlainMLP
 from weit_rl.rebalance import rebalance
-from weit_rl.sb3 import activation_name, critic_count, hidden_widths, load_expert, read_weights, write_weights
+from weit_rl.sb3 import (
+    OBS_EPSILON,
+    activation_name,
+    critic_count,
+    fold_obs_stats,
+    hidden_widths,
+    load_expert,
+    load_expert_norm,
+    read_weights,
+    write_weights,
+)
 
 Layers = list[tuple[torch.Tensor, torch.Tensor]]  # (weight, bias) of each Linear, input first
+
+
+# weit's recipes, chosen by the ablation (reports/ablation/ablation.md). "ft2300", the default:
+# fit the scalers, then 2,300 full-weight distillation steps on the same data (distill gets
+# fit_steps + 2,300, the same total), then during RL a KL to the initial policy with weight 1.0
+# decaying to 0 (agents/aids.py Retention). "ft300": the same with 300 full-weight steps, the
+# default before the distillation-budget study. "plain": scaler fitting alone, no retention.
+RECIPES = {"ft2300": {"finetune_steps": 2300, "retention": 1.0}, "ft300": {"finetune_steps": 300, "retention": 1.0},
+           "plain": {"finetune_steps": 0, "retention": 0.0}}
+RECIPES["default"] = RECIPES["ft2300"]
 
 
 @dataclass
@@ -34,12 +54,62 @@ class InitContext:
     fit_steps: int = 300
     calib: int | None = None  # use only the first `calib` transitions of the bank
     task: str | None = None
-    # weit's recipe (the candidates of reports/ablation): full-weight distillation steps after
-    # scaler fitting (distill gets fit_steps + finetune_steps, the same total), rescaling ReLU
+    # weit's recipe (the candidates of reports/ablation): RECIPES[recipe] gives the full-weight
+    # distillation steps after scaler fitting unless finetune_steps is given; rescaling ReLU
     # layers to the default init's norms, and a penalty on the norms during scaler fitting.
-    finetune_steps: int = 0
+    recipe: str = "default"
+    finetune_steps: int | None = None
     rebalance: bool = False
     scale_penalty: float = 0.0
+    # "raw": the policy is given raw observations, so the statistics its weights were fitted
+    # under (the bank's, or select's expert's) are folded into its first layers; "normalized":
+    # the env normalizes with those statistics itself (VecNormalize, as `weit-rl train` does).
+    observations: str = "raw"
+    # PPO's log_std: "config", the policy's own log_std_init (what every arm gets under the
+    # controlled protocol), or "source", the bank's or the expert's.
+    log_std: str = "config"
+
+    def source_log_std(self, log_std: torch.Tensor | None) -> torch.Tensor | None:
+        return log_std if self.log_std == "source" else None
+
+    @property
+    def full_weight_steps(self) -> int:
+        return recipe_finetune_steps(self.init, self.recipe) if self.finetune_steps is None else self.finetune_steps
+
+
+def _recipe(recipe: str) -> dict:
+    if recipe not in RECIPES:
+        raise UserError(f"unknown recipe {recipe!r}: choose one of {', '.join(RECIPES)}")
+    return RECIPES[recipe]
+
+
+def recipe_finetune_steps(init: str, recipe: str = "default") -> int:
+    """Full-weight distillation steps after fitting: only initializers that distill from the bank take them."""
+    return _recipe(recipe)["finetune_steps"] if INITIALIZERS[check_init(init)].needs_bank else 0
+
+
+def recipe_retention(init: str, recipe: str = "default") -> float:
+    """The retention weight during RL: initializers that distill the expert's function into the
+    policy keep it for a while; scratch has nothing to keep, and select is followed by plain
+    training as in its paper (retention towards its own near-zero start would pin it there)."""
+    return _recipe(recipe)["retention"] if INITIALIZERS[check_init(init)].needs_bank else 0.0
+
+
+@dataclass(frozen=True)
+class Needs:
+    bank: bool
+    expert: bool
+
+
+def needs(init: str, obs_stats: str = "bank", log_std: str = "config", reward_stats: str = "fresh",
+              retention: float = 0.0, retention_teacher: str = "init") -> Needs:
+    """What a run reads beyond its config, decided here only (train, compare and the policy
+    classes ask): the bank for its templates, or for statistics, log_std or reward statistics
+    read from it, or as retention teacher; the expert for select's weights or as teacher."""
+    entry = INITIALIZERS[check_init(init)]
+    teacher = retention_teacher if retention else None
+    return Needs(bank=entry.needs_bank or "bank" in (obs_stats, log_std, reward_stats, teacher),
+                 expert=entry.needs_expert or teacher == "expert")
 
 
 def _bank_for(policy: BasePolicy, ctx: InitContext) -> Bank:
@@ -79,9 +149,9 @@ def weit(policy: BasePolicy, ctx: InitContext) -> None:
     weights = nets.materialize()
     if ctx.rebalance:
         weights = _rebalanced(weights, default, act)
-    if ctx.finetune_steps:
-        weights = _distilled(weights, data, act, ctx.finetune_steps, ctx.seed)
-    write_weights(policy, bank.units.fold(weights) | {"log_std": bank.log_std})
+    if ctx.full_weight_steps:
+        weights = _distilled(weights, data, act, ctx.full_weight_steps, ctx.seed)
+    write_weights(policy, bank.units.fold(weights) | {"log_std": ctx.source_log_std(bank.log_std)})
 
 
 def distill(policy: BasePolicy, ctx: InitContext) -> None:
@@ -91,8 +161,8 @@ def distill(policy: BasePolicy, ctx: InitContext) -> None:
     bank = _bank_for(policy, ctx)
     torch.manual_seed(ctx.seed)
     weights = _distilled(read_weights(policy), _calibration(bank, ctx), bank.manifest["activation"],
-                         ctx.fit_steps + ctx.finetune_steps, ctx.seed)
-    write_weights(policy, bank.units.fold(weights) | {"log_std": bank.log_std})
+                         ctx.fit_steps + ctx.full_weight_steps, ctx.seed)
+    write_weights(policy, bank.units.fold(weights) | {"log_std": ctx.source_log_std(bank.log_std)})
 
 
 def _distilled(weights: dict, data: ExpertData, activation: str, steps: int, seed: int) -> dict:
@@ -129,7 +199,7 @@ def select(policy: BasePolicy, ctx: InitContext) -> None:
                         f"target {widths} is wider or deeper, which it does not support: use init weit or distill")
     out = {"actor": _select_layers(source["actor"], widths),
            "critics": [_select_layers(c, widths) for c in source["critics"]],
-           "log_std": source["log_std"]}
+           "log_std": ctx.source_log_std(source["log_std"])}
     write_weights(policy, out)
 
 
@@ -205,4 +275,27 @@ def check_init(name: str) -> str:
 
 
 def initialize(policy: BasePolicy, ctx: InitContext) -> None:
+    """Run the initializer; for a policy given raw observations, fold into its first layers
+    the statistics its weights expect."""
     INITIALIZERS[check_init(ctx.init)].fn(policy, ctx)
+    if ctx.observations not in ("raw", "normalized"):
+        raise UserError(f"observations must be raw or normalized, got {ctx.observations!r}")
+    if ctx.observations == "raw":
+        stats = fitted_obs_stats(ctx)
+        if stats is not None:
+            fold_obs_stats(policy, *stats)
+
+
+def fitted_obs_stats(ctx: InitContext) -> tuple[np.ndarray, np.ndarray] | None:
+    """(mean, std) of the observation normalization the initializer's weights expect: the
+    bank's (PPO banks) or select's expert's VecNormalize; None for raw-observation weights."""
+    entry = INITIALIZERS[ctx.init]
+    if entry.needs_bank:
+        bank = ctx.bank if isinstance(ctx.bank, Bank) else load_bank(ctx.bank)
+        if bank.obs_mean is None:
+            return None
+        return bank.obs_mean.double().numpy(), np.sqrt(bank.obs_var.double().numpy() + OBS_EPSILON)
+    if entry.needs_expert:
+        norm = load_expert_norm(ctx.expert)
+        return None if norm is None else (norm.obs_rms.mean.copy(), np.sqrt(norm.obs_rms.var + norm.epsilon))
+    return None

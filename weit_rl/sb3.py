@@ -142,6 +142,44 @@ def write_weights(policy: BasePolicy, weights: dict[str, Any]) -> None:
         policy.log_std.copy_(weights["log_std"])
 
 
+# --- Observation statistics in the first layers -----------------------------------------
+
+OBS_EPSILON = 1e-8  # VecNormalize's default: std = sqrt(var + epsilon)
+
+
+def first_linears(policy: BasePolicy) -> list[torch.nn.Module]:
+    """The Linear layers that read the observation: every network's first (its head when it
+    has no hidden layer)."""
+    if isinstance(policy, SACPolicy):
+        actor = linears(policy.actor.latent_pi)[:1] or [policy.actor.mu, policy.actor.log_std]
+        return [*actor, *(linears(q)[0] for q in policy.critic.q_networks)]
+    actor, critics = ppo_layers(policy)
+    return [actor[0], *(c[0] for c in critics)]
+
+
+@torch.no_grad()
+def absorb(layer: torch.nn.Module, mean: np.ndarray, std: np.ndarray, new_mean: np.ndarray,
+           new_std: np.ndarray) -> None:
+    """Rewrite `layer` so that it computes on inputs normalized by (new_mean, new_std) what it
+    computed on inputs normalized by (mean, std): W' = W diag(s'/s), b' = b + W (m' - m) / s.
+    Only the first len(mean) input columns are observations (a SAC critic also reads actions)."""
+    d = len(mean)
+    w = layer.weight[:, :d]
+    as_t = lambda a: torch.as_tensor(a, dtype=w.dtype, device=w.device)  # noqa: E731
+    layer.bias.add_(w @ as_t((new_mean - mean) / std))
+    w.mul_(as_t(new_std / std)[None, :])
+
+
+def fold_obs_stats(policy: BasePolicy, mean: np.ndarray, std: np.ndarray) -> None:
+    """Make a policy whose weights expect observations normalized by (mean, std) take raw
+    ones (VecNormalize's clipping at +-10 standard deviations is not reproduced)."""
+    zeros, ones = np.zeros_like(mean), np.ones_like(std)
+    for layer in first_linears(policy):
+        absorb(layer, mean, std, zeros, ones)
+    if isinstance(policy, SACPolicy):
+        policy.critic_target.load_state_dict(policy.critic.state_dict())
+
+
 # --- Expert data ---------------------------------------------------------------------
 
 @torch.no_grad()

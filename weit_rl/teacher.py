@@ -23,13 +23,22 @@ def teacher_scalers(nets: PolicyNets) -> dict[str, torch.Tensor]:
     return scalers
 
 
-def teacher_nets(bank: Bank) -> PolicyNets:
-    """The auxiliary network as template learning left it (in the bank's standardized units)."""
+def check_teacher(bank: Bank) -> list[int]:
+    """The teacher's widths; one clear error for a bank without a teacher (the shipped banks
+    were built before banks stored one, so a new bank is needed, not a repair)."""
     widths = bank.manifest.get("teacher_widths")
     if bank.teacher is None or widths is None:
-        raise UserError(f"bank {bank.path} stores no teacher network (built before teachers were stored): rebuild "
-                        f"it with `make templates ENV=<task> ALGO={bank.algo}`, or use another retention_teacher")
-    m = bank.manifest
+        env, algo = bank.manifest["task"].split("-v")[0], bank.algo
+        raise UserError(f"bank {bank.path} stores no teacher network (banks built before teachers were stored lack "
+                        f"it, the shipped ones included): rebuild it with `weit-rl templates --env {env} --algo {algo} "
+                        f"--out banks/{env}-{algo}-teacher.safetensors` and pass that file with --bank (BANK= with "
+                        "make), or use --retention-teacher init or expert")
+    return list(widths)
+
+
+def teacher_nets(bank: Bank) -> PolicyNets:
+    """The auxiliary network as template learning left it (in the bank's standardized units)."""
+    widths, m = check_teacher(bank), bank.manifest
     nets = kron_nets(bank.actor, bank.critic, widths, m["n_critics"], m["activation"], torch.Generator())
     nets.actor.scalers.load_state_dict(_part(bank.teacher, "actor."))
     for i, critic in enumerate(nets.critics):
@@ -45,7 +54,7 @@ def teacher_policy(bank: Bank, like: BasePolicy) -> BasePolicy:
     """An SB3 policy of `like`'s stock class and spaces with the teacher's widths and weights;
     it expects observations normalized with the bank's statistics (teacher_obs_stats). The
     stock class, not weit_rl's: an initialized class would initialize the teacher too."""
-    kwargs = like._get_constructor_parameters() | {"net_arch": list(bank.manifest["teacher_widths"])}
+    kwargs = like._get_constructor_parameters() | {"net_arch": check_teacher(bank)}
     policy = stock_class(like)(**kwargs)
     with torch.no_grad():
         write_weights(policy, bank.units.fold(teacher_nets(bank).materialize()) | {"log_std": bank.log_std})

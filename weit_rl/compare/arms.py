@@ -17,7 +17,7 @@ from weit_rl.init import INITIALIZERS, check_init
 
 # RunConfig fields the sweep sets itself (per cell, or from its own options).
 OWNED = ("env", "algo", "size", "init", "steps", "seed", "run_dir", "eval_freq", "eval_episodes", "checkpoint_freq",
-         "bank", "expert", "device", "progress_bar", "net_arch", "hyperparams")
+         "bank", "expert", "device", "progress_bar", "net_arch", "hyperparams", "keep_best")
 # The controlled-arm fields: the report shows their values even when --set leaves them alone.
 CONTROLLED = ("obs_stats", "obs_count", "obs_update", "log_std", "reward_stats")
 DEFAULT_PRIMARY = ["weit", "scratch"]
@@ -155,13 +155,6 @@ def check_known(names: list[str], arms: list[str], flag: str) -> None:
     unknown = [n for n in names if n not in arms]
     if unknown:
         raise UserError(f"{flag} names {', '.join(unknown)}, not an arm of this study ({', '.join(arms)})")
-
-
-def needs_bank(arm: dict[str, Any]) -> bool:
-    """An arm (with the shared settings applied) needs a bank: its initializer's, or a
-    controlled-arm field read from it, or the bank as retention teacher."""
-    return INITIALIZERS[arm["init"]].needs_bank or "bank" in (arm.get("log_std"), arm.get("reward_stats"),
-                                                              arm.get("retention_teacher"))
 
 
 def describe(over: dict[str, Any]) -> str:

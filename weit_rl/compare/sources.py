@@ -11,9 +11,8 @@ from typing import Any
 import gymnasium as gym
 
 from weit_rl import UserError
-from weit_rl.agents import needs_expert
+from weit_rl.agents.config import run_needs
 from weit_rl.bank import check_compatible, load_bank, read_manifest
-from weit_rl.compare import arms as ar
 from weit_rl.config import hyperparams, parse_size
 from weit_rl.experts import default_bank, default_expert
 from weit_rl.init import select_fits
@@ -23,8 +22,8 @@ from weit_rl.sb3 import hidden_widths, load_expert
 def resolve_sources(sweep: Any, bank: str | None, expert: str | None) -> None:
     """Find and check the bank and expert the sweep's arms need (from each arm's
     initializer, and a log_std or reward_stats read from the bank)."""
-    need_bank = any(ar.needs_bank(sweep.arm(a)) for a in sweep.inits)
-    need_expert = any(needs_expert(sweep.arm(a)) for a in sweep.inits)
+    arm_needs = [run_needs(sweep.config(sweep.sizes[0], a, 0)) for a in sweep.inits]
+    need_bank, need_expert = any(n.bank for n in arm_needs), any(n.expert for n in arm_needs)
     if need_bank or bank:
         sweep.bank = str(Path(bank or default_bank(sweep.env_id, sweep.algo)).resolve())
         _check_bank(sweep)

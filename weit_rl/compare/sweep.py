@@ -10,7 +10,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from weit_rl import UserError
-from weit_rl.agents import RunConfig, needs_expert, prepare, resolve_device
+from weit_rl.agents import RunConfig, prepare, resolve_device
+from weit_rl.agents.config import run_needs
 from weit_rl.compare import arms as ar
 from weit_rl.compare import study as st
 from weit_rl.compare.results import reference_returns
@@ -162,12 +163,14 @@ class Sweep:
         are every arm's), the expert to arms whose initializer needs it."""
         over = self.arm(arm)
         init = over.pop("init")
-        return RunConfig(env=self.env_id, algo=self.algo, size=size, init=init, steps=self.steps, seed=seed,
-                         device=self.device, bank=self.bank,
-                         expert=self.expert if needs_expert({"init": init, **over}) else None,
-                         run_dir=str(self.scratch(size, arm, seed)), eval_freq=self.eval_freq,
-                         eval_episodes=self.eval_episodes, checkpoint_freq=self.checkpoint_freq, progress_bar=False,
-                         **over)
+        cfg = RunConfig(env=self.env_id, algo=self.algo, size=size, init=init, steps=self.steps, seed=seed,
+                        device=self.device, bank=self.bank, expert=self.expert,
+                        run_dir=str(self.scratch(size, arm, seed)), eval_freq=self.eval_freq,
+                        eval_episodes=self.eval_episodes, checkpoint_freq=self.checkpoint_freq, progress_bar=False,
+                        keep_best=False, **over)  # a study records evaluations.csv and config.yaml only
+        if not run_needs(cfg).expert:
+            cfg.expert = None
+        return cfg
 
 
 def _split(text: str) -> list[str]:
