@@ -19,7 +19,7 @@ REPLACE ?=
 RUN_DIR ?=
 EVAL_EPISODES ?=
 
-.PHONY: install test lint expert templates train compare bench clean
+.PHONY: install test test-fast lint expert templates train compare bench clean
 
 install: $(BIN)/weit-rl
 
@@ -32,14 +32,22 @@ $(BIN)/weit-rl: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[test,ray]"
+	$(BIN)/pip install -q -e ".[test]"  # Ray (compare --backend ray) is the optional extra .[ray]
 	touch $@
 
+# The full suite (what CI runs), on every core; test-fast leaves out what trains, builds or spawns.
 test: install
-	$(BIN)/pytest -q --durations=10 tests
+	$(BIN)/pytest -q -n auto --durations=10 tests
 
+test-fast: install
+	$(BIN)/pytest -q -n auto -m "not slow" tests
+
+# Style, format, the import layers of docs/design.md (section 4) and unused or missing dependencies.
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/deptry .
 
 expert: install
 	$(BIN)/weit-rl expert --env $(ENV) --algo $(ALGO) --device $(DEVICE) --pretrain $(PRETRAIN) $(if $(REPLACE),--replace)

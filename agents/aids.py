@@ -112,8 +112,14 @@ class Retention(BaseCallback):
     reads them, and the KL gradient is accumulated just before the optimizer steps (then the
     gradient norm is clipped again, as PPO clips its own)."""
 
-    def __init__(self, weight: float = 1.0, decay_steps: int = 50_000, teacher_path: str | Path | None = None,
-                 expert: BasePolicy | None = None, expert_stats: ObsStats | None = None):
+    def __init__(
+        self,
+        weight: float = 1.0,
+        decay_steps: int = 50_000,
+        teacher_path: str | Path | None = None,
+        expert: BasePolicy | None = None,
+        expert_stats: ObsStats | None = None,
+    ):
         """The default recipe's retention: `model.learn(n, callback=Retention())`. `teacher_path`
         keeps the teacher on disk, so that a resumed run keeps it too; `expert` (with the
         observation statistics its weights expect, if it normalizes) teaches instead of the
@@ -184,8 +190,10 @@ class Retention(BaseCallback):
         def capture(module: torch.nn.Module, args: tuple) -> None:
             self._obs = args[0]
 
-        self._handles = [extractor.register_forward_pre_hook(capture),
-                         optimizer.register_step_pre_hook(lambda opt, args, kwargs: self._add_gradient(policy))]
+        self._handles = [
+            extractor.register_forward_pre_hook(capture),
+            optimizer.register_step_pre_hook(lambda opt, args, kwargs: self._add_gradient(policy)),
+        ]
 
     def _add_gradient(self, policy: BasePolicy) -> None:
         beta = self.beta()

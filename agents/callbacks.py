@@ -87,11 +87,14 @@ class Progress:
         def row(label: str, step: int, mean: float) -> str:
             return f"  {label:<6} step {step:>11,}  return {mean:>10,.1f}{self.normalized(mean)}"
 
-        lines = [f"done  {evals[-1][0]:,} steps in {duration(float(rows[-1].get('wall_s') or 0))}: {run_dir}",
-                 row("start", *evals[0]), row("best", *best) + ("  (model kept in best/)" if best_kept else ""),
-                 row("final", *evals[-1]),
-                 f"  watch it:  tensorboard --logdir {run_dir / 'tb'}",
-                 f"             weit-rl enjoy {run_dir} --video out.mp4"]
+        lines = [
+            f"done  {evals[-1][0]:,} steps in {duration(float(rows[-1].get('wall_s') or 0))}: {run_dir}",
+            row("start", *evals[0]),
+            row("best", *best) + ("  (model kept in best/)" if best_kept else ""),
+            row("final", *evals[-1]),
+            f"  watch it:  tensorboard --logdir {run_dir / 'tb'}",
+            f"             weit-rl enjoy {run_dir} --video out.mp4",
+        ]
         if best_kept:
             lines.append(f"             weit-rl enjoy {run_dir / 'best'} --video best.mp4")
         print("\n".join(lines), flush=True)
@@ -106,9 +109,17 @@ class EvalCSVCallback(BaseCallback):
     stops once an evaluation's mean return reaches it; with `progress`, each evaluation is
     also a line on stdout."""
 
-    def __init__(self, eval_env: VecEnv, path: Path, freq: int, episodes: int,
-                 best_dir: Path | None = None, stop_return: float | None = None, started: float | None = None,
-                 progress: Progress | None = None):
+    def __init__(
+        self,
+        eval_env: VecEnv,
+        path: Path,
+        freq: int,
+        episodes: int,
+        best_dir: Path | None = None,
+        stop_return: float | None = None,
+        started: float | None = None,
+        progress: Progress | None = None,
+    ):
         super().__init__()
         self.eval_env, self.path, self.freq, self.episodes = eval_env, path, freq, episodes
         self.best_dir, self.stop_return, self.progress = best_dir, stop_return, progress
@@ -161,8 +172,16 @@ class EvalCSVCallback(BaseCallback):
             writer = csv.writer(f, lineterminator="\n")
             if new:
                 writer.writerow(EVAL_COLUMNS)
-            writer.writerow([self.num_timesteps, np.mean(returns), np.std(returns),
-                             " ".join(f"{r:.2f}" for r in returns), f"{wall_s:.2f}", f"{self.eval_s:.2f}"])
+            writer.writerow(
+                [
+                    self.num_timesteps,
+                    np.mean(returns),
+                    np.std(returns),
+                    " ".join(f"{r:.2f}" for r in returns),
+                    f"{wall_s:.2f}",
+                    f"{self.eval_s:.2f}",
+                ]
+            )
         self.last_step = self.num_timesteps
         if self.progress is not None:
             self.progress.evaluated(self.num_timesteps, returns)

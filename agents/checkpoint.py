@@ -85,6 +85,8 @@ def load_checkpoint(cfg: RunConfig, ckpt_dir: Path) -> BaseAlgorithm:
         # random until then) rather than update on a handful of transitions.
         refill = cfg.hyperparams.get("learning_starts", 100)
         model.learning_starts = model.num_timesteps + refill
-        print(f"{ckpt_dir} has no replay_buffer.pkl: refilling the buffer with {refill} steps before updates "
-              "resume", file=sys.stderr)
+        print(
+            f"{ckpt_dir} has no replay_buffer.pkl: refilling the buffer with {refill} steps before updates resume",
+            file=sys.stderr,
+        )
     return model

@@ -34,66 +34,126 @@ class RunConfig:
     seed: int = field(default=0, metadata={"help": "seed of the env, the weights and the fitting"})
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda[:N]"})
     bank: str | None = field(default=None, metadata={"help": "template bank (default banks/<Env>-<algo>.safetensors)"})
-    expert: str | None = field(default=None, metadata={"help": "expert folder or model.zip, for select "
-                               "(default experts/<Env>-<algo>)"})
-    run_dir: str | None = field(default=None, metadata={"help": "run folder (default "
-                                "runs/<Env>/<algo>-<size>-<init>-s<seed>)"})
+    expert: str | None = field(
+        default=None, metadata={"help": "expert folder or model.zip, for select (default experts/<Env>-<algo>)"}
+    )
+    run_dir: str | None = field(
+        default=None, metadata={"help": "run folder (default runs/<Env>/<algo>-<size>-<init>-s<seed>)"}
+    )
     eval_freq: int = field(default=10_000, metadata={"help": "evaluate every this many steps"})
     eval_episodes: int = field(default=5, metadata={"help": "deterministic episodes per evaluation"})
     checkpoint_freq: int = field(default=50_000, metadata={"help": "checkpoint every this many steps"})
     progress_bar: bool = field(default=True, metadata={"help": "hide the progress bar", "flag": "--no-progress"})
-    fit_steps: int = field(default=300, metadata={"help": "optimizer steps of scaler fitting (weit) and "
-                           "distillation (distill)"})
-    calib: int | None = field(default=None, metadata={"help": "expert transitions used for fitting (default: all "
-                              "in the bank)"})
-    keep_best: bool = field(default=True, metadata={"help": "do not keep the best-evaluated model (kept by default, "
-                            "as rl-zoo3 does, in best/: model.zip, vecnormalize.pkl, score.yaml)"})
-    stop_return: float | None = field(default=None, metadata={"help": "stop once an evaluation's mean return "
-                                      "reaches this"})
+    fit_steps: int = field(
+        default=300, metadata={"help": "optimizer steps of scaler fitting (weit) and distillation (distill)"}
+    )
+    calib: int | None = field(
+        default=None, metadata={"help": "expert transitions used for fitting (default: all in the bank)"}
+    )
+    keep_best: bool = field(
+        default=True,
+        metadata={
+            "help": "do not keep the best-evaluated model (kept by default, "
+            "as rl-zoo3 does, in best/: model.zip, vecnormalize.pkl, score.yaml)"
+        },
+    )
+    stop_return: float | None = field(
+        default=None, metadata={"help": "stop once an evaluation's mean return reaches this"}
+    )
     net_arch: list[int] = field(default_factory=list, metadata={"cli": False})  # resolved from size
-    learner: str = field(default="zoo", metadata={"help": "the hyperparameters: zoo (configs/<algo>.yaml, "
-                         "rl-zoo3's) or expert (overlaid with the task's expert recipe, configs/experts.yaml)"})
+    learner: str = field(
+        default="zoo",
+        metadata={
+            "help": "the hyperparameters: zoo (configs/<algo>.yaml, "
+            "rl-zoo3's) or expert (overlaid with the task's expert recipe, configs/experts.yaml)"
+        },
+    )
     hyperparams: dict[str, Any] = field(default_factory=dict, metadata={"cli": False})  # resolved from configs/
     hyperparam_overrides: dict[str, Any] = field(default_factory=dict, metadata={"cli": False})  # --hyperparams
     # Controlled arms (docs/protocol.md): applied to every initializer alike, so that the weights
     # are the only difference between arms. "init" keeps what the initializer implies (the
     # bank's statistics and log_std for weit/distill, fresh ones for scratch).
-    obs_stats: str = field(default="bank", metadata={"help": "observation statistics the run starts from: bank (the "
-                           "bank's, for every init: --bank, else the task's shipped bank), fresh, or init (those "
-                           "the initializer's weights expect: the bank's, select's expert's, fresh for scratch)"})
-    obs_count: float | None = field(default=10_000.0, metadata={"help": "sample count given to starting statistics: "
-                                    "1e4 lets them adapt, 1e6 freezes them, null keeps the bank's own"})
-    obs_update: str = field(default="preserve", metadata={"help": "how observation statistics adapt: running "
-                            "(SB3's VecNormalize, every step) or preserve (once per rollout, with the networks' "
-                            "first layers rewritten so that their function is unchanged)"})
-    log_std: str = field(default="config", metadata={"help": "PPO's starting log_std: config (log_std_init), bank (the "
-                         "expert's), or init"})
-    reward_stats: str = field(default="fresh", metadata={"help": "reward-normalization statistics: fresh, or bank (the "
-                              "expert's)"})
+    obs_stats: str = field(
+        default="bank",
+        metadata={
+            "help": "observation statistics the run starts from: bank (the "
+            "bank's, for every init: --bank, else the task's shipped bank), fresh, or init (those "
+            "the initializer's weights expect: the bank's, select's expert's, fresh for scratch)"
+        },
+    )
+    obs_count: float | None = field(
+        default=10_000.0,
+        metadata={
+            "help": "sample count given to starting statistics: "
+            "1e4 lets them adapt, 1e6 freezes them, null keeps the bank's own"
+        },
+    )
+    obs_update: str = field(
+        default="preserve",
+        metadata={
+            "help": "how observation statistics adapt: running "
+            "(SB3's VecNormalize, every step) or preserve (once per rollout, with the networks' "
+            "first layers rewritten so that their function is unchanged)"
+        },
+    )
+    log_std: str = field(
+        default="config",
+        metadata={"help": "PPO's starting log_std: config (log_std_init), bank (the expert's), or init"},
+    )
+    reward_stats: str = field(
+        default="fresh", metadata={"help": "reward-normalization statistics: fresh, or bank (the expert's)"}
+    )
     # weit's recipe (RECIPES; weit_rl.init.InitContext): fields left at None take the recipe's value
-    recipe: str = field(default="default", metadata={"help": "default (= ft2300: scaler fitting, 2,300 full-weight "
-                        "steps, retention 1.0 decaying over retention_steps), ft300 (the same with 300 full-weight "
-                        "steps, the default until the budget study) or plain (scaler fitting alone, no retention); "
-                        "finetune_steps and retention given explicitly win"})
-    finetune_steps: int | None = field(default=None, metadata={"help": "weit: full-weight distillation steps after "
-                                       "scaler fitting; distill gets fit_steps + finetune_steps (default: the "
-                                       "recipe's)"})
+    recipe: str = field(
+        default="default",
+        metadata={
+            "help": "default (= ft2300: scaler fitting, 2,300 full-weight "
+            "steps, retention 1.0 decaying over retention_steps), ft300 (the same with 300 full-weight "
+            "steps, the default until the budget study) or plain (scaler fitting alone, no retention); "
+            "finetune_steps and retention given explicitly win"
+        },
+    )
+    finetune_steps: int | None = field(
+        default=None,
+        metadata={
+            "help": "weit: full-weight distillation steps after "
+            "scaler fitting; distill gets fit_steps + finetune_steps (default: the "
+            "recipe's)"
+        },
+    )
     rebalance: bool = field(default=False, metadata={"help": "weit: rescale ReLU layers to the default init's norms"})
-    scale_penalty: float = field(default=0.0, metadata={"help": "weit: penalty keeping assembled weight norms near the "
-                                 "default init's during scaler fitting"})
+    scale_penalty: float = field(
+        default=0.0,
+        metadata={"help": "weit: penalty keeping assembled weight norms near the default init's during scaler fitting"},
+    )
     # Training-time aids (agents/aids.py), applied to every arm alike
     warmup_steps: int = field(default=0, metadata={"help": "critic warm-up: the actor is frozen for the first steps"})
-    retention: float | None = field(default=None, metadata={"help": "weight of KL(teacher || policy) per minibatch "
-                                    "(default: the recipe's for an initialized policy, 0 for scratch)"})
-    retention_teacher: str = field(default="init", metadata={"help": "the retention teacher: init (the run's own "
-                                   "initial policy), expert (the expert's policy, --expert) or bank (the bank's "
-                                   "largest template network, weit_rl/teacher.py)"})
+    retention: float | None = field(
+        default=None,
+        metadata={
+            "help": "weight of KL(teacher || policy) per minibatch "
+            "(default: the recipe's for an initialized policy, 0 for scratch)"
+        },
+    )
+    retention_teacher: str = field(
+        default="init",
+        metadata={
+            "help": "the retention teacher: init (the run's own "
+            "initial policy), expert (the expert's policy, --expert) or bank (the bank's "
+            "largest template network, weit_rl/teacher.py)"
+        },
+    )
     retention_steps: int = field(default=50_000, metadata={"help": "steps over which the retention weight decays to 0"})
     lr_scale: float = field(default=1.0, metadata={"help": "multiplies the config's learning rate"})
     # Constraint-based pre-training (weit_rl/pretrain.py, weit_rl/constrained.py): for experts
-    pretrain: str = field(default="none", metadata={"help": "train under the Kronecker constraint: none, hard (every "
-                          "Linear layer is a composition of shared templates) or soft (a penalty pulls each layer "
-                          "towards one); init scratch only"})
+    pretrain: str = field(
+        default="none",
+        metadata={
+            "help": "train under the Kronecker constraint: none, hard (every "
+            "Linear layer is a composition of shared templates) or soft (a penalty pulls each layer "
+            "towards one); init scratch only"
+        },
+    )
     pretrain_templates: int = field(default=32, metadata={"help": "templates per role under --pretrain"})
     pretrain_block: int = field(default=8, metadata={"help": "template block size under --pretrain"})
     pretrain_penalty: float = field(default=0.01, metadata={"help": "soft: the penalty's weight lambda"})
@@ -176,13 +236,18 @@ def prepare(cfg: RunConfig) -> RunConfig:
     learning_starts = cfg.hyperparams.get("learning_starts", 100)  # SB3's SAC default
     if cfg.algo == "sac" and 0 < cfg.steps <= learning_starts:
         if "learning_starts" in cfg.hyperparam_overrides:  # the user's own value: say so rather than override it
-            raise UserError(f"SAC makes no gradient update in its first learning_starts={learning_starts} steps and "
-                            f"steps is {cfg.steps}: raise --steps, or lower it with --hyperparams "
-                            f"learning_starts={max(cfg.steps // 2, 1)} (HP= with make)")
+            raise UserError(
+                f"SAC makes no gradient update in its first learning_starts={learning_starts} steps and "
+                f"steps is {cfg.steps}: raise --steps, or lower it with --hyperparams "
+                f"learning_starts={max(cfg.steps // 2, 1)} (HP= with make)"
+            )
         # A short run (a smoke test, a quick look) should still learn: the config's value is for long runs.
         cfg.hyperparams["learning_starts"] = max(cfg.steps // 2, 1)
-        print(f"note: SAC's learning_starts lowered from {learning_starts} to {cfg.hyperparams['learning_starts']} "
-              f"for a {cfg.steps}-step run (set it with --hyperparams learning_starts=N)", file=sys.stderr)
+        print(
+            f"note: SAC's learning_starts lowered from {learning_starts} to {cfg.hyperparams['learning_starts']} "
+            f"for a {cfg.steps}-step run (set it with --hyperparams learning_starts=N)",
+            file=sys.stderr,
+        )
     _apply_recipe(cfg)
     _check_choice("obs_stats", cfg.obs_stats, ("bank", "fresh", "init"))
     _check_choice("log_std", cfg.log_std, ("config", "bank", "init"))
@@ -194,8 +259,10 @@ def prepare(cfg: RunConfig) -> RunConfig:
     if cfg.pretrain != "none" and cfg.init != "scratch":
         raise UserError(f"pretrain {cfg.pretrain} trains a network from its own random templates: use init scratch")
     if cfg.pretrain != "none" and cfg.obs_update == "preserve" and cfg.hyperparams.get("normalize"):
-        raise UserError("obs_update preserve rewrites first-layer weights, which a constrained network does not "
-                        "have: pass --obs-update running with --pretrain (SB3's own statistics, as experts use)")
+        raise UserError(
+            "obs_update preserve rewrites first-layer weights, which a constrained network does not "
+            "have: pass --obs-update running with --pretrain (SB3's own statistics, as experts use)"
+        )
     if cfg.pretrain_templates < 1 or cfg.pretrain_block < 1 or cfg.pretrain_penalty < 0 or cfg.pretrain_lr <= 0:
         raise UserError("pretrain_templates and pretrain_block must be >= 1, pretrain_penalty >= 0, pretrain_lr > 0")
     resolve_device(cfg.device)
@@ -215,8 +282,9 @@ def _apply_recipe(cfg: RunConfig) -> None:
 
 def needs(cfg: RunConfig) -> Needs:
     """What a prepared run reads beyond its config (weit_rl.init.needs, the one rule)."""
-    return init_needs(cfg.init, cfg.obs_stats, cfg.log_std, cfg.reward_stats, cfg.retention or 0.0,
-                      cfg.retention_teacher)
+    return init_needs(
+        cfg.init, cfg.obs_stats, cfg.log_std, cfg.reward_stats, cfg.retention or 0.0, cfg.retention_teacher
+    )
 
 
 def run_needs(cfg: RunConfig) -> Needs:

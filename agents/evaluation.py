@@ -42,20 +42,24 @@ def evaluate_saved(path: str, env_id: str, algo: str, episodes: int, seed: int =
         raise UserError(f"episodes must be >= 1, got {episodes}: pass --episodes 1 or more")
     check_seed(seed)
     model, norm = load_expert(path, algo)
-    env = make_env(env_id, seed=seed, normalize=norm is not None, obs_rms=norm.obs_rms if norm else None,
-                   training=False)
+    env = make_env(
+        env_id, seed=seed, normalize=norm is not None, obs_rms=norm.obs_rms if norm else None, training=False
+    )
     check_fits(model, env, path, env_id)
     return evaluate(model, env, episodes)
 
 
 def check_fits(model: BaseAlgorithm, env: VecEnv | gym.Env, path: str, env_id: str) -> None:
     """One clear error for a saved model played on a task of other observation/action sizes."""
+
     def dims(x: BaseAlgorithm | VecEnv | gym.Env) -> str:
         return f"{x.observation_space.shape[0]}/{x.action_space.shape[0]}"
 
     if dims(model) != dims(env):
-        raise UserError(f"{path} has observation/action sizes {dims(model)} but {env_id} has {dims(env)}: pass "
-                        "the run's own task with --env, or leave --env out to read it from the run's config.yaml")
+        raise UserError(
+            f"{path} has observation/action sizes {dims(model)} but {env_id} has {dims(env)}: pass "
+            "the run's own task with --env, or leave --env out to read it from the run's config.yaml"
+        )
 
 
 def saved_task(path: str, env: str | None = None, algo: str | None = None) -> tuple[str, str]:
@@ -73,8 +77,9 @@ def saved_task(path: str, env: str | None = None, algo: str | None = None) -> tu
     saved = (yaml.safe_load(found.read_text()) or {}) if found else {}  # JSON is YAML too
     saved_env, saved_algo = saved.get("env") or saved.get("task"), saved.get("algo")
     if env is not None and saved_env is not None and resolve_task(env) != resolve_task(saved_env):
-        raise UserError(f"{path} was trained on {saved_env} ({found}) but --env says {resolve_task(env)}: "
-                        "leave --env out")
+        raise UserError(
+            f"{path} was trained on {saved_env} ({found}) but --env says {resolve_task(env)}: leave --env out"
+        )
     if algo is not None and saved_algo is not None and check_algo(algo) != saved_algo:
         raise UserError(f"{path} was trained with {saved_algo} ({found}) but --algo says {algo}: leave --algo out")
     env, algo = env or saved_env, algo or saved_algo
@@ -89,8 +94,10 @@ def unfinished(run: Path) -> str:
     again = command.read_text().strip() if command.exists() else "the train command that started it"
     saved = [str(run / d) for d in ("checkpoint", "best") if (run / d / "model.zip").exists()]
     use = f", or pass what it saved so far: {' or '.join(saved)}" if saved else ""
-    return (f"{run} is an unfinished run (no model.zip: interrupted, or still training): resume it by running the "
-            f"same command again ({again}){use}")
+    return (
+        f"{run} is an unfinished run (no model.zip: interrupted, or still training): resume it by running the "
+        f"same command again ({again}){use}"
+    )
 
 
 def random_return(env_id: str, episodes: int, seed: int) -> list[float]:

@@ -43,14 +43,25 @@ def pretraining(scheme: str) -> dict[str, Any]:
         return {}
     table = load_yaml("experts.yaml").get("pretraining") or {}
     if scheme not in table:
-        raise UserError(f"unknown pre-training {scheme!r}: choose none or one of {', '.join(table)} "
-                        "(configs/experts.yaml, pretraining)")
+        raise UserError(
+            f"unknown pre-training {scheme!r}: choose none or one of {', '.join(table)} "
+            "(configs/experts.yaml, pretraining)"
+        )
     return {"pretrain": scheme} | {f"pretrain_{k}": v for k, v in table[scheme].items()}
 
 
-def train_expert(env_id: str, algo: str, seeds: list[int] | None, steps: int | None, device: str,
-                 out: Path | None, command: str, progress_bar: bool = True, pretrain: str = "none",
-                 replace: bool = False) -> dict[str, Any] | None:
+def train_expert(
+    env_id: str,
+    algo: str,
+    seeds: list[int] | None,
+    steps: int | None,
+    device: str,
+    out: Path | None,
+    command: str,
+    progress_bar: bool = True,
+    pretrain: str = "none",
+    replace: bool = False,
+) -> dict[str, Any] | None:
     """Train the recipe's candidate seeds (each resumable, in out/candidates/s<seed>/),
     evaluate each one's kept model under the protocol, and once every recipe seed is done
     ship the best candidate as out/model.zip with a manifest listing them all. Returns the
@@ -62,12 +73,24 @@ def train_expert(env_id: str, algo: str, seeds: list[int] | None, steps: int | N
         if (cand / "result.json").exists():
             continue
         cfg = RunConfig(
-            env=env_id, algo=algo, size=",".join(map(str, recipe["net_arch"])), init="scratch",
-            steps=steps or recipe["steps"], seed=seed, device=device, run_dir=str(cand),
-            eval_freq=recipe["eval_freq"], eval_episodes=10, checkpoint_freq=recipe.get("checkpoint_freq", 50_000),
-            keep_best=recipe.get("keep", "last") == "best", stop_return=recipe.get("stop_return"),
-            progress_bar=progress_bar, hyperparams=learner_hyperparams(algo, env_id, "expert"), **scheme,
-            obs_stats="fresh", obs_update="running",  # SB3's own statistics: an expert starts from nothing
+            env=env_id,
+            algo=algo,
+            size=",".join(map(str, recipe["net_arch"])),
+            init="scratch",
+            steps=steps or recipe["steps"],
+            seed=seed,
+            device=device,
+            run_dir=str(cand),
+            eval_freq=recipe["eval_freq"],
+            eval_episodes=10,
+            checkpoint_freq=recipe.get("checkpoint_freq", 50_000),
+            keep_best=recipe.get("keep", "last") == "best",
+            stop_return=recipe.get("stop_return"),
+            progress_bar=progress_bar,
+            hyperparams=learner_hyperparams(algo, env_id, "expert"),
+            **scheme,
+            obs_stats="fresh",
+            obs_update="running",  # SB3's own statistics: an expert starts from nothing
         )
         train(cfg, command)
         kept = cand / "best" if cfg.keep_best else cand
@@ -76,8 +99,13 @@ def train_expert(env_id: str, algo: str, seeds: list[int] | None, steps: int | N
             result["pretraining"] = export_constrained(kept, cand, cand / "stock", algo)
             kept = cand / "stock"
         steps_trained, wall = _last_evaluation(cand)
-        result |= {"seed": seed, "steps_trained": steps_trained, "kept_model": str(kept.relative_to(cand)),
-                   "wall_time_s": wall, "evaluation": evaluate_expert(kept, env_id, algo)}
+        result |= {
+            "seed": seed,
+            "steps_trained": steps_trained,
+            "kept_model": str(kept.relative_to(cand)),
+            "wall_time_s": wall,
+            "evaluation": evaluate_expert(kept, env_id, algo),
+        }
         if cfg.keep_best:
             result["kept_step"] = yaml.safe_load((cand / "best" / "score.yaml").read_text())["timesteps"]
         _write_json(cand / "result.json", result)
@@ -116,13 +144,17 @@ def ship_best(env_id: str, algo: str, out: Path, command: str, replace: bool = F
         same = shipped.get("seed") == best["seed"] and shipped.get("evaluation") == best["evaluation"]
         if same or not replace:
             if not same:
-                print(f"{out} already ships an expert (return {shipped['evaluation']['mean']:.1f}); the best new "
-                      f"candidate (seed {best['seed']}, return {best['evaluation']['mean']:.1f}) is in {kept}: pass "
-                      "--replace (REPLACE=1 with make) to ship it instead")
+                print(
+                    f"{out} already ships an expert (return {shipped['evaluation']['mean']:.1f}); the best new "
+                    f"candidate (seed {best['seed']}, return {best['evaluation']['mean']:.1f}) is in {kept}: pass "
+                    "--replace (REPLACE=1 with make) to ship it instead"
+                )
             return shipped
     if not (kept / "model.zip").exists():
-        raise UserError(f"the best candidate's model {kept / 'model.zip'} is missing (candidate model files are not "
-                        f"in git): retrain it by deleting {src / 'result.json'} and running the same command")
+        raise UserError(
+            f"the best candidate's model {kept / 'model.zip'} is missing (candidate model files are not "
+            f"in git): retrain it by deleting {src / 'result.json'} and running the same command"
+        )
     run_cfg = yaml.safe_load((src / "config.yaml").read_text())
     staging = out / ".shipping"
     shutil.rmtree(staging, ignore_errors=True)
@@ -133,19 +165,37 @@ def ship_best(env_id: str, algo: str, out: Path, command: str, replace: bool = F
             shutil.copy2(source, staging / name)
     ALGOS[algo].load(staging / "model.zip", device="cpu")  # verify before anything shipped is touched
     manifest = {
-        "task": env_id, "algo": algo, "net_arch": recipe["net_arch"], "seed": best["seed"],
+        "task": env_id,
+        "algo": algo,
+        "net_arch": recipe["net_arch"],
+        "seed": best["seed"],
         "steps": best["steps_trained"],
-        "kept": (f"best evaluation during training (step {best['kept_step']}, {run_cfg['eval_episodes']} episodes "
-                 f"every {run_cfg['eval_freq']} steps)" if "kept_step" in best else "final model"),
+        "kept": (
+            f"best evaluation during training (step {best['kept_step']}, {run_cfg['eval_episodes']} episodes "
+            f"every {run_cfg['eval_freq']} steps)"
+            if "kept_step" in best
+            else "final model"
+        ),
         "pretraining": best.get("pretraining", {"constraint": "none"}),
         "evaluation": best["evaluation"],
-        "eval_return_mean": best["evaluation"]["mean"], "eval_episodes": best["evaluation"]["episodes"],
+        "eval_return_mean": best["evaluation"]["mean"],
+        "eval_episodes": best["evaluation"]["episodes"],
         "selection": "every recipe seed is trained; the candidate with the highest evaluation mean is shipped",
-        "candidates": [{k: r[k] for k in ("seed", "steps_trained", "wall_time_s")} | {
-            "mean": r["evaluation"]["mean"], "median": r["evaluation"]["median"], "min": r["evaluation"]["min"],
-            "kept": r is best} for r in results],
-        "recipe": recipe, "hyperparams": run_cfg["hyperparams"], "command": command,
-        "code_version": code_version(), "machine": f"{platform.machine()} {os.cpu_count()} cpus",
+        "candidates": [
+            {k: r[k] for k in ("seed", "steps_trained", "wall_time_s")}
+            | {
+                "mean": r["evaluation"]["mean"],
+                "median": r["evaluation"]["median"],
+                "min": r["evaluation"]["min"],
+                "kept": r is best,
+            }
+            for r in results
+        ],
+        "recipe": recipe,
+        "hyperparams": run_cfg["hyperparams"],
+        "command": command,
+        "code_version": code_version(),
+        "machine": f"{platform.machine()} {os.cpu_count()} cpus",
     }
     for name in SHIPPED:
         if (staging / name).exists():

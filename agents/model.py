@@ -44,16 +44,31 @@ def build_model(cfg: RunConfig, env: VecEnv, bank: Bank | None = None) -> BaseAl
     policy: Any = "MlpPolicy"
     if cfg.pretrain != "none":
         policy = constrained_class(cfg.algo)
-        policy_kwargs.update(constraint=cfg.pretrain, n_templates=cfg.pretrain_templates, block=cfg.pretrain_block,
-                             penalty=cfg.pretrain_penalty, composition_lr=cfg.pretrain_lr)
+        policy_kwargs.update(
+            constraint=cfg.pretrain,
+            n_templates=cfg.pretrain_templates,
+            block=cfg.pretrain_block,
+            penalty=cfg.pretrain_penalty,
+            composition_lr=cfg.pretrain_lr,
+        )
     elif cfg.init != "scratch":
         policy = policy_class_for(cfg.algo)
-        policy_kwargs.update(init=cfg.init, bank=cfg.bank if bank is None else bank, expert=cfg.expert,
-                             init_seed=cfg.seed, fit_steps=cfg.fit_steps, calib=cfg.calib, task=cfg.env,
-                             recipe=cfg.recipe, finetune_steps=cfg.finetune_steps, rebalance=cfg.rebalance,
-                             scale_penalty=cfg.scale_penalty, log_std="config" if cfg.log_std == "config" else "source",
-                             # the training env normalizes with the bank's statistics (init_sources)
-                             observations="normalized" if cfg.hyperparams.get("normalize") else "raw")
+        policy_kwargs.update(
+            init=cfg.init,
+            bank=cfg.bank if bank is None else bank,
+            expert=cfg.expert,
+            init_seed=cfg.seed,
+            fit_steps=cfg.fit_steps,
+            calib=cfg.calib,
+            task=cfg.env,
+            recipe=cfg.recipe,
+            finetune_steps=cfg.finetune_steps,
+            rebalance=cfg.rebalance,
+            scale_penalty=cfg.scale_penalty,
+            log_std="config" if cfg.log_std == "config" else "source",
+            # the training env normalizes with the bank's statistics (init_sources)
+            observations="normalized" if cfg.hyperparams.get("normalize") else "raw",
+        )
     params = algo_kwargs(cfg.algo, cfg.hyperparams)
     params["learning_rate"] = params.get("learning_rate", 3e-4) * cfg.lr_scale
     model = ALGO_CLASSES[cfg.algo](
@@ -103,8 +118,13 @@ def init_sources(cfg: RunConfig) -> tuple[Bank | None, RunningMeanStd | None]:
 def new_model(cfg: RunConfig) -> BaseAlgorithm:
     """A fresh model on a fresh training env."""
     bank, obs_rms = init_sources(cfg)
-    env = make_env(cfg.env, n_envs=cfg.hyperparams.get("n_envs", 1), seed=cfg.seed,
-                   normalize=cfg.hyperparams.get("normalize", False), obs_rms=obs_rms)
+    env = make_env(
+        cfg.env,
+        n_envs=cfg.hyperparams.get("n_envs", 1),
+        seed=cfg.seed,
+        normalize=cfg.hyperparams.get("normalize", False),
+        obs_rms=obs_rms,
+    )
     if cfg.reward_stats == "bank":
         env.ret_rms = bank_ret_rms(bank)
     return build_model(cfg, env, bank)
@@ -113,8 +133,10 @@ def new_model(cfg: RunConfig) -> BaseAlgorithm:
 def bank_ret_rms(bank: Bank | None) -> RunningMeanStd:
     """The expert's reward-normalization statistics, as stored in the bank."""
     if bank is None or bank.ret_var is None:
-        raise UserError("reward_stats 'bank' needs a bank that stores the expert's reward statistics: rebuild it "
-                        "with `make templates ENV=<task>` and pass BANK=PATH (--bank)")
+        raise UserError(
+            "reward_stats 'bank' needs a bank that stores the expert's reward statistics: rebuild it "
+            "with `make templates ENV=<task>` and pass BANK=PATH (--bank)"
+        )
     rms = RunningMeanStd(shape=())
     rms.mean, rms.var, rms.count = 0.0, float(bank.ret_var), float(bank.manifest.get("ret_count", 1e4))
     return rms

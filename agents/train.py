@@ -69,14 +69,18 @@ def _train(cfg: RunConfig, run_dir: Path, command: str | None, callbacks: list[B
     aids = training_aids(cfg, run_dir, model.policy)  # before anything is written: a bad expert fails here
     chunk, total = planned_steps(model, cfg.steps)
     if total != cfg.steps:
-        print(f"{cfg.algo.upper()} trains whole rollouts of {chunk:,} steps: {total:,} steps (asked for "
-              f"{cfg.steps:,})", flush=True)
+        print(
+            f"{cfg.algo.upper()} trains whole rollouts of {chunk:,} steps: {total:,} steps (asked for {cfg.steps:,})",
+            flush=True,
+        )
     progress = Progress(total, reference_returns(cfg.bank))
     if not ckpt_dir.exists():
         if (run_dir / "config.yaml").exists():
-            print(f"restarting {run_dir} from step 0: it was stopped before its first checkpoint (every "
-                  f"{cfg.checkpoint_freq} steps); its earlier evaluations and TensorBoard logs are dropped",
-                  file=sys.stderr)
+            print(
+                f"restarting {run_dir} from step 0: it was stopped before its first checkpoint (every "
+                f"{cfg.checkpoint_freq} steps); its earlier evaluations and TensorBoard logs are dropped",
+                file=sys.stderr,
+            )
         # A run killed before its first checkpoint restarts from step 0: drop its old logs.
         (run_dir / "evaluations.csv").unlink(missing_ok=True)
         shutil.rmtree(run_dir / "tb", ignore_errors=True)
@@ -86,18 +90,32 @@ def _train(cfg: RunConfig, run_dir: Path, command: str | None, callbacks: list[B
         (run_dir / "command.txt").write_text((command or " ".join(sys.argv)) + "\n")
     model.tensorboard_log = str(run_dir / "tb")
     eval_env = make_eval_env(cfg, model.get_env())
-    all_callbacks = CallbackList([
-        EvalCSVCallback(eval_env, run_dir / "evaluations.csv", cfg.eval_freq, cfg.eval_episodes,
-                        best_dir=run_dir / "best" if cfg.keep_best else None, stop_return=cfg.stop_return,
-                        started=started, progress=progress),
-        CheckpointCallback(ckpt_dir, cfg.checkpoint_freq),
-        *aids,
-        *(callbacks or []),
-    ])
+    all_callbacks = CallbackList(
+        [
+            EvalCSVCallback(
+                eval_env,
+                run_dir / "evaluations.csv",
+                cfg.eval_freq,
+                cfg.eval_episodes,
+                best_dir=run_dir / "best" if cfg.keep_best else None,
+                stop_return=cfg.stop_return,
+                started=started,
+                progress=progress,
+            ),
+            CheckpointCallback(ckpt_dir, cfg.checkpoint_freq),
+            *aids,
+            *(callbacks or []),
+        ]
+    )
     remaining = max(cfg.steps - model.num_timesteps, 0)
     try:
-        model.learn(remaining, callback=all_callbacks, tb_log_name="run", reset_num_timesteps=False,
-                    progress_bar=cfg.progress_bar)
+        model.learn(
+            remaining,
+            callback=all_callbacks,
+            tb_log_name="run",
+            reset_num_timesteps=False,
+            progress_bar=cfg.progress_bar,
+        )
     except KeyboardInterrupt:
         save_checkpoint(model, ckpt_dir)  # Ctrl-C loses nothing: the same command resumes here
         raise
@@ -122,11 +140,12 @@ def run_lock(run_dir: Path) -> Iterator[None]:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise UserError(f"{run_dir} is in use: another process is training in it; wait for it to end, "
-                                "or train into another --run-dir") from None
+                raise UserError(
+                    f"{run_dir} is in use: another process is training in it; wait for it to end, "
+                    "or train into another --run-dir"
+                ) from None
             except OSError as err:  # a file system without flock (some NFS mounts)
-                print(f"note: cannot lock {run_dir} ({err.strerror}): do not start a second run in it",
-                      file=sys.stderr)
+                print(f"note: cannot lock {run_dir} ({err.strerror}): do not start a second run in it", file=sys.stderr)
         try:
             yield
         except BaseException:
@@ -174,8 +193,10 @@ def check_same_run(cfg: RunConfig, run_dir: Path) -> None:
     cfg.keep_best = bool(saved.get("keep_best", False))
     if diff:
         state = "finished" if (run_dir / "model.zip").exists() else "started"
-        raise UserError(f"{run_dir} holds a run {state} with other arguments ({'; '.join(diff)}): rerun with the "
-                        f"arguments in {saved_file}, or start a fresh run with a new --run-dir (or delete {run_dir})")
+        raise UserError(
+            f"{run_dir} holds a run {state} with other arguments ({'; '.join(diff)}): rerun with the "
+            f"arguments in {saved_file}, or start a fresh run with a new --run-dir (or delete {run_dir})"
+        )
 
 
 def training_aids(cfg: RunConfig, run_dir: Path, policy: BasePolicy) -> list[BaseCallback]:
@@ -198,8 +219,15 @@ def training_aids(cfg: RunConfig, run_dir: Path, policy: BasePolicy) -> list[Bas
             if not cfg.bank:
                 raise UserError("retention_teacher 'bank' needs a template bank: pass --bank PATH (BANK=PATH)")
             bank = load_bank(cfg.bank)
-            check_compatible(bank, cfg.bank, cfg.algo, *policy.observation_space.shape, *policy.action_space.shape,
-                             activation_name(policy), cfg.env)
+            check_compatible(
+                bank,
+                cfg.bank,
+                cfg.algo,
+                *policy.observation_space.shape,
+                *policy.action_space.shape,
+                activation_name(policy),
+                cfg.env,
+            )
             expert, stats = teacher_policy(bank, policy), teacher_obs_stats(bank)
         aids.append(Retention(cfg.retention, cfg.retention_steps, run_dir / "teacher.pt", expert, stats))
     return aids

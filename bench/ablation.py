@@ -49,16 +49,24 @@ FT300 = "recipe=ft300"
 RETENTION = "retention=1.0,retention_steps=50000"
 ARMS = {
     "core": {
-        "scratch": "", "weit": "", "distill": "",
-        "weit_ft300": f"init=weit,{FT300}", "distill_ft300": f"init=distill,{FT300}",  # the 600-step recipe
-        "weit_plain": f"init=weit,{PLAIN}",                    # weit before this study
-        "distill_plain": f"init=distill,{PLAIN}",              # distill with weit_plain's steps
-        "weit_ft": f"init=weit,{PLAIN},finetune_steps=300",    # (c) scalers, then all weights
+        "scratch": "",
+        "weit": "",
+        "distill": "",
+        "weit_ft300": f"init=weit,{FT300}",
+        "distill_ft300": f"init=distill,{FT300}",  # the 600-step recipe
+        "weit_plain": f"init=weit,{PLAIN}",  # weit before this study
+        "distill_plain": f"init=distill,{PLAIN}",  # distill with weit_plain's steps
+        "weit_ft": f"init=weit,{PLAIN},finetune_steps=300",  # (c) scalers, then all weights
         "distill600": f"init=distill,{PLAIN},finetune_steps=300",  # distill with weit_ft's total steps
-        "weit_ret": f"init=weit,{PLAIN},{RETENTION}",          # (f) KL to the initial policy
+        "weit_ret": f"init=weit,{PLAIN},{RETENTION}",  # (f) KL to the initial policy
     },
-    "final": {"scratch": "", "weit": "", "distill": "",
-              "weit_ft300": f"init=weit,{FT300}", "distill_ft300": f"init=distill,{FT300}"},
+    "final": {
+        "scratch": "",
+        "weit": "",
+        "distill": "",
+        "weit_ft300": f"init=weit,{FT300}",
+        "distill_ft300": f"init=distill,{FT300}",
+    },
     "recipe": {
         "weit_retx": f"init=weit,{FT300},{RETENTION},retention_teacher=expert",  # (f) the expert teaches
         "scratch_retx": f"init=scratch,{RETENTION},retention_teacher=expert",  # kickstarting from scratch
@@ -68,27 +76,27 @@ ARMS = {
         "weit_ft_pen": f"init=weit,{PLAIN},finetune_steps=300,scale_penalty=1.0",
     },
     "more": {  # the remaining candidates, and the uncontrolled comparison shown once
-        "weit_rebal": f"init=weit,{PLAIN},rebalance=true",     # (a) function-preserving rescaling
-        "weit_pen": f"init=weit,{PLAIN},scale_penalty=1.0",    # (b) norm penalty in scaler fitting
-        "weit_fit1k": f"init=weit,{PLAIN},fit_steps=1000",     # (d) more scaler steps
+        "weit_rebal": f"init=weit,{PLAIN},rebalance=true",  # (a) function-preserving rescaling
+        "weit_pen": f"init=weit,{PLAIN},scale_penalty=1.0",  # (b) norm penalty in scaler fitting
+        "weit_fit1k": f"init=weit,{PLAIN},fit_steps=1000",  # (d) more scaler steps
         "weit_warm": f"init=weit,{PLAIN},warmup_steps=10240",  # (e) critic warm-up, actor frozen
-        "weit_lr4": f"init=weit,{PLAIN},lr_scale=4.0",         # (e) PPO's learning rate
+        "weit_lr4": f"init=weit,{PLAIN},lr_scale=4.0",  # (e) PPO's learning rate
         "weit_uncontrolled": f"init=weit,{PLAIN},obs_stats=init,obs_count=1000000,obs_update=running,log_std=init",
     },
     # the two plain-recipe candidates that helped, on top of the ft300 recipe; distill gets each too. The
     # stage also held the larger budget (weit_2600, distill_2600: 2,300 full-weight steps), which won and
     # became the default: its runs are the first 5 seeds of weit and distill.
     "tuning": {
-        "weit_fit1k_rec": f"init=weit,{FT300},fit_steps=1000",   # (d) 1,000 scaler steps, then 300 full-weight steps
+        "weit_fit1k_rec": f"init=weit,{FT300},fit_steps=1000",  # (d) 1,000 scaler steps, then 300 full-weight steps
         "distill_1300": f"init=distill,{FT300},fit_steps=1000",  # distill with weit_fit1k_rec's total steps
-        "weit_lr4_rec": f"init=weit,{FT300},lr_scale=4.0",       # (e) 4x PPO learning rate
+        "weit_lr4_rec": f"init=weit,{FT300},lr_scale=4.0",  # (e) 4x PPO learning rate
         "distill_lr4": f"init=distill,{FT300},lr_scale=4.0",
     },
     "controls": {
-        "weit_still": "init=weit,lr_scale=0.0",                # noise floor: the start, never updated
-        "scratch_ret": f"init=scratch,{RETENTION}",            # retention applies to every arm
+        "weit_still": "init=weit,lr_scale=0.0",  # noise floor: the start, never updated
+        "scratch_ret": f"init=scratch,{RETENTION}",  # retention applies to every arm
         "scratch_fresh": "init=scratch,obs_stats=fresh,obs_update=running",  # SB3's own statistics
-        "scratch_frozen": "init=scratch,obs_count=1000000",    # the expert's statistics, frozen
+        "scratch_frozen": "init=scratch,obs_count=1000000",  # the expert's statistics, frozen
         "weit_running": f"init=weit,{PLAIN},obs_update=running",  # statistics that shift under the weights
     },
     # A `counts` stage (every arm's bank statistics counted as one rollout, obs_count=512) was planned
@@ -108,9 +116,11 @@ VARIANT_ARMS = {"weit_plain": f"init=weit,{PLAIN}", "weit": ""}  # the scalers' 
 # (f) the bank as retention teacher (its largest template network; banks built since it is stored,
 # so on the control bank only), for weit and for scratch (kickstarting without the expert):
 # name -> (overrides, the arm it modifies)
-TEACHER_ARMS = {"scratch": ("", None),
-                "weit_bankteach": ("init=weit,retention_teacher=bank", "weit"),
-                "scratch_bankteach": (f"init=scratch,{RETENTION},retention_teacher=bank", "scratch")}
+TEACHER_ARMS = {
+    "scratch": ("", None),
+    "weit_bankteach": ("init=weit,retention_teacher=bank", "weit"),
+    "scratch_bankteach": (f"init=scratch,{RETENTION},retention_teacher=bank", "scratch"),
+}
 # The control bank fits the expert better than the shipped one (template loss 0.0022 vs 0.0077; the
 # shipped bank predates standardized units): weit against distill on it, both from its own
 # calibration set, at the final stage's 10 seeds.
@@ -125,9 +135,32 @@ def run_study(env: str, stage: str, workers: int) -> None:
     known = list(json.loads(study.read_text())["arms"]) if study.exists() else []
     candidates = [n for n in dict.fromkeys([*known, *arms]) if n not in ("scratch", "distill")]
     flags = arm_flags(arms)
-    cmd = ["weit-rl", "compare", "--env", env, "--algo", "ppo", "--study", STUDY, "--profile", "full", *PROTOCOL,
-           "--seeds", str(SEEDS[stage]), "--set", *SHARED, *flags, "--arms", ",".join(arms),
-           "--primary", "weit:scratch", "--candidates", ",".join(candidates), "--workers", str(workers)]
+    cmd = [
+        "weit-rl",
+        "compare",
+        "--env",
+        env,
+        "--algo",
+        "ppo",
+        "--study",
+        STUDY,
+        "--profile",
+        "full",
+        *PROTOCOL,
+        "--seeds",
+        str(SEEDS[stage]),
+        "--set",
+        *SHARED,
+        *flags,
+        "--arms",
+        ",".join(arms),
+        "--primary",
+        "weit:scratch",
+        "--candidates",
+        ",".join(candidates),
+        "--workers",
+        str(workers),
+    ]
     run_command(cmd)
 
 
@@ -141,10 +174,36 @@ def variant_bank(env: str, name: str) -> Path:
 def run_bank_study(env: str, name: str, arms: dict[str, str], seeds: int, workers: int) -> None:
     """One compare call on variant bank `name` (its own study, reports/ablation/banks/<name>/)."""
     flags = arm_flags(arms)
-    run_command(["weit-rl", "compare", "--env", env, "--algo", "ppo", "--report-dir", str(REPORTS / "banks"),
-                 "--study", name, "--bank", str(variant_bank(env, name)), "--profile", "full", *PROTOCOL,
-                 "--seeds", str(seeds), "--set", *SHARED, *flags, "--arms", ",".join(arms),
-                 "--primary", "weit:weit_plain", "--workers", str(workers)])
+    run_command(
+        [
+            "weit-rl",
+            "compare",
+            "--env",
+            env,
+            "--algo",
+            "ppo",
+            "--report-dir",
+            str(REPORTS / "banks"),
+            "--study",
+            name,
+            "--bank",
+            str(variant_bank(env, name)),
+            "--profile",
+            "full",
+            *PROTOCOL,
+            "--seeds",
+            str(seeds),
+            "--set",
+            *SHARED,
+            *flags,
+            "--arms",
+            ",".join(arms),
+            "--primary",
+            "weit:weit_plain",
+            "--workers",
+            str(workers),
+        ]
+    )
 
 
 def run_bank_variants(env: str, workers: int) -> None:
@@ -170,12 +229,41 @@ def study_args(doc: str, env: str) -> argparse.Namespace:
     return p.parse_args()
 
 
-def run_arms(env: str, algo: str, study: str, arms: dict[str, str], options: list[str], primary: str,
-             candidates: list[str], workers: int) -> None:
+def run_arms(
+    env: str,
+    algo: str,
+    study: str,
+    arms: dict[str, str],
+    options: list[str],
+    primary: str,
+    candidates: list[str],
+    workers: int,
+) -> None:
     """One `weit-rl compare` call of a study defined by its named arms (bench/sac_start.py, bench/hopper_dip.py)."""
-    run_command(["weit-rl", "compare", "--env", env, "--algo", algo, "--study", study, "--profile", "full", *options,
-                 *arm_flags(arms), "--arms", ",".join(arms), "--primary", primary, "--candidates", ",".join(candidates),
-                 "--workers", str(workers)])
+    run_command(
+        [
+            "weit-rl",
+            "compare",
+            "--env",
+            env,
+            "--algo",
+            algo,
+            "--study",
+            study,
+            "--profile",
+            "full",
+            *options,
+            *arm_flags(arms),
+            "--arms",
+            ",".join(arms),
+            "--primary",
+            primary,
+            "--candidates",
+            ",".join(candidates),
+            "--workers",
+            str(workers),
+        ]
+    )
 
 
 def run_command(cmd: list[str]) -> None:
@@ -192,15 +280,37 @@ def fmt(ci: dict) -> str:
 
 # What each candidate changes, so whether it helped is read against that arm: the plain-recipe
 # candidates modify weit_plain, the recipe's contenders modify weit or weit_ft.
-MODIFIES = {"weit_ft": "weit_plain", "weit_ret": "weit_plain", "weit_rebal": "weit_plain", "weit_pen": "weit_plain",
-            "weit_fit1k": "weit_plain", "weit_warm": "weit_plain", "weit_lr4": "weit_plain",
-            "weit_running": "weit_plain", "weit_uncontrolled": "weit_plain", "weit_ft300": "weit_ft",
-            "weit_retx": "weit_ft300", "weit_ft_rebal": "weit_ft", "weit_ft_pen": "weit_ft",
-            "distill600": "distill_plain", "distill_ft300": "distill600", "scratch_retx": "scratch",
-            "scratch_ret": "scratch", "weit_fit1k_rec": "weit_ft300", "distill_1300": "distill_ft300",
-            "weit_lr4_rec": "weit_ft300", "distill_lr4": "distill_ft300", "weit": "weit_ft300",
-            "distill": "distill_ft300", "weit_still": "weit", "scratch_fresh": "scratch", "scratch_frozen": "scratch",
-            "scratch_c512": "scratch", "weit_c512": "weit", "distill_c512": "distill"}
+MODIFIES = {
+    "weit_ft": "weit_plain",
+    "weit_ret": "weit_plain",
+    "weit_rebal": "weit_plain",
+    "weit_pen": "weit_plain",
+    "weit_fit1k": "weit_plain",
+    "weit_warm": "weit_plain",
+    "weit_lr4": "weit_plain",
+    "weit_running": "weit_plain",
+    "weit_uncontrolled": "weit_plain",
+    "weit_ft300": "weit_ft",
+    "weit_retx": "weit_ft300",
+    "weit_ft_rebal": "weit_ft",
+    "weit_ft_pen": "weit_ft",
+    "distill600": "distill_plain",
+    "distill_ft300": "distill600",
+    "scratch_retx": "scratch",
+    "scratch_ret": "scratch",
+    "weit_fit1k_rec": "weit_ft300",
+    "distill_1300": "distill_ft300",
+    "weit_lr4_rec": "weit_ft300",
+    "distill_lr4": "distill_ft300",
+    "weit": "weit_ft300",
+    "distill": "distill_ft300",
+    "weit_still": "weit",
+    "scratch_fresh": "scratch",
+    "scratch_frozen": "scratch",
+    "scratch_c512": "scratch",
+    "weit_c512": "weit",
+    "distill_c512": "distill",
+}
 
 
 def difference(comparisons: dict, arm: str, base: str) -> dict | None:
@@ -211,9 +321,12 @@ def difference(comparisons: dict, arm: str, base: str) -> dict | None:
     if (base, arm) in comparisons:
         c, d = comparisons[(base, arm)], comparisons[(base, arm)]["difference"]
         flipped = {"better": "worse", "worse": "better"}
-        return {"estimate": -d["estimate"], "low": -d["high"] if d.get("high") is not None else None,
-                "high": -d["low"] if d.get("low") is not None else None,
-                "verdict": flipped.get(c.get("verdict"), c.get("verdict"))}
+        return {
+            "estimate": -d["estimate"],
+            "low": -d["high"] if d.get("high") is not None else None,
+            "high": -d["low"] if d.get("low") is not None else None,
+            "verdict": flipped.get(c.get("verdict"), c.get("verdict")),
+        }
     return None
 
 
@@ -226,8 +339,10 @@ def fmt_diff(d: dict | None) -> str:
 def effects(size: dict, comparisons: dict) -> list[str]:
     """Each candidate against the arm it modifies: helped (the 95% interval of the AUC difference
     above zero), hurt (below), or no detectable effect; the Holm-corrected verdict beside it."""
-    lines = ["| candidate | modifies | seeds | AUC difference | effect | verdict (Holm, report's family) |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| candidate | modifies | seeds | AUC difference | effect | verdict (Holm, report's family) |",
+        "|---|---|---|---|---|---|",
+    ]
     groups: dict[str, list[str]] = {"helped": [], "hurt": [], "no detectable effect": []}
     for arm, base in MODIFIES.items():
         if arm not in size or base not in size:
@@ -243,24 +358,38 @@ def effects(size: dict, comparisons: dict) -> list[str]:
 
 
 def summary() -> str:
-    lines = ["# Ablation: keeping weit's head start under PPO", "",
-             "Each task is one part of the study `reports/ablation/` (raw runs in `runs/<Env>/`, the full report "
-             "in `<Env>-ppo.md`). Command: `python bench/ablation.py --env <Env> --stage core`, then "
-             "`final`, `recipe`, `more`, `tuning` and `controls`. Settings shared by every arm: "
-             + ", ".join(f"`{s}`" for s in SHARED) + ".",
-             "AUC: expert-normalized return integrated as a step function over the 100k steps, divided by the "
-             "budget; final: mean of the last 3 evaluations; intervals: 95% percentile bootstrap over seeds "
-             "(difference of means for the comparisons, not corrected for multiplicity; the Holm-corrected "
-             "verdicts of every candidate against every other arm are in each task's report).", ""]
+    lines = [
+        "# Ablation: keeping weit's head start under PPO",
+        "",
+        "Each task is one part of the study `reports/ablation/` (raw runs in `runs/<Env>/`, the full report "
+        "in `<Env>-ppo.md`). Command: `python bench/ablation.py --env <Env> --stage core`, then "
+        "`final`, `recipe`, `more`, `tuning` and `controls`. Settings shared by every arm: "
+        + ", ".join(f"`{s}`" for s in SHARED)
+        + ".",
+        "AUC: expert-normalized return integrated as a step function over the 100k steps, divided by the "
+        "budget; final: mean of the last 3 evaluations; intervals: 95% percentile bootstrap over seeds "
+        "(difference of means for the comparisons, not corrected for multiplicity; the Holm-corrected "
+        "verdicts of every candidate against every other arm are in each task's report).",
+        "",
+    ]
     for part in sorted(REPORTS.glob("*-ppo.json")):
         data = json.loads(part.read_text())
         size = data["results"]["sizes"].get("small", {})
         comparisons = {(c["method"], c["baseline"]): c for c in data["results"]["comparisons"] if c["size"] == "small"}
-        lines += [f"## {part.stem}", "", "| arm | runs | step-0 return | AUC | final | AUC vs " +
-                  " | AUC vs ".join(BASELINES) + " |", "|---|---|---|---|---|" + "---|" * len(BASELINES)]
+        lines += [
+            f"## {part.stem}",
+            "",
+            "| arm | runs | step-0 return | AUC | final | AUC vs " + " | AUC vs ".join(BASELINES) + " |",
+            "|---|---|---|---|---|" + "---|" * len(BASELINES),
+        ]
         for arm, cell in size.items():
-            row = [arm, str(len(cell["auc"])), f"{cell['step0_mean']['estimate']:.0f}",
-                   fmt(cell["aggregate"]["auc"]["mean"]), fmt(cell["aggregate"]["final"]["mean"])]
+            row = [
+                arm,
+                str(len(cell["auc"])),
+                f"{cell['step0_mean']['estimate']:.0f}",
+                fmt(cell["aggregate"]["auc"]["mean"]),
+                fmt(cell["aggregate"]["final"]["mean"]),
+            ]
             row += ["-" if arm == base else fmt_diff(difference(comparisons, arm, base)) for base in BASELINES]
             lines.append("| " + " | ".join(row) + " |")
         lines += ["", "What each candidate did to the arm it modifies (AUC):", ""] + effects(size, comparisons)
@@ -272,20 +401,27 @@ def bank_variants() -> list[str]:
     """(d): each variant bank's arms against the control bank's (b16), and (f) the bank-teacher
     arms against the arm each modifies, from the studies' per-run AUCs (percentile bootstrap of
     the difference of means)."""
-    cells = {(part.stem, name): json.loads(part.read_text())["results"]["sizes"].get("small", {})
-             for name in BANK_VARIANTS for part in sorted((REPORTS / "banks" / name).glob("*-ppo.json"))}
+    cells = {
+        (part.stem, name): json.loads(part.read_text())["results"]["sizes"].get("small", {})
+        for name in BANK_VARIANTS
+        for part in sorted((REPORTS / "banks" / name).glob("*-ppo.json"))
+    }
     if not cells:
         return []
-    lines = ["## Bank variants: smaller blocks, more templates (candidate (d))", "",
-             "Each bank built by `weit-rl templates` from the same expert (`banks/variants/`, the options in "
-             "`bench/ablation.py` BANK_VARIANTS); b16 (16 templates of 16x16, the shipped settings) is the control: it "
-             "is rebuilt by the current command, while the shipped bank, which the other studies use, predates "
-             "standardized units (a higher template loss: its manifest) and has its own calibration set. On b16, "
-             "the bank as retention teacher (candidate (f), TEACHER_ARMS), against the arm each modifies, and weit "
-             "against distill, both from the control bank's calibration set. "
-             "Command: `python bench/ablation.py --env <Env> --stage banks`.", "",
-             "| task | bank | template loss | arm | runs | step-0 return | AUC | final | AUC difference |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "## Bank variants: smaller blocks, more templates (candidate (d))",
+        "",
+        "Each bank built by `weit-rl templates` from the same expert (`banks/variants/`, the options in "
+        "`bench/ablation.py` BANK_VARIANTS); b16 (16 templates of 16x16, the shipped settings) is the control: it "
+        "is rebuilt by the current command, while the shipped bank, which the other studies use, predates "
+        "standardized units (a higher template loss: its manifest) and has its own calibration set. On b16, "
+        "the bank as retention teacher (candidate (f), TEACHER_ARMS), against the arm each modifies, and weit "
+        "against distill, both from the control bank's calibration set. "
+        "Command: `python bench/ablation.py --env <Env> --stage banks`.",
+        "",
+        "| task | bank | template loss | arm | runs | step-0 return | AUC | final | AUC difference |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     rng = np.random.default_rng(0)
     for (task, name), size in cells.items():
         env = task.split("-")[0]
@@ -297,12 +433,15 @@ def bank_variants() -> list[str]:
             other = control.get(arm) if name != "b16" else size.get(base)
             diff = "-"
             if other is not None:
-                est, low, high = stats.bootstrap_ci([np.array(cell["auc"]), np.array(other["auc"])],
-                                                    stats.difference_of_means, rng)
+                est, low, high = stats.bootstrap_ci(
+                    [np.array(cell["auc"]), np.array(other["auc"])], stats.difference_of_means, rng
+                )
                 diff = f"{est:+.3f} [{low:+.3f}, {high:+.3f}] vs {base}"
-            lines.append(f"| {env} | {name} | {loss} | {arm} | {len(cell['auc'])} | "
-                         f"{cell['step0_mean']['estimate']:.0f} | {fmt(cell['aggregate']['auc']['mean'])} | "
-                         f"{fmt(cell['aggregate']['final']['mean'])} | {diff} |")
+            lines.append(
+                f"| {env} | {name} | {loss} | {arm} | {len(cell['auc'])} | "
+                f"{cell['step0_mean']['estimate']:.0f} | {fmt(cell['aggregate']['auc']['mean'])} | "
+                f"{fmt(cell['aggregate']['final']['mean'])} | {diff} |"
+            )
     return lines + [""]
 
 
@@ -331,17 +470,23 @@ def head_start(env_dir: Path) -> list[str]:
         return []
     t_s, scratch, _ = curves["scratch"]
     target, budget = scratch[-1], t_s[-1]
-    lines = [f"Head start (mean raw return over seeds; scratch reaches {target:.0f} at {budget:,} steps):", "",
-             "| arm | seeds | step 0 | lowest / step 0 | final (last 3) | final > step 0 | steps to scratch's end "
-             "| share of budget |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Head start (mean raw return over seeds; scratch reaches {target:.0f} at {budget:,} steps):",
+        "",
+        "| arm | seeds | step 0 | lowest / step 0 | final (last 3) | final > step 0 | steps to scratch's end "
+        "| share of budget |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for arm, (t, curve, n) in curves.items():
         final = float(np.mean(curve[-3:]))
         hit = np.flatnonzero(curve >= target)
         reach = f"{t[hit[0]]:,}" if hit.size else "never"
         share = f"{t[hit[0]] / budget:.2f}" if hit.size else "-"
         hold = f"{curve.min() / curve[0]:.0%}" if curve[0] > 0 else "-"
-        lines.append(f"| {arm} | {n} | {curve[0]:.0f} | {hold} | {final:.0f} | {'yes' if final > curve[0] else 'no'} "
-                     f"| {reach} | {share} |")
+        lines.append(
+            f"| {arm} | {n} | {curve[0]:.0f} | {hold} | {final:.0f} | {'yes' if final > curve[0] else 'no'} "
+            f"| {reach} | {share} |"
+        )
     return lines + [""]
 
 

@@ -35,13 +35,26 @@ SIZES = ["tiny", "small", "medium", "large", "100x2", "64x4"]  # 100: not a mult
 BANK_INITS = [name for name, init in INITIALIZERS.items() if init.needs_bank]  # fitted on N calibration transitions
 
 
-def zero_shot(env_id: str, algo: str, size: str, init: str, seed: int, calib: int | None,
-              episodes: int, **overrides) -> tuple[float, float]:
+def zero_shot(
+    env_id: str, algo: str, size: str, init: str, seed: int, calib: int | None, episodes: int, **overrides
+) -> tuple[float, float]:
     """Mean deterministic return at step 0 and the seconds initialization took, under the
     config's observation normalization (PPO: yes, SAC: none) as a run would start; overrides
     are RunConfig fields (fit_steps, finetune_steps, ...)."""
-    cfg = prepare(RunConfig(env=env_id, algo=algo, size=size, init=init, seed=seed, device="cpu", calib=calib,
-                            bank=str(bank_path(env_id, algo)), expert=str(expert_dir(env_id, algo)), **overrides))
+    cfg = prepare(
+        RunConfig(
+            env=env_id,
+            algo=algo,
+            size=size,
+            init=init,
+            seed=seed,
+            device="cpu",
+            calib=calib,
+            bank=str(bank_path(env_id, algo)),
+            expert=str(expert_dir(env_id, algo)),
+            **overrides,
+        )
+    )
     bank, obs_rms = init_sources(cfg)
     normalize = cfg.hyperparams.get("normalize", False)
     train_env = make_env(env_id, seed=seed, normalize=normalize, obs_rms=obs_rms)
@@ -62,11 +75,16 @@ def task_table(env_id: str, algo: str, budgets: list[int], seeds: int, episodes:
     rows = {}
     for size in SIZES:
         widths = prepare(RunConfig(env=env_id, size=size)).net_arch
-        row: dict = {"widths": widths, "scalers": KronMLP(bank.actor, widths).scalers.count()
-                     + KronMLP(bank.critic, widths).scalers.count()}
+        row: dict = {
+            "widths": widths,
+            "scalers": KronMLP(bank.actor, widths).scalers.count() + KronMLP(bank.critic, widths).scalers.count(),
+        }
         row["scratch"] = [zero_shot(env_id, algo, size, "scratch", s, None, episodes)[0] for s in range(seeds)]
-        row["select"] = (None if not select_fits(widths, expert_arch)
-                         else [zero_shot(env_id, algo, size, "select", s, None, episodes)[0] for s in range(seeds)])
+        row["select"] = (
+            None
+            if not select_fits(widths, expert_arch)
+            else [zero_shot(env_id, algo, size, "select", s, None, episodes)[0] for s in range(seeds)]
+        )
         for budget in budgets:
             for init in BANK_INITS:
                 runs = [zero_shot(env_id, algo, size, init, s, budget, episodes) for s in range(seeds)]
@@ -74,8 +92,13 @@ def task_table(env_id: str, algo: str, budgets: list[int], seeds: int, episodes:
                 row[f"{init}@{budget}_seconds"] = float(np.mean([t for _, t in runs]))
         rows[size] = row
         print(f"{env_id} {algo} {size}: done", flush=True)
-    return {"expert_return": bank.manifest["expert"]["eval_return_mean"], "expert_arch": expert_arch,
-            "bank": bank.manifest, "rows": rows, "seconds": round(time.time() - start, 1)}
+    return {
+        "expert_return": bank.manifest["expert"]["eval_return_mean"],
+        "expert_arch": expert_arch,
+        "bank": bank.manifest,
+        "rows": rows,
+        "seconds": round(time.time() - start, 1),
+    }
 
 
 def fmt(values: list[float] | None) -> str:
@@ -84,33 +107,47 @@ def fmt(values: list[float] | None) -> str:
 
 def markdown(results: dict, budgets: list[int], seeds: int, episodes: int, command: str, seconds: float) -> str:
     fit, ft = RunConfig.fit_steps, RECIPES["default"]["finetune_steps"]
-    out = ["# Zero-shot quality of the template banks\n",
-           f"Return of each initialized policy **at step 0, before any RL**, mean ± std over {seeds} fitting seeds "
-           f"(each the mean of {episodes} deterministic episodes). `weit` is the default recipe "
-           f"(agents/config.py RECIPES): {fit} Adam steps fitting the scalers on the first N calibration "
-           f"transitions of the bank, then {ft} steps training every weight of the assembled network on the same "
-           f"transitions; `distill` trains a randomly initialized target network on them for the same total, "
-           f"{fit + ft} steps; `select` copies evenly spaced expert neurons (n/a: the target is deeper or wider than "
-           "the expert); `scratch` is SB3's default init. Observations as a run starts: the bank's statistics "
-           "for PPO, raw for SAC.\n",
-           f"Command: `{command}`  \nMachine: {platform.machine()}, {os.cpu_count()} cpus; "
-           f"compute time {seconds / 60:.1f} min (summed over tasks).\n"]
+    out = [
+        "# Zero-shot quality of the template banks\n",
+        f"Return of each initialized policy **at step 0, before any RL**, mean ± std over {seeds} fitting seeds "
+        f"(each the mean of {episodes} deterministic episodes). `weit` is the default recipe "
+        f"(agents/config.py RECIPES): {fit} Adam steps fitting the scalers on the first N calibration "
+        f"transitions of the bank, then {ft} steps training every weight of the assembled network on the same "
+        f"transitions; `distill` trains a randomly initialized target network on them for the same total, "
+        f"{fit + ft} steps; `select` copies evenly spaced expert neurons (n/a: the target is deeper or wider than "
+        "the expert); `scratch` is SB3's default init. Observations as a run starts: the bank's statistics "
+        "for PPO, raw for SAC.\n",
+        f"Command: `{command}`  \nMachine: {platform.machine()}, {os.cpu_count()} cpus; "
+        f"compute time {seconds / 60:.1f} min (summed over tasks).\n",
+    ]
     for name, res in results.items():
         b = res["bank"]
-        out.append(f"\n## {name}\n\nExpert {'x'.join(map(str, res['expert_arch']))}: return "
-                   f"{res['expert_return']:.0f}. Bank: {b['n_templates']} templates of {b['block']}x{b['block']}, "
-                   f"{b['samples']} distillation samples, {b['calib']} calibration transitions.\n")
+        out.append(
+            f"\n## {name}\n\nExpert {'x'.join(map(str, res['expert_arch']))}: return "
+            f"{res['expert_return']:.0f}. Bank: {b['n_templates']} templates of {b['block']}x{b['block']}, "
+            f"{b['samples']} distillation samples, {b['calib']} calibration transitions.\n"
+        )
         head = ["size", "scalers", "scratch", "select"] + [f"{i} N={n}" for n in budgets for i in BANK_INITS]
         out.append("| " + " | ".join(head) + " | weit fit s |")
         out.append("|" + "---|" * (len(head) + 1))
         for size, row in res["rows"].items():
-            cells = [f"{size} ({'x'.join(map(str, row['widths']))})", str(row["scalers"]), fmt(row["scratch"]),
-                     fmt(row["select"])] + [fmt(row[f"{i}@{n}"]) for n in budgets for i in BANK_INITS]
+            cells = [
+                f"{size} ({'x'.join(map(str, row['widths']))})",
+                str(row["scalers"]),
+                fmt(row["scratch"]),
+                fmt(row["select"]),
+            ] + [fmt(row[f"{i}@{n}"]) for n in budgets for i in BANK_INITS]
             out.append("| " + " | ".join(cells) + f" | {row[f'weit@{budgets[-1]}_seconds']:.1f} |")
-        wins = [(size, n) for size, row in res["rows"].items() for n in budgets
-                if np.mean(row[f"weit@{n}"]) > np.mean(row[f"distill@{n}"])]
-        out.append(f"\n`weit` beats `distill` (mean) in {len(wins)} of {len(res['rows']) * len(budgets)} "
-                   f"size x budget cells: {', '.join(f'{s}@{n}' for s, n in wins) or 'none'}.\n")
+        wins = [
+            (size, n)
+            for size, row in res["rows"].items()
+            for n in budgets
+            if np.mean(row[f"weit@{n}"]) > np.mean(row[f"distill@{n}"])
+        ]
+        out.append(
+            f"\n`weit` beats `distill` (mean) in {len(wins)} of {len(res['rows']) * len(budgets)} "
+            f"size x budget cells: {', '.join(f'{s}@{n}' for s, n in wins) or 'none'}.\n"
+        )
     return "\n".join(out) + "\n"
 
 
@@ -125,8 +162,9 @@ def main() -> None:
     p.add_argument("--out", default="reports/banks")
     a = p.parse_args()
     tasks = [(resolve_task(e), algo) for e in a.envs.split(",") for algo in a.algos.split(",")]
-    tasks = [(e, algo) for e, algo in tasks
-             if bank_path(e, algo).exists() and (expert_dir(e, algo) / "model.zip").exists()]
+    tasks = [
+        (e, algo) for e, algo in tasks if bank_path(e, algo).exists() and (expert_dir(e, algo) / "model.zip").exists()
+    ]
     budgets = [int(b) for b in a.budgets.split(",")]
     out = Path(a.out)
     partial = out.with_name(out.name + ".partial")
@@ -136,15 +174,19 @@ def main() -> None:
         done = partial / f"{short_name(e)}-{algo}.json"
         if done.exists():
             saved = json.loads(done.read_text())
-            if saved["settings"] == settings and saved["bank_sha256"] == load_bank(bank_path(e, algo)).manifest[
-                    "tensor_sha256"]:
+            if (
+                saved["settings"] == settings
+                and saved["bank_sha256"] == load_bank(bank_path(e, algo)).manifest["tensor_sha256"]
+            ):
                 results[done.stem] = saved["result"]
     todo = [(e, algo) for e, algo in tasks if f"{short_name(e)}-{algo}" not in results]
     print(f"{len(results)} of {len(tasks)} tasks recorded in {partial}; computing {len(todo)}", flush=True)
     partial.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(max_workers=max(1, min(a.workers, len(todo)))) as pool:
-        futures = {pool.submit(task_table, e, algo, budgets, a.seeds, a.episodes): f"{short_name(e)}-{algo}"
-                   for e, algo in todo}
+        futures = {
+            pool.submit(task_table, e, algo, budgets, a.seeds, a.episodes): f"{short_name(e)}-{algo}"
+            for e, algo in todo
+        }
         for f in as_completed(futures):
             name, result = futures[f], f.result()
             record = {"settings": settings, "bank_sha256": result["bank"]["tensor_sha256"], "result": result}

@@ -44,12 +44,17 @@ def main() -> None:
     torch.set_num_threads(1)
     base = prepare(RunConfig(env=a.env, algo="ppo", size=a.size, device="cpu", progress_bar=False))
     bank = a.bank or default_bank(base.env, "ppo")
-    rows: dict[str, dict[str, list[float]]] = {"scratch": {"init_s": [], "steps_per_s": []},
-                                               "weit": {"init_s": [], "steps_per_s": []}}
+    rows: dict[str, dict[str, list[float]]] = {
+        "scratch": {"init_s": [], "steps_per_s": []},
+        "weit": {"init_s": [], "steps_per_s": []},
+    }
     for r in range(a.repeats):  # interleaved, so drift on the machine hits both alike
         for init in ("scratch", "weit"):
-            cfg = prepare(RunConfig(env=a.env, algo="ppo", size=a.size, init=init, bank=bank, seed=r,
-                                    device="cpu", progress_bar=False))
+            cfg = prepare(
+                RunConfig(
+                    env=a.env, algo="ppo", size=a.size, init=init, bank=bank, seed=r, device="cpu", progress_bar=False
+                )
+            )
             model, init_s = build(cfg)
             start = time.perf_counter()
             model.learn(a.steps)
@@ -59,9 +64,19 @@ def main() -> None:
     mean = {k: {m: sum(v) / len(v) for m, v in d.items()} for k, d in rows.items()}
     ratio = mean["weit"]["steps_per_s"] / mean["scratch"]["steps_per_s"]
     command = "python " + shlex.join(sys.argv)
-    result = {"command": command, "env": base.env, "size": a.size, "net_arch": base.net_arch, "bank": bank,
-              "steps": a.steps, "repeats": a.repeats, "raw": rows, "mean": mean, "speed_ratio_weit_over_scratch": ratio,
-              "machine": f"{platform.machine()}, {os.cpu_count()} cpus, torch threads 1"}
+    result = {
+        "command": command,
+        "env": base.env,
+        "size": a.size,
+        "net_arch": base.net_arch,
+        "bank": bank,
+        "steps": a.steps,
+        "repeats": a.repeats,
+        "raw": rows,
+        "mean": mean,
+        "speed_ratio_weit_over_scratch": ratio,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cpus, torch threads 1",
+    }
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
@@ -72,7 +87,8 @@ def main() -> None:
         "| init | build + initialize policy (s) | training steps/s |\n|---|---|---|\n"
         + "".join(f"| {k} | {v['init_s']:.2f} | {v['steps_per_s']:.0f} |\n" for k, v in mean.items())
         + f"\nSpeed ratio weit / scratch: **{ratio:.3f}** (1.0 = no runtime cost). The `weit` build time "
-        "includes loading the bank and fitting the scalers (300 Adam steps).\n")
+        "includes loading the bank and fitting the scalers (300 Adam steps).\n"
+    )
     print(out.with_suffix(".md").read_text())
 
 

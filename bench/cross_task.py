@@ -47,18 +47,41 @@ def bank_set(out: Path, tasks: list[str], args: argparse.Namespace, **kw) -> lis
     """The banks of `tasks` in `out`, built unless all are there already."""
     paths = [out / bank_path(resolve_task(t), "ppo").name for t in tasks]
     source = kw.get("hidden_from") and read_manifest(kw["hidden_from"])["tensor_sha256"]
-    if all(p.exists() and (read_manifest(p)["shared_hidden"]["source"] or {}).get("tensor_sha256") == source
-           for p in paths):  # the held-out bank is current only if its hidden templates still are
+    if all(
+        p.exists() and (read_manifest(p)["shared_hidden"]["source"] or {}).get("tensor_sha256") == source for p in paths
+    ):  # the held-out bank is current only if its hidden templates still are
         print(f"reusing {', '.join(map(str, paths))}", flush=True)
         return paths
-    return build_shared_banks(tasks, "ppo", out, samples=args.samples, calib=args.calib, steps=args.steps, seed=0,
-                              command="python " + shlex.join(sys.argv), replace=True, **kw)
+    return build_shared_banks(
+        tasks,
+        "ppo",
+        out,
+        samples=args.samples,
+        calib=args.calib,
+        steps=args.steps,
+        seed=0,
+        command="python " + shlex.join(sys.argv),
+        replace=True,
+        **kw,
+    )
 
 
 def step0(env_id: str, init: str, bank: Path, seed: int, finetune_steps: int | None, episodes: int) -> float:
     """Mean deterministic return at step 0, the policy and envs built as `weit-rl train` builds them."""
-    cfg = prepare(RunConfig(env=env_id, algo="ppo", size="small", init=init, seed=seed, device="cpu", bank=str(bank),
-                            eval_episodes=episodes, finetune_steps=finetune_steps, progress_bar=False))
+    cfg = prepare(
+        RunConfig(
+            env=env_id,
+            algo="ppo",
+            size="small",
+            init=init,
+            seed=seed,
+            device="cpu",
+            bank=str(bank),
+            eval_episodes=episodes,
+            finetune_steps=finetune_steps,
+            progress_bar=False,
+        )
+    )
     loaded, obs_rms = init_sources(cfg)
     train_env = make_env(env_id, seed=seed, normalize=cfg.hyperparams.get("normalize", False), obs_rms=obs_rms)
     model = build_model(cfg, train_env, loaded)
@@ -78,48 +101,60 @@ def cells(tasks: list[str], held_out: str, banks: dict[str, dict[str, Path]]) ->
 
 def summary(values: list[float], lo: float, hi: float) -> dict:
     norm = [(v - lo) / (hi - lo) for v in values]
-    return {"returns": values, "mean": float(np.mean(values)), "std": float(np.std(values)),
-            "normalized_mean": float(np.mean(norm)), "normalized_std": float(np.std(norm))}
+    return {
+        "returns": values,
+        "mean": float(np.mean(values)),
+        "std": float(np.std(values)),
+        "normalized_mean": float(np.mean(norm)),
+        "normalized_std": float(np.std(norm)),
+    }
 
 
 def bank_rows(banks: dict[str, dict[str, Path]]) -> list[str]:
-    rows = ["| task | bank | hidden templates learned on | fitted on | template loss (last step) | "
-            "64x64 scaler-fit loss | hidden sha256 | size |", "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| task | bank | hidden templates learned on | fitted on | template loss (last step) | "
+        "64x64 scaler-fit loss | hidden sha256 | size |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for task, named in banks.items():
         for name, path in named.items():
             bank = load_bank(path)
             m = bank.manifest
             s = m.get("shared_hidden") or {"tasks": [m["task"]], "fitted_on": "samples"}
             data = f"{m['samples']} transitions" if s["fitted_on"] == "samples" else f"calibration ({m['calib']})"
-            rows.append(f"| {task} | {name} | {', '.join(short_name(t) for t in s['tasks'])} | {data} | "
-                        f"{m['final_loss']:.4f} | {m['scaler_fit_loss_64x64']:.4f} | "
-                        f"{hidden_sha256(bank.actor, bank.critic)[:12]} | "
-                        f"{path.stat().st_size / 1e6:.2f} MB |")
+            rows.append(
+                f"| {task} | {name} | {', '.join(short_name(t) for t in s['tasks'])} | {data} | "
+                f"{m['final_loss']:.4f} | {m['scaler_fit_loss_64x64']:.4f} | "
+                f"{hidden_sha256(bank.actor, bank.critic)[:12]} | "
+                f"{path.stat().st_size / 1e6:.2f} MB |"
+            )
     return rows
 
 
 def markdown(res: dict) -> str:
     a = res["settings"]
-    out = ["# Shared hidden templates across tasks: step-0 returns\n",
-           f"Can one set of hidden templates serve several tasks? Banks for {', '.join(a['tasks'])} (PPO experts "
-           "256x3) were learned with the hidden (16x16) templates shared across tasks, input and output templates "
-           f"per task ({a['steps']} template-learning steps, {a['samples']} expert transitions per task, the "
-           "configs/templates.yaml auxiliary sizes for each task, loss averaged over tasks). The held-out "
-           f"{a['held_out']} bank takes the hidden templates learned on the other tasks only, frozen, and fits its "
-           f"input/output templates and auxiliary scalers on {a['held_out']}'s calibration set alone "
-           f"({a['calib']} transitions, standardized by their own statistics): no more data than scaler fitting "
-           "uses.\n",
-           f"Each cell: the step-0 return (before any RL) of a 64x64 PPO policy built as `weit-rl train` builds "
-           f"it, mean ± std over {a['seeds']} fitting seeds, each the mean of {a['episodes']} deterministic "
-           "episodes (eval seeds seed + 10000, the bank's observation statistics); in brackets the normalized "
-           "score (return - random) / (expert - random), random and expert returns from the own bank's manifest. "
-           "`default`: the runner's default recipe (300 scaler-fitting steps, then the recipe's full-weight "
-           "distillation steps on the calibration set); `scalers only`: finetune_steps 0. `distill` and "
-           "`scratch` use the own bank (its calibration set and statistics). `own` is the shipped bank "
-           "(banks/<Env>-ppo.safetensors, templates learned on that task alone).\n",
-           f"Command: `{res['command']}`  \nMachine: {platform.machine()}, {os.cpu_count()} CPUs, shared with "
-           f"other jobs (run under nice); wall time {res['seconds'] / 60:.1f} min (banks "
-           f"{res['bank_seconds'] / 60:.1f} min).  \nCode: {res['code_version']}\n"]
+    out = [
+        "# Shared hidden templates across tasks: step-0 returns\n",
+        f"Can one set of hidden templates serve several tasks? Banks for {', '.join(a['tasks'])} (PPO experts "
+        "256x3) were learned with the hidden (16x16) templates shared across tasks, input and output templates "
+        f"per task ({a['steps']} template-learning steps, {a['samples']} expert transitions per task, the "
+        "configs/templates.yaml auxiliary sizes for each task, loss averaged over tasks). The held-out "
+        f"{a['held_out']} bank takes the hidden templates learned on the other tasks only, frozen, and fits its "
+        f"input/output templates and auxiliary scalers on {a['held_out']}'s calibration set alone "
+        f"({a['calib']} transitions, standardized by their own statistics): no more data than scaler fitting "
+        "uses.\n",
+        f"Each cell: the step-0 return (before any RL) of a 64x64 PPO policy built as `weit-rl train` builds "
+        f"it, mean ± std over {a['seeds']} fitting seeds, each the mean of {a['episodes']} deterministic "
+        "episodes (eval seeds seed + 10000, the bank's observation statistics); in brackets the normalized "
+        "score (return - random) / (expert - random), random and expert returns from the own bank's manifest. "
+        "`default`: the runner's default recipe (300 scaler-fitting steps, then the recipe's full-weight "
+        "distillation steps on the calibration set); `scalers only`: finetune_steps 0. `distill` and "
+        "`scratch` use the own bank (its calibration set and statistics). `own` is the shipped bank "
+        "(banks/<Env>-ppo.safetensors, templates learned on that task alone).\n",
+        f"Command: `{res['command']}`  \nMachine: {platform.machine()}, {os.cpu_count()} CPUs, shared with "
+        f"other jobs (run under nice); wall time {res['seconds'] / 60:.1f} min (banks "
+        f"{res['bank_seconds'] / 60:.1f} min).  \nCode: {res['code_version']}\n",
+    ]
     out.append("\n## Step-0 return [normalized]\n")
     out.append("| task | expert | random | init | bank | default | scalers only |")
     out.append("|---|---|---|---|---|---|---|")
@@ -127,8 +162,10 @@ def markdown(res: dict) -> str:
         for key in dict.fromkeys(k.rsplit(" | ", 1)[0] for k in t["cells"]):
             init, name = key.split(" | ")
             vals = [t["cells"].get(f"{key} | {r}") or t["cells"].get(f"{key} | -") for r in RECIPES]
-            text = [f"{v['mean']:.0f} ± {v['std']:.0f} [{v['normalized_mean']:.2f} ± {v['normalized_std']:.2f}]"
-                    for v in vals]
+            text = [
+                f"{v['mean']:.0f} ± {v['std']:.0f} [{v['normalized_mean']:.2f} ± {v['normalized_std']:.2f}]"
+                for v in vals
+            ]
             out.append(f"| {task} | {t['expert']:.0f} | {t['random']:.0f} | {init} | {name} | {' | '.join(text)} |")
     out.append("\n## Shared or held-out vs own bank (weit, normalized mean, difference)\n")
     out.append("| task | bank | default | scalers only |")
@@ -137,15 +174,20 @@ def markdown(res: dict) -> str:
         for name in ("shared", "held-out"):
             if f"weit | {name} | default" not in t["cells"]:
                 continue
-            diff = [t["cells"][f"weit | {name} | {r}"]["normalized_mean"] - t["cells"][f"weit | own | {r}"][
-                "normalized_mean"] for r in RECIPES]
+            diff = [
+                t["cells"][f"weit | {name} | {r}"]["normalized_mean"]
+                - t["cells"][f"weit | own | {r}"]["normalized_mean"]
+                for r in RECIPES
+            ]
             out.append(f"| {task} | {name} | {diff[0]:+.2f} | {diff[1]:+.2f} |")
     out.append("\n## The banks\n")
-    out.append("Template loss: the last step's distillation loss of the task's auxiliary networks (standardized "
-               "units); 64x64 scaler-fit loss: the bank's own check, fresh 64x64 scalers fitted for 300 steps on its "
-               "calibration set with the templates frozen (each bank's own calibration set: the shipped banks' "
-               "and the new ones' come from separate recordings of the same expert); hidden sha256: of the four hidden "
-               "template tensors (actor and critic hid_w, hid_b), equal where they are shared bit for bit.\n")
+    out.append(
+        "Template loss: the last step's distillation loss of the task's auxiliary networks (standardized "
+        "units); 64x64 scaler-fit loss: the bank's own check, fresh 64x64 scalers fitted for 300 steps on its "
+        "calibration set with the templates frozen (each bank's own calibration set: the shipped banks' "
+        "and the new ones' come from separate recordings of the same expert); hidden sha256: of the four hidden "
+        "template tensors (actor and critic hid_w, hid_b), equal where they are shared bit for bit.\n"
+    )
     out += res["bank_table"]
     return "\n".join(out) + "\n"
 
@@ -192,14 +234,23 @@ def main() -> None:
             f.flush()
             tqdm.write(f"{task} {init} {name} {recipe} seed {seed}: {ret:.0f}")
 
-    res = {"command": "OMP_NUM_THREADS=1 nice -n 10 python " + shlex.join(sys.argv), "settings": vars(a) | {
-        "tasks": tasks, "held_out": a.held_out}, "seconds": time.time() - start, "bank_seconds": bank_seconds,
-        "code_version": code_version(), "tasks": {}}
+    res = {
+        "command": "OMP_NUM_THREADS=1 nice -n 10 python " + shlex.join(sys.argv),
+        "settings": vars(a) | {"tasks": tasks, "held_out": a.held_out},
+        "seconds": time.time() - start,
+        "bank_seconds": bank_seconds,
+        "code_version": code_version(),
+        "tasks": {},
+    }
     for task in tasks:
         m = load_bank(banks[task]["own"]).manifest
         lo, hi = m["random_return"], m["expert"]["eval_return_mean"]
-        t = res["tasks"][task] = {"expert": hi, "random": lo, "banks": {k: str(v) for k, v in banks[task].items()},
-                                  "cells": {}}
+        t = res["tasks"][task] = {
+            "expert": hi,
+            "random": lo,
+            "banks": {k: str(v) for k, v in banks[task].items()},
+            "cells": {},
+        }
         for c_task, init, name, recipe in cells(tasks, a.held_out, banks):
             if c_task == task:
                 key = (task, init, name, recipe)

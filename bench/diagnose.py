@@ -36,9 +36,13 @@ from weit_rl.envs import resolve_task, short_name
 from weit_rl.experts import default_bank, default_expert
 from weit_rl.sb3 import load_expert, read_weights, record_expert_data
 
-TB_TAGS = {"approx_kl": "train/approx_kl", "clip_fraction": "train/clip_fraction",
-           "explained_variance": "train/explained_variance", "entropy_loss": "train/entropy_loss",
-           "actor_grad_norm": "train/actor_grad_norm"}
+TB_TAGS = {
+    "approx_kl": "train/approx_kl",
+    "clip_fraction": "train/clip_fraction",
+    "explained_variance": "train/explained_variance",
+    "entropy_loss": "train/entropy_loss",
+    "actor_grad_norm": "train/actor_grad_norm",
+}
 WINDOWS = ((0, 2_000), (2_000, 5_000), (5_000, 10_000), (10_000, 20_000))
 
 
@@ -50,8 +54,10 @@ class ActorGradNorm(BaseCallback):
         def log_norm(optimizer: torch.optim.Optimizer, args: tuple, kwargs: dict) -> None:
             grads = [p.grad for p in actor_parameters(self.model.policy) if p.grad is not None]
             if grads:
-                self.logger.record_mean("train/actor_grad_norm", float(torch.linalg.vector_norm(
-                    torch.stack([torch.linalg.vector_norm(g) for g in grads]))))
+                self.logger.record_mean(
+                    "train/actor_grad_norm",
+                    float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))),
+                )
 
         self.handle = self.model.policy.optimizer.register_step_pre_hook(log_norm)  # a torch hook, no patching
 
@@ -111,8 +117,10 @@ def tb_series(run_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 def window_means(series: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, list[float]]:
     means = {}
     for name, (steps, values) in series.items():
-        means[name] = [float(values[(steps > lo) & (steps <= hi)].mean()) if ((steps > lo) & (steps <= hi)).any()
-                       else float("nan") for lo, hi in WINDOWS]
+        means[name] = [
+            float(values[(steps > lo) & (steps <= hi)].mean()) if ((steps > lo) & (steps <= hi)).any() else float("nan")
+            for lo, hi in WINDOWS
+        ]
     return means
 
 
@@ -132,35 +140,53 @@ def mean_over(values: list, key: Callable) -> float | list[float]:
 
 
 def render(args, arms, before, windows, curves, wall) -> str:
-    lines = [f"# Diagnostics: {args.env}, PPO, size {args.size}", "",
-             f"- Command: `python bench/{Path(__file__).name} {shlex.join(sys.argv[1:])}`",
-             f"- Seeds {args.seeds}; first {args.steps:,} RL steps; evaluation every {args.eval_freq:,} steps with "
-             f"{args.episodes} deterministic episodes; wall time {wall / 60:.1f} min",
-             f"- Shared options (every arm): {args.set or 'none'}; arms: "
-             + "; ".join(f"`{n}` {o}" for n, o in arms.items()),
-             f"- Held-out states: {args.held_out:,} expert transitions recorded with seed {args.held_out_seed} "
-             "(the bank's calibration data uses seed 0); numbers are means over seeds", "",
-             "## Before any RL step", "",
-             "| arm | action MSE to expert | value explained variance | actor ‖W‖_F per layer | actor spectral norm "
-             "per layer | log_std |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"# Diagnostics: {args.env}, PPO, size {args.size}",
+        "",
+        f"- Command: `python bench/{Path(__file__).name} {shlex.join(sys.argv[1:])}`",
+        f"- Seeds {args.seeds}; first {args.steps:,} RL steps; evaluation every {args.eval_freq:,} steps with "
+        f"{args.episodes} deterministic episodes; wall time {wall / 60:.1f} min",
+        f"- Shared options (every arm): {args.set or 'none'}; arms: "
+        + "; ".join(f"`{n}` {o}" for n, o in arms.items()),
+        f"- Held-out states: {args.held_out:,} expert transitions recorded with seed {args.held_out_seed} "
+        "(the bank's calibration data uses seed 0); numbers are means over seeds",
+        "",
+        "## Before any RL step",
+        "",
+        "| arm | action MSE to expert | value explained variance | actor ‖W‖_F per layer | actor spectral norm "
+        "per layer | log_std |",
+        "|---|---|---|---|---|---|",
+    ]
     for name in arms:
         b = before[name]
-        lines.append(f"| {name} | {fmt(mean_over(b, lambda x: x['action_mse']))} | "
-                     f"{fmt(mean_over(b, lambda x: x['value_ev']))} | "
-                     f"{' / '.join(fmt(v, 2) for v in mean_over(b, lambda x: x['frobenius']))} | "
-                     f"{' / '.join(fmt(v, 2) for v in mean_over(b, lambda x: x['spectral']))} | "
-                     f"{fmt(mean_over(b, lambda x: x['log_std']), 2)} |")
+        lines.append(
+            f"| {name} | {fmt(mean_over(b, lambda x: x['action_mse']))} | "
+            f"{fmt(mean_over(b, lambda x: x['value_ev']))} | "
+            f"{' / '.join(fmt(v, 2) for v in mean_over(b, lambda x: x['frobenius']))} | "
+            f"{' / '.join(fmt(v, 2) for v in mean_over(b, lambda x: x['spectral']))} | "
+            f"{fmt(mean_over(b, lambda x: x['log_std']), 2)} |"
+        )
     win = " | ".join(f"{lo // 1000}-{hi // 1000}k" for lo, hi in WINDOWS)
     for metric in TB_TAGS:
-        lines += ["", f"## {metric} per update (mean over updates in each window of env steps)", "",
-                  f"| arm | {win} |", "|---|" + "---|" * len(WINDOWS)]
+        lines += [
+            "",
+            f"## {metric} per update (mean over updates in each window of env steps)",
+            "",
+            f"| arm | {win} |",
+            "|---|" + "---|" * len(WINDOWS),
+        ]
         for name in arms:
             rows = [w[metric] for w in windows[name] if metric in w]
             cells = np.nanmean(np.array(rows), axis=0) if rows else [float("nan")] * len(WINDOWS)
             lines.append(f"| {name} | " + " | ".join(fmt(float(c)) for c in cells) + " |")
     steps = curves[next(iter(arms))][0][0]
-    lines += ["", "## Return of dense evaluations (mean over seeds)", "",
-              "| arm | " + " | ".join(f"{s // 1000}k" for s in steps) + " |", "|---|" + "---|" * len(steps)]
+    lines += [
+        "",
+        "## Return of dense evaluations (mean over seeds)",
+        "",
+        "| arm | " + " | ".join(f"{s // 1000}k" for s in steps) + " |",
+        "|---|" + "---|" * len(steps),
+    ]
     for name in arms:
         n = min(len(c[1]) for c in curves[name])
         mean = np.mean([c[1][:n] for c in curves[name]], axis=0)
@@ -197,19 +223,34 @@ def main() -> None:
     for name, options in arms.items():
         for seed in seeds:
             run_dir = runs / short_name(env_id) / f"ppo-{args.size}-{name}-s{seed}"
-            cfg = RunConfig(env=env_id, size=args.size, seed=seed, bank=bank, run_dir=str(run_dir),
-                            steps=args.steps, eval_freq=args.eval_freq, eval_episodes=args.episodes,
-                            checkpoint_freq=10 * args.steps, progress_bar=False, **(shared | options))
+            cfg = RunConfig(
+                env=env_id,
+                size=args.size,
+                seed=seed,
+                bank=bank,
+                run_dir=str(run_dir),
+                steps=args.steps,
+                eval_freq=args.eval_freq,
+                eval_episodes=args.episodes,
+                checkpoint_freq=10 * args.steps,
+                progress_bar=False,
+                **(shared | options),
+            )
             before[name].append(before_rl(RunConfig(**vars(cfg)), held_out))
             train(cfg, "python " + shlex.join(sys.argv), callbacks=[ActorGradNorm()])
             windows[name].append(window_means(tb_series(run_dir)))
             curves[name].append(read_curve(run_dir))
-            print(f"{name} seed {seed}: step-0 {curves[name][-1][1][0]:.0f}, last {curves[name][-1][1][-1]:.0f}",
-                  flush=True)
+            print(
+                f"{name} seed {seed}: step-0 {curves[name][-1][1][0]:.0f}, last {curves[name][-1][1][-1]:.0f}",
+                flush=True,
+            )
     report = render(args, arms, before, windows, curves, time.time() - start)
     out.write_text(report)
-    raw = {"before_rl": before, "windows": windows,
-           "curves": {n: [[c[0].tolist(), c[1].tolist()] for c in cs] for n, cs in curves.items()}}
+    raw = {
+        "before_rl": before,
+        "windows": windows,
+        "curves": {n: [[c[0].tolist(), c[1].tolist()] for c in cs] for n, cs in curves.items()},
+    }
     out.with_suffix(".json").write_text(json.dumps(raw, indent=1) + "\n")
     print(report)
 

@@ -48,23 +48,35 @@ def one(env_id: str, size: str, calib: int | None, arm: str, budget: int, seed: 
 
 def markdown(res: dict) -> str:
     default = {name: SCALER_STEPS + RECIPES[name]["finetune_steps"] for name in ("default", "ft300")}
-    lines = [f"# Step-0 return against the distillation budget ({res['env']}, PPO, size {res['size']})", "",
-             __doc__.split("Writes")[0].strip(), "",
-             f"The default recipe is B = {default['default']:,} (agents/config.py RECIPES); before this study it "
-             f"was B = {default['ft300']:,} (recipe ft300).", "",
-             f"Mean ± std over {res['seeds']} seeds of the mean of {res['episodes']} deterministic episodes "
-             f"(seeds 1000+); expert {res['expert']:.0f}. Command: `{res['command']}`; wall time "
-             f"{res['wall_s'] / 60:.1f} min."]
+    lines = [
+        f"# Step-0 return against the distillation budget ({res['env']}, PPO, size {res['size']})",
+        "",
+        __doc__.split("Writes")[0].strip(),
+        "",
+        f"The default recipe is B = {default['default']:,} (agents/config.py RECIPES); before this study it "
+        f"was B = {default['ft300']:,} (recipe ft300).",
+        "",
+        f"Mean ± std over {res['seeds']} seeds of the mean of {res['episodes']} deterministic episodes "
+        f"(seeds 1000+); expert {res['expert']:.0f}. Command: `{res['command']}`; wall time "
+        f"{res['wall_s'] / 60:.1f} min.",
+    ]
     for calib, by_budget in res["returns"].items():
         n = res["bank_calib"] if calib == "all" else int(calib)
-        lines += ["", f"## Calibration set: the first {n:,} of the bank's {res['bank_calib']:,} transitions", "",
-                  "| budget (Adam steps) | " + " | ".join(ARMS) + " | weit - distill |",
-                  "|---|" + "---|" * (len(ARMS) + 1)]
+        lines += [
+            "",
+            f"## Calibration set: the first {n:,} of the bank's {res['bank_calib']:,} transitions",
+            "",
+            "| budget (Adam steps) | " + " | ".join(ARMS) + " | weit - distill |",
+            "|---|" + "---|" * (len(ARMS) + 1),
+        ]
         for b, by_arm in by_budget.items():
             cells = {arm: np.array(by_arm[arm]) for arm in ARMS}
             diff = cells["weit"].mean() - cells["distill"].mean()
-            lines.append(f"| {int(b):,} | " + " | ".join(f"{v.mean():.0f} ± {v.std():.0f}" for v in cells.values())
-                         + f" | {diff:+.0f} |")
+            lines.append(
+                f"| {int(b):,} | "
+                + " | ".join(f"{v.mean():.0f} ± {v.std():.0f}" for v in cells.values())
+                + f" | {diff:+.0f} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -92,16 +104,26 @@ def main() -> None:
     calibs = a.calibs.split(",")
     jobs = [(c, b, arm, s) for c in calibs for b in budgets for arm in ARMS for s in range(a.seeds)]
     with ProcessPoolExecutor(max_workers=a.workers) as pool:
-        futures = {pool.submit(one, env_id, a.size, None if c == "all" else int(c), arm, b, s,
-                               a.episodes): (c, b, arm, s) for c, b, arm, s in jobs}
+        futures = {
+            pool.submit(one, env_id, a.size, None if c == "all" else int(c), arm, b, s, a.episodes): (c, b, arm, s)
+            for c, b, arm, s in jobs
+        }
         returns: dict = {c: {str(b): {arm: [0.0] * a.seeds for arm in ARMS} for b in budgets} for c in calibs}
         for f in tqdm(as_completed(futures), total=len(futures), desc="initializations"):
             c, b, arm, s = futures[f]
             returns[c][str(b)][arm][s] = f.result()  # listed by seed
     manifest = load_bank(bank_path(env_id, "ppo")).manifest
-    res = {"command": "python " + shlex.join(sys.argv), "wall_s": round(time.time() - start, 1),
-           "env": short_name(env_id), "size": a.size, "seeds": a.seeds, "episodes": a.episodes,
-           "expert": manifest["expert"]["eval_return_mean"], "bank_calib": manifest["calib"], "returns": returns}
+    res = {
+        "command": "python " + shlex.join(sys.argv),
+        "wall_s": round(time.time() - start, 1),
+        "env": short_name(env_id),
+        "size": a.size,
+        "seeds": a.seeds,
+        "episodes": a.episodes,
+        "expert": manifest["expert"]["eval_return_mean"],
+        "bank_calib": manifest["calib"],
+        "returns": returns,
+    }
     out.with_suffix(".json").write_text(json.dumps(res, indent=2))
     out.with_suffix(".md").write_text(markdown(res))
     print(f"wrote {out.with_suffix('.md')}")

@@ -57,8 +57,10 @@ REPORTS = Path("reports")
 PRIMARY_SIZE = "small"
 SHARED = {"ppo": PPO_SHARED, "sac": []}
 ARMS = {"ppo": ["scratch", "weit", "distill", "select"], "sac": ["scratch", "weit", "distill"]}
-PROTOCOL = {"ppo": ["--steps", "200000", "--eval-freq", "10000", "--eval-episodes", "10"],
-            "sac": ["--steps", "100000", "--eval-freq", "5000", "--eval-episodes", "10"]}
+PROTOCOL = {
+    "ppo": ["--steps", "200000", "--eval-freq", "10000", "--eval-episodes", "10"],
+    "sac": ["--steps", "100000", "--eval-freq", "5000", "--eval-episodes", "10"],
+}
 PPO_SIZES = ["tiny", "small", "64x3", "medium"]
 # name -> (task, algorithm, sizes, seeds), in the order they run.
 PARTS = {
@@ -83,10 +85,33 @@ NOTES = [
 
 def command(part: str, workers: int) -> list[str]:
     env, algo, sizes, seeds = PARTS[part]
-    cmd = ["weit-rl", "compare", "--env", env, "--algo", algo, "--study", STUDY, "--profile", "full",
-           "--sizes", ",".join(sizes), "--arms", ",".join(ARMS[algo]), "--seeds", str(seeds), *PROTOCOL[algo],
-           "--primary", "weit:scratch", "--primary-size", PRIMARY_SIZE, "--candidates", "weit",
-           "--workers", str(workers)]
+    cmd = [
+        "weit-rl",
+        "compare",
+        "--env",
+        env,
+        "--algo",
+        algo,
+        "--study",
+        STUDY,
+        "--profile",
+        "full",
+        "--sizes",
+        ",".join(sizes),
+        "--arms",
+        ",".join(ARMS[algo]),
+        "--seeds",
+        str(seeds),
+        *PROTOCOL[algo],
+        "--primary",
+        "weit:scratch",
+        "--primary-size",
+        PRIMARY_SIZE,
+        "--candidates",
+        "weit",
+        "--workers",
+        str(workers),
+    ]
     return cmd + (["--set", *SHARED[algo]] if SHARED[algo] else [])
 
 

@@ -28,11 +28,11 @@ ALL_ARMS = ("scratch", "weit", "distill", "select")
 # config.yaml fields that differ between runs of one arm by design; any other difference is a mixed recipe.
 PER_RUN = ("seed", "size", "net_arch", "run_dir", "device", "progress_bar", "expert", "code_version")
 RECIPE_ARMS = ("weit", "distill")  # the arms whose recipe the page lists
-RECIPE = ("fit_steps", "finetune_steps", "calib", "rebalance", "scale_penalty", "warmup_steps", "retention",
-          "lr_scale")
+RECIPE = ("fit_steps", "finetune_steps", "calib", "rebalance", "scale_penalty", "warmup_steps", "retention", "lr_scale")
 
 
 # --- Statistics (pure) -----------------------------------------------------------------
+
 
 def interval(samples: list, func: Any, reps: int, seed: int) -> dict[str, Any]:
     """Percentile bootstrap of func over the samples (each resampled on its own, from a fresh
@@ -74,6 +74,7 @@ def size_label(size: str) -> str:
 
 # --- Reading the study -----------------------------------------------------------------
 
+
 def recipes(env_dir: Path, algo: str) -> dict[str, dict[str, list]]:
     """arm -> config.yaml field -> its distinct values over the arm's runs, for the recipe
     fields and any field that differs between runs (a default changed mid-study)."""
@@ -104,27 +105,41 @@ def collect(study_dir: Path, expected: dict[tuple[str, str], dict]) -> dict[str,
         path = study_dir / f"{env}-{algo}.json"
         data = json.loads(path.read_text()) if path.exists() else None
         sizes, arms = order_sizes(want["sizes"]), want["arms"]
-        part: dict[str, Any] = {"task": env, "algo": algo, "report": None, "sizes": sizes, "arms": arms,
-                                "expected_runs": want["seeds"], "runs": {}, "comparisons": {}, "steps_to_50": {},
-                                "primary": None, "budget": None, "recipes": {}}
+        part: dict[str, Any] = {
+            "task": env,
+            "algo": algo,
+            "report": None,
+            "sizes": sizes,
+            "arms": arms,
+            "expected_runs": want["seeds"],
+            "runs": {},
+            "comparisons": {},
+            "steps_to_50": {},
+            "primary": None,
+            "budget": None,
+            "recipes": {},
+        }
         parts[f"{env}-{algo}"] = part
         if data is None:
             continue
         reps, seed = data["statistics"]["reps"], data["statistics"]["seed"]
         cells = data["results"]["sizes"]
-        part.update(report=f"{study_dir.name}/{path.stem}.md", budget=data["study"]["steps"],
-                    recipes=recipes(study_dir / "runs" / env, algo))
+        part.update(
+            report=f"{study_dir.name}/{path.stem}.md",
+            budget=data["study"]["steps"],
+            recipes=recipes(study_dir / "runs" / env, algo),
+        )
         part["primary"] = next((c for c in data["results"]["comparisons"] if c["role"] == "primary"), None)
         for size in sizes:
             by_arm = cells.get(size, {})
             part["runs"][size] = {a: len(by_arm[a]["auc"]) for a in arms if a in by_arm}
-            part["steps_to_50"][size] = {a: median_steps(by_arm[a]["steps"][LEVEL]) for a in arms
-                                         if LEVEL in by_arm.get(a, {}).get("steps", {})}  # none on raw returns
+            part["steps_to_50"][size] = {
+                a: median_steps(by_arm[a]["steps"][LEVEL]) for a in arms if LEVEL in by_arm.get(a, {}).get("steps", {})
+            }  # none on raw returns
             part["comparisons"][size] = {}
             for base in BASELINES:
                 if "weit" in by_arm and base in by_arm:
-                    ci = interval([by_arm["weit"]["auc"], by_arm[base]["auc"]], stats.difference_of_means, reps,
-                                  seed)
+                    ci = interval([by_arm["weit"]["auc"], by_arm[base]["auc"]], stats.difference_of_means, reps, seed)
                     part["comparisons"][size][base] = dict(ci, verdict=verdict(ci))
             for arm in arms:
                 if arm in by_arm:
@@ -139,6 +154,7 @@ def collect(study_dir: Path, expected: dict[tuple[str, str], dict]) -> dict[str,
 
 
 # --- The page --------------------------------------------------------------------------
+
 
 def fmt(ci: dict[str, Any], sign: str = "") -> str:
     est = f"{ci['estimate']:{sign}.3f}"
@@ -162,26 +178,37 @@ def primary_line(part: dict[str, Any]) -> str:
 
 def render(s: dict[str, Any], notes: Sequence[str] = ()) -> str:
     parts = s["parts"]
-    lines = ["# Headline: weit across tasks, algorithms and policy sizes", "",
-             f"Study `reports/{s['study']}/` (`python bench/headline.py`; this page: `python bench/headline.py "
-             "--summary-only`). Each task and algorithm is one part with its own report (linked below), raw runs in "
-             f"`{s['study']}/runs/<Env>/`. Score: normalized return (R - random) / (expert - random); **AUC**: the "
-             "normalized learning curve integrated as a step function over the budget, divided by the budget. "
-             f"Cells fill as the sweeps land; \"{NOT_RUN}\" marks a part or cell with no recorded run.", "",
-             "## Primary comparison (declared before the runs)", "",
-             "weit vs scratch, mean AUC, at the size each part declared when it started (small in "
-             "bench/headline.py), one test per task: two-sided permutation test at 0.05, as the part's report "
-             "states it.", ""]
+    lines = [
+        "# Headline: weit across tasks, algorithms and policy sizes",
+        "",
+        f"Study `reports/{s['study']}/` (`python bench/headline.py`; this page: `python bench/headline.py "
+        "--summary-only`). Each task and algorithm is one part with its own report (linked below), raw runs in "
+        f"`{s['study']}/runs/<Env>/`. Score: normalized return (R - random) / (expert - random); **AUC**: the "
+        "normalized learning curve integrated as a step function over the budget, divided by the budget. "
+        f'Cells fill as the sweeps land; "{NOT_RUN}" marks a part or cell with no recorded run.',
+        "",
+        "## Primary comparison (declared before the runs)",
+        "",
+        "weit vs scratch, mean AUC, at the size each part declared when it started (small in "
+        "bench/headline.py), one test per task: two-sided permutation test at 0.05, as the part's report "
+        "states it.",
+        "",
+    ]
     lines += [primary_line(p) for p in parts.values()]
     lines += ["", "## Read with", "", *[f"- {note}" for note in notes]] if notes else []
-    lines += ["", "## weit vs each baseline, per task, algorithm and size", "",
-              "Difference of mean AUC (weit minus baseline) with a 95% percentile-bootstrap CI over runs (each arm "
-              "resampled on its own); \"better\"/\"worse\" when the CI excludes 0, else \"inconclusive\". These are "
-              "**per-cell intervals without multiplicity correction** (the parts' reports give the Holm-corrected "
-              f"tests); only the primary comparison above is a pre-declared test. With fewer than {stats.MIN_RUNS} "
-              f"runs in either arm: \"{NO_INTERVAL}\" (the estimate only). Runs: recorded / planned per arm.", "",
-              "| task | algo | size | runs | " + " | ".join(f"vs {b}" for b in BASELINES) + " |",
-              "|---|---|---|---|" + "---|" * len(BASELINES)]
+    lines += [
+        "",
+        "## weit vs each baseline, per task, algorithm and size",
+        "",
+        "Difference of mean AUC (weit minus baseline) with a 95% percentile-bootstrap CI over runs (each arm "
+        'resampled on its own); "better"/"worse" when the CI excludes 0, else "inconclusive". These are '
+        "**per-cell intervals without multiplicity correction** (the parts' reports give the Holm-corrected "
+        f"tests); only the primary comparison above is a pre-declared test. With fewer than {stats.MIN_RUNS} "
+        f'runs in either arm: "{NO_INTERVAL}" (the estimate only). Runs: recorded / planned per arm.',
+        "",
+        "| task | algo | size | runs | " + " | ".join(f"vs {b}" for b in BASELINES) + " |",
+        "|---|---|---|---|" + "---|" * len(BASELINES),
+    ]
     for part in parts.values():
         for size in part["sizes"]:
             runs = part["runs"].get(size, {})
@@ -189,14 +216,25 @@ def render(s: dict[str, Any], notes: Sequence[str] = ()) -> str:
             row = [part["task"], part["algo"].upper(), size_label(size), count]
             for base in BASELINES:
                 c = part["comparisons"].get(size, {}).get(base)
-                row.append("-" if base not in part["arms"] else NOT_RUN if c is None else
-                           f"{fmt(c, '+')} {c['verdict'] if c['low'] is not None else '(' + NO_INTERVAL + ')'}")
+                row.append(
+                    "-"
+                    if base not in part["arms"]
+                    else NOT_RUN
+                    if c is None
+                    else f"{fmt(c, '+')} {c['verdict'] if c['low'] is not None else '(' + NO_INTERVAL + ')'}"
+                )
             lines.append("| " + " | ".join(row) + " |")
-    lines += ["", "## IQM across tasks", "",
-              "Interquartile mean of the per-run normalized AUC, the runs of every task pooled, with a 95% "
-              "percentile-bootstrap CI stratified by task (runs resampled within each task); no interval when a "
-              f"task has fewer than {stats.MIN_RUNS} runs.", "",
-              "| algo | size | arm | IQM across tasks [95% CI] | runs per task |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## IQM across tasks",
+        "",
+        "Interquartile mean of the per-run normalized AUC, the runs of every task pooled, with a 95% "
+        "percentile-bootstrap CI stratified by task (runs resampled within each task); no interval when a "
+        f"task has fewer than {stats.MIN_RUNS} runs.",
+        "",
+        "| algo | size | arm | IQM across tasks [95% CI] | runs per task |",
+        "|---|---|---|---|---|",
+    ]
     for algo in dict.fromkeys(p["algo"] for p in parts.values()):
         mine = [p for p in parts.values() if p["algo"] == algo]
         for size in order_sizes(list(dict.fromkeys(z for p in mine for z in p["sizes"]))):
@@ -204,28 +242,40 @@ def render(s: dict[str, Any], notes: Sequence[str] = ()) -> str:
                 v = s["iqm"].get(algo, {}).get(size, {}).get(arm)
                 runs = ", ".join(f"{t} {n}" for t, n in v["runs"].items()) if v else "-"
                 lines.append(f"| {algo.upper()} | {size_label(size)} | {arm} | {fmt(v) if v else NOT_RUN} | {runs} |")
-    lines += ["", "## Steps to 50% of the expert's return", "",
-              "Median over runs of the first evaluation step at which a run's score reaches 0.5; a run that never "
-              "does is censored (+∞), and \"censored\" means the median run never got there.", "",
-              "![steps to 50% of the expert's return by policy size](summary.png)", "",
-              "| task | algo | size | " + " | ".join(ALL_ARMS) + " |", "|---|---|---|" + "---|" * len(ALL_ARMS)]
+    lines += [
+        "",
+        "## Steps to 50% of the expert's return",
+        "",
+        "Median over runs of the first evaluation step at which a run's score reaches 0.5; a run that never "
+        'does is censored (+∞), and "censored" means the median run never got there.',
+        "",
+        "![steps to 50% of the expert's return by policy size](summary.png)",
+        "",
+        "| task | algo | size | " + " | ".join(ALL_ARMS) + " |",
+        "|---|---|---|" + "---|" * len(ALL_ARMS),
+    ]
     for part in parts.values():
         for size in part["sizes"]:
             got = part["steps_to_50"].get(size, {})
-            row = ["-" if a not in part["arms"] else steps_text(got[a]) if a in got else NOT_RUN
-                   for a in ALL_ARMS]
+            row = ["-" if a not in part["arms"] else steps_text(got[a]) if a in got else NOT_RUN for a in ALL_ARMS]
             lines.append(f"| {part['task']} | {part['algo'].upper()} | {size_label(size)} | " + " | ".join(row) + " |")
-    lines += ["", "## Parts and recipes", "",
-              "The recipe of each arm as recorded in its runs' config.yaml (weit and distill run RunConfig's "
-              "defaults); **mixed** marks a field whose value differs between runs of one arm.", ""]
+    lines += [
+        "",
+        "## Parts and recipes",
+        "",
+        "The recipe of each arm as recorded in its runs' config.yaml (weit and distill run RunConfig's "
+        "defaults); **mixed** marks a field whose value differs between runs of one arm.",
+        "",
+    ]
     for name, part in parts.items():
         if part["report"] is None:
             lines.append(f"- {name}: {NOT_RUN}")
             continue
         lines.append(f"- {name}: [{part['report']}]({part['report']})")
         for arm, fields in part["recipes"].items():
-            text = ", ".join(f"{'**mixed** ' if len(v) > 1 else ''}{k}={'|'.join(map(str, v))}"
-                             for k, v in fields.items())
+            text = ", ".join(
+                f"{'**mixed** ' if len(v) > 1 else ''}{k}={'|'.join(map(str, v))}" for k, v in fields.items()
+            )
             lines.append(f"  - {arm}: {text or 'the same configuration in every run'}")
     return "\n".join(lines) + "\n"
 
@@ -238,12 +288,24 @@ def figure(path: Path, s: dict[str, Any]) -> None:
     for ax, part in zip(axes[0], parts.values()):
         x, got = np.arange(len(part["sizes"])), part["steps_to_50"]
         ax.set_xticks(x, [size_label(z).replace(" ", "\n") for z in part["sizes"]], fontsize=8)
-        ax.set(title=f"{part['task']} {part['algo'].upper()}", xlim=(-0.5, len(x) - 0.5),
-               xlabel="policy size (by parameter count)", ylabel="steps to 50% of expert (median run)")
+        ax.set(
+            title=f"{part['task']} {part['algo'].upper()}",
+            xlim=(-0.5, len(x) - 0.5),
+            xlabel="policy size (by parameter count)",
+            ylabel="steps to 50% of expert (median run)",
+        )
         for xi, size in zip(x, part["sizes"]):
             if not got.get(size):
-                ax.text(xi, 0.5, NOT_RUN, rotation=90, ha="center", va="center", color="0.5",
-                        transform=ax.get_xaxis_transform())
+                ax.text(
+                    xi,
+                    0.5,
+                    NOT_RUN,
+                    rotation=90,
+                    ha="center",
+                    va="center",
+                    color="0.5",
+                    transform=ax.get_xaxis_transform(),
+                )
         if part["budget"] is None:
             continue
         arms = [a for a in part["arms"] if any(a in got[z] for z in part["sizes"])]
@@ -262,8 +324,9 @@ def figure(path: Path, s: dict[str, Any]) -> None:
     plots.plt.close(fig)
 
 
-def write_summary(study_dir: Path, out_dir: Path, expected: dict[tuple[str, str], dict],
-                  notes: Sequence[str] = ()) -> Path:
+def write_summary(
+    study_dir: Path, out_dir: Path, expected: dict[tuple[str, str], dict], notes: Sequence[str] = ()
+) -> Path:
     """Write out_dir/summary.md, .json and .png; returns the Markdown file. `notes`: what a reader
     must know that the runs alone do not say (studies made after them)."""
     s = collect(study_dir, expected)

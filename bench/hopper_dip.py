@@ -36,20 +36,37 @@ from ablation import SHARED, run_arms, study_args  # the controlled settings; on
 
 STUDY = "hopper-dip"
 KL = "hyperparam_overrides={target_kl: 0.01}"
-EXPERT_HP = ("hyperparam_overrides={n_steps: 2048, batch_size: 64, n_epochs: 10, learning_rate: 3.0e-4, gamma: 0.99, "
-             "gae_lambda: 0.95, clip_range: 0.2, ent_coef: 0.0, max_grad_norm: 0.5, vf_coef: 0.5, "
-             "policy_kwargs: {log_std_init: -0.5}}")
-ARMS = {"scratch": "", "weit": "", "distill": "",
-        "scratch_kl": f"init=scratch,{KL}", "weit_kl": f"init=weit,{KL}", "distill_kl": f"init=distill,{KL}",
-        "scratch_xhp": f"init=scratch,{EXPERT_HP}", "weit_xhp": f"init=weit,{EXPERT_HP}",
-        "distill_xhp": f"init=distill,{EXPERT_HP}"}
+EXPERT_HP = (
+    "hyperparam_overrides={n_steps: 2048, batch_size: 64, n_epochs: 10, learning_rate: 3.0e-4, gamma: 0.99, "
+    "gae_lambda: 0.95, clip_range: 0.2, ent_coef: 0.0, max_grad_norm: 0.5, vf_coef: 0.5, "
+    "policy_kwargs: {log_std_init: -0.5}}"
+)
+ARMS = {
+    "scratch": "",
+    "weit": "",
+    "distill": "",
+    "scratch_kl": f"init=scratch,{KL}",
+    "weit_kl": f"init=weit,{KL}",
+    "distill_kl": f"init=distill,{KL}",
+    "scratch_xhp": f"init=scratch,{EXPERT_HP}",
+    "weit_xhp": f"init=weit,{EXPERT_HP}",
+    "distill_xhp": f"init=distill,{EXPERT_HP}",
+}
 PROTOCOL = ["--steps", "200000", "--eval-freq", "10000", "--eval-episodes", "10", "--sizes", "64x3", "--seeds", "5"]
 
 
 def main() -> None:
     args = study_args(__doc__, "Hopper")
-    run_arms(args.env, "ppo", STUDY, ARMS, [*PROTOCOL, "--set", *SHARED], "weit_kl:weit",
-             ["weit_kl", "scratch_kl", "weit_xhp", "scratch_xhp"], args.workers)
+    run_arms(
+        args.env,
+        "ppo",
+        STUDY,
+        ARMS,
+        [*PROTOCOL, "--set", *SHARED],
+        "weit_kl:weit",
+        ["weit_kl", "scratch_kl", "weit_xhp", "scratch_xhp"],
+        args.workers,
+    )
 
 
 if __name__ == "__main__":

@@ -33,7 +33,8 @@ STUDY = "sac-start"
 ENT = "hyperparam_overrides={ent_coef: auto_0.2}"
 ENT_OWN = "hyperparam_overrides={ent_coef: auto_0.2, learning_starts: 1000}"
 ARMS = {
-    "scratch": "", "weit": "",
+    "scratch": "",
+    "weit": "",
     "scratch_ent": f"init=scratch,{ENT}",
     "weit_ent": f"init=weit,{ENT}",
     "weit_ent_warm": f"init=weit,{ENT},warmup_steps=20000",
@@ -45,8 +46,16 @@ PROTOCOL = ["--steps", "30000", "--eval-freq", "2500", "--eval-episodes", "10", 
 
 def main() -> None:
     args = study_args(__doc__, "HalfCheetah")
-    run_arms(args.env, "sac", STUDY, ARMS, PROTOCOL, "weit:scratch",
-             ["weit", "weit_ent", "weit_ent_warm", "weit_ent_own_warm"], args.workers)
+    run_arms(
+        args.env,
+        "sac",
+        STUDY,
+        ARMS,
+        PROTOCOL,
+        "weit:scratch",
+        ["weit", "weit_ent", "weit_ent_warm", "weit_ent_own_warm"],
+        args.workers,
+    )
 
 
 if __name__ == "__main__":

@@ -46,8 +46,12 @@ def main() -> None:
     for k, block in SETTINGS:
         start = time.time()
         actor_t, critic_t, _, _ = learn_templates(train, aux, k, block, act, a.steps, progress=False)
-        row = {"n_templates": k, "block": block, "learn_s": round(time.time() - start, 1),
-               "template_params": sum(t.numel() for t in [*actor_t.parameters(), *critic_t.parameters()])}
+        row = {
+            "n_templates": k,
+            "block": block,
+            "learn_s": round(time.time() - start, 1),
+            "template_params": sum(t.numel() for t in [*actor_t.parameters(), *critic_t.parameters()]),
+        }
         for size in TARGETS:
             nets, _ = fit_scalers(actor_t, critic_t, parse_size(size), calib, act)
             row[size] = evaluate_loss(nets, held_out)
@@ -58,13 +62,15 @@ def main() -> None:
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({"command": command, "rows": rows}, indent=2))
-    lines = [f"# Template count and block size ({env_id}, PPO expert)\n",
-             f"Held-out distillation loss (actor MSE + critic MSE in units of value std) after fitting scalers "
-             f"(300 steps, {a.calib} calibration transitions) on templates learned for {a.steps} steps from "
-             f"{a.samples} expert transitions. Lower is better. Scaler counts (actor + critic) in brackets.\n",
-             f"Command: `{command}`\n",
-             "| K | block | template params | learn s | " + " | ".join(TARGETS) + " |",
-             "|---|---|---|---|" + "---|" * len(TARGETS)]
+    lines = [
+        f"# Template count and block size ({env_id}, PPO expert)\n",
+        f"Held-out distillation loss (actor MSE + critic MSE in units of value std) after fitting scalers "
+        f"(300 steps, {a.calib} calibration transitions) on templates learned for {a.steps} steps from "
+        f"{a.samples} expert transitions. Lower is better. Scaler counts (actor + critic) in brackets.\n",
+        f"Command: `{command}`\n",
+        "| K | block | template params | learn s | " + " | ".join(TARGETS) + " |",
+        "|---|---|---|---|" + "---|" * len(TARGETS),
+    ]
     for r in rows:
         cells = " | ".join(f"{r[s]:.3f} ({r[f'{s}_scalers']})" for s in TARGETS)
         lines.append(f"| {r['n_templates']} | {r['block']} | {r['template_params']} | {r['learn_s']} | {cells} |")

@@ -63,8 +63,13 @@ def tiny_sac_expert(tmp_path_factory) -> Path:
 def tiny_hopper_expert(tmp_path_factory) -> Path:
     """An untrained PPO expert of another task (Hopper: 11-dim observations, 3 actions)."""
     out = tmp_path_factory.mktemp("hopper")
-    PPO("MlpPolicy", make_vec_env("Hopper-v5"), policy_kwargs=dict(net_arch=ARCH, activation_fn=torch.nn.ReLU),
-        n_steps=64, seed=0).save(out / "model.zip")
+    PPO(
+        "MlpPolicy",
+        make_vec_env("Hopper-v5"),
+        policy_kwargs=dict(net_arch=ARCH, activation_fn=torch.nn.ReLU),
+        n_steps=64,
+        seed=0,
+    ).save(out / "model.zip")
     return out
 
 
@@ -81,5 +86,6 @@ def tiny_sac_bank(tiny_sac_expert, tmp_path_factory) -> Path:
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """`weit-rl ARGS` in a subprocess, as a user would run it."""
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    return subprocess.run([sys.executable, "-m", "weit_rl.cli", *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "weit_rl.cli", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600
+    )

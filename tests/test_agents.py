@@ -16,6 +16,8 @@ from weit_rl.agents.callbacks import truncate_evals
 from weit_rl.agents.config import changed_fields
 from weit_rl.envs import make_env
 
+pytestmark = pytest.mark.slow  # trains, builds or spawns: left out of `make test-fast`
+
 OLD_HEADER = "timesteps,mean_return,std_return,returns\n"
 
 
@@ -29,15 +31,27 @@ def test_a_run_loads_its_bank_once(tiny_ppo_bank, monkeypatch):
     opened = []
     real_open = bank_module._open
     monkeypatch.setattr(bank_module, "_open", lambda path: opened.append(path) or real_open(path))
-    model = new_model(prepare(RunConfig(env="HalfCheetah", size="8", bank=str(tiny_ppo_bank), fit_steps=5,
-                                        device="cpu")))
+    model = new_model(
+        prepare(RunConfig(env="HalfCheetah", size="8", bank=str(tiny_ppo_bank), fit_steps=5, device="cpu"))
+    )
     assert opened == [str(tiny_ppo_bank)]  # for the env's observation statistics and the initializer alike
     assert "bank" not in model.policy_kwargs  # as_stock dropped the loaded bank with the other init kwargs
 
 
 def test_evaluations_csv_times_the_run(tmp_path):
-    run = train(RunConfig(env="HalfCheetah", init="scratch", size="8", steps=1024, eval_freq=512, eval_episodes=1,
-                          device="cpu", run_dir=str(tmp_path / "run"), progress_bar=False))
+    run = train(
+        RunConfig(
+            env="HalfCheetah",
+            init="scratch",
+            size="8",
+            steps=1024,
+            eval_freq=512,
+            eval_episodes=1,
+            device="cpu",
+            run_dir=str(tmp_path / "run"),
+            progress_bar=False,
+        )
+    )
     rows = read_evals(run / "evaluations.csv")
     assert list(rows[0]) == EVAL_COLUMNS
     assert [int(r["timesteps"]) for r in rows] == [0, 512, 1024]
@@ -74,11 +88,19 @@ def test_a_short_sac_run_still_learns(capsys):
     assert prepare(RunConfig(env="HalfCheetah", algo="sac", init="scratch")).hyperparams["learning_starts"] == 10000
 
 
-@pytest.mark.parametrize("init, recipe, expected", [
-    ("weit", "default", (2300, 1.0)), ("distill", "default", (2300, 1.0)), ("select", "default", (0, 1.0)),
-    ("scratch", "default", (0, 0.0)), ("weit", "ft300", (300, 1.0)), ("distill", "ft300", (300, 1.0)),
-    ("weit", "plain", (0, 0.0)), ("distill", "plain", (0, 0.0)),
-])
+@pytest.mark.parametrize(
+    "init, recipe, expected",
+    [
+        ("weit", "default", (2300, 1.0)),
+        ("distill", "default", (2300, 1.0)),
+        ("select", "default", (0, 1.0)),
+        ("scratch", "default", (0, 0.0)),
+        ("weit", "ft300", (300, 1.0)),
+        ("distill", "ft300", (300, 1.0)),
+        ("weit", "plain", (0, 0.0)),
+        ("distill", "plain", (0, 0.0)),
+    ],
+)
 def test_the_recipe_fills_what_the_user_left_unset(init, recipe, expected):
     cfg = prepare(RunConfig(env="HalfCheetah", init=init, recipe=recipe))
     assert (cfg.finetune_steps, cfg.retention) == expected
@@ -98,6 +120,8 @@ def test_explicit_recipe_fields_win_and_a_recipe_is_only_its_fields():
     spelled = prepare(RunConfig(env="HalfCheetah", init="weit", finetune_steps=0, retention=0.0))
     assert changed_fields(spelled, yaml.safe_load(yaml.safe_dump(asdict(plain)))) == []
     assert changed_fields(prepare(RunConfig(env="HalfCheetah")), asdict(plain)) == [
-        "finetune_steps: 0 -> 2300", "retention: 0.0 -> 1.0"]
+        "finetune_steps: 0 -> 2300",
+        "retention: 0.0 -> 1.0",
+    ]
     with pytest.raises(UserError, match="unknown recipe 'best'"):
         prepare(RunConfig(env="HalfCheetah", recipe="best"))

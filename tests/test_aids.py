@@ -16,6 +16,8 @@ from weit_rl.agents.normalization import PreservingObsNormalization
 from weit_rl.bank import load_bank
 from weit_rl.sb3 import load_expert
 
+pytestmark = pytest.mark.slow  # trains, builds or spawns: left out of `make test-fast`
+
 
 def test_gaussian_kl_matches_torch():
     g = torch.Generator().manual_seed(0)
@@ -25,8 +27,18 @@ def test_gaussian_kl_matches_torch():
 
 
 def _ppo(**kw):
-    return PPO("MlpPolicy", "Pendulum-v1", n_steps=64, batch_size=32, n_epochs=2, learning_rate=3e-3,
-               policy_kwargs=dict(net_arch=[16]), seed=0, device="cpu", **kw)
+    return PPO(
+        "MlpPolicy",
+        "Pendulum-v1",
+        n_steps=64,
+        batch_size=32,
+        n_epochs=2,
+        learning_rate=3e-3,
+        policy_kwargs=dict(net_arch=[16]),
+        seed=0,
+        device="cpu",
+        **kw,
+    )
 
 
 def _snapshot(params):
@@ -40,8 +52,19 @@ def _critic_parameters(model, algo):
 @pytest.mark.parametrize("algo", ["ppo", "sac"])
 def test_critic_warmup_moves_only_the_critic(algo, tmp_path):
     """With retention on as well (the default recipe), which has nothing to pull meanwhile."""
-    model = _ppo() if algo == "ppo" else SAC("MlpPolicy", "Pendulum-v1", learning_starts=16, batch_size=16,
-                                             policy_kwargs=dict(net_arch=[16]), seed=0, device="cpu")
+    model = (
+        _ppo()
+        if algo == "ppo"
+        else SAC(
+            "MlpPolicy",
+            "Pendulum-v1",
+            learning_starts=16,
+            batch_size=16,
+            policy_kwargs=dict(net_arch=[16]),
+            seed=0,
+            device="cpu",
+        )
+    )
     actor = _snapshot(actor_parameters(model.policy))
     critic = _snapshot(_critic_parameters(model, algo))
     model.learn(128, callback=[CriticWarmup(steps=10_000), Retention(1.0, 10_000, tmp_path / "teacher.pt")])
@@ -52,8 +75,16 @@ def test_critic_warmup_moves_only_the_critic(algo, tmp_path):
 
 
 def _sac_auto_entropy():
-    return SAC("MlpPolicy", "Pendulum-v1", learning_starts=16, batch_size=16, ent_coef="auto_0.2",
-               policy_kwargs=dict(net_arch=[16]), seed=0, device="cpu")
+    return SAC(
+        "MlpPolicy",
+        "Pendulum-v1",
+        learning_starts=16,
+        batch_size=16,
+        ent_coef="auto_0.2",
+        policy_kwargs=dict(net_arch=[16]),
+        seed=0,
+        device="cpu",
+    )
 
 
 def test_critic_warmup_holds_sacs_entropy_weight_until_the_actor_moves():
@@ -76,8 +107,16 @@ def test_retention_keeps_the_policy_near_its_start(algo, tmp_path):
     def make():
         if algo == "ppo":
             return _ppo()
-        return SAC("MlpPolicy", "Pendulum-v1", learning_starts=16, batch_size=16, learning_rate=3e-3,
-                   policy_kwargs=dict(net_arch=[16]), seed=0, device="cpu")
+        return SAC(
+            "MlpPolicy",
+            "Pendulum-v1",
+            learning_starts=16,
+            batch_size=16,
+            learning_rate=3e-3,
+            policy_kwargs=dict(net_arch=[16]),
+            seed=0,
+            device="cpu",
+        )
 
     obs = torch.as_tensor(np.stack([make().observation_space.sample() for _ in range(256)]))
     kls = {}
@@ -103,8 +142,9 @@ def test_retention_resumes_with_the_saved_teacher(tmp_path):
 def test_the_teacher_keeps_its_function_when_the_statistics_move(preserve, tmp_path):
     env = VecNormalize(make_vec_env("Pendulum-v1", n_envs=1, seed=0), norm_reward=False, clip_obs=1e9)
     env.obs_rms.count = 10.0  # few samples: the statistics move a lot in 128 steps
-    model = PPO("MlpPolicy", env, n_steps=64, batch_size=32, n_epochs=1, policy_kwargs=dict(net_arch=[16]),
-                seed=0, device="cpu")
+    model = PPO(
+        "MlpPolicy", env, n_steps=64, batch_size=32, n_epochs=1, policy_kwargs=dict(net_arch=[16]), seed=0, device="cpu"
+    )
     model.learn(0)  # the first reset updates the statistics before any callback runs
     raw = np.random.default_rng(0).uniform([-1, -1, -8], [1, 1, 8], size=(64, 3)).astype(np.float32)
 
@@ -122,11 +162,22 @@ def test_the_teacher_keeps_its_function_when_the_statistics_move(preserve, tmp_p
 
 
 @pytest.mark.parametrize("teacher", ["expert", "bank"])
-def test_the_expert_or_the_bank_can_teach_and_a_missing_one_is_refused(teacher, tiny_ppo_expert, tiny_ppo_bank,
-                                                                       tmp_path):
-    cfg = dict(env="HalfCheetah", init="scratch", size="8", steps=64, eval_freq=64, eval_episodes=1, device="cpu",
-               progress_bar=False, retention=1.0, retention_teacher=teacher,
-               hyperparam_overrides={"n_steps": 32, "batch_size": 32, "n_epochs": 1})
+def test_the_expert_or_the_bank_can_teach_and_a_missing_one_is_refused(
+    teacher, tiny_ppo_expert, tiny_ppo_bank, tmp_path
+):
+    cfg = dict(
+        env="HalfCheetah",
+        init="scratch",
+        size="8",
+        steps=64,
+        eval_freq=64,
+        eval_episodes=1,
+        device="cpu",
+        progress_bar=False,
+        retention=1.0,
+        retention_teacher=teacher,
+        hyperparam_overrides={"n_steps": 32, "batch_size": 32, "n_epochs": 1},
+    )
     with pytest.raises(UserError, match=f"needs {'the expert' if teacher == 'expert' else 'a template bank'}"):
         train(RunConfig(**cfg, run_dir=str(tmp_path / "none")))
     assert not (tmp_path / "none").exists()

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from stable_baselines3 import PPO
 
@@ -17,18 +18,43 @@ from weit_rl.bank import load_bank
 from weit_rl.policies import WeiTActorCriticPolicy
 from weit_rl.sb3 import OBS_EPSILON
 
+pytestmark = pytest.mark.slow  # trains, builds or spawns: left out of `make test-fast`
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _cli_model(bank, seed=0):
-    return new_model(prepare(RunConfig(env="HalfCheetah", size="small", init="weit", seed=seed, bank=str(bank),
-                                       fit_steps=20, finetune_steps=30, progress_bar=False)))
+    return new_model(
+        prepare(
+            RunConfig(
+                env="HalfCheetah",
+                size="small",
+                init="weit",
+                seed=seed,
+                bank=str(bank),
+                fit_steps=20,
+                finetune_steps=30,
+                progress_bar=False,
+            )
+        )
+    )
 
 
 def _api_model(bank, env, seed=0, **extra):
     cfg = prepare(RunConfig(env="HalfCheetah", size="small", init="weit", seed=seed, bank=str(bank)))
-    kwargs = dict(bank=str(bank), net_arch=[64, 64], activation_fn=torch.nn.ReLU, fit_steps=20, finetune_steps=30,
-                  log_std_init=-2.0, ortho_init=False, init_seed=seed) | extra
+    kwargs = (
+        dict(
+            bank=str(bank),
+            net_arch=[64, 64],
+            activation_fn=torch.nn.ReLU,
+            fit_steps=20,
+            finetune_steps=30,
+            log_std_init=-2.0,
+            ortho_init=False,
+            init_seed=seed,
+        )
+        | extra
+    )
     return PPO(WeiTActorCriticPolicy, env, policy_kwargs=kwargs, seed=seed, **algo_kwargs("ppo", cfg.hyperparams))
 
 

@@ -16,6 +16,8 @@ from weit_rl.config import canonical_size
 
 from conftest import run_cli
 
+pytestmark = pytest.mark.slow  # trains, builds or spawns: left out of `make test-fast`
+
 
 def one_error(out, message: str) -> None:
     """Exit status 2 and a single `weit-rl: error:` line naming the problem, no traceback."""
@@ -33,15 +35,29 @@ def cwd(tmp_path) -> Path:
 
 
 # 1. Hyperparameters SB3 would choke on deep inside (ValueError, IndexError, TypeError)
-@pytest.mark.parametrize("item,message", [
-    ("learning_rate=-1", "learning_rate is -1: use a number > 0"),
-    ("n_envs=0", "n_envs is 0: use an integer >= 1"),
-    ("policy_kwargs.n_critics=2", "policy_kwargs.n_critics is not a known key"),  # SAC's, given to PPO
-    ("policy_kwargs.clip_mean=2", "did you mean --algo sac?"),
-])
+@pytest.mark.parametrize(
+    "item,message",
+    [
+        ("learning_rate=-1", "learning_rate is -1: use a number > 0"),
+        ("n_envs=0", "n_envs is 0: use an integer >= 1"),
+        ("policy_kwargs.n_critics=2", "policy_kwargs.n_critics is not a known key"),  # SAC's, given to PPO
+        ("policy_kwargs.clip_mean=2", "did you mean --algo sac?"),
+    ],
+)
 def test_bad_hyperparameters(item, message, tiny_ppo_bank, cwd):
-    out = run_cli("train", "--env", "HalfCheetah", "--bank", str(tiny_ppo_bank), "--steps", "64", "--no-progress",
-                  "--hyperparams", item, cwd=cwd)
+    out = run_cli(
+        "train",
+        "--env",
+        "HalfCheetah",
+        "--bank",
+        str(tiny_ppo_bank),
+        "--steps",
+        "64",
+        "--no-progress",
+        "--hyperparams",
+        item,
+        cwd=cwd,
+    )
     one_error(out, message)
     assert not any(cwd.iterdir())
 
@@ -51,9 +67,27 @@ def test_a_bank_without_a_teacher(tiny_ppo_bank, cwd, tmp_path):
     bank = load_bank(tiny_ppo_bank)
     del bank.manifest["teacher_widths"]
     old = save_bank(tmp_path / "old.safetensors", dataclasses.replace(bank, teacher=None))
-    out = run_cli("train", "--env", "HalfCheetah", "--bank", str(old), "--steps", "64", "--no-progress",
-                  "--fit-steps", "2", "--finetune-steps", "0", "--retention", "1", "--retention-teacher", "bank",
-                  "--hyperparams", "n_steps=64", cwd=cwd)
+    out = run_cli(
+        "train",
+        "--env",
+        "HalfCheetah",
+        "--bank",
+        str(old),
+        "--steps",
+        "64",
+        "--no-progress",
+        "--fit-steps",
+        "2",
+        "--finetune-steps",
+        "0",
+        "--retention",
+        "1",
+        "--retention-teacher",
+        "bank",
+        "--hyperparams",
+        "n_steps=64",
+        cwd=cwd,
+    )
     one_error(out, "stores no teacher network")
     assert "`weit-rl templates --env HalfCheetah --algo ppo --out banks/HalfCheetah-ppo-teacher" in out.stderr
     assert not any(cwd.iterdir())
@@ -63,8 +97,18 @@ def test_a_bank_without_a_teacher(tiny_ppo_bank, cwd, tmp_path):
 @pytest.mark.parametrize("under", ["", "/run"])
 def test_run_dir_that_is_a_file(under, tiny_ppo_bank, cwd):
     (cwd / "README.md").write_text("# readme\n")
-    out = run_cli("train", "--env", "HalfCheetah", "--bank", str(tiny_ppo_bank), "--steps", "64",
-                  "--run-dir", "README.md" + under, cwd=cwd)
+    out = run_cli(
+        "train",
+        "--env",
+        "HalfCheetah",
+        "--bank",
+        str(tiny_ppo_bank),
+        "--steps",
+        "64",
+        "--run-dir",
+        "README.md" + under,
+        cwd=cwd,
+    )
     one_error(out, "README.md is a file, not a folder")
     assert [p.name for p in cwd.iterdir()] == ["README.md"] and (cwd / "README.md").read_text() == "# readme\n"
 

@@ -30,8 +30,13 @@ def test_manifest_records_provenance(tiny_ppo_bank, tiny_sac_bank):
     assert (m["task"], m["algo"], m["obs_dim"], m["act_dim"]) == ("HalfCheetah-v5", "ppo", 17, 6)
     assert m["expert"]["net_arch"] == [32, 32, 32] and m["calib"] == 400 and m["command"] == "tests"
     assert json.loads(tiny_ppo_bank.with_suffix(".json").read_text()) == m
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(weit_rl.__file__).parent,
-                          capture_output=True, text=True, check=False)
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=Path(weit_rl.__file__).parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if head.returncode == 0:  # a checkout: the manifest names the commit whose code built the bank
         assert m["code_version"].startswith(f"{weit_rl.__version__} (git {head.stdout.strip()}")
     bank = load_bank(tiny_ppo_bank)
@@ -73,9 +78,30 @@ def test_templates_never_overwrite_a_bank_unasked(tiny_ppo_expert, tiny_ppo_bank
     target = tmp_path / "bank.safetensors"
     target.write_bytes(tiny_ppo_bank.read_bytes())
     with pytest.raises(UserError, match="--replace"):
-        build_bank(str(tiny_ppo_expert), "HalfCheetah", "ppo", str(target), samples=300, calib=100, steps=5,
-                   n_templates=4, block=8, aux_sizes=[[16]])
+        build_bank(
+            str(tiny_ppo_expert),
+            "HalfCheetah",
+            "ppo",
+            str(target),
+            samples=300,
+            calib=100,
+            steps=5,
+            n_templates=4,
+            block=8,
+            aux_sizes=[[16]],
+        )
     assert target.read_bytes() == tiny_ppo_bank.read_bytes()
-    build_bank(str(tiny_ppo_expert), "HalfCheetah", "ppo", str(target), samples=300, calib=100, steps=5,
-               n_templates=4, block=8, aux_sizes=[[16]], replace=True)
+    build_bank(
+        str(tiny_ppo_expert),
+        "HalfCheetah",
+        "ppo",
+        str(target),
+        samples=300,
+        calib=100,
+        steps=5,
+        n_templates=4,
+        block=8,
+        aux_sizes=[[16]],
+        replace=True,
+    )
     assert load_bank(target).manifest["template_steps"] == 5

@@ -16,6 +16,8 @@ from weit_rl.cli import parser
 
 from conftest import run_cli
 
+pytestmark = pytest.mark.slow  # trains, builds or spawns: left out of `make test-fast`
+
 
 def evals(run: Path) -> list[int]:
     with (run / "evaluations.csv").open() as f:
@@ -26,10 +28,27 @@ def evals(run: Path) -> list[int]:
 def test_train_smoke_from_tiny_bank(algo, tiny_ppo_bank, tiny_sac_bank, tmp_path):
     bank = tiny_ppo_bank if algo == "ppo" else tiny_sac_bank
     run = tmp_path / "run"
-    out = run_cli("train", "--env", "HalfCheetah", "--algo", algo, "--size", "24x2", "--bank", str(bank),
-                  "--steps", "300", "--eval-freq", "150", "--eval-episodes", "1", "--run-dir", str(run),
-                  "--no-progress",
-                  *(["--hyperparams", "learning_starts=100"] if algo == "sac" else []))
+    out = run_cli(
+        "train",
+        "--env",
+        "HalfCheetah",
+        "--algo",
+        algo,
+        "--size",
+        "24x2",
+        "--bank",
+        str(bank),
+        "--steps",
+        "300",
+        "--eval-freq",
+        "150",
+        "--eval-episodes",
+        "1",
+        "--run-dir",
+        str(run),
+        "--no-progress",
+        *(["--hyperparams", "learning_starts=100"] if algo == "sac" else []),
+    )
     assert out.returncode == 0, out.stderr
     for name in ("model.zip", "config.yaml", "command.txt", "evaluations.csv"):
         assert (run / name).exists(), name
@@ -46,15 +65,39 @@ def test_train_smoke_from_tiny_bank(algo, tiny_ppo_bank, tiny_sac_bank, tmp_path
 
 def test_finished_run_refuses_changed_arguments(tiny_ppo_bank, tmp_path):
     run = tmp_path / "run"
-    args = ["train", "--env", "HalfCheetah", "--size", "8", "--bank", str(tiny_ppo_bank), "--steps", "256",
-            "--eval-freq", "256", "--eval-episodes", "1", "--run-dir", str(run), "--no-progress", "--fit-steps", "5",
-            "--hyperparams", "n_steps=256", "n_epochs=1"]
+    args = [
+        "train",
+        "--env",
+        "HalfCheetah",
+        "--size",
+        "8",
+        "--bank",
+        str(tiny_ppo_bank),
+        "--steps",
+        "256",
+        "--eval-freq",
+        "256",
+        "--eval-episodes",
+        "1",
+        "--run-dir",
+        str(run),
+        "--no-progress",
+        "--fit-steps",
+        "5",
+        "--hyperparams",
+        "n_steps=256",
+        "n_epochs=1",
+    ]
     assert run_cli(*args).returncode == 0
     before = {p: p.stat().st_mtime_ns for p in run.rglob("*")}
     corrupt = tmp_path / "corrupt.safetensors"
     corrupt.write_text("junk")
-    for extra, change in [(["--steps", "512"], "steps: 256 -> 512"), (["--bank", str(corrupt)], "bank: "),
-                          (["--fit-steps", "6"], "fit_steps: 5 -> 6"), (["--hyperparams", "n_steps=128"], "n_steps")]:
+    for extra, change in [
+        (["--steps", "512"], "steps: 256 -> 512"),
+        (["--bank", str(corrupt)], "bank: "),
+        (["--fit-steps", "6"], "fit_steps: 5 -> 6"),
+        (["--hyperparams", "n_steps=128"], "n_steps"),
+    ]:
         out = run_cli(*args, *extra)
         assert out.returncode == 2 and change in out.stderr and "new --run-dir" in out.stderr, out.stderr
         assert "Traceback" not in out.stderr
@@ -81,9 +124,31 @@ def test_train_options_are_the_run_config_fields(capsys):
 
 def test_killed_run_resumes_from_checkpoint(tiny_ppo_bank, tmp_path):
     run = tmp_path / "run"
-    args = [sys.executable, "-m", "weit_rl.cli", "train", "--env", "HalfCheetah", "--size", "16", "--bank",
-            str(tiny_ppo_bank), "--steps", "8192", "--eval-freq", "2048", "--eval-episodes", "1",
-            "--checkpoint-freq", "2048", "--run-dir", str(run), "--no-progress", "--hyperparams", "n_epochs=1"]
+    args = [
+        sys.executable,
+        "-m",
+        "weit_rl.cli",
+        "train",
+        "--env",
+        "HalfCheetah",
+        "--size",
+        "16",
+        "--bank",
+        str(tiny_ppo_bank),
+        "--steps",
+        "8192",
+        "--eval-freq",
+        "2048",
+        "--eval-episodes",
+        "1",
+        "--checkpoint-freq",
+        "2048",
+        "--run-dir",
+        str(run),
+        "--no-progress",
+        "--hyperparams",
+        "n_epochs=1",
+    ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     while not (run / "checkpoint" / "timesteps.txt").exists() and time.time() < deadline:
@@ -106,9 +171,31 @@ def test_sigterm_checkpoints_like_ctrl_c(tiny_ppo_bank, tmp_path):
     """A stopped job (SIGTERM) writes a checkpoint at the step it reached, not only at the
     last periodic one."""
     run = tmp_path / "run"
-    args = [sys.executable, "-m", "weit_rl.cli", "train", "--env", "HalfCheetah", "--size", "16", "--bank",
-            str(tiny_ppo_bank), "--steps", "100000", "--eval-freq", "1024", "--eval-episodes", "1",
-            "--checkpoint-freq", "1000000", "--run-dir", str(run), "--no-progress", "--hyperparams", "n_epochs=1"]
+    args = [
+        sys.executable,
+        "-m",
+        "weit_rl.cli",
+        "train",
+        "--env",
+        "HalfCheetah",
+        "--size",
+        "16",
+        "--bank",
+        str(tiny_ppo_bank),
+        "--steps",
+        "100000",
+        "--eval-freq",
+        "1024",
+        "--eval-episodes",
+        "1",
+        "--checkpoint-freq",
+        "1000000",
+        "--run-dir",
+        str(run),
+        "--no-progress",
+        "--hyperparams",
+        "n_epochs=1",
+    ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 240
     while len(evals(run) if (run / "evaluations.csv").exists() else []) < 2 and time.time() < deadline:
@@ -130,10 +217,15 @@ BAD = [
     (["train", "--env", "HalfCheetah", "--bank", "{tmp}/missing.safetensors"], "template bank not found"),
     (["train", "--env", "HalfCheetah", "--bank", "{truncated}"], "corrupt or truncated"),
     (["train", "--env", "Hopper", "--bank", "{ppo}"], "built for HalfCheetah-v5, not Hopper-v5"),
-    (["train", "--env", "HalfCheetah", "--algo", "sac", "--bank", "{ppo}", "--hyperparams", "learning_starts=10"],
-     "built for PPO"),
+    (
+        ["train", "--env", "HalfCheetah", "--algo", "sac", "--bank", "{ppo}", "--hyperparams", "learning_starts=10"],
+        "built for PPO",
+    ),
     (["train", "--env", "HalfCheetah", "--algo", "ppo", "--bank", "{sac}"], "built for SAC"),
-    (["train", "--env", "HalfCheetah", "--init", "select", "--obs-stats", "init", "--expert", "{junk}"], "not an SB3 model"),
+    (
+        ["train", "--env", "HalfCheetah", "--init", "select", "--obs-stats", "init", "--expert", "{junk}"],
+        "not an SB3 model",
+    ),
     (["templates", "--env", "HalfCheetah", "--expert", "{junk}", "--out", "{tmp}/b.safetensors"], "not an SB3 model"),
     (["info", "{truncated}"], "corrupt or truncated"),
     (["train", "--env", "HalfCheetah"], "make templates ENV=HalfCheetah ALGO=ppo"),  # no shipped bank here
@@ -144,13 +236,32 @@ BAD = [
     (["train", "--env", "HalfCheetah", "--size", "8192x3", "--bank", "{ppo}"], "above the limit of 50M"),
     (["train", "--env", "HalfCheetah", "--eval-freq", "0", "--bank", "{ppo}"], "eval_freq must be >= 1"),
     (["train", "--env", "HalfCheetah", "--eval-episodes", "0", "--bank", "{ppo}"], "eval_episodes must be >= 1"),
-    (["train", "--env", "HalfCheetah", "--algo", "sac", "--bank", "{sac}", "--hyperparams", "learning_starts=10000"],
-     "learning_starts=10000"),
+    (
+        ["train", "--env", "HalfCheetah", "--algo", "sac", "--bank", "{sac}", "--hyperparams", "learning_starts=10000"],
+        "learning_starts=10000",
+    ),
     (["train", "--env", "HalfCheetah", "--bank", "{ppo}", "--hyperparams", "n_stepz=8"], "n_stepz is not a known key"),
     (["train", "--env", "HalfCheetah", "--bank", "{ppo}", "--hyperparams", "use_sde=true"], "use_sde"),
-    (["train", "--env", "HalfCheetah", "--init", "select", "--obs-stats", "init", "--expert", "{hopper}"], "observation/action sizes 11/3"),
-    (["train", "--env", "HalfCheetah", "--init", "select", "--obs-stats", "init", "--expert", "{expert}", "--hyperparams",
-      "policy_kwargs.activation_fn=tanh"], "uses relu activations but the policy uses tanh"),
+    (
+        ["train", "--env", "HalfCheetah", "--init", "select", "--obs-stats", "init", "--expert", "{hopper}"],
+        "observation/action sizes 11/3",
+    ),
+    (
+        [
+            "train",
+            "--env",
+            "HalfCheetah",
+            "--init",
+            "select",
+            "--obs-stats",
+            "init",
+            "--expert",
+            "{expert}",
+            "--hyperparams",
+            "policy_kwargs.activation_fn=tanh",
+        ],
+        "uses relu activations but the policy uses tanh",
+    ),
     (["train", "--env", "HalfCheetah", "--bank", "{edited}"], "corrupt or edited"),
     (["eval", "{expert}", "--env", "Hopper"], "observation/action sizes 17/6 but Hopper-v5 has 11/3"),
     (["eval", "{expert}", "--env", "HalfCheetah", "--episodes", "0"], "episodes must be >= 1"),
@@ -159,17 +270,25 @@ BAD = [
 
 
 @pytest.mark.parametrize("args,message", BAD, ids=[m for _, m in BAD])
-def test_bad_input_gives_one_clear_error_and_writes_nothing(args, message, tiny_ppo_bank, tiny_sac_bank,
-                                                            tiny_ppo_expert, tiny_hopper_expert, tmp_path,
-                                                            monkeypatch):
+def test_bad_input_gives_one_clear_error_and_writes_nothing(
+    args, message, tiny_ppo_bank, tiny_sac_bank, tiny_ppo_expert, tiny_hopper_expert, tmp_path, monkeypatch
+):
     truncated = tmp_path / "truncated.safetensors"
     truncated.write_bytes(tiny_ppo_bank.read_bytes()[:500])
     junk = tmp_path / "junk.zip"
     junk.write_text("hello")
     edited = tmp_path / "edited.safetensors"  # the same length, only the manifest's activation changed
-    edited.write_bytes(tiny_ppo_bank.read_bytes().replace(rb'\"activation\": \"relu\"', rb'\"activation\": \"tanh\"'))
-    paths = dict(ppo=tiny_ppo_bank, sac=tiny_sac_bank, tmp=tmp_path, truncated=truncated, junk=junk, edited=edited,
-                 expert=tiny_ppo_expert, hopper=tiny_hopper_expert)
+    edited.write_bytes(tiny_ppo_bank.read_bytes().replace(rb"\"activation\": \"relu\"", rb"\"activation\": \"tanh\""))
+    paths = dict(
+        ppo=tiny_ppo_bank,
+        sac=tiny_sac_bank,
+        tmp=tmp_path,
+        truncated=truncated,
+        junk=junk,
+        edited=edited,
+        expert=tiny_ppo_expert,
+        hopper=tiny_hopper_expert,
+    )
     run = tmp_path / "run"
     args = [a.format(**paths) for a in args]
     if args[0] == "train":
@@ -188,8 +307,11 @@ def test_info_reads_an_expert_folder_or_its_manifest(tmp_path):
     expert = tmp_path / "Ant-sac"
     expert.mkdir()
     ev = {"episodes": 20, "mean": 3263.2, "median": 3549.7, "min": 740.6, "returns": [3263.2] * 20}
-    (expert / "manifest.json").write_text(json.dumps({"task": "Ant-v5", "algo": "sac", "net_arch": [256, 256],
-                                                      "seed": 0, "steps": 710000, "evaluation": ev}))
+    (expert / "manifest.json").write_text(
+        json.dumps(
+            {"task": "Ant-v5", "algo": "sac", "net_arch": [256, 256], "seed": 0, "steps": 710000, "evaluation": ev}
+        )
+    )
     for path in (expert, expert / "manifest.json"):
         out = run_cli("info", str(path))
         assert out.returncode == 0, out.stderr

@@ -26,10 +26,28 @@ from weit_rl.compare import study
 
 from conftest import run_cli
 
+pytestmark = pytest.mark.slow  # trains, builds or spawns: left out of `make test-fast`
+
 ROOT = Path(__file__).resolve().parents[1]
 # A tiny grid: two PPO rollouts of 512 steps, evaluated at 0, 512 and 1024 steps.
-TINY = ["--env", "HalfCheetah", "--sizes", "tiny", "--steps", "1024", "--eval-freq", "512", "--eval-episodes", "1",
-        "--reps", "200", "--workers", "2", "--study", "tiny"]
+TINY = [
+    "--env",
+    "HalfCheetah",
+    "--sizes",
+    "tiny",
+    "--steps",
+    "1024",
+    "--eval-freq",
+    "512",
+    "--eval-episodes",
+    "1",
+    "--reps",
+    "200",
+    "--workers",
+    "2",
+    "--study",
+    "tiny",
+]
 RUNS = [f"ppo-tiny-{i}-s{s}" for i in ("scratch", "weit", "select") for s in (0, 1)]
 
 
@@ -48,8 +66,21 @@ def columns(run: Path, *names: str) -> list[tuple[str, ...]]:
 def local_sweep(tmp_path_factory, tiny_ppo_bank, tiny_ppo_expert) -> tuple[Path, list[str]]:
     """scratch, weit and select, two seeds each, trained by the command line."""
     root = tmp_path_factory.mktemp("compare")
-    args = [*TINY, "--inits", "scratch,weit,select", "--seeds", "2", "--bank", str(tiny_ppo_bank),
-            "--expert", str(tiny_ppo_expert), "--out-dir", str(root / "runs"), "--report-dir", str(root / "reports")]
+    args = [
+        *TINY,
+        "--inits",
+        "scratch,weit,select",
+        "--seeds",
+        "2",
+        "--bank",
+        str(tiny_ppo_bank),
+        "--expert",
+        str(tiny_ppo_expert),
+        "--out-dir",
+        str(root / "runs"),
+        "--report-dir",
+        str(root / "reports"),
+    ]
     out = run_cli("compare", *args, cwd=root)
     assert out.returncode == 0, out.stderr
     return root, args
@@ -63,10 +94,14 @@ def test_tiny_grid_end_to_end(local_sweep):
     for run in RUNS:
         recorded = folder / "runs" / "HalfCheetah" / run
         assert sorted(p.name for p in recorded.iterdir()) == ["config.yaml", "evaluations.csv"]
-        assert [int(t) for t, in columns(recorded, "timesteps")] == [0, 512, 1024]
+        assert [int(t) for (t,) in columns(recorded, "timesteps")] == [0, 512, 1024]
         assert (root / "runs" / "tiny" / "HalfCheetah" / run / "model.zip").exists()  # trained in scratch
-    for name in ("HalfCheetah-ppo.md", "HalfCheetah-ppo.json", "HalfCheetah-ppo-learning_curves.png",
-                 "HalfCheetah-ppo-performance_profile.png"):
+    for name in (
+        "HalfCheetah-ppo.md",
+        "HalfCheetah-ppo.json",
+        "HalfCheetah-ppo-learning_curves.png",
+        "HalfCheetah-ppo-performance_profile.png",
+    ):
         assert (folder / name).stat().st_size > 0, name
     # No absolute path in anything that ships: paths are relative to the repository root
     # (here the sweep's folder) or marked as outside it.
@@ -83,8 +118,10 @@ def test_tiny_grid_end_to_end(local_sweep):
     assert "**not tested**: 2 and 2 runs, fewer than 5" in text  # weit vs select: no verdict with 2 seeds
     assert "evaluating** (evaluations.csv columns wall_s, eval_s)" in text
     data = json.loads((folder / "HalfCheetah-ppo.json").read_text())
-    assert {c["baseline"]: c["verdict"] for c in data["results"]["comparisons"]} == \
-        {"scratch": "not tested (n < 5)", "select": "not tested (n < 5)"}
+    assert {c["baseline"]: c["verdict"] for c in data["results"]["comparisons"]} == {
+        "scratch": "not tested (n < 5)",
+        "select": "not tested (n < 5)",
+    }
     assert data["results"]["sizes"]["tiny"]["weit"]["aggregate"]["auc"]["mean"]["low"] is None
     assert 0 < data["timing"]["eval_share"] < 1
 
@@ -119,8 +156,9 @@ def test_sweep_resumes_from_the_study_folder_alone(local_sweep, tmp_path):
     assert not (tmp_path / "runs" / "tiny" / "HalfCheetah").exists()
     # The report rebuilds from the study folder alone: no --env, no bank, no expert.
     before = json.loads((tmp_path / "reports" / "tiny" / "HalfCheetah-ppo.json").read_text())["results"]
-    out = run_cli("compare", "--study", "tiny", "--report-only", "--report-dir", "reports", "--reps", "200",
-                  cwd=tmp_path)
+    out = run_cli(
+        "compare", "--study", "tiny", "--report-only", "--report-dir", "reports", "--reps", "200", cwd=tmp_path
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads((tmp_path / "reports" / "tiny" / "HalfCheetah-ppo.json").read_text())["results"] == before
 
@@ -128,12 +166,40 @@ def test_sweep_resumes_from_the_study_folder_alone(local_sweep, tmp_path):
 def test_stopping_the_sweep_process_checkpoints_its_runs(tiny_ppo_bank, tmp_path):
     """`kill PID` of a background sweep reaches its workers: each running run checkpoints where it
     is, no queued run starts, and the sweep ends at once rather than when its runs would finish."""
-    args = [sys.executable, "-m", "weit_rl.cli", "compare", "--env", "HalfCheetah", "--sizes", "tiny", "--steps",
-            "200000", "--eval-freq", "1024", "--eval-episodes", "1", "--inits", "scratch", "--seeds", "3", "--workers",
-            "2", "--study", "stop", "--bank", str(tiny_ppo_bank), "--out-dir", "runs", "--report-dir", "reports"]
+    args = [
+        sys.executable,
+        "-m",
+        "weit_rl.cli",
+        "compare",
+        "--env",
+        "HalfCheetah",
+        "--sizes",
+        "tiny",
+        "--steps",
+        "200000",
+        "--eval-freq",
+        "1024",
+        "--eval-episodes",
+        "1",
+        "--inits",
+        "scratch",
+        "--seeds",
+        "3",
+        "--workers",
+        "2",
+        "--study",
+        "stop",
+        "--bank",
+        str(tiny_ppo_bank),
+        "--out-dir",
+        "runs",
+        "--report-dir",
+        "reports",
+    ]
     scratch = tmp_path / "runs" / "stop" / "HalfCheetah"
-    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         deadline = time.time() + 300
         started = [scratch / f"ppo-tiny-scratch-s{seed}" / "evaluations.csv" for seed in (0, 1)]
@@ -155,8 +221,21 @@ def test_stopping_the_sweep_process_checkpoints_its_runs(tiny_ppo_bank, tmp_path
 def test_ray_backend_gives_the_local_results(local_sweep, tmp_path, tiny_ppo_bank):
     pytest.importorskip("ray", reason="Ray is not installed (optional: pip install '.[ray]')")
     root, _ = local_sweep
-    args = parse(*TINY, "--inits", "scratch,weit", "--seeds", "1", "--bank", str(tiny_ppo_bank), "--backend", "ray",
-                 "--out-dir", str(tmp_path / "runs"), "--report-dir", str(tmp_path / "reports"))
+    args = parse(
+        *TINY,
+        "--inits",
+        "scratch,weit",
+        "--seeds",
+        "1",
+        "--bank",
+        str(tiny_ppo_bank),
+        "--backend",
+        "ray",
+        "--out-dir",
+        str(tmp_path / "runs"),
+        "--report-dir",
+        str(tmp_path / "reports"),
+    )
     compare.run_compare(args, "weit-rl compare (ray test)")
     for run in ("ppo-tiny-scratch-s0", "ppo-tiny-weit-s0"):
         mine, local = (r / "reports" / "tiny" / "runs" / "HalfCheetah" / run for r in (tmp_path, root))
@@ -172,9 +251,34 @@ def test_one_study_folder_holds_several_tasks(local_sweep, tmp_path):
     shutil.copytree(root / "reports", tmp_path / "reports")
     folder = tmp_path / "reports" / "tiny"
     cheetah = {p.name: p.read_bytes() for p in folder.glob("HalfCheetah-ppo*")}
-    out = run_cli("compare", "--env", "Hopper", "--sizes", "tiny", "--inits", "scratch", "--seeds", "1", "--steps",
-                  "1024", "--eval-freq", "512", "--eval-episodes", "1", "--reps", "50", "--workers", "1", "--study",
-                  "tiny", "--out-dir", "runs", "--report-dir", "reports", cwd=tmp_path)
+    out = run_cli(
+        "compare",
+        "--env",
+        "Hopper",
+        "--sizes",
+        "tiny",
+        "--inits",
+        "scratch",
+        "--seeds",
+        "1",
+        "--steps",
+        "1024",
+        "--eval-freq",
+        "512",
+        "--eval-episodes",
+        "1",
+        "--reps",
+        "50",
+        "--workers",
+        "1",
+        "--study",
+        "tiny",
+        "--out-dir",
+        "runs",
+        "--report-dir",
+        "reports",
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     assert sorted(p.name for p in (folder / "runs").iterdir()) == ["HalfCheetah", "Hopper"]
     assert sorted(p.name for p in (folder / "runs" / "Hopper").iterdir()) == ["ppo-tiny-scratch-s0", "study-ppo.json"]
@@ -183,7 +287,11 @@ def test_one_study_folder_holds_several_tasks(local_sweep, tmp_path):
     assert (tmp_path / "runs" / "tiny" / "Hopper" / "ppo-tiny-scratch-s0" / "model.zip").exists()
     reports = sorted(p.name for p in folder.iterdir() if p.is_file())
     assert [n for n in reports if n.startswith("Hopper")] == [
-        "Hopper-ppo-learning_curves.png", "Hopper-ppo-performance_profile.png", "Hopper-ppo.json", "Hopper-ppo.md"]
+        "Hopper-ppo-learning_curves.png",
+        "Hopper-ppo-performance_profile.png",
+        "Hopper-ppo.json",
+        "Hopper-ppo.md",
+    ]
     for part in ("HalfCheetah-ppo", "Hopper-ppo"):  # every image link resolves beside the report
         links = re.findall(r"\]\(([^)]+\.png)\)", (folder / f"{part}.md").read_text())
         assert links and all(link.startswith(part) and (folder / link).exists() for link in links), links
@@ -194,56 +302,91 @@ def test_one_study_folder_holds_several_tasks(local_sweep, tmp_path):
     for path in folder.iterdir():
         if path.is_file():
             path.unlink()
-    out = run_cli("compare", "--study", "tiny", "--report-only", "--report-dir", "reports", "--reps", "200",
-                  cwd=tmp_path)
+    out = run_cli(
+        "compare", "--study", "tiny", "--report-only", "--report-dir", "reports", "--reps", "200", cwd=tmp_path
+    )
     assert out.returncode == 0, out.stderr
     assert sorted(p.name for p in folder.iterdir() if p.is_file()) == sorted([*reports])
     assert json.loads((folder / "HalfCheetah-ppo.json").read_text())["results"] == results["HalfCheetah-ppo"]
     (folder / "HalfCheetah-ppo.md").unlink()
-    assert compare.run_compare(parse("--study", "tiny", "--env", "Hopper", "--report-only", "--report-dir",
-                                     str(tmp_path / "reports"), "--reps", "50"), "t") == [folder / "Hopper-ppo.md"]
+    assert compare.run_compare(
+        parse(
+            "--study",
+            "tiny",
+            "--env",
+            "Hopper",
+            "--report-only",
+            "--report-dir",
+            str(tmp_path / "reports"),
+            "--reps",
+            "50",
+        ),
+        "t",
+    ) == [folder / "Hopper-ppo.md"]
     assert json.loads((folder / "Hopper-ppo.json").read_text())["results"] == results["Hopper-ppo"]
     assert not (folder / "HalfCheetah-ppo.md").exists()
     only = parse("--study", "tiny", "--report-only", "--report-dir", str(tmp_path / "reports"))
     with pytest.raises(UserError, match="has parts HalfCheetah-ppo, Hopper-ppo: pick one with --env"):
         compare.resolve(only)
     with pytest.raises(UserError, match="has no Ant/ppo part \\(it has HalfCheetah/ppo, Hopper/ppo\\)"):
-        compare.resolve_parts(parse("--study", "tiny", "--env", "Ant", "--report-only", "--report-dir",
-                                    str(tmp_path / "reports")))
+        compare.resolve_parts(
+            parse("--study", "tiny", "--env", "Ant", "--report-only", "--report-dir", str(tmp_path / "reports"))
+        )
     with pytest.raises(UserError, match="has no \\*/sac part"):
-        compare.resolve_parts(parse("--study", "tiny", "--algo", "sac", "--report-only", "--report-dir",
-                                    str(tmp_path / "reports")))
+        compare.resolve_parts(
+            parse("--study", "tiny", "--algo", "sac", "--report-only", "--report-dir", str(tmp_path / "reports"))
+        )
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--sizes", "tiny,huge"], "invalid size 'huge'"),
-    (["--inits", "scratch,magic"], "unknown initializer 'magic'"),
-    (["--env", "Pong"], "unknown task 'Pong'"),
-    (["--seeds", "0"], "--seeds must be >= 1"),
-    (["--inits", "scratch,weit", "--bank", "{missing}"], "template bank not found"),
-    (["--inits", "select", "--sizes", "64x2"], "init select cannot make size 64x2"),
-    (["--inits", "select", "--sizes", "32x4"], "init select cannot make size 32x4"),
-    (["--primary-size", "small"], "--primary-size 'small' is not one of"),
-    (["--profile", "full", "--eval-episodes", "5"], "the full profile follows docs/protocol.md"),
-    (["--study", "../elsewhere"], "must be a relative folder name"),
-    (["--set", "nonsense=1"], "--set: unknown setting 'nonsense'; RunConfig fields that can be set: .*obs_count"),
-    (["--set", "steps=5"], "--set: steps cannot be set here"),
-    (["--set", "init=weit"], "init cannot be set here: choose it per arm"),
-    (["--set", "retention=lots"], "retention='lots' is not a valid float"),
-    (["--set", "obs_stats=nope"], "arm scratch .*unknown obs_stats 'nope'"),
-    (["--arm", "fast:retention=0.5", "--inits", "fast"], "--arm fast: a named arm needs init=INITIALIZER"),
-    (["--arm", "weit:init=scratch", "--inits", "weit"], "named after the initializer weit must use it"),
-    (["--arm", "Fast:init=weit"], "arm name 'Fast' must be lowercase"),
-    (["--arm", "ft:init=weit", "--inits", "scratch"], "--arm ft defined but not listed in --inits"),
-    (["--inits", "scratch,fast"], "unknown initializer 'fast'.*--arm fast:init="),
-    (["--primary", "weit"], "must be METHOD:BASELINE"),
-    (["--primary", "weit:distill"], "names weit, distill, not an arm of this study"),
-    (["--arm", "sel:init=select", "--arms", "sel", "--sizes", "64x2"], "init select cannot make size 64x2.*drop sel"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--sizes", "tiny,huge"], "invalid size 'huge'"),
+        (["--inits", "scratch,magic"], "unknown initializer 'magic'"),
+        (["--env", "Pong"], "unknown task 'Pong'"),
+        (["--seeds", "0"], "--seeds must be >= 1"),
+        (["--inits", "scratch,weit", "--bank", "{missing}"], "template bank not found"),
+        (["--inits", "select", "--sizes", "64x2"], "init select cannot make size 64x2"),
+        (["--inits", "select", "--sizes", "32x4"], "init select cannot make size 32x4"),
+        (["--primary-size", "small"], "--primary-size 'small' is not one of"),
+        (["--profile", "full", "--eval-episodes", "5"], "the full profile follows docs/protocol.md"),
+        (["--study", "../elsewhere"], "must be a relative folder name"),
+        (["--set", "nonsense=1"], "--set: unknown setting 'nonsense'; RunConfig fields that can be set: .*obs_count"),
+        (["--set", "steps=5"], "--set: steps cannot be set here"),
+        (["--set", "init=weit"], "init cannot be set here: choose it per arm"),
+        (["--set", "retention=lots"], "retention='lots' is not a valid float"),
+        (["--set", "obs_stats=nope"], "arm scratch .*unknown obs_stats 'nope'"),
+        (["--arm", "fast:retention=0.5", "--inits", "fast"], "--arm fast: a named arm needs init=INITIALIZER"),
+        (["--arm", "weit:init=scratch", "--inits", "weit"], "named after the initializer weit must use it"),
+        (["--arm", "Fast:init=weit"], "arm name 'Fast' must be lowercase"),
+        (["--arm", "ft:init=weit", "--inits", "scratch"], "--arm ft defined but not listed in --inits"),
+        (["--inits", "scratch,fast"], "unknown initializer 'fast'.*--arm fast:init="),
+        (["--primary", "weit"], "must be METHOD:BASELINE"),
+        (["--primary", "weit:distill"], "names weit, distill, not an arm of this study"),
+        (
+            ["--arm", "sel:init=select", "--arms", "sel", "--sizes", "64x2"],
+            "init select cannot make size 64x2.*drop sel",
+        ),
+    ],
+)
 def test_bad_input_fails_before_any_run(argv, message, tmp_path, tiny_ppo_expert):
     argv = [a.replace("{missing}", str(tmp_path / "none.safetensors")) for a in argv]
-    base = ["--env", "HalfCheetah", "--steps", "1024", "--sizes", "tiny", "--inits", "scratch", "--expert",
-            str(tiny_ppo_expert), "--out-dir", str(tmp_path / "runs"), "--report-dir", str(tmp_path / "reports")]
+    base = [
+        "--env",
+        "HalfCheetah",
+        "--steps",
+        "1024",
+        "--sizes",
+        "tiny",
+        "--inits",
+        "scratch",
+        "--expert",
+        str(tiny_ppo_expert),
+        "--out-dir",
+        str(tmp_path / "runs"),
+        "--report-dir",
+        str(tmp_path / "reports"),
+    ]
     if "--env" in argv:
         base = base[2:]
     with pytest.raises(UserError, match=message) as err:
@@ -254,8 +397,9 @@ def test_bad_input_fails_before_any_run(argv, message, tmp_path, tiny_ppo_expert
 
 def test_a_study_or_run_folder_from_another_sweep_is_refused(tmp_path):
     out = ("--out-dir", str(tmp_path / "runs"), "--report-dir", str(tmp_path / "reports"))
-    args = parse("--env", "HalfCheetah", "--sizes", "tiny", "--inits", "scratch", "--seeds", "1", "--steps", "1024",
-                 *out)
+    args = parse(
+        "--env", "HalfCheetah", "--sizes", "tiny", "--inits", "scratch", "--seeds", "1", "--steps", "1024", *out
+    )
     sweep = compare.resolve(args)
     run = sweep.scratch("tiny", "scratch", 0)
     made = asdict(prepare(sweep.config("tiny", "scratch", 0)))  # what this sweep writes, then edited
@@ -288,8 +432,9 @@ def test_profiles_fill_unset_options_and_write_their_own_study(tmp_path):
     full = compare.resolve(parse("--env", "HalfCheetah", "--inits", "scratch", "--profile", "full", *out))
     assert full.study_dir == tmp_path / "reports" / "full"
     assert (full.eval_freq, full.eval_episodes, len(full.seeds), full.primary_size) == (10_000, 10, 10, "small")
-    sac = compare.resolve(parse("--env", "HalfCheetah", "--algo", "sac", "--inits", "scratch", "--profile", "full",
-                                *out))
+    sac = compare.resolve(
+        parse("--env", "HalfCheetah", "--algo", "sac", "--inits", "scratch", "--profile", "full", *out)
+    )
     assert sac.eval_freq == 5_000 and sac.study == "full" and sac.study_file.name == "study-sac.json"
 
 
@@ -320,8 +465,10 @@ def test_paths_in_shipped_files_are_portable():
     assert study.portable(ROOT / "banks" / "x.safetensors") == "banks/x.safetensors"
     assert study.portable("banks/x.safetensors") == "banks/x.safetensors"
     assert study.portable("/somewhere/else/bank.safetensors") == study.OUTSIDE + "bank.safetensors"
-    assert study.portable_command(f"weit-rl compare --bank {ROOT}/banks/b --expert=/x/e") == \
-        "weit-rl compare --bank banks/b '--expert=<outside the repository>/e'"
+    assert (
+        study.portable_command(f"weit-rl compare --bank {ROOT}/banks/b --expert=/x/e")
+        == "weit-rl compare --bank banks/b '--expert=<outside the repository>/e'"
+    )
 
 
 def test_raw_data_of_a_study_is_not_git_ignored():
@@ -348,17 +495,30 @@ EXPERT, RANDOM, STEPS, REPS, SEED = 1000.0, -200.0, 2048, 500, 3
 ARMS = {"scratch": 0.0, "weit": 800.0, "distill": 100.0}  # return offsets: weit clearly ahead
 
 
-def synthetic_study(root: Path, seeds: int = 6, references: dict | None = None, env: str = "HalfCheetah",
-                    algo: str = "ppo") -> Path:
+def synthetic_study(
+    root: Path, seeds: int = 6, references: dict | None = None, env: str = "HalfCheetah", algo: str = "ppo"
+) -> Path:
     """A part of study synth, its finished runs written as files only (as shipped):
     runs/<env>/study-<algo>.json and, per run, evaluations.csv (every other run without
     wall_s/eval_s, as older files) and config.yaml. Returns the study's runs/."""
     runs = root / "reports" / "synth" / "runs"
     refs = {"expert_return": EXPERT, "random_return": RANDOM, "expert_source": "test", "random_source": "test"}
-    definition = {"env_id": f"{env}-v5", "algo": algo, "steps": STEPS, "eval_freq": 512, "eval_episodes": 10,
-                  "primary_size": "tiny", "bank_sha256": None, "sizes": ["tiny", "small"], "inits": list(ARMS),
-                  "seeds": list(range(seeds)), "profile": "full", "bank": None, "expert": None,
-                  "references": refs if references is None else references}
+    definition = {
+        "env_id": f"{env}-v5",
+        "algo": algo,
+        "steps": STEPS,
+        "eval_freq": 512,
+        "eval_episodes": 10,
+        "primary_size": "tiny",
+        "bank_sha256": None,
+        "sizes": ["tiny", "small"],
+        "inits": list(ARMS),
+        "seeds": list(range(seeds)),
+        "profile": "full",
+        "bank": None,
+        "expert": None,
+        "references": refs if references is None else references,
+    }
     study.write_study(study.part_file(runs, env, algo), definition)
     write_runs(runs, ARMS, seeds, env, algo)
     return runs
@@ -374,8 +534,10 @@ def write_runs(runs: Path, arms: dict, seeds: int, env: str = "HalfCheetah", alg
                 t = [0, 512, 1024, 1536, 2050]  # the last PPO rollout overshoots the budget
                 r = RANDOM + np.cumsum(rng.uniform(0, 300, size=5)) + offset * np.arange(5) / 4
                 lines = ["timesteps,mean_return,std_return,returns" + (",wall_s,eval_s" if seed % 2 else "")]
-                lines += [f"{a},{b},0,{b:.2f}" + (f",{10.0 * (i + 1)},{2.0 * (i + 1)}" if seed % 2 else "")
-                          for i, (a, b) in enumerate(zip(t, r))]
+                lines += [
+                    f"{a},{b},0,{b:.2f}" + (f",{10.0 * (i + 1)},{2.0 * (i + 1)}" if seed % 2 else "")
+                    for i, (a, b) in enumerate(zip(t, r))
+                ]
                 (run / "evaluations.csv").write_text("\n".join(lines) + "\n")
                 (run / "config.yaml").write_text(yaml.safe_dump({"steps": STEPS, "init": init, "seed": seed}))
 
@@ -404,11 +566,23 @@ def percentile_ci(samples, stat):
 
 def test_a_reviewer_recomputes_every_number_from_the_runs_alone(tmp_path):
     runs = synthetic_study(tmp_path)
-    compare.run_compare(parse("--study", "synth", "--report-only", "--report-dir", str(tmp_path / "reports"),
-                              "--reps", str(REPS), "--stats-seed", str(SEED)), "weit-rl compare (synthetic)")
+    compare.run_compare(
+        parse(
+            "--study",
+            "synth",
+            "--report-only",
+            "--report-dir",
+            str(tmp_path / "reports"),
+            "--reps",
+            str(REPS),
+            "--stats-seed",
+            str(SEED),
+        ),
+        "weit-rl compare (synthetic)",
+    )
     data = json.loads((runs.parent / "HalfCheetah-ppo.json").read_text())["results"]
     mine = reviewer(runs)
-    iqm = lambda x: np.sort(x, axis=-1)[..., x.shape[-1] // 4: x.shape[-1] - x.shape[-1] // 4].mean(axis=-1)  # noqa
+    iqm = lambda x: np.sort(x, axis=-1)[..., x.shape[-1] // 4 : x.shape[-1] - x.shape[-1] // 4].mean(axis=-1)  # noqa
     for size, by_init in data["sizes"].items():
         for init, cell in by_init.items():
             names = [f"ppo-{size}-{init}-s{s}" for s in range(6)]
@@ -421,7 +595,8 @@ def test_a_reviewer_recomputes_every_number_from_the_runs_alone(tmp_path):
                 assert agg["mean"]["estimate"] == pytest.approx(x.mean())
                 assert agg["iqm"]["estimate"] == pytest.approx(np.sort(x)[1:5].mean())  # n = 6: drop one each end
                 assert (agg["mean"]["low"], agg["mean"]["high"]) == pytest.approx(
-                    percentile_ci([x], lambda a: a.mean(axis=1)))
+                    percentile_ci([x], lambda a: a.mean(axis=1))
+                )
                 assert (agg["iqm"]["low"], agg["iqm"]["high"]) == pytest.approx(percentile_ci([x], iqm))
             for lv in ("0.25", "0.5", "0.75"):
                 steps = [mine[n]["steps"][float(lv)] for n in names]
@@ -436,7 +611,8 @@ def test_a_reviewer_recomputes_every_number_from_the_runs_alone(tmp_path):
         y = np.array(data["sizes"][size][base]["auc"])
         assert c["difference"]["estimate"] == pytest.approx(x.mean() - y.mean())
         assert (c["difference"]["low"], c["difference"]["high"]) == pytest.approx(
-            percentile_ci([x, y], lambda a, b: a.mean(axis=1) - b.mean(axis=1)))
+            percentile_ci([x, y], lambda a, b: a.mean(axis=1) - b.mean(axis=1))
+        )
         # C(12, 6) = 924 splits > 500: Monte Carlo permutations from a fresh generator
         perms = np.random.default_rng(SEED).permuted(np.tile(np.r_[x, y], (REPS, 1)), axis=1)
         diff = perms[:, :6].mean(axis=1) - perms[:, 6:].mean(axis=1)
@@ -456,11 +632,15 @@ def test_a_reviewer_recomputes_every_number_from_the_runs_alone(tmp_path):
 
 
 def test_small_studies_fallback_normalization_and_missing_runs(tmp_path):
-    runs = synthetic_study(tmp_path, seeds=3, references={"expert_return": EXPERT, "random_return": None,
-                                                          "expert_source": "test", "random_source": None})
+    runs = synthetic_study(
+        tmp_path,
+        seeds=3,
+        references={"expert_return": EXPERT, "random_return": None, "expert_source": "test", "random_source": None},
+    )
     shutil.rmtree(runs / "HalfCheetah" / "ppo-small-distill-s2")
-    compare.run_compare(parse("--study", "synth", "--report-only", "--report-dir", str(tmp_path / "reports"),
-                              "--reps", "100"), "test")
+    compare.run_compare(
+        parse("--study", "synth", "--report-only", "--report-dir", str(tmp_path / "reports"), "--reps", "100"), "test"
+    )
     text = (runs.parent / "HalfCheetah-ppo.md").read_text()
     assert "**R / expert (fallback)**" in text and "no `random_return`" in text
     assert "**Missing runs**" in text and "ppo-small-distill-s2" in text
@@ -498,8 +678,9 @@ def test_cells_may_plan_more_seeds_than_others(tmp_path):
     study.write_study(part, merged)
     for seed in (2, 3):
         shutil.copytree(runs / "HalfCheetah" / "ppo-tiny-weit-s0", runs / "HalfCheetah" / f"ppo-tiny-weit-s{seed}")
-    compare.run_compare(parse("--study", "synth", "--report-only", "--report-dir", str(tmp_path / "reports"),
-                              "--reps", "100"), "test")
+    compare.run_compare(
+        parse("--study", "synth", "--report-only", "--report-dir", str(tmp_path / "reports"), "--reps", "100"), "test"
+    )
     text = (runs.parent / "HalfCheetah-ppo.md").read_text()
     assert "**Missing runs**" not in text
     data = json.loads((runs.parent / "HalfCheetah-ppo.json").read_text())["results"]["sizes"]
@@ -508,16 +689,45 @@ def test_cells_may_plan_more_seeds_than_others(tmp_path):
 
 # --- Controlled arms and ablations: --set, --arm, --primary, --candidates -------------
 
+
 def test_named_arms_and_shared_settings_from_definition_to_report(tmp_path, tiny_ppo_bank):
     """--set reaches every arm, a named arm adds its overrides, the bank goes to scratch
     too; runs/<Env>/study-<algo>.json records them; the report lists them and pairs every
     candidate with every other arm, Holm-corrected over that family."""
-    args = parse("--env", "HalfCheetah", "--sizes", "tiny,small", "--seeds", "6", "--steps", str(STEPS),
-                 "--eval-freq", "512", "--eval-episodes", "10", "--study", "arms", "--bank", str(tiny_ppo_bank),
-                 "--set", "obs_count=1e4", "log_std=config", "retention=0.5", "--arm", "weit_ft:init=weit,"
-                 "finetune_steps=300", "--arm", "fresh:init=scratch,obs_stats=fresh", "--arms",
-                 "scratch,weit,weit_ft,fresh", "--candidates", "weit,weit_ft", "--out-dir", str(tmp_path / "runs"),
-                 "--report-dir", str(tmp_path / "reports"))
+    args = parse(
+        "--env",
+        "HalfCheetah",
+        "--sizes",
+        "tiny,small",
+        "--seeds",
+        "6",
+        "--steps",
+        str(STEPS),
+        "--eval-freq",
+        "512",
+        "--eval-episodes",
+        "10",
+        "--study",
+        "arms",
+        "--bank",
+        str(tiny_ppo_bank),
+        "--set",
+        "obs_count=1e4",
+        "log_std=config",
+        "retention=0.5",
+        "--arm",
+        "weit_ft:init=weit,finetune_steps=300",
+        "--arm",
+        "fresh:init=scratch,obs_stats=fresh",
+        "--arms",
+        "scratch,weit,weit_ft,fresh",
+        "--candidates",
+        "weit,weit_ft",
+        "--out-dir",
+        str(tmp_path / "runs"),
+        "--report-dir",
+        str(tmp_path / "reports"),
+    )
     sweep = compare.resolve(args)
     ft, scratch, fresh = (prepare(sweep.config("tiny", arm, 3)) for arm in ("weit_ft", "scratch", "fresh"))
     assert (ft.init, ft.finetune_steps, ft.obs_count, ft.log_std, ft.retention) == ("weit", 300, 1e4, "config", 0.5)
@@ -529,23 +739,32 @@ def test_named_arms_and_shared_settings_from_definition_to_report(tmp_path, tiny
     study.write_study(sweep.study_file, study.definition(sweep))  # as run_sweep does first
     d = study.read_study(sweep.study_file)
     assert d["settings"] == {"obs_count": 10000.0, "log_std": "config", "retention": 0.5}
-    assert d["arms"] == {"scratch": {"init": "scratch"}, "weit": {"init": "weit"},
-                         "weit_ft": {"init": "weit", "finetune_steps": 300},
-                         "fresh": {"init": "scratch", "obs_stats": "fresh"}}
-    assert (d["inits"], d["primary"], d["candidates"]) == (["scratch", "weit", "weit_ft", "fresh"],
-                                                           ["weit", "scratch"], ["weit", "weit_ft"])
+    assert d["arms"] == {
+        "scratch": {"init": "scratch"},
+        "weit": {"init": "weit"},
+        "weit_ft": {"init": "weit", "finetune_steps": 300},
+        "fresh": {"init": "scratch", "obs_stats": "fresh"},
+    }
+    assert (d["inits"], d["primary"], d["candidates"]) == (
+        ["scratch", "weit", "weit_ft", "fresh"],
+        ["weit", "scratch"],
+        ["weit", "weit_ft"],
+    )
     d["references"] = {"expert_return": EXPERT, "random_return": RANDOM, "expert_source": "t", "random_source": "t"}
     study.write_study(sweep.study_file, d)
     write_runs(sweep.runs_root, {"scratch": 0.0, "weit": 800.0, "weit_ft": 900.0, "fresh": 0.0}, 6)
-    compare.run_compare(parse("--study", "arms", "--report-only", "--report-dir", str(tmp_path / "reports"),
-                              "--reps", str(REPS)), "test")
+    compare.run_compare(
+        parse("--study", "arms", "--report-only", "--report-dir", str(tmp_path / "reports"), "--reps", str(REPS)),
+        "test",
+    )
     data = json.loads((sweep.study_dir / "HalfCheetah-ppo.json").read_text())["results"]
     got = [(c["method"], c["baseline"], c["size"], c["role"]) for c in data["comparisons"]]
     assert got[0] == ("weit", "scratch", "small", "primary")  # the quick profile's primary size
     assert sorted(got[1:]) == sorted(
         [("weit", b, "tiny", "secondary") for b in ("scratch", "weit_ft", "fresh")]
         + [("weit", b, "small", "secondary") for b in ("weit_ft", "fresh")]
-        + [("weit_ft", b, size, "secondary") for b in ("scratch", "fresh") for size in ("tiny", "small")])
+        + [("weit_ft", b, size, "secondary") for b in ("scratch", "fresh") for size in ("tiny", "small")]
+    )
     secondary = [c for c in data["comparisons"] if c["role"] == "secondary"]
     p = np.array([c["p"] for c in secondary])
     order = np.argsort(p, kind="stable")
@@ -564,28 +783,43 @@ def test_named_arms_and_shared_settings_from_definition_to_report(tmp_path, tiny
     assert "Holm-corrected over 9 tests" in text and "| weit_ft | fresh | tiny | 6, 6 |" in text
     assert "each candidate, weit, weit_ft, vs every other arm" in text and "| weit_ft | 6 | " in text
     with pytest.raises(UserError, match="declared its primary comparison weit:scratch"):
-        compare.resolve(parse("--study", "arms", "--report-only", "--report-dir", str(tmp_path / "reports"),
-                              "--primary", "weit_ft:scratch"))
+        compare.resolve(
+            parse(
+                "--study",
+                "arms",
+                "--report-only",
+                "--report-dir",
+                str(tmp_path / "reports"),
+                "--primary",
+                "weit_ft:scratch",
+            )
+        )
 
 
 def test_defaults_are_named_in_the_report(tmp_path):
     runs = synthetic_study(tmp_path, seeds=2)
-    compare.run_compare(parse("--study", "synth", "--report-only", "--report-dir", str(tmp_path / "reports"),
-                              "--reps", "50"), "test")
+    compare.run_compare(
+        parse("--study", "synth", "--report-only", "--report-dir", str(tmp_path / "reports"), "--reps", "50"), "test"
+    )
     text = (runs.parent / "HalfCheetah-ppo.md").read_text()
-    assert "Settings shared by every arm: RunConfig defaults (obs_stats=bank, obs_count=10000.0, " \
-           "obs_update=preserve, log_std=config, reward_stats=fresh)" in text
+    assert (
+        "Settings shared by every arm: RunConfig defaults (obs_stats=bank, obs_count=10000.0, "
+        "obs_update=preserve, log_std=config, reward_stats=fresh)" in text
+    )
     assert "`scratch`: init=scratch; `weit`: init=weit" in text
 
 
 def test_a_sac_report_says_the_observation_controls_act_on_nothing(tmp_path):
     runs = synthetic_study(tmp_path, seeds=2, algo="sac")
-    compare.run_compare(parse("--study", "synth", "--report-only", "--report-dir", str(tmp_path / "reports"),
-                              "--reps", "50"), "test")
+    compare.run_compare(
+        parse("--study", "synth", "--report-only", "--report-dir", str(tmp_path / "reports"), "--reps", "50"), "test"
+    )
     text = (runs.parent / "HalfCheetah-sac.md").read_text()
-    assert "Settings shared by every arm: none that act here (obs_stats, obs_count, obs_update, log_std, " \
-           "reward_stats act on nothing here: the SAC config has normalize: false, so every arm sees raw " \
-           "observations and rewards; SAC's actor outputs its own log_std)" in text
+    assert (
+        "Settings shared by every arm: none that act here (obs_stats, obs_count, obs_update, log_std, "
+        "reward_stats act on nothing here: the SAC config has normalize: false, so every arm sees raw "
+        "observations and rewards; SAC's actor outputs its own log_std)" in text
+    )
     assert "for its observation statistics" not in text
 
 
@@ -595,8 +829,10 @@ def test_tests_too_few_runs_could_never_reject_are_marked(tmp_path, reps, undeci
     then leaves every test at 3/51 > 0.05 at best; exactly (500 > 252 splits) the floor is
     2/252 and Holm's best is 3 * 2/252 < 0.05."""
     runs = synthetic_study(tmp_path, seeds=5)
-    compare.run_compare(parse("--study", "synth", "--report-only", "--report-dir", str(tmp_path / "reports"),
-                              "--reps", str(reps)), "test")
+    compare.run_compare(
+        parse("--study", "synth", "--report-only", "--report-dir", str(tmp_path / "reports"), "--reps", str(reps)),
+        "test",
+    )
     comps = json.loads((runs.parent / "HalfCheetah-ppo.json").read_text())["results"]["comparisons"]
     secondary = [c for c in comps if c["role"] == "secondary"]
     floor = 1 / 51 if undecidable else 2 / 252
@@ -636,13 +872,28 @@ def test_a_folder_of_the_old_layout_says_how_to_move_it(tmp_path):
     part.rename(runs / "study.json")
     (runs.parent / "compare.md").write_text("old report")
     report_only = parse("--study", "synth", "--report-only", "--report-dir", str(tmp_path / "reports"), "--reps", "50")
-    with pytest.raises(UserError, match="old layout .*Move it once: (mv .*runs/study.json .*runs/HalfCheetah/"
-                                        "study-ppo.json && .*rm -f compare.md .*\\)); then") as err:
+    with pytest.raises(
+        UserError,
+        match="old layout .*Move it once: (mv .*runs/study.json .*runs/HalfCheetah/"
+        "study-ppo.json && .*rm -f compare.md .*\\)); then",
+    ) as err:
         compare.run_compare(report_only, "test")
     assert "\n" not in str(err.value)
     with pytest.raises(UserError, match="old layout"):  # a sweep into it too, before anything is written
-        compare.resolve(parse("--env", "HalfCheetah", "--inits", "scratch", "--study", "synth", "--report-dir",
-                              str(tmp_path / "reports"), "--out-dir", str(tmp_path / "runs")))
+        compare.resolve(
+            parse(
+                "--env",
+                "HalfCheetah",
+                "--inits",
+                "scratch",
+                "--study",
+                "synth",
+                "--report-dir",
+                str(tmp_path / "reports"),
+                "--out-dir",
+                str(tmp_path / "runs"),
+            )
+        )
     subprocess.run(err.value.args[0].split("Move it once: ")[1].split("; then")[0], shell=True, check=True)
     assert part.exists() and not (runs / "study.json").exists() and not (runs.parent / "compare.md").exists()
     assert compare.run_compare(report_only, "test") == [runs.parent / "HalfCheetah-ppo.md"]
@@ -650,22 +901,35 @@ def test_a_folder_of_the_old_layout_says_how_to_move_it(tmp_path):
     old = tmp_path / "reports" / "quick" / "HalfCheetah-ppo"  # the old default study of quick HalfCheetah PPO
     shutil.copytree(runs, old / "runs")
     (old / "runs" / "HalfCheetah" / "study-ppo.json").rename(old / "runs" / "study.json")
-    sweep = parse("--env", "HalfCheetah", "--inits", "scratch", "--report-dir", str(tmp_path / "reports"),
-                  "--out-dir", str(tmp_path / "runs"))
-    with pytest.raises(UserError, match="holds this part's runs in the old layout.*Move them once: (mkdir .*); "
-                                        "or run") as err:
+    sweep = parse(
+        "--env",
+        "HalfCheetah",
+        "--inits",
+        "scratch",
+        "--report-dir",
+        str(tmp_path / "reports"),
+        "--out-dir",
+        str(tmp_path / "runs"),
+    )
+    with pytest.raises(
+        UserError, match="holds this part's runs in the old layout.*Move them once: (mkdir .*); or run"
+    ) as err:
         compare.resolve(sweep)
     subprocess.run(err.value.args[0].split("Move them once: ")[1].split("; or run")[0], shell=True, check=True)
-    assert not old.exists() and study.is_done(tmp_path / "reports" / "quick" / "runs" / "HalfCheetah" /
-                                              "ppo-tiny-weit-s1")
+    assert not old.exists() and study.is_done(
+        tmp_path / "reports" / "quick" / "runs" / "HalfCheetah" / "ppo-tiny-weit-s1"
+    )
     with pytest.raises(UserError, match="quick/runs/HalfCheetah/study-ppo.json was started with other settings"):
         compare.resolve(sweep)  # the moved part is found (this sweep's quick settings differ from its own)
 
 
 def test_a_study_keeps_its_settings_and_arm_definitions(tmp_path):
     runs = synthetic_study(tmp_path, seeds=2)
-    old = dict(study.read_study(runs / "HalfCheetah" / "study-ppo.json"),
-               arms={"weit_ft": {"init": "weit", "finetune_steps": 300}}, inits=["scratch", "weit", "weit_ft"])
+    old = dict(
+        study.read_study(runs / "HalfCheetah" / "study-ppo.json"),
+        arms={"weit_ft": {"init": "weit", "finetune_steps": 300}},
+        inits=["scratch", "weit", "weit_ft"],
+    )
     added = dict(old, arms={"weit_lr": {"init": "weit", "lr_scale": 0.5}}, inits=["weit_lr"])
     merged = study.merge_study(old, added, runs.parent)  # a new arm joins the study
     assert merged["arms"]["weit_lr"] == {"init": "weit", "lr_scale": 0.5} and merged["inits"][-1] == "weit_lr"
@@ -680,12 +944,19 @@ def test_arm_syntax():
     from weit_rl.compare import arms
 
     assert arms.parse_arm("weit") == ("weit", {"init": "weit"})
-    assert arms.parse_arm("lr:init=weit,hyperparam_overrides={learning_rate: 1.0e-4, n_epochs: 5},calib=null") == \
-        ("lr", {"init": "weit", "hyperparam_overrides": {"learning_rate": 1e-4, "n_epochs": 5}, "calib": None})
-    assert arms.parse_pairs(["warmup_steps=4096", "rebalance=true", "stop_return=1e3"], "--set") == \
-        {"warmup_steps": 4096, "rebalance": True, "stop_return": 1000.0}
-    assert arms.select_arms(["scratch"], {"ft": {"init": "weit"}}, explicit=False) == \
-        {"scratch": {"init": "scratch"}, "ft": {"init": "weit"}}  # profile inits, then the defined arms
+    assert arms.parse_arm("lr:init=weit,hyperparam_overrides={learning_rate: 1.0e-4, n_epochs: 5},calib=null") == (
+        "lr",
+        {"init": "weit", "hyperparam_overrides": {"learning_rate": 1e-4, "n_epochs": 5}, "calib": None},
+    )
+    assert arms.parse_pairs(["warmup_steps=4096", "rebalance=true", "stop_return=1e3"], "--set") == {
+        "warmup_steps": 4096,
+        "rebalance": True,
+        "stop_return": 1000.0,
+    }
+    assert arms.select_arms(["scratch"], {"ft": {"init": "weit"}}, explicit=False) == {
+        "scratch": {"init": "scratch"},
+        "ft": {"init": "weit"},
+    }  # profile inits, then the defined arms
     assert arms.parse_primary("weit_ft:scratch") == ["weit_ft", "scratch"]
     with pytest.raises(UserError, match="not a valid int"):
         arms.parse_pairs(["warmup_steps=1.5"], "--set")

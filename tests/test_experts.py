@@ -8,8 +8,16 @@ import pytest
 import weit_rl.agents.expert as experts
 from weit_rl import UserError
 
-RECIPE = {"net_arch": [16], "steps": 256, "seeds": [0, 1], "eval_freq": 128, "keep": "best",
-          "hyperparams": {"n_steps": 64, "batch_size": 32, "n_epochs": 1}}
+pytestmark = pytest.mark.slow  # trains, builds or spawns: left out of `make test-fast`
+
+RECIPE = {
+    "net_arch": [16],
+    "steps": 256,
+    "seeds": [0, 1],
+    "eval_freq": 128,
+    "keep": "best",
+    "hyperparams": {"n_steps": 64, "batch_size": 32, "n_epochs": 1},
+}
 
 
 def test_every_seed_is_recorded_and_the_best_ships(tmp_path, monkeypatch):

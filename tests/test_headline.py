@@ -18,12 +18,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import headline  # noqa: E402
 from headline_summary import NO_INTERVAL, NOT_RUN, write_summary  # noqa: E402
 
-EXPECTED = {("HalfCheetah", "ppo"): {"sizes": ["small", "medium", "tiny"], "arms": ["scratch", "weit", "distill",
-                                                                                    "select"],
-                                     "seeds": {"tiny": 6, "small": 6, "medium": 6}},
-            ("Walker2d", "ppo"): {"sizes": ["tiny", "small"], "arms": ["scratch", "weit", "distill"],
-                                  "seeds": {"tiny": 5, "small": 5}},
-            ("Hopper", "sac"): {"sizes": ["small"], "arms": ["scratch", "weit", "distill"], "seeds": {"small": 5}}}
+pytestmark = pytest.mark.slow  # trains, builds or spawns: left out of `make test-fast`
+
+EXPECTED = {
+    ("HalfCheetah", "ppo"): {
+        "sizes": ["small", "medium", "tiny"],
+        "arms": ["scratch", "weit", "distill", "select"],
+        "seeds": {"tiny": 6, "small": 6, "medium": 6},
+    },
+    ("Walker2d", "ppo"): {
+        "sizes": ["tiny", "small"],
+        "arms": ["scratch", "weit", "distill"],
+        "seeds": {"tiny": 5, "small": 5},
+    },
+    ("Hopper", "sac"): {"sizes": ["small"], "arms": ["scratch", "weit", "distill"], "seeds": {"small": 5}},
+}
 
 
 def test_driver_calls_compare_with_the_headline_protocol():
@@ -34,8 +43,9 @@ def test_driver_calls_compare_with_the_headline_protocol():
         assert args.sizes.split(",") == sizes and "small" in sizes and args.primary_size == "small"
         assert args.inits.split(",") == headline.ARMS[algo] and args.arm is None  # default recipes only
         assert args.settings == (headline.SHARED["ppo"] if algo == "ppo" else None)
-        assert (args.steps, args.eval_freq, args.eval_episodes) == ((200_000, 10_000, 10) if algo == "ppo" else
-                                                                    (100_000, 5_000, 10))
+        assert (args.steps, args.eval_freq, args.eval_episodes) == (
+            (200_000, 10_000, 10) if algo == "ppo" else (100_000, 5_000, 10)
+        )
     want = headline.expected()
     assert want[("Hopper", "ppo")]["seeds"] == {"small": 10, "tiny": 5, "64x3": 5, "medium": 5}
     assert want[("HalfCheetah", "sac")]["arms"] == ["scratch", "weit", "distill"]
@@ -62,20 +72,36 @@ def summary(tmp_path_factory):
     for seed in range(4):  # 4 of 6 tiny scratch runs stay below 50% of the expert: a censored median
         csv_path = runs / "HalfCheetah" / f"ppo-tiny-scratch-s{seed}" / "evaluations.csv"
         lines = csv_path.read_text().splitlines()
-        csv_path.write_text("\n".join([lines[0], *(f"{t},{RANDOM + 50 * i},0,0" for i, t in
-                                                    enumerate((0, 512, 1024, 1536, 2050)))]) + "\n")
+        csv_path.write_text(
+            "\n".join([lines[0], *(f"{t},{RANDOM + 50 * i},0,0" for i, t in enumerate((0, 512, 1024, 1536, 2050)))])
+            + "\n"
+        )
     mixed = runs / "HalfCheetah" / "ppo-small-weit-s2" / "config.yaml"  # a default changed mid-study
     mixed.write_text(yaml.safe_dump(dict(yaml.safe_load(mixed.read_text()), finetune_steps=300)))
-    compare.run_compare(parse("--study", "synth", "--report-only", "--report-dir", str(root / "reports"), "--reps",
-                              str(REPS), "--stats-seed", str(SEED)), "test")
+    compare.run_compare(
+        parse(
+            "--study",
+            "synth",
+            "--report-only",
+            "--report-dir",
+            str(root / "reports"),
+            "--reps",
+            str(REPS),
+            "--stats-seed",
+            str(SEED),
+        ),
+        "test",
+    )
     page = write_summary(runs.parent, root / "reports", EXPECTED, ["what a later study found"])
     return runs, page.read_text(), json.loads((root / "reports" / "summary.json").read_text())
 
 
 def test_auc_difference_matches_a_hand_computation(summary):
     runs, text, data = summary
-    x, y = (np.array([run_auc_and_steps(runs / "HalfCheetah" / f"ppo-small-{arm}-s{s}")[0] for s in range(6)])
-            for arm in ("weit", "distill"))
+    x, y = (
+        np.array([run_auc_and_steps(runs / "HalfCheetah" / f"ppo-small-{arm}-s{s}")[0] for s in range(6)])
+        for arm in ("weit", "distill")
+    )
     low, high = percentile_ci([x, y], lambda a, b: a.mean(axis=1) - b.mean(axis=1))
     got = data["parts"]["HalfCheetah-ppo"]["comparisons"]["small"]["distill"]
     assert (got["estimate"], got["low"], got["high"]) == pytest.approx((x.mean() - y.mean(), low, high))
@@ -88,16 +114,19 @@ def test_auc_difference_matches_a_hand_computation(summary):
 
 def test_iqm_across_tasks_is_stratified_by_task(summary):
     runs, text, data = summary
-    groups = [np.array([run_auc_and_steps(runs / env / f"ppo-small-weit-s{s}")[0] for s in range(n)])
-              for env, n in (("HalfCheetah", 6), ("Walker2d", 5))]
-    iqm = lambda v: np.sort(v, axis=-1)[..., v.shape[-1] // 4: v.shape[-1] - v.shape[-1] // 4].mean(axis=-1)  # noqa
+    groups = [
+        np.array([run_auc_and_steps(runs / env / f"ppo-small-weit-s{s}")[0] for s in range(n)])
+        for env, n in (("HalfCheetah", 6), ("Walker2d", 5))
+    ]
+    iqm = lambda v: np.sort(v, axis=-1)[..., v.shape[-1] // 4 : v.shape[-1] - v.shape[-1] // 4].mean(axis=-1)  # noqa
     rng = np.random.default_rng(SEED)
     draws = np.concatenate([g[rng.integers(0, g.size, size=(REPS, g.size))] for g in groups], axis=1)
     dist = iqm(draws)
     got = data["iqm"]["ppo"]["small"]["weit"]
     assert got["estimate"] == pytest.approx(iqm(np.concatenate(groups)))
-    assert (got["low"], got["high"]) == pytest.approx((np.quantile(dist, 0.025, method="lower"),
-                                                       np.quantile(dist, 0.975, method="higher")))
+    assert (got["low"], got["high"]) == pytest.approx(
+        (np.quantile(dist, 0.025, method="lower"), np.quantile(dist, 0.975, method="higher"))
+    )
     assert got["runs"] == {"HalfCheetah": 6, "Walker2d": 5}
     assert "## IQM across tasks" in text and "| PPO | small (64x64) | weit | " in text
 
@@ -131,7 +160,10 @@ def test_missing_parts_and_cells_are_not_run_yet(summary):
     assert "distill 3 / 5" in rows[("Walker2d", "PPO", "tiny (32x32)")]
     assert data["parts"]["Hopper-sac"]["report"] is None
     # tiny, small, medium by parameter count, whatever order the study lists them in
-    assert text.index("| HalfCheetah | PPO | tiny") < text.index("| HalfCheetah | PPO | small") < \
-        text.index("| HalfCheetah | PPO | medium")
+    assert (
+        text.index("| HalfCheetah | PPO | tiny")
+        < text.index("| HalfCheetah | PPO | small")
+        < text.index("| HalfCheetah | PPO | medium")
+    )
     assert "  - weit: fit_steps=300, **mixed** finetune_steps=0|300," in text
     assert "  - scratch: the same configuration in every run" in text

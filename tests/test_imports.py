@@ -9,8 +9,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = {"weit_rl": ROOT / "weit_rl", "weit_rl.agents": ROOT / "agents", "weit_rl.envs": ROOT / "envs"}
-CORE = ("weit_rl.kron", "weit_rl.data", "weit_rl.fit", "weit_rl.bank", "weit_rl.config", "weit_rl.schema",
-        "weit_rl.standardize")
+CORE = (
+    "weit_rl.kron",
+    "weit_rl.data",
+    "weit_rl.fit",
+    "weit_rl.bank",
+    "weit_rl.config",
+    "weit_rl.schema",
+    "weit_rl.standardize",
+)
 
 
 def modules() -> dict[str, Path]:
@@ -68,7 +75,7 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
         path.append(node)
         for nxt in sorted(edges.get(node, ())):
             if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             if nxt not in state and (cycle := visit(nxt)):
                 return cycle
         path.pop()

@@ -12,17 +12,28 @@ from weit_rl.policies import WeiTActorCriticPolicy, WeiTSACPolicy, as_stock
 from weit_rl.sb3 import load_expert, read_weights
 
 ENV = "HalfCheetah-v5"
+# The initializers' own math: weights in the bank's units (no statistics folded in), PPO's log_std
+# from the source, scaler fitting alone unless a test asks for a recipe (tests/test_api.py checks
+# the library defaults).
+UNITS = dict(observations="normalized", log_std="source", recipe="plain")
 
 
 def ppo(bank, arch, init="weit", seed=0, **kw):
-    kwargs = dict(bank=str(bank), init=init, init_seed=seed, net_arch=arch, activation_fn=torch.nn.ReLU, **kw)
+    kwargs = dict(bank=str(bank), init=init, init_seed=seed, net_arch=arch, activation_fn=torch.nn.ReLU) | UNITS | kw
     return PPO(WeiTActorCriticPolicy, make_vec_env(ENV), policy_kwargs=kwargs, n_steps=64, batch_size=32, seed=seed)
 
 
 def sac(bank, arch, init="weit", seed=0, **kw):
-    kwargs = dict(bank=str(bank), init=init, init_seed=seed, net_arch=arch, activation_fn=torch.nn.ReLU, **kw)
-    return SAC(WeiTSACPolicy, make_vec_env(ENV), policy_kwargs=kwargs, learning_starts=16, buffer_size=500,
-               batch_size=16, seed=seed)
+    kwargs = dict(bank=str(bank), init=init, init_seed=seed, net_arch=arch, activation_fn=torch.nn.ReLU) | UNITS | kw
+    return SAC(
+        WeiTSACPolicy,
+        make_vec_env(ENV),
+        policy_kwargs=kwargs,
+        learning_starts=16,
+        buffer_size=500,
+        batch_size=16,
+        seed=seed,
+    )
 
 
 def test_scaler_fitting_beats_fresh_scalers(tiny_ppo_bank):
@@ -39,11 +50,18 @@ def test_ppo_state_dict_keys_and_shapes_are_pinned(tiny_ppo_bank):
     sd = ppo(tiny_ppo_bank, [20, 9], fit_steps=5).policy.state_dict()
     assert {k: tuple(v.shape) for k, v in sd.items()} == {
         "log_std": (6,),
-        "mlp_extractor.policy_net.0.weight": (20, 17), "mlp_extractor.policy_net.0.bias": (20,),
-        "mlp_extractor.policy_net.2.weight": (9, 20), "mlp_extractor.policy_net.2.bias": (9,),
-        "mlp_extractor.value_net.0.weight": (20, 17), "mlp_extractor.value_net.0.bias": (20,),
-        "mlp_extractor.value_net.2.weight": (9, 20), "mlp_extractor.value_net.2.bias": (9,),
-        "action_net.weight": (6, 9), "action_net.bias": (6,), "value_net.weight": (1, 9), "value_net.bias": (1,),
+        "mlp_extractor.policy_net.0.weight": (20, 17),
+        "mlp_extractor.policy_net.0.bias": (20,),
+        "mlp_extractor.policy_net.2.weight": (9, 20),
+        "mlp_extractor.policy_net.2.bias": (9,),
+        "mlp_extractor.value_net.0.weight": (20, 17),
+        "mlp_extractor.value_net.0.bias": (20,),
+        "mlp_extractor.value_net.2.weight": (9, 20),
+        "mlp_extractor.value_net.2.bias": (9,),
+        "action_net.weight": (6, 9),
+        "action_net.bias": (6,),
+        "value_net.weight": (1, 9),
+        "value_net.bias": (1,),
     }
 
 
@@ -74,8 +92,18 @@ def test_sac_writes_the_fitted_actor_both_critics_and_target(tiny_sac_bank):
 def test_learn_templates_lowers_the_distillation_loss(tiny_ppo_bank):
     bank = load_bank(tiny_ppo_bank)
     data = bank.units.apply(bank.calib)
-    actor_t, critic_t, losses, _ = learn_templates(data, [[16], [8, 8]], n_templates=4, block=8, activation="relu",
-                                                steps=150, lr=1e-2, batch_size=128, seed=0, progress=False)
+    actor_t, critic_t, losses, _ = learn_templates(
+        data,
+        [[16], [8, 8]],
+        n_templates=4,
+        block=8,
+        activation="relu",
+        steps=150,
+        lr=1e-2,
+        batch_size=128,
+        seed=0,
+        progress=False,
+    )
     assert sum(losses[-10:]) < 0.5 * sum(losses[:10])
     learned, _ = fit_scalers(actor_t, critic_t, [12], data, "relu", steps=50)
     untrained_t, untrained_c, _, _ = learn_templates(data, [[16]], 4, 8, "relu", steps=0, seed=0, progress=False)
@@ -87,16 +115,23 @@ def test_select_refuses_an_expert_that_does_not_fit(tiny_ppo_bank, tiny_ppo_expe
     with pytest.raises(UserError, match="observation/action sizes 11/3 but the env has 17/6"):
         ppo(tiny_ppo_bank, [16], "select", expert=str(tiny_hopper_expert))
     with pytest.raises(UserError, match="uses relu activations but the policy uses tanh"):
-        PPO(WeiTActorCriticPolicy, make_vec_env(ENV), policy_kwargs=dict(init="select", expert=str(tiny_ppo_expert),
-                                                                         net_arch=[16]))
+        PPO(
+            WeiTActorCriticPolicy,
+            make_vec_env(ENV),
+            policy_kwargs=dict(init="select", expert=str(tiny_ppo_expert), net_arch=[16]),
+        )
 
 
 def test_critic_count_and_sde_are_checked(tiny_sac_bank, tiny_ppo_bank):
     with pytest.raises(UserError, match="holds 2 critic.* but the policy has 3"):
         sac(tiny_sac_bank, [8], n_critics=3)
     with pytest.raises(UserError, match="use_sde"):
-        PPO(WeiTActorCriticPolicy, make_vec_env(ENV), use_sde=True,
-            policy_kwargs=dict(bank=str(tiny_ppo_bank), activation_fn=torch.nn.ReLU, net_arch=[8]))
+        PPO(
+            WeiTActorCriticPolicy,
+            make_vec_env(ENV),
+            use_sde=True,
+            policy_kwargs=dict(bank=str(tiny_ppo_bank), activation_fn=torch.nn.ReLU, net_arch=[8]),
+        )
 
 
 @pytest.mark.parametrize("arch", [[1], [7, 3], [33, 33, 33, 33, 33]])
@@ -150,8 +185,11 @@ def test_bank_mismatches_raise_clear_errors(tiny_ppo_bank, tiny_sac_bank):
     with pytest.raises(UserError, match="built for HalfCheetah-v5, not Hopper-v5"):
         ppo(tiny_ppo_bank, [8], task="Hopper-v5")
     with pytest.raises(UserError, match="observation/action sizes 17/6"):
-        PPO(WeiTActorCriticPolicy, make_vec_env("Hopper-v5"),
-            policy_kwargs=dict(bank=str(tiny_ppo_bank), activation_fn=torch.nn.ReLU))
+        PPO(
+            WeiTActorCriticPolicy,
+            make_vec_env("Hopper-v5"),
+            policy_kwargs=dict(bank=str(tiny_ppo_bank), activation_fn=torch.nn.ReLU),
+        )
     with pytest.raises(UserError, match="tanh"):
         PPO(WeiTActorCriticPolicy, make_vec_env(ENV), policy_kwargs=dict(bank=str(tiny_ppo_bank)))
 

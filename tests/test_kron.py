@@ -39,8 +39,9 @@ def test_mlp_layers_match_explicit_assembly_for_any_depth_and_width(widths):
     sizes = [17, *widths, 6]
     assert [tuple(w.shape) for w, _ in layers] == list(zip(sizes[1:], sizes[:-1]))
     roles = ts.roles(len(widths))
-    for (w, b), (t_w, t_b), s_w, s_b, n, m in zip(layers, roles, net.scalers.weight, net.scalers.bias,
-                                                  sizes[:-1], sizes[1:]):
+    for (w, b), (t_w, t_b), s_w, s_b, n, m in zip(
+        layers, roles, net.scalers.weight, net.scalers.bias, sizes[:-1], sizes[1:]
+    ):
         torch.testing.assert_close(w, explicit(s_w.detach(), t_w.detach(), m, n))
         torch.testing.assert_close(b, explicit(s_b.detach()[:, :, None], t_b.detach()[:, :, None], m, 1)[:, 0])
     assert net(torch.randn(5, 17)).shape == (5, 6)

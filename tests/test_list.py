@@ -5,7 +5,11 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from conftest import run_cli
+
+pytestmark = pytest.mark.slow  # trains, builds or spawns: left out of `make test-fast`
 
 
 def test_list_shows_banks_and_experts(tiny_ppo_bank, tiny_ppo_expert):
@@ -15,8 +19,9 @@ def test_list_shows_banks_and_experts(tiny_ppo_bank, tiny_ppo_expert):
     expert = home / "experts" / "HalfCheetah-ppo"
     shutil.copytree(tiny_ppo_expert, expert)
     evaluation = {"episodes": 20, "mean": 1234.4, "median": 1300.0, "min": 900.0, "returns": [1234.4] * 20}
-    (expert / "manifest.json").write_text(json.dumps({"task": "HalfCheetah-v5", "algo": "ppo", "net_arch": [32, 32, 32],
-                                                      "evaluation": evaluation}))
+    (expert / "manifest.json").write_text(
+        json.dumps({"task": "HalfCheetah-v5", "algo": "ppo", "net_arch": [32, 32, 32], "evaluation": evaluation})
+    )
     (home / "experts" / "Hopper-sac" / "candidates" / "s0").mkdir(parents=True)  # one still in training
     out = run_cli("list", cwd=home)
     assert out.returncode == 0, out.stderr

@@ -13,17 +13,33 @@ from stable_baselines3.common.vec_env import VecNormalize
 from stable_baselines3.sac.policies import Actor, ContinuousCritic, SACPolicy
 
 ROOT = Path(__file__).resolve().parents[1]
-CLASSES = (PPO, SAC, ActorCriticPolicy, SACPolicy, Actor, ContinuousCritic, VecNormalize, BaseCallback,
-           torch.optim.Adam, torch.nn.Module)
-METHODS = {name for cls in CLASSES for name in dir(cls)
-           if not name.startswith("__") and callable(getattr(cls, name, None))}
+CLASSES = (
+    PPO,
+    SAC,
+    ActorCriticPolicy,
+    SACPolicy,
+    Actor,
+    ContinuousCritic,
+    VecNormalize,
+    BaseCallback,
+    torch.optim.Adam,
+    torch.nn.Module,
+)
+METHODS = {
+    name for cls in CLASSES for name in dir(cls) if not name.startswith("__") and callable(getattr(cls, name, None))
+}
 
 
 def _patches(tree: ast.AST) -> list[tuple[int, str]]:
     found = []
     for node in ast.walk(tree):
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
-            node, ast.AnnAssign | ast.AugAssign) else []
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, ast.AnnAssign | ast.AugAssign)
+            else []
+        )
         found += [(node.lineno, t.attr) for t in targets if isinstance(t, ast.Attribute) and t.attr in METHODS]
         if isinstance(node, ast.Call) and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant):
             func = ast.unparse(node.func)
@@ -39,7 +55,9 @@ def test_the_rule_catches_a_patch():
 
 @pytest.mark.parametrize("folder", ["weit_rl", "agents", "envs", "bench"])
 def test_no_method_is_replaced_at_run_time(folder):
-    offences = [f"{path.relative_to(ROOT)}:{line} replaces {name}"
-                for path in sorted((ROOT / folder).rglob("*.py"))
-                for line, name in _patches(ast.parse(path.read_text()))]
+    offences = [
+        f"{path.relative_to(ROOT)}:{line} replaces {name}"
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        for line, name in _patches(ast.parse(path.read_text()))
+    ]
     assert not offences, "\n".join(offences)

@@ -9,14 +9,25 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from weit_rl.agents.normalization import PreservingObsNormalization
 
+pytestmark = pytest.mark.slow  # trains, builds or spawns: left out of `make test-fast`
+
 
 def _model():
     # clip_obs: the function is preserved exactly for observations inside the clipping range
     env = VecNormalize(make_vec_env("Pendulum-v1", n_envs=1, seed=0), norm_reward=False, clip_obs=1e9)
     env.obs_rms.count = 10.0  # few samples: the statistics move a lot in 128 steps
     # learning_rate 0: weights change only through the statistics' bookkeeping
-    return PPO("MlpPolicy", env, n_steps=64, batch_size=32, n_epochs=1, learning_rate=0.0,
-               policy_kwargs=dict(net_arch=[16, 16]), seed=0, device="cpu")
+    return PPO(
+        "MlpPolicy",
+        env,
+        n_steps=64,
+        batch_size=32,
+        n_epochs=1,
+        learning_rate=0.0,
+        policy_kwargs=dict(net_arch=[16, 16]),
+        seed=0,
+        device="cpu",
+    )
 
 
 def _actions_values(model, raw):

@@ -16,8 +16,10 @@ from weit_rl.kron import KronMLP, TemplateSet
 from weit_rl.pretrain import soft_penalty, write_compositions
 from weit_rl.sb3 import read_weights
 
-ALGOS = {"ppo": (PPO, ConstrainedActorCriticPolicy, {"n_steps": 64, "batch_size": 32, "n_epochs": 1}),
-         "sac": (SAC, ConstrainedSACPolicy, {"learning_starts": 32, "batch_size": 32, "buffer_size": 500})}
+ALGOS = {
+    "ppo": (PPO, ConstrainedActorCriticPolicy, {"n_steps": 64, "batch_size": 32, "n_epochs": 1}),
+    "sac": (SAC, ConstrainedSACPolicy, {"learning_starts": 32, "batch_size": 32, "buffer_size": 500}),
+}
 
 
 def _model(algo, constraint, seed=0):
@@ -26,6 +28,7 @@ def _model(algo, constraint, seed=0):
     return cls(policy, "Hopper-v5", policy_kwargs=policy_kwargs, seed=seed, device="cpu", **kwargs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algo", ["ppo", "sac"])
 def test_hard_layers_are_their_compositions_and_export_exactly(algo, tmp_path):
     model = _model(algo, "hard")
@@ -65,6 +68,7 @@ def test_soft_penalty_is_zero_exactly_at_compositions():
     assert float(soft_penalty(1.0, [(net, layers)])) > 0
 
 
+@pytest.mark.slow
 def test_soft_penalty_pulls_weights_towards_the_composition():
     model = _model("ppo", "soft")
     tied = model.policy.tied
@@ -83,20 +87,33 @@ print(type(model.policy).__name__)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algo", ["ppo", "sac"])
 @pytest.mark.parametrize("scheme", ["hard", "soft"])
 def test_constrained_expert_end_to_end_and_its_bank(algo, scheme, tmp_path, monkeypatch):
-    recipe = {"net_arch": [16, 16], "steps": 128, "seeds": [0], "eval_freq": 64, "keep": "last",
-              "hyperparams": {"n_steps": 64, "batch_size": 32, "n_epochs": 1} if algo == "ppo" else
-              {"learning_starts": 32, "batch_size": 32, "buffer_size": 500}}
+    recipe = {
+        "net_arch": [16, 16],
+        "steps": 128,
+        "seeds": [0],
+        "eval_freq": 64,
+        "keep": "last",
+        "hyperparams": {"n_steps": 64, "batch_size": 32, "n_epochs": 1}
+        if algo == "ppo"
+        else {"learning_starts": 32, "batch_size": 32, "buffer_size": 500},
+    }
     monkeypatch.setattr(expert_mod, "expert_recipe", lambda algo, env_id: recipe)
     monkeypatch.setattr(expert_mod, "EVAL_EPISODES", 2)
     out = tmp_path / "expert"
-    manifest = expert_mod.train_expert("Hopper-v5", algo, None, None, "cpu", out, "tests", progress_bar=False,
-                                       pretrain=scheme)
+    manifest = expert_mod.train_expert(
+        "Hopper-v5", algo, None, None, "cpu", out, "tests", progress_bar=False, pretrain=scheme
+    )
     assert manifest["pretraining"]["constraint"] == scheme
-    loaded = subprocess.run([sys.executable, "-c", LOADER.format(algo=algo.upper()), str(out / "model.zip")],
-                            capture_output=True, text=True, timeout=300)
+    loaded = subprocess.run(
+        [sys.executable, "-c", LOADER.format(algo=algo.upper()), str(out / "model.zip")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert loaded.returncode == 0, loaded.stderr
     assert loaded.stdout.strip() == ("ActorCriticPolicy" if algo == "ppo" else "SACPolicy")
     bank = load_bank(build_bank(str(out), "Hopper", algo, str(tmp_path / "bank.safetensors"), samples=200, calib=100))

@@ -5,22 +5,38 @@ and evaluations.csv has '\n' line endings (older '\r\n' files still read)."""
 import importlib
 
 import numpy as np
+import pytest
 import yaml
 
 from weit_rl.agents import EVAL_COLUMNS, RunConfig, read_evals, train
 from weit_rl.agents.callbacks import Progress, duration, truncate_evals
+
+pytestmark = pytest.mark.slow  # trains, builds or spawns: left out of `make test-fast`
 
 train_module = importlib.import_module("weit_rl.agents.train")  # the module: the package exports its function
 
 
 def test_a_run_prints_each_evaluation_and_a_summary(tiny_ppo_bank, tmp_path, monkeypatch, capsys):
     # The tiny expert has no manifest, so its bank records no expert return: give the references here.
-    monkeypatch.setattr(train_module, "read_manifest",
-                        lambda path: {"random_return": -300.0, "expert": {"eval_return_mean": 1700.0}})
+    monkeypatch.setattr(
+        train_module, "read_manifest", lambda path: {"random_return": -300.0, "expert": {"eval_return_mean": 1700.0}}
+    )
     run = tmp_path / "run"
-    train(RunConfig(env="HalfCheetah", init="scratch", size="8", bank=str(tiny_ppo_bank), steps=1000, eval_freq=512,
-                    eval_episodes=2, device="cpu", run_dir=str(run), progress_bar=False,
-                    hyperparam_overrides={"n_steps": 256, "n_epochs": 1}))
+    train(
+        RunConfig(
+            env="HalfCheetah",
+            init="scratch",
+            size="8",
+            bank=str(tiny_ppo_bank),
+            steps=1000,
+            eval_freq=512,
+            eval_episodes=2,
+            device="cpu",
+            run_dir=str(run),
+            progress_bar=False,
+            hyperparam_overrides={"n_steps": 256, "n_epochs": 1},
+        )
+    )
     out = capsys.readouterr().out.splitlines()
     rows = read_evals(run / "evaluations.csv")
     assert [r["timesteps"] for r in rows] == ["0", "512", "1024"]
@@ -39,7 +55,7 @@ def test_a_run_prints_each_evaluation_and_a_summary(tiny_ppo_bank, tmp_path, mon
 
     means = [float(r["mean_return"]) for r in rows]
     best = int(np.argmax(means))
-    summary = "\n".join(out[out.index(next(line for line in out if line.startswith("done"))):])
+    summary = "\n".join(out[out.index(next(line for line in out if line.startswith("done"))) :])
     assert summary.startswith(f"done  1,024 steps in {duration(float(rows[-1]['wall_s']))}: {run}")
     assert f"start  step           0  return {means[0]:>10,.1f}" in summary
     assert f"best   step {int(rows[best]['timesteps']):>11,}  return {means[best]:>10,.1f}" in summary

@@ -3,8 +3,12 @@
 import subprocess
 from pathlib import Path
 
+import pytest
+
 import weit_rl
 from weit_rl.provenance import code_version
+
+pytestmark = pytest.mark.slow  # trains, builds or spawns: left out of `make test-fast`
 
 
 def git(repo: Path, *args: str) -> str:

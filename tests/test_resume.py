@@ -20,18 +20,34 @@ from weit_rl import bank as bank_module
 from weit_rl.agents import RunConfig, load_checkpoint, new_model, prepare, read_evals, save_checkpoint, train
 from weit_rl.bank import load_bank
 
+pytestmark = pytest.mark.slow  # trains, builds or spawns: left out of `make test-fast`
+
 train_module = importlib.import_module("weit_rl.agents.train")  # the module: the package exports its function
 
 
 def _cfg(run, **kw) -> RunConfig:
-    kw = dict(env="HalfCheetah", init="scratch", size="8", steps=1024, eval_freq=512, eval_episodes=1,
-              checkpoint_freq=512, device="cpu", run_dir=str(run), progress_bar=False,
-              hyperparam_overrides={"n_steps": 256, "n_epochs": 1}) | kw
+    kw = (
+        dict(
+            env="HalfCheetah",
+            init="scratch",
+            size="8",
+            steps=1024,
+            eval_freq=512,
+            eval_episodes=1,
+            checkpoint_freq=512,
+            device="cpu",
+            run_dir=str(run),
+            progress_bar=False,
+            hyperparam_overrides={"n_steps": 256, "n_epochs": 1},
+        )
+        | kw
+    )
     return RunConfig(**kw)
 
 
 def _stopped_before_final_save(run, monkeypatch) -> None:
     """Train to the end but die before model.zip is written: checkpoints at 512 and 1024."""
+
     def die(*_):
         raise SystemExit("killed")
 
@@ -91,8 +107,15 @@ def test_a_second_process_is_refused_and_a_killed_run_resumes(tmp_path, capsys):
     steps = [int(r["timesteps"]) for r in read_evals(run / "evaluations.csv")]
     assert steps == sorted(set(steps)) and steps[0] == 0 and steps[-1] == 4096  # no row twice
     # nothing besides the run's own files (no lock file for layout readers to trip on)
-    assert sorted(p.name for p in run.iterdir()) == ["best", "command.txt", "config.yaml", "evaluations.csv",
-                                                    "model.zip", "tb", "vecnormalize.pkl"]
+    assert sorted(p.name for p in run.iterdir()) == [
+        "best",
+        "command.txt",
+        "config.yaml",
+        "evaluations.csv",
+        "model.zip",
+        "tb",
+        "vecnormalize.pkl",
+    ]
 
 
 def test_a_run_that_fails_before_writing_leaves_no_folder(tmp_path):
@@ -133,8 +156,17 @@ def test_resume_restores_weights_and_statistics_without_initializing(tiny_ppo_ba
 
 def _sac_checkpoint_at_120(bank, tmp_path):
     """A SAC run (learning_starts 50) trained 120 steps and checkpointed in tmp_path/ckpt."""
-    cfg = prepare(_cfg(tmp_path / "run", algo="sac", init="weit", bank=str(bank), fit_steps=5, steps=200,
-                       hyperparam_overrides={"learning_starts": 50, "batch_size": 16, "buffer_size": 1000}))
+    cfg = prepare(
+        _cfg(
+            tmp_path / "run",
+            algo="sac",
+            init="weit",
+            bank=str(bank),
+            fit_steps=5,
+            steps=200,
+            hyperparam_overrides={"learning_starts": 50, "batch_size": 16, "buffer_size": 1000},
+        )
+    )
     model = new_model(cfg)
     model.learn(120)
     save_checkpoint(model, tmp_path / "ckpt")
@@ -170,8 +202,9 @@ def test_sac_checkpoint_without_its_buffer_refills_before_updating(tiny_sac_bank
 
 def test_bank_statistics_reach_the_runs_vecnormalize(tiny_ppo_bank):
     bank = load_bank(tiny_ppo_bank)
-    model = new_model(prepare(RunConfig(env="HalfCheetah", size="8", bank=str(tiny_ppo_bank), fit_steps=5,
-                                        device="cpu")))
+    model = new_model(
+        prepare(RunConfig(env="HalfCheetah", size="8", bank=str(tiny_ppo_bank), fit_steps=5, device="cpu"))
+    )
     rms = model.get_env().obs_rms
     np.testing.assert_allclose(rms.mean, bank.obs_mean.double().numpy())
     np.testing.assert_allclose(rms.var, bank.obs_var.double().numpy())

@@ -21,8 +21,11 @@ def test_shipped_configs_pass(name):
 
 BAD = [
     ("ppo.yaml", "defaults:\n  n_stepz: 512\n", "configs/ppo.yaml: defaults.n_stepz is not a known key: use one of"),
-    ("ppo.yaml", "Hopper-v5:\n  learning_rate: 3e-4\n", "Hopper-v5.learning_rate is str '3e-4': write a number "
-                                                          "(YAML reads 1e-4 as text: write 1.0e-4)"),
+    (
+        "ppo.yaml",
+        "Hopper-v5:\n  learning_rate: 3e-4\n",
+        "Hopper-v5.learning_rate is str '3e-4': write a number (YAML reads 1e-4 as text: write 1.0e-4)",
+    ),
     ("ppo.yaml", "defaults:\n  normalize: 1\n", "defaults.normalize is int 1: write true or false"),
     ("ppo.yaml", "defaults:\n  policy_kwargs: {ortho_int: false}\n", "policy_kwargs.ortho_int is not a known key"),
     ("sac.yaml", "defaults:\n  n_steps: 10\n", "configs/sac.yaml: defaults.n_steps is not a known key"),
@@ -31,11 +34,17 @@ BAD = [
     ("ppo.yaml", "defaults:\n  n_envs: 0\n", "defaults.n_envs is 0: use an integer >= 1"),
     ("sizes.yaml", "small: 64\n", "configs/sizes.yaml: small is 64: write a list"),
     ("sizes.yaml", "small: [64, wide]\n", "small[1] is str 'wide': write an integer"),
-    ("experts.yaml", "ppo:\n  Ant-v5: {net_arch: [64], steps: 10, seeds: [0], eval_freq: 5, keep: first}\n",
-     "ppo.Ant-v5.keep is 'first': use one of last, best"),
+    (
+        "experts.yaml",
+        "ppo:\n  Ant-v5: {net_arch: [64], steps: 10, seeds: [0], eval_freq: 5, keep: first}\n",
+        "ppo.Ant-v5.keep is 'first': use one of last, best",
+    ),
     ("experts.yaml", "ppo:\n  Ant-v5: {net_arch: [64], steps: 10, seeds: [0]}\n", "ppo.Ant-v5 lacks eval_freq"),
-    ("templates.yaml", "n_templates: 16\nblock: 16.5\naux_sizes: [[8]]\nlr: 0.1\nbatch_size: 8\n",
-     "configs/templates.yaml: block is float 16.5: write an integer"),
+    (
+        "templates.yaml",
+        "n_templates: 16\nblock: 16.5\naux_sizes: [[8]]\nlr: 0.1\nbatch_size: 8\n",
+        "configs/templates.yaml: block is float 16.5: write an integer",
+    ),
     ("templates.yaml", "n_templates: [16\n", "configs/templates.yaml is not valid YAML"),
 ]
 
@@ -71,8 +80,10 @@ def test_manifest_types_are_checked(tiny_ppo_bank, tmp_path):
 
 def test_edited_manifest_fails_the_checksum(tiny_ppo_bank, tmp_path):
     data = tiny_ppo_bank.read_bytes()
-    for old, new in [(rb'\"task\": \"HalfCheetah-v5\"', rb'\"task\": \"Hopper-v5\"     '),
-                     (rb'\"activation\": \"relu\"', rb'\"activation\": \"tanh\"')]:  # JSON in the header
+    for old, new in [
+        (rb"\"task\": \"HalfCheetah-v5\"", rb"\"task\": \"Hopper-v5\"     "),
+        (rb"\"activation\": \"relu\"", rb"\"activation\": \"tanh\""),
+    ]:  # JSON in the header
         assert old in data
         edited = tmp_path / f"{os.urandom(4).hex()}.safetensors"
         edited.write_bytes(data.replace(old, new))

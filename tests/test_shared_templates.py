@@ -18,6 +18,8 @@ from weit_rl.shared_templates import build_shared_banks
 
 from conftest import run_cli
 
+pytestmark = pytest.mark.slow  # trains, builds or spawns: left out of `make test-fast`
+
 TINY = dict(samples=600, calib=200, steps=40, n_templates=4, block=8, aux_sizes=[[16, 16], [24]], command="tests")
 HIDDEN = ("hid_w", "hid_b")
 
@@ -29,21 +31,26 @@ def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
 @pytest.fixture(scope="module")
 def shared(tiny_ppo_expert, tiny_hopper_expert, tmp_path_factory):
     out = tmp_path_factory.mktemp("shared")
-    return build_shared_banks(["HalfCheetah", "Hopper"], "ppo", out, [str(tiny_ppo_expert), str(tiny_hopper_expert)],
-                              **TINY)
+    return build_shared_banks(
+        ["HalfCheetah", "Hopper"], "ppo", out, [str(tiny_ppo_expert), str(tiny_hopper_expert)], **TINY
+    )
 
 
 def test_hidden_templates_are_one_parameter_trained_by_every_task():
     gen = torch.Generator().manual_seed(0)
-    data = [ExpertData(torch.randn(64, d, generator=gen), torch.randn(64, a, generator=gen),
-                       torch.randn(64, 1, generator=gen)) for d, a in ((5, 2), (7, 3))]
+    data = [
+        ExpertData(
+            torch.randn(64, d, generator=gen), torch.randn(64, a, generator=gen), torch.randn(64, 1, generator=gen)
+        )
+        for d, a in ((5, 2), (7, 3))
+    ]
     sets, losses, _ = learn_shared_templates(data, [[8, 8]], 2, 4, "relu", steps=5, progress=False)
     (a0, c0), (a1, c1) = sets
     assert a0.hid_w is a1.hid_w and c0.hid_b is c1.hid_b and a0.in_w is not a1.in_w
     assert not same_bits(a0.hid_w, TemplateSet(5, 2, 2, 4, torch.Generator().manual_seed(0)).hid_w)  # trained
     assert len(losses) == 2 and len(losses[0]) == 5
     frozen = {"actor": (a0.hid_w.clone(), a0.hid_b.clone()), "critic": (c0.hid_w.clone(), c0.hid_b.clone())}
-    (a2, c2), = learn_shared_templates(data[:1], [[8, 8]], 2, 4, "relu", steps=5, hidden=frozen, progress=False)[0]
+    ((a2, c2),) = learn_shared_templates(data[:1], [[8, 8]], 2, 4, "relu", steps=5, hidden=frozen, progress=False)[0]
     assert same_bits(a2.hid_w, frozen["actor"][0]) and same_bits(c2.hid_b, frozen["critic"][1])
     assert not same_bits(a2.in_w, a0.in_w)
 
@@ -66,8 +73,15 @@ def test_shared_banks_share_hidden_templates_bit_for_bit(shared):
 
 @pytest.mark.parametrize("index,task", [(0, "HalfCheetah-v5"), (1, "Hopper-v5")])
 def test_each_shared_bank_initializes_a_policy(shared, index, task):
-    kwargs = dict(bank=str(shared[index]), init="weit", init_seed=0, net_arch=[20, 20],
-                  activation_fn=torch.nn.ReLU, fit_steps=10, task=task)
+    kwargs = dict(
+        bank=str(shared[index]),
+        init="weit",
+        init_seed=0,
+        net_arch=[20, 20],
+        activation_fn=torch.nn.ReLU,
+        fit_steps=10,
+        task=task,
+    )
     model = PPO(WeiTActorCriticPolicy, make_vec_env(task), policy_kwargs=kwargs, n_steps=64, batch_size=32, seed=0)
     obs = torch.as_tensor(model.env.reset(), dtype=torch.float32)
     with torch.no_grad():
@@ -76,8 +90,14 @@ def test_each_shared_bank_initializes_a_policy(shared, index, task):
 
 
 def test_held_out_task_keeps_the_given_hidden_templates(tiny_ppo_bank, tiny_hopper_expert, tmp_path):
-    (path,) = build_shared_banks(["Hopper"], "ppo", tmp_path, [str(tiny_hopper_expert)],
-                                 hidden_from=str(tiny_ppo_bank), **TINY | dict(n_templates=None, block=None))
+    (path,) = build_shared_banks(
+        ["Hopper"],
+        "ppo",
+        tmp_path,
+        [str(tiny_hopper_expert)],
+        hidden_from=str(tiny_ppo_bank),
+        **TINY | dict(n_templates=None, block=None),
+    )
     source, bank = load_bank(tiny_ppo_bank), load_bank(path)
     for net in ("actor", "critic"):
         for name in HIDDEN:

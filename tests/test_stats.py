@@ -84,8 +84,9 @@ def test_bootstrap_of_two_samples_resamples_each_in_turn():
 
 
 def test_bootstrap_bounds_allow_censored_runs_and_constant_scores():
-    _, low, high = stats.bootstrap_ci([col(10, 20, math.inf, math.inf, 30)], stats.median,
-                                      np.random.default_rng(0), reps=300)
+    _, low, high = stats.bootstrap_ci(
+        [col(10, 20, math.inf, math.inf, 30)], stats.median, np.random.default_rng(0), reps=300
+    )
     assert low >= 10 and high == math.inf
     assert stats.bootstrap_ci([np.full(5, 2.5)], stats.iqm, np.random.default_rng(0), reps=50) == (2.5, 2.5, 2.5)
 

@@ -13,6 +13,8 @@ from stable_baselines3.common.env_util import make_vec_env
 
 from weit_rl.policies import WeiTActorCriticPolicy, WeiTSACPolicy, as_stock
 
+pytestmark = pytest.mark.slow  # trains, builds or spawns: left out of `make test-fast`
+
 LOADER = """
 import sys, json
 sys.modules["weit_rl"] = None  # any import of weit_rl now fails
@@ -36,8 +38,13 @@ def test_stock_sb3_loads_initialized_model(algo, tiny_ppo_bank, tiny_sac_bank, t
     as_stock(model).save(tmp_path / "model.zip")
     obs = np.random.default_rng(0).normal(size=(8, 17)).astype(np.float32)
     np.save(tmp_path / "obs.npy", obs)
-    out = subprocess.run([sys.executable, "-c", LOADER.format(algo=algo), str(tmp_path / "model.zip"),
-                          str(tmp_path / "obs.npy")], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", LOADER.format(algo=algo), str(tmp_path / "model.zip"), str(tmp_path / "obs.npy")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     expected, _ = model.predict(obs, deterministic=True)
     np.testing.assert_array_equal(np.array(json.loads(out.stdout), dtype=np.float32), expected)

@@ -73,8 +73,11 @@ def save_bank(path: str | Path, bank: Bank) -> Path:
     path = Path(path)
     tensors = {f"actor.{k}": v for k, v in bank.actor.state_dict().items()}
     tensors |= {f"critic.{k}": v for k, v in bank.critic.state_dict().items()}
-    tensors |= {"calib.obs": bank.calib.obs, "calib.actor_target": bank.calib.actor_target,
-                "calib.critic_target": bank.calib.critic_target}
+    tensors |= {
+        "calib.obs": bank.calib.obs,
+        "calib.actor_target": bank.calib.actor_target,
+        "calib.critic_target": bank.calib.critic_target,
+    }
     if bank.calib.actions is not None:
         tensors["calib.actions"] = bank.calib.actions
     for name in ("obs_mean", "obs_var", "log_std", "ret_var"):
@@ -107,28 +110,36 @@ def _open(path: str | Path, tensors: bool = True) -> tuple[dict[str, Any], dict[
     """The manifest and, with `tensors`, every tensor (without, only the header is read)."""
     path = Path(path)
     if not path.exists():
-        raise UserError(f"template bank not found: {path}; build one with `make templates ENV=<task>` "
-                        "or pass the path of an existing .safetensors bank")
+        raise UserError(
+            f"template bank not found: {path}; build one with `make templates ENV=<task>` "
+            "or pass the path of an existing .safetensors bank"
+        )
     try:
         foreign = path.is_dir() or not is_safetensors(path)
     except OSError as err:
         raise UserError(f"cannot read template bank {path} ({err.strerror}): check its permissions") from None
     if foreign:
-        raise UserError(f"{path} is not a safetensors file, so not a template bank (or a corrupt one): pass a "
-                        ".safetensors bank (`weit-rl list` shows the shipped ones) or build one with "
-                        "`make templates ENV=<task>`")
+        raise UserError(
+            f"{path} is not a safetensors file, so not a template bank (or a corrupt one): pass a "
+            ".safetensors bank (`weit-rl list` shows the shipped ones) or build one with "
+            "`make templates ENV=<task>`"
+        )
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
             data = {k: f.get_tensor(k) for k in f.keys()} if tensors else {}
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
-        raise UserError(f"template bank {path} is corrupt or truncated ({err}); rebuild it with "
-                        "`make templates ENV=<task>` or copy it again") from None
+        raise UserError(
+            f"template bank {path} is corrupt or truncated ({err}); rebuild it with "
+            "`make templates ENV=<task>` or copy it again"
+        ) from None
     try:
         manifest = json.loads(meta["manifest"])
     except (KeyError, json.JSONDecodeError):
-        raise UserError(f"{path} is a safetensors file but not a weit_rl template bank (no manifest); "
-                        "build a bank with `make templates ENV=<task>`") from None
+        raise UserError(
+            f"{path} is a safetensors file but not a weit_rl template bank (no manifest); "
+            "build a bank with `make templates ENV=<task>`"
+        ) from None
     return manifest, data
 
 
@@ -146,11 +157,15 @@ def _verified(path: str | Path) -> tuple[dict[str, Any], dict[str, Tensor]]:
     manifest, tensors = _open(path)
     missing = [k for k in REQUIRED if k not in manifest]
     if manifest.get("format") != FORMAT or missing:
-        raise UserError(f"{path} is not a {FORMAT} bank of this version (format {manifest.get('format')!r}, "
-                        f"manifest lacks {', '.join(missing) or 'nothing'}); rebuild it: `make templates ENV=<task>`")
+        raise UserError(
+            f"{path} is not a {FORMAT} bank of this version (format {manifest.get('format')!r}, "
+            f"manifest lacks {', '.join(missing) or 'nothing'}); rebuild it: `make templates ENV=<task>`"
+        )
     if _digest(tensors) != manifest["tensor_sha256"] or _manifest_digest(manifest) != manifest["manifest_sha256"]:
-        raise UserError(f"template bank {path} is corrupt or edited: its tensors or manifest do not match the "
-                        "checksum in its manifest; rebuild it with `make templates ENV=<task>` or copy it again")
+        raise UserError(
+            f"template bank {path} is corrupt or edited: its tensors or manifest do not match the "
+            "checksum in its manifest; rebuild it with `make templates ENV=<task>` or copy it again"
+        )
     return manifest, tensors
 
 
@@ -165,25 +180,47 @@ def load_bank(path: str | Path) -> Bank:
         actor = _template_set(tensors, "actor", m["obs_dim"], tensors["calib.actor_target"].shape[1], m)
         critic_in = m["obs_dim"] + (m["act_dim"] if m["algo"] == "sac" else 0)
         critic = _template_set(tensors, "critic", critic_in, 1, m)
-        calib = ExpertData(tensors["calib.obs"], tensors["calib.actor_target"], tensors["calib.critic_target"],
-                           tensors.get("calib.actions"))
+        calib = ExpertData(
+            tensors["calib.obs"],
+            tensors["calib.actor_target"],
+            tensors["calib.critic_target"],
+            tensors.get("calib.actions"),
+        )
     except (KeyError, RuntimeError) as err:
         raise UserError(f"template bank {path} is inconsistent with its manifest ({err}); rebuild it") from None
-    teacher = {k[len("teacher."):]: v for k, v in tensors.items() if k.startswith("teacher.")}
-    return Bank(m, actor, critic, calib, tensors.get("obs_mean"), tensors.get("obs_var"), tensors.get("log_std"),
-                path=str(path), ret_var=tensors.get("ret_var"), standardization=Standardization.from_tensors(tensors),
-                teacher=teacher or None)
+    teacher = {k[len("teacher.") :]: v for k, v in tensors.items() if k.startswith("teacher.")}
+    return Bank(
+        m,
+        actor,
+        critic,
+        calib,
+        tensors.get("obs_mean"),
+        tensors.get("obs_var"),
+        tensors.get("log_std"),
+        path=str(path),
+        ret_var=tensors.get("ret_var"),
+        standardization=Standardization.from_tensors(tensors),
+        teacher=teacher or None,
+    )
 
 
 def _template_set(tensors: dict[str, Tensor], prefix: str, d_in: int, d_out: int, m: dict[str, Any]) -> TemplateSet:
     ts = TemplateSet(d_in, d_out, m["n_templates"], m["block"])
-    ts.load_state_dict({k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")})
+    ts.load_state_dict({k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")})
     return ts.requires_grad_(False)
 
 
-def check_compatible(bank: Bank, path: str | Path, algo: str, obs_dim: int, act_dim: int,
-                     activation: str, task: str | None = None, n_critics: int | None = None,
-                     use_sde: bool = False) -> None:
+def check_compatible(
+    bank: Bank,
+    path: str | Path,
+    algo: str,
+    obs_dim: int,
+    act_dim: int,
+    activation: str,
+    task: str | None = None,
+    n_critics: int | None = None,
+    use_sde: bool = False,
+) -> None:
     """One clear error for a bank that cannot initialize this policy."""
     m = bank.manifest
     fix = f"build a matching bank with `make templates ENV=<task> ALGO={algo}`"
@@ -191,17 +228,27 @@ def check_compatible(bank: Bank, path: str | Path, algo: str, obs_dim: int, act_
         raise UserError(f"bank {path} was built for {m['task']}, not {task}: {fix}")
     if m["algo"] != algo:
         kind = {"ppo": "a state-value critic V(s)", "sac": "Q-critics Q(s, a)"}
-        raise UserError(f"bank {path} was built for {m['algo'].upper()} ({kind[m['algo']]}) but the policy is "
-                        f"{algo.upper()} ({kind[algo]}): {fix}")
+        raise UserError(
+            f"bank {path} was built for {m['algo'].upper()} ({kind[m['algo']]}) but the policy is "
+            f"{algo.upper()} ({kind[algo]}): {fix}"
+        )
     if (m["obs_dim"], m["act_dim"]) != (obs_dim, act_dim):
-        raise UserError(f"bank {path} has observation/action sizes {m['obs_dim']}/{m['act_dim']} but the env has "
-                        f"{obs_dim}/{act_dim}: {fix}")
+        raise UserError(
+            f"bank {path} has observation/action sizes {m['obs_dim']}/{m['act_dim']} but the env has "
+            f"{obs_dim}/{act_dim}: {fix}"
+        )
     if m["activation"] != activation:
-        raise UserError(f"bank {path} was learned with {m['activation']} activations but the policy uses "
-                        f"{activation}: set activation_fn to {m['activation']} (configs/<algo>.yaml policy_kwargs)")
+        raise UserError(
+            f"bank {path} was learned with {m['activation']} activations but the policy uses "
+            f"{activation}: set activation_fn to {m['activation']} (configs/<algo>.yaml policy_kwargs)"
+        )
     if n_critics is not None and m["n_critics"] != n_critics:
-        raise UserError(f"bank {path} holds {m['n_critics']} critic(s) but the policy has {n_critics}: set "
-                        f"policy_kwargs n_critics to {m['n_critics']} (--hyperparams policy_kwargs.n_critics=...)")
+        raise UserError(
+            f"bank {path} holds {m['n_critics']} critic(s) but the policy has {n_critics}: set "
+            f"policy_kwargs n_critics to {m['n_critics']} (--hyperparams policy_kwargs.n_critics=...)"
+        )
     if use_sde:  # gSDE replaces the log_std head the templates were learned for
-        raise UserError("templates initialize Gaussian policies without gSDE but the policy uses use_sde: set "
-                        "use_sde false (--hyperparams use_sde=false), or use init scratch")
+        raise UserError(
+            "templates initialize Gaussian policies without gSDE but the policy uses use_sde: set "
+            "use_sde false (--hyperparams use_sde=false), or use init scratch"
+        )

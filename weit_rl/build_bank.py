@@ -56,8 +56,10 @@ class Expert:
 
 def refuse_existing(out_path: Path, replace: bool, elsewhere: str = "--out PATH") -> None:
     if out_path.exists() and not replace:
-        raise UserError(f"{out_path} exists: pass {elsewhere} to write the new bank beside it, or --replace "
-                        "(REPLACE=1 with make) to replace it (atomically, once the new bank is complete)")
+        raise UserError(
+            f"{out_path} exists: pass {elsewhere} to write the new bank beside it, or --replace "
+            "(REPLACE=1 with make) to replace it (atomically, once the new bank is complete)"
+        )
 
 
 def open_expert(expert: str, env_id: str, algo: str) -> Expert:
@@ -66,8 +68,10 @@ def open_expert(expert: str, env_id: str, algo: str) -> Expert:
     obs_dim = model.observation_space.shape[0]
     env_obs = gym.make(env_id).observation_space.shape[0]
     if env_obs != obs_dim:
-        raise UserError(f"expert {expert} takes {obs_dim}-dim observations but {env_id} gives {env_obs}: "
-                        "pass the expert trained on this task")
+        raise UserError(
+            f"expert {expert} takes {obs_dim}-dim observations but {env_id} gives {env_obs}: "
+            "pass the expert trained on this task"
+        )
     return Expert(str(expert), env_id, algo, model, norm)
 
 
@@ -110,22 +114,60 @@ def build_bank(
         losses = [evaluate_loss(own.nets(actor_t, critic_t, activation), data)]
     else:
         units = Standardization.of(data)
-        actor_t, critic_t, losses, aux = learn_templates(units.apply(data), aux_sizes, n_templates, block, activation,
-                                                         steps, lr=defaults["lr"], batch_size=defaults["batch_size"],
-                                                         seed=seed)
+        actor_t, critic_t, losses, aux = learn_templates(
+            units.apply(data),
+            aux_sizes,
+            n_templates,
+            block,
+            activation,
+            steps,
+            lr=defaults["lr"],
+            batch_size=defaults["batch_size"],
+            seed=seed,
+        )
         largest = max(range(len(aux_sizes)), key=lambda i: sum(p.numel() for p in aux[i].actor.scalers.parameters()))
         teacher_widths, teacher = aux_sizes[largest], teacher_scalers(aux[largest])
-    info = {"pretraining": own.info if own else {"constraint": "none", "templates": "learned post hoc (WAVE)"},
-            "n_templates": n_templates, "block": block, "aux_sizes": aux_sizes, "teacher_widths": teacher_widths,
-            "template_steps": steps}
-    return write_bank(out_path, src, data.subset(calib), units, actor_t, critic_t, teacher, losses, info,
-                      samples=samples, seed=seed, command=command, start=start)
+    info = {
+        "pretraining": own.info if own else {"constraint": "none", "templates": "learned post hoc (WAVE)"},
+        "n_templates": n_templates,
+        "block": block,
+        "aux_sizes": aux_sizes,
+        "teacher_widths": teacher_widths,
+        "template_steps": steps,
+    }
+    return write_bank(
+        out_path,
+        src,
+        data.subset(calib),
+        units,
+        actor_t,
+        critic_t,
+        teacher,
+        losses,
+        info,
+        samples=samples,
+        seed=seed,
+        command=command,
+        start=start,
+    )
 
 
-def write_bank(out_path: Path, src: Expert, calib_data: ExpertData, units: Standardization | None,
-               actor_t: TemplateSet, critic_t: TemplateSet, teacher: dict[str, torch.Tensor] | None,
-               losses: list[float], info: dict[str, Any], samples: int, seed: int, command: str, start: float,
-               extra: dict[str, Any] | None = None) -> Path:
+def write_bank(
+    out_path: Path,
+    src: Expert,
+    calib_data: ExpertData,
+    units: Standardization | None,
+    actor_t: TemplateSet,
+    critic_t: TemplateSet,
+    teacher: dict[str, torch.Tensor] | None,
+    losses: list[float],
+    info: dict[str, Any],
+    samples: int,
+    seed: int,
+    command: str,
+    start: float,
+    extra: dict[str, Any] | None = None,
+) -> Path:
     """The bank file of one task: templates, calibration data, the expert's statistics and the
     manifest (a 64x64 scaler-fit check, provenance, random and expert returns). `info`: how the
     templates were made (pretraining, n_templates, block, aux_sizes, teacher_widths,
@@ -138,27 +180,49 @@ def write_bank(out_path: Path, src: Expert, calib_data: ExpertData, units: Stand
     check, _ = fit_scalers(actor_t, critic_t, [64, 64], fit_units.apply(calib_data), src.activation, seed=seed)
     manifest = {
         "pretraining": info["pretraining"],
-        "task": env_id, "algo": algo, "obs_dim": src.obs_dim, "act_dim": src.act_dim, "activation": src.activation,
-        "n_templates": info["n_templates"], "block": info["block"], "n_critics": n_critics,
-        "aux_sizes": info["aux_sizes"], "teacher_widths": info["teacher_widths"],
-        "template_steps": info["template_steps"], "final_loss": losses[-1],
+        "task": env_id,
+        "algo": algo,
+        "obs_dim": src.obs_dim,
+        "act_dim": src.act_dim,
+        "activation": src.activation,
+        "n_templates": info["n_templates"],
+        "block": info["block"],
+        "n_critics": n_critics,
+        "aux_sizes": info["aux_sizes"],
+        "teacher_widths": info["teacher_widths"],
+        "template_steps": info["template_steps"],
+        "final_loss": losses[-1],
         "loss_log": {str(i): round(losses[i], 5) for i in range(0, len(losses), max(1, len(losses) // 20))},
         "scaler_fit_loss_64x64": evaluate_loss(check, fit_units.apply(calib_data)),
-        "samples": samples, "calib": len(calib_data), "seed": seed,
-        "expert": {"path": src.path, "net_arch": hidden_widths(model.policy)["actor"],
-                   "eval_return_mean": expert_manifest.get("eval_return_mean"),
-                   "eval_episodes": expert_manifest.get("eval_episodes"),
-                   "evaluation": expert_manifest.get("evaluation")},
-        "random_return": float(np.mean(random_returns)), "random_episodes": len(random_returns),
+        "samples": samples,
+        "calib": len(calib_data),
+        "seed": seed,
+        "expert": {
+            "path": src.path,
+            "net_arch": hidden_widths(model.policy)["actor"],
+            "eval_return_mean": expert_manifest.get("eval_return_mean"),
+            "eval_episodes": expert_manifest.get("eval_episodes"),
+            "evaluation": expert_manifest.get("evaluation"),
+        },
+        "random_return": float(np.mean(random_returns)),
+        "random_episodes": len(random_returns),
         "obs_count": float(norm.obs_rms.count) if norm is not None else None,
         "ret_count": float(norm.ret_rms.count) if norm is not None and norm.norm_reward else None,
-        "command": command, "code_version": code_version(), "seconds": round(time.time() - start, 1),
+        "command": command,
+        "code_version": code_version(),
+        "seconds": round(time.time() - start, 1),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     } | (extra or {})
-    bank = Bank(manifest, actor_t, critic_t, calib_data,
-                obs_mean=torch.as_tensor(norm.obs_rms.mean) if norm is not None else None,
-                obs_var=torch.as_tensor(norm.obs_rms.var) if norm is not None else None,
-                log_std=model.policy.log_std.detach().cpu() if algo == "ppo" else None,
-                ret_var=torch.tensor(float(norm.ret_rms.var)) if norm is not None and norm.norm_reward else None,
-                standardization=units, teacher=teacher)
+    bank = Bank(
+        manifest,
+        actor_t,
+        critic_t,
+        calib_data,
+        obs_mean=torch.as_tensor(norm.obs_rms.mean) if norm is not None else None,
+        obs_var=torch.as_tensor(norm.obs_rms.var) if norm is not None else None,
+        log_std=model.policy.log_std.detach().cpu() if algo == "ppo" else None,
+        ret_var=torch.tensor(float(norm.ret_rms.var)) if norm is not None and norm.norm_reward else None,
+        standardization=units,
+        teacher=teacher,
+    )
     return save_bank(out_path, bank)

@@ -47,15 +47,26 @@ def cmd_expert(a: argparse.Namespace) -> None:
     env_id, algo = resolve_task(a.env), check_algo(a.algo)
     if a.seed is not None:
         check_seed(a.seed)
-    manifest = train_expert(env_id, algo, None if a.seed is None else [a.seed], a.steps, a.device,
-                            Path(a.out) if a.out else None, _command(), progress_bar=not a.no_progress,
-                            pretrain=a.pretrain, replace=a.replace)
+    manifest = train_expert(
+        env_id,
+        algo,
+        None if a.seed is None else [a.seed],
+        a.steps,
+        a.device,
+        Path(a.out) if a.out else None,
+        _command(),
+        progress_bar=not a.no_progress,
+        pretrain=a.pretrain,
+        replace=a.replace,
+    )
     if manifest is None:
         print(f"candidate seed {a.seed} done; the expert ships once every recipe seed is trained")
         return
     ev = manifest["evaluation"]
-    print(f"expert {short_name(env_id)}/{algo}: seed {manifest['seed']} kept, return {ev['mean']:.1f} "
-          f"(median {ev['median']:.1f}, min {ev['min']:.1f}) over {ev['episodes']} episodes")
+    print(
+        f"expert {short_name(env_id)}/{algo}: seed {manifest['seed']} kept, return {ev['mean']:.1f} "
+        f"(median {ev['median']:.1f}, min {ev['min']:.1f}) over {ev['episodes']} episodes"
+    )
 
 
 def cmd_templates(a: argparse.Namespace) -> None:
@@ -70,22 +81,47 @@ def cmd_templates(a: argparse.Namespace) -> None:
         tasks = a.shared.split(",") if a.shared else [a.env] if a.env else []
         if not tasks:
             raise UserError("--hidden-from needs the held-out task: pass --env TASK")
-        paths = build_shared_banks(tasks, a.algo, a.out_dir, a.expert.split(",") if a.expert else None,
-                                   samples=a.samples, calib=a.calib, steps=a.steps, n_templates=a.templates,
-                                   block=a.block, seed=a.seed, command=_command(), hidden_from=a.hidden_from,
-                                   replace=a.replace)
+        paths = build_shared_banks(
+            tasks,
+            a.algo,
+            a.out_dir,
+            a.expert.split(",") if a.expert else None,
+            samples=a.samples,
+            calib=a.calib,
+            steps=a.steps,
+            n_templates=a.templates,
+            block=a.block,
+            seed=a.seed,
+            command=_command(),
+            hidden_from=a.hidden_from,
+            replace=a.replace,
+        )
         print("\n".join(f"bank written: {p}" for p in paths))
         return
     if not a.env or a.out_dir:
         raise UserError("pass --env TASK (and --out PATH), or --shared TASKS --out-dir DIR")
-    path = build_bank(a.expert, a.env, a.algo, a.out, samples=a.samples, calib=a.calib, steps=a.steps,
-                      n_templates=a.templates, block=a.block, seed=a.seed, command=_command(), replace=a.replace)
+    path = build_bank(
+        a.expert,
+        a.env,
+        a.algo,
+        a.out,
+        samples=a.samples,
+        calib=a.calib,
+        steps=a.steps,
+        n_templates=a.templates,
+        block=a.block,
+        seed=a.seed,
+        command=_command(),
+        replace=a.replace,
+    )
     print(f"bank written: {path}")
 
 
 def cmd_train(a: argparse.Namespace) -> None:
-    cfg = RunConfig(**{f.name: getattr(a, f.name) for f in fields(RunConfig) if f.name in vars(a)},
-                    hyperparam_overrides=parse_overrides(a.overrides))
+    cfg = RunConfig(
+        **{f.name: getattr(a, f.name) for f in fields(RunConfig) if f.name in vars(a)},
+        hyperparam_overrides=parse_overrides(a.overrides),
+    )
     env_id, algo, init = resolve_task(cfg.env), check_algo(cfg.algo), check_init(cfg.init)
     need = run_needs(cfg)
     cfg.bank = cfg.bank or (default_bank(env_id, algo) if need.bank else None)
@@ -104,8 +140,10 @@ def check_run_dir(run_dir: str) -> None:
     path = Path(run_dir)
     existing = next(p for p in (path, *path.parents) if p.exists())
     if not existing.is_dir():
-        raise UserError(f"--run-dir {run_dir}: {existing} is a file, not a folder: pass a folder path, such as "
-                        "runs/<Env>/<name> (RUN_DIR= with make)")
+        raise UserError(
+            f"--run-dir {run_dir}: {existing} is a file, not a folder: pass a folder path, such as "
+            "runs/<Env>/<name> (RUN_DIR= with make)"
+        )
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UserError(f"--run-dir {run_dir}: {existing} is not writable: pass a folder you can write in")
 
@@ -138,12 +176,25 @@ def cmd_enjoy(a: argparse.Namespace) -> None:
 def cmd_list(a: argparse.Namespace) -> None:
     rows = shipped()
     if not rows:
-        print(f"no banks or experts under {home().resolve()} (banks/, experts/): make them with `make expert` "
-              "and `make templates`, or set WEIT_RL_HOME")
+        print(
+            f"no banks or experts under {home().resolve()} (banks/, experts/): make them with `make expert` "
+            "and `make templates`, or set WEIT_RL_HOME"
+        )
         return
     header = ("kind", "task", "algo", "network", "made by", "MB", "return", "path")
-    table = [(r["kind"], str(r["task"]), str(r["algo"]), r["network"], r["scheme"],
-              "-" if r["mb"] is None else f"{r['mb']:.1f}", r["return"], str(r["path"])) for r in rows]
+    table = [
+        (
+            r["kind"],
+            str(r["task"]),
+            str(r["algo"]),
+            r["network"],
+            r["scheme"],
+            "-" if r["mb"] is None else f"{r['mb']:.1f}",
+            r["return"],
+            str(r["path"]),
+        )
+        for r in rows
+    ]
     widths = [max(len(row[i]) for row in [header, *table]) for i in range(len(header) - 1)]
     for row in [header, *table]:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
@@ -154,8 +205,10 @@ def cmd_info(a: argparse.Namespace) -> None:
     if path.suffix == ".json":  # a manifest file stands for what it describes: an expert folder, or its bank
         path = path.parent if path.name == "manifest.json" else path.with_suffix(".safetensors")
     if path.is_file() and not is_safetensors(path):
-        raise UserError(f"{path} is neither a template bank (.safetensors) nor an expert folder: pass one of them "
-                        "(`weit-rl list` shows the shipped ones)")
+        raise UserError(
+            f"{path} is neither a template bank (.safetensors) nor an expert folder: pass one of them "
+            "(`weit-rl list` shows the shipped ones)"
+        )
     # What is shown must be what `train` accepts: the bank's checksums are verified (a second or so)
     manifest = read_expert_manifest(path) if path.is_dir() else verify_bank(path)
     if not manifest:
@@ -168,17 +221,22 @@ def cmd_info(a: argparse.Namespace) -> None:
 def _summary(path: Path, m: dict) -> list[str]:
     """A few human lines about a bank or an expert manifest."""
     if path.is_dir():
-        return [f"expert {path}: {m.get('task')} {m.get('algo')}, {'x'.join(map(str, m.get('net_arch', [])))}, "
-                f"seed {m.get('seed')}, {m.get('steps')} steps, {describe_pretraining(m)}",
-                f"  return {describe_return(m, returns=True)}", f"  made by: {m.get('command')}"]
+        return [
+            f"expert {path}: {m.get('task')} {m.get('algo')}, {'x'.join(map(str, m.get('net_arch', [])))}, "
+            f"seed {m.get('seed')}, {m.get('steps')} steps, {describe_pretraining(m)}",
+            f"  return {describe_return(m, returns=True)}",
+            f"  made by: {m.get('command')}",
+        ]
     expert = m.get("expert") or {}
-    return [f"bank {path} ({path.stat().st_size / 1e6:.1f} MB): {m.get('task')} {m.get('algo')}, observation/action "
-            f"{m.get('obs_dim')}/{m.get('act_dim')}, {m.get('activation')}",
-            f"  {describe_pretraining(m)}: {m.get('n_templates')} templates of {m.get('block')}x{m.get('block')} per "
-            f"role, {m.get('n_critics')} critic(s), calibration {m.get('calib')} of {m.get('samples')} transitions",
-            f"  expert {'x'.join(map(str, expert.get('net_arch') or []))} ({expert.get('path')}), "
-            f"return {describe_return(expert, returns=True)}",
-            f"  made by: {m.get('command')} (code {m.get('code_version')}, {m.get('created')})"]
+    return [
+        f"bank {path} ({path.stat().st_size / 1e6:.1f} MB): {m.get('task')} {m.get('algo')}, observation/action "
+        f"{m.get('obs_dim')}/{m.get('act_dim')}, {m.get('activation')}",
+        f"  {describe_pretraining(m)}: {m.get('n_templates')} templates of {m.get('block')}x{m.get('block')} per "
+        f"role, {m.get('n_critics')} critic(s), calibration {m.get('calib')} of {m.get('samples')} transitions",
+        f"  expert {'x'.join(map(str, expert.get('net_arch') or []))} ({expert.get('path')}), "
+        f"return {describe_return(expert, returns=True)}",
+        f"  made by: {m.get('command')} (code {m.get('code_version')}, {m.get('created')})",
+    ]
 
 
 def cmd_compare(a: argparse.Namespace) -> None:
@@ -222,8 +280,10 @@ def _task_help() -> str:
     if not ready:
         return f"{text}; no banks here yet: make them with `make expert` and `make templates` (or set WEIT_RL_HOME)"
     if rest:
-        text += (f"; banks here (`weit-rl list`) for {', '.join(ready)}; for {', '.join(rest)}, run `make expert` "
-                 "and `make templates` first")
+        text += (
+            f"; banks here (`weit-rl list`) for {', '.join(ready)}; for {', '.join(rest)}, run `make expert` "
+            "and `make templates` first"
+        )
     return text
 
 
@@ -243,49 +303,88 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--env", required=True)
     e.add_argument("--algo", default="ppo")
     e.add_argument("--steps", type=int, default=None, help="override the recipe's step budget")
-    e.add_argument("--seed", type=int, default=None,
-                   help="train this candidate seed only (default: the recipe's seeds)")
+    e.add_argument(
+        "--seed", type=int, default=None, help="train this candidate seed only (default: the recipe's seeds)"
+    )
     e.add_argument("--device", default="auto")
     e.add_argument("--out", default=None, help="folder (default experts/<Env>-<algo>[-<pretrain>])")
-    e.add_argument("--pretrain", default="none", help="constraint-based pre-training: none, hard or soft "
-                   "(configs/experts.yaml pretraining; the expert goes to experts/<Env>-<algo>-<pretrain>)")
-    e.add_argument("--replace", action="store_true", help="ship the new best candidate over an expert the "
-                   "folder already ships (default: keep the shipped one)")
+    e.add_argument(
+        "--pretrain",
+        default="none",
+        help="constraint-based pre-training: none, hard or soft "
+        "(configs/experts.yaml pretraining; the expert goes to experts/<Env>-<algo>-<pretrain>)",
+    )
+    e.add_argument(
+        "--replace",
+        action="store_true",
+        help="ship the new best candidate over an expert the folder already ships (default: keep the shipped one)",
+    )
     e.add_argument("--no-progress", action="store_true")
     e.set_defaults(fn=cmd_expert)
 
     t = sub.add_parser("templates", help="learn a template bank from an expert")
     t.add_argument("--env", default=None, help="task (required unless --shared)")
     t.add_argument("--algo", default="ppo")
-    t.add_argument("--expert", default=None, help="expert folder or model.zip (default: the shipped expert); "
-                   "with --shared, one per task, comma-separated in the same order")
-    t.add_argument("--out", default=None, help="bank file (default banks/<Env>-<algo>.safetensors, or "
-                   "banks/<Env>-<algo>-<scheme>.safetensors for a constrained expert)")
-    t.add_argument("--shared", default=None, metavar="TASKS", help="learn templates across these tasks "
-                   "(comma-separated, e.g. HalfCheetah,Hopper,Walker2d,Ant) with the hidden templates shared; "
-                   "one bank per task in --out-dir")
-    t.add_argument("--hidden-from", default=None, metavar="BANK", help="held-out task: keep BANK's hidden "
-                   "templates frozen and learn only the input/output templates and scalers of --env, on its "
-                   "calibration data alone (--calib transitions)")
-    t.add_argument("--out-dir", default=None, help="folder for the banks of --shared or --hidden-from "
-                   "(<Env>-<algo>.safetensors each)")
+    t.add_argument(
+        "--expert",
+        default=None,
+        help="expert folder or model.zip (default: the shipped expert); "
+        "with --shared, one per task, comma-separated in the same order",
+    )
+    t.add_argument(
+        "--out",
+        default=None,
+        help="bank file (default banks/<Env>-<algo>.safetensors, or "
+        "banks/<Env>-<algo>-<scheme>.safetensors for a constrained expert)",
+    )
+    t.add_argument(
+        "--shared",
+        default=None,
+        metavar="TASKS",
+        help="learn templates across these tasks "
+        "(comma-separated, e.g. HalfCheetah,Hopper,Walker2d,Ant) with the hidden templates shared; "
+        "one bank per task in --out-dir",
+    )
+    t.add_argument(
+        "--hidden-from",
+        default=None,
+        metavar="BANK",
+        help="held-out task: keep BANK's hidden "
+        "templates frozen and learn only the input/output templates and scalers of --env, on its "
+        "calibration data alone (--calib transitions)",
+    )
+    t.add_argument(
+        "--out-dir",
+        default=None,
+        help="folder for the banks of --shared or --hidden-from (<Env>-<algo>.safetensors each)",
+    )
     t.add_argument("--replace", action="store_true", help="replace an existing bank file (default: refuse)")
     t.add_argument("--samples", type=int, default=50_000, help="expert transitions to distill from")
     t.add_argument("--calib", type=int, default=5_000, help="transitions stored in the bank for scaler fitting")
     t.add_argument("--steps", type=int, default=3_000, help="template-learning optimizer steps")
-    t.add_argument("--templates", type=int, default=None,
-                   help="templates per role (default from configs/templates.yaml)")
+    t.add_argument(
+        "--templates", type=int, default=None, help="templates per role (default from configs/templates.yaml)"
+    )
     t.add_argument("--block", type=int, default=None, help="template block size (default from configs/templates.yaml)")
     t.add_argument("--seed", type=int, default=0)
     t.set_defaults(fn=cmd_templates)
 
-    r = sub.add_parser("train", help="train a policy of any size, initialized from a bank",
-                       description="Train (or resume) one run; every option but --hyperparams is a field of "
-                                   "weit_rl.agents.RunConfig, with its default.")
+    r = sub.add_parser(
+        "train",
+        help="train a policy of any size, initialized from a bank",
+        description="Train (or resume) one run; every option but --hyperparams is a field of "
+        "weit_rl.agents.RunConfig, with its default.",
+    )
     add_run_options(r, helps={"env": _task_help()})
-    r.add_argument("--hyperparams", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="override configs/<algo>.yaml, as rl-zoo3 does: n_steps=1024 learning_rate=1e-4 "
-                        "policy_kwargs.log_std_init=-1 (values are YAML; recorded in config.yaml)")
+    r.add_argument(
+        "--hyperparams",
+        dest="overrides",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override configs/<algo>.yaml, as rl-zoo3 does: n_steps=1024 learning_rate=1e-4 "
+        "policy_kwargs.log_std_init=-1 (values are YAML; recorded in config.yaml)",
+    )
     r.set_defaults(fn=cmd_train)
 
     v = sub.add_parser("eval", help="evaluate a saved run or expert (task and algorithm from its config.yaml)")
@@ -294,8 +393,12 @@ def parser() -> argparse.ArgumentParser:
 
     y = sub.add_parser("enjoy", help="play a saved run or expert in a window, or record it with --video")
     _add_saved_run_options(y, episodes=1, what="episodes to play")
-    y.add_argument("--video", default=None, metavar="FILE.mp4",
-                   help="record to this file headlessly (MuJoCo offscreen rendering, MUJOCO_GL=egl by default)")
+    y.add_argument(
+        "--video",
+        default=None,
+        metavar="FILE.mp4",
+        help="record to this file headlessly (MuJoCo offscreen rendering, MUJOCO_GL=egl by default)",
+    )
     y.add_argument("--max-steps", type=int, default=None, help="stop each episode after this many steps")
     y.set_defaults(fn=cmd_enjoy)
 

@@ -49,8 +49,9 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         try:
             value = yaml.safe_load(text)
         except yaml.YAMLError:
-            raise UserError(f"--hyperparams {key}: {text!r} is not a YAML value: quote strings, "
-                            "write lists as [64, 64]") from None
+            raise UserError(
+                f"--hyperparams {key}: {text!r} is not a YAML value: quote strings, write lists as [64, 64]"
+            ) from None
         if isinstance(value, str):
             try:
                 value = float(value)  # YAML 1.1 reads 1e-4 as text
@@ -156,8 +157,10 @@ def parse_size(size: str | list[int]) -> list[int]:
         raise UserError(f"invalid size {size!r}: every width and the depth must be >= 1; use {_SIZE_FORMS}")
     widths = [int(w) for w in widths]
     if (n := min_params(widths)) > MAX_PARAMS:
-        raise UserError(f"size {size!r} has at least {n / 1e6:,.0f}M parameters per network, above the limit of "
-                        f"{MAX_PARAMS / 1e6:.0f}M (weit_rl.config.MAX_PARAMS): choose a smaller size")
+        raise UserError(
+            f"size {size!r} has at least {n / 1e6:,.0f}M parameters per network, above the limit of "
+            f"{MAX_PARAMS / 1e6:.0f}M (weit_rl.config.MAX_PARAMS): choose a smaller size"
+        )
     return widths
 
 

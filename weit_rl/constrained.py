@@ -81,8 +81,10 @@ class _Constrained:
         c = self.constraint_kwargs
         composition = [p for net, _ in tied for p in net.parameters()]
         ids = {id(p) for p in composition}
-        groups = [{"params": [p for p in rl_params if id(p) not in ids]},
-                  {"params": list({id(p): p for p in composition}.values()), "fixed_lr": c["composition_lr"]}]
+        groups = [
+            {"params": [p for p in rl_params if id(p) not in ids]},
+            {"params": list({id(p): p for p in composition}.values()), "fixed_lr": c["composition_lr"]},
+        ]
         optimizer = self.optimizer_class(groups, lr=lr, **kwargs)
         add_penalty(optimizer, lambda: soft_penalty(c["penalty"], tied))
         return optimizer
@@ -101,11 +103,16 @@ class ConstrainedActorCriticPolicy(_Constrained, ActorCriticPolicy):
         super()._build(lr_schedule)
         actor, (critic,) = ppo_layers(self)
         act = _activation(self.activation_fn)
-        self.actor_kron = KronMLP(self._templates(actor[0].in_features, actor[-1].out_features),
-                                  [m.out_features for m in actor[:-1]], act)
-        self.critic_kron = KronMLP(self._templates(critic[0].in_features, 1), [m.out_features for m in critic[:-1]], act)
-        tied = [(net, _constrain(self, net, [[m] for m in layers], self.hard))
-                for net, layers in ((self.actor_kron, actor), (self.critic_kron, critic))]
+        self.actor_kron = KronMLP(
+            self._templates(actor[0].in_features, actor[-1].out_features), [m.out_features for m in actor[:-1]], act
+        )
+        self.critic_kron = KronMLP(
+            self._templates(critic[0].in_features, 1), [m.out_features for m in critic[:-1]], act
+        )
+        tied = [
+            (net, _constrain(self, net, [[m] for m in layers], self.hard))
+            for net, layers in ((self.actor_kron, actor), (self.critic_kron, critic))
+        ]
         self.__dict__["tied"] = tied
         self.optimizer = self._optimizer(list(self.parameters()), tied, lr_schedule(1))
 
@@ -123,8 +130,11 @@ class ConstrainedSACPolicy(_Constrained, SACPolicy):
     def make_actor(self, features_extractor: Any = None) -> Actor:
         actor = super().make_actor(features_extractor)
         hidden, act_dim = linears(actor.latent_pi), actor.mu.out_features
-        actor.kron = KronMLP(self._templates(hidden[0].in_features, 2 * act_dim), [m.out_features for m in hidden],
-                             _activation(self.net_args["activation_fn"]))
+        actor.kron = KronMLP(
+            self._templates(hidden[0].in_features, 2 * act_dim),
+            [m.out_features for m in hidden],
+            _activation(self.net_args["activation_fn"]),
+        )
         layers = _constrain(actor, actor.kron, [[m] for m in hidden] + [[actor.mu, actor.log_std]], self.hard)
         actor.__dict__["tied"] = [(actor.kron, layers)]
         return actor
@@ -135,8 +145,9 @@ class ConstrainedSACPolicy(_Constrained, SACPolicy):
         templates = self._templates(qs[0][0].in_features, 1)
         act = _activation(self.net_args["activation_fn"])
         critic.krons = nn.ModuleList([KronMLP(templates, [m.out_features for m in q[:-1]], act) for q in qs])
-        critic.__dict__["tied"] = [(net, _constrain(critic, net, [[m] for m in q], self.hard))
-                                   for net, q in zip(critic.krons, qs)]
+        critic.__dict__["tied"] = [
+            (net, _constrain(critic, net, [[m] for m in q], self.hard)) for net, q in zip(critic.krons, qs)
+        ]
         return critic
 
     def _build(self, lr_schedule: Any) -> None:

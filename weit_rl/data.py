@@ -29,9 +29,17 @@ class ExpertData:
 
     def subset(self, n: int) -> ExpertData:
         """The first n transitions (data is stored shuffled, so this is a random subset)."""
-        return ExpertData(self.obs[:n], self.actor_target[:n], self.critic_target[:n],
-                          None if self.actions is None else self.actions[:n])
+        return ExpertData(
+            self.obs[:n],
+            self.actor_target[:n],
+            self.critic_target[:n],
+            None if self.actions is None else self.actions[:n],
+        )
 
     def batch(self, idx: Tensor) -> ExpertData:
-        return ExpertData(self.obs[idx], self.actor_target[idx], self.critic_target[idx],
-                          None if self.actions is None else self.actions[idx])
+        return ExpertData(
+            self.obs[idx],
+            self.actor_target[idx],
+            self.critic_target[idx],
+            None if self.actions is None else self.actions[idx],
+        )

@@ -44,13 +44,13 @@ class ExpertTemplates:
         sets = []
         for name, d_in, d_out in (("actor", obs_dim, actor_out), ("critic", critic_in, 1)):
             ts = TemplateSet(d_in, d_out, self.n_templates, self.block)
-            ts.load_state_dict({k[len(name) + 1:]: v for k, v in self.tensors.items() if k.startswith(name + ".")})
+            ts.load_state_dict({k[len(name) + 1 :]: v for k, v in self.tensors.items() if k.startswith(name + ".")})
             sets.append(ts.requires_grad_(False))
         return sets[0], sets[1]
 
     def teacher(self) -> dict[str, Tensor]:
         """The expert-size scalers, as a bank stores its teacher ("actor.<name>", "critic<i>.<name>")."""
-        return {k[len("scalers."):]: v for k, v in self.tensors.items() if k.startswith("scalers.")}
+        return {k[len("scalers.") :]: v for k, v in self.tensors.items() if k.startswith("scalers.")}
 
     def nets(self, actor_t: TemplateSet, critic_t: TemplateSet, activation: str) -> PolicyNets:
         """The expert's own networks assembled from the templates and its scalers."""
@@ -64,7 +64,7 @@ class ExpertTemplates:
 
 
 def _part(tensors: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
-    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
 def read_expert_templates(expert: str | Path) -> ExpertTemplates | None:

@@ -41,17 +41,21 @@ def _expert_hint(env_id: str, algo: str) -> str:
 def default_expert(env_id: str, algo: str) -> str:
     path = expert_dir(env_id, algo)
     if not (path / "model.zip").exists():
-        raise UserError(f"no {algo} expert for {env_id} at {path}: train one with {_expert_hint(env_id, algo)}, "
-                        "or pass --expert PATH (EXPERT=PATH with make)")
+        raise UserError(
+            f"no {algo} expert for {env_id} at {path}: train one with {_expert_hint(env_id, algo)}, "
+            "or pass --expert PATH (EXPERT=PATH with make)"
+        )
     return str(path)
 
 
 def default_bank(env_id: str, algo: str) -> str:
     path = bank_path(env_id, algo)
     if not path.exists():
-        raise UserError(f"no {algo} template bank for {env_id} at {path}: build one with "
-                        f"`make templates ENV={short_name(env_id)} ALGO={algo}` (needs an expert: "
-                        f"{_expert_hint(env_id, algo)}), or pass --bank PATH (BANK=PATH with make)")
+        raise UserError(
+            f"no {algo} template bank for {env_id} at {path}: build one with "
+            f"`make templates ENV={short_name(env_id)} ALGO={algo}` (needs an expert: "
+            f"{_expert_hint(env_id, algo)}), or pass --bank PATH (BANK=PATH with make)"
+        )
     return str(path)
 
 
@@ -69,7 +73,9 @@ def describe_pretraining(m: dict[str, Any]) -> str:
     if p["constraint"] == "none":
         return "templates learned post hoc" if "n_templates" in m else "plain"
     extra = f", lambda {p['penalty']}, residual {p['residual']:.3f}" if p["constraint"] == "soft" else ""
-    return f"{p['constraint']}-constrained pre-training ({p['n_templates']} templates of {p['block']}x{p['block']}{extra})"
+    return (
+        f"{p['constraint']}-constrained pre-training ({p['n_templates']} templates of {p['block']}x{p['block']}{extra})"
+    )
 
 
 def describe_return(m: dict[str, Any], returns: bool = False) -> str:
@@ -92,25 +98,59 @@ def shipped() -> list[dict[str, Any]]:
         try:
             m = read_manifest(path)
         except UserError as err:
-            rows.append({"kind": "bank", "task": "?", "algo": "?", "network": "-", "return": str(err), "path": path,
-                         "scheme": "-"})
+            rows.append(
+                {
+                    "kind": "bank",
+                    "task": "?",
+                    "algo": "?",
+                    "network": "-",
+                    "return": str(err),
+                    "path": path,
+                    "scheme": "-",
+                }
+            )
             continue
         expert = m.get("expert") or {}
-        rows.append({"kind": "bank", "task": m.get("task"), "algo": m.get("algo"), "path": path,
-                     "network": f"{m.get('n_templates')} templates {m.get('block')}x{m.get('block')}, expert "
-                                + "x".join(map(str, expert.get("net_arch") or [])), "scheme": describe_pretraining(m),
-                     "return": describe_return(expert)})
+        rows.append(
+            {
+                "kind": "bank",
+                "task": m.get("task"),
+                "algo": m.get("algo"),
+                "path": path,
+                "network": f"{m.get('n_templates')} templates {m.get('block')}x{m.get('block')}, expert "
+                + "x".join(map(str, expert.get("net_arch") or [])),
+                "scheme": describe_pretraining(m),
+                "return": describe_return(expert),
+            }
+        )
     for folder in sorted(p for p in (home() / "experts").glob("*") if p.is_dir()):
         m = read_expert_manifest(folder)
         if m:
-            rows.append({"kind": "expert", "task": m.get("task"), "algo": m.get("algo"), "path": folder / "model.zip",
-                         "network": "x".join(map(str, m.get("net_arch") or [])), "return": describe_return(m),
-                         "scheme": describe_pretraining(m)})
+            rows.append(
+                {
+                    "kind": "expert",
+                    "task": m.get("task"),
+                    "algo": m.get("algo"),
+                    "path": folder / "model.zip",
+                    "network": "x".join(map(str, m.get("net_arch") or [])),
+                    "return": describe_return(m),
+                    "scheme": describe_pretraining(m),
+                }
+            )
         else:
             seeds = ", ".join(p.name for p in sorted((folder / "candidates").glob("s*")))
             task, algo, *scheme = folder.name.split("-")
-            rows.append({"kind": "expert", "task": TASKS.get(task, task), "algo": algo, "scheme": "-".join(scheme) or "-",
-                         "path": folder, "network": "-", "return": f"not shipped yet (candidates: {seeds or 'none'})"})
+            rows.append(
+                {
+                    "kind": "expert",
+                    "task": TASKS.get(task, task),
+                    "algo": algo,
+                    "scheme": "-".join(scheme) or "-",
+                    "path": folder,
+                    "network": "-",
+                    "return": f"not shipped yet (candidates: {seeds or 'none'})",
+                }
+            )
     for row in rows:
         row["mb"] = row["path"].stat().st_size / 1e6 if row["path"].is_file() else None
     return rows
@@ -123,6 +163,14 @@ EVAL_SEED = 1_000_000
 
 
 def evaluation_summary(returns: list[float]) -> dict[str, Any]:
-    return {"episodes": len(returns), "seed": EVAL_SEED, "deterministic": True,
-            "mean": float(np.mean(returns)), "median": float(np.median(returns)), "min": float(np.min(returns)),
-            "max": float(np.max(returns)), "std": float(np.std(returns)), "returns": [round(r, 2) for r in returns]}
+    return {
+        "episodes": len(returns),
+        "seed": EVAL_SEED,
+        "deterministic": True,
+        "mean": float(np.mean(returns)),
+        "median": float(np.median(returns)),
+        "min": float(np.min(returns)),
+        "max": float(np.max(returns)),
+        "std": float(np.std(returns)),
+        "returns": [round(r, 2) for r in returns],
+    }

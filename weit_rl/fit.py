@@ -78,8 +78,14 @@ def train_nets(
     return losses
 
 
-def kron_nets(actor_t: TemplateSet, critic_t: TemplateSet, widths: list[int], n_critics: int,
-              activation: str, generator: torch.Generator) -> PolicyNets:
+def kron_nets(
+    actor_t: TemplateSet,
+    critic_t: TemplateSet,
+    widths: list[int],
+    n_critics: int,
+    activation: str,
+    generator: torch.Generator,
+) -> PolicyNets:
     actor = KronMLP(actor_t, widths, activation, generator)
     critics = [KronMLP(critic_t, widths, activation, generator) for _ in range(n_critics)]
     return PolicyNets(actor, critics)
@@ -109,8 +115,7 @@ def learn_templates(
     params = list(actor_t.parameters()) + list(critic_t.parameters())
     params += [p for nets in aux for p in nets.actor.scalers.parameters()]
     params += [p for nets in aux for c in nets.critics for p in c.scalers.parameters()]
-    losses = train_nets(aux, params, data, steps, lr, batch_size, seed,
-                        desc="learning templates" if progress else None)
+    losses = train_nets(aux, params, data, steps, lr, batch_size, seed, desc="learning templates" if progress else None)
     return actor_t.requires_grad_(False), critic_t.requires_grad_(False), losses, aux
 
 
@@ -133,8 +138,9 @@ def fit_scalers(
     initialization's), by norm_penalty * sum of log(norm / target)^2."""
     actor_t.requires_grad_(False)
     critic_t.requires_grad_(False)
-    nets = kron_nets(actor_t, critic_t, widths, data.critic_target.shape[1], activation,
-                     torch.Generator().manual_seed(seed))
+    nets = kron_nets(
+        actor_t, critic_t, widths, data.critic_target.shape[1], activation, torch.Generator().manual_seed(seed)
+    )
     params = list(nets.actor.scalers.parameters()) + [p for c in nets.critics for p in c.scalers.parameters()]
     penalty = None
     if norm_penalty > 0:
@@ -203,24 +209,40 @@ def learn_shared_templates(
     those, frozen: only input/output templates and scalers are learned. Returns each task's
     (actor, critic) templates, each task's loss per step and its auxiliary networks."""
     gen = torch.Generator().manual_seed(seed)
-    sets = [(TemplateSet(d.obs.shape[1], d.actor_target.shape[1], n_templates, block, gen),
-             TemplateSet(d.critic_input.shape[1], 1, n_templates, block, gen)) for d in datas]
+    sets = [
+        (
+            TemplateSet(d.obs.shape[1], d.actor_target.shape[1], n_templates, block, gen),
+            TemplateSet(d.critic_input.shape[1], 1, n_templates, block, gen),
+        )
+        for d in datas
+    ]
     for i, net in enumerate(("actor", "critic")):
         if hidden is None:
             hid_w, hid_b = sets[0][i].hid_w, sets[0][i].hid_b
         else:
             hid_w, hid_b = (nn.Parameter(t.detach().clone(), requires_grad=False) for t in hidden[net])
             if hid_w.shape != sets[0][i].hid_w.shape:
-                raise ValueError(f"{net} hidden templates are {tuple(hid_w.shape)}, expected "
-                                 f"{tuple(sets[0][i].hid_w.shape)} (n_templates x block x block)")
+                raise ValueError(
+                    f"{net} hidden templates are {tuple(hid_w.shape)}, expected "
+                    f"{tuple(sets[0][i].hid_w.shape)} (n_templates x block x block)"
+                )
         for ts in sets:  # the same Parameter objects: one gradient summed over tasks, one Adam state
             ts[i].hid_w, ts[i].hid_b = hid_w, hid_b
-    aux = [[kron_nets(a, c, w, d.critic_target.shape[1], activation, gen) for w in aux_sizes]
-           for (a, c), d in zip(sets, datas)]
+    aux = [
+        [kron_nets(a, c, w, d.critic_target.shape[1], activation, gen) for w in aux_sizes]
+        for (a, c), d in zip(sets, datas)
+    ]
     every = [p for a, c in sets for p in (*a.parameters(), *c.parameters())]
     every += [p for nets in aux for n in nets for m in (n.actor, *n.critics) for p in m.scalers.parameters()]
     params = list({id(p): p for p in every if p.requires_grad}.values())  # shared ones once
-    losses = train_tasks(list(zip(aux, datas)), params, steps, lr, batch_size, seed,
-                         desc="learning shared templates" if progress else None)
+    losses = train_tasks(
+        list(zip(aux, datas)),
+        params,
+        steps,
+        lr,
+        batch_size,
+        seed,
+        desc="learning shared templates" if progress else None,
+    )
     per_task = [[step[t] for step in losses] for t in range(len(datas))]
     return [(a.requires_grad_(False), c.requires_grad_(False)) for a, c in sets], per_task, aux

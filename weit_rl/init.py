@@ -39,8 +39,11 @@ Layers = list[tuple[torch.Tensor, torch.Tensor]]  # (weight, bias) of each Linea
 # fit_steps + 2,300, the same total), then during RL a KL to the initial policy with weight 1.0
 # decaying to 0 (agents/aids.py Retention). "ft300": the same with 300 full-weight steps, the
 # default before the distillation-budget study. "plain": scaler fitting alone, no retention.
-RECIPES = {"ft2300": {"finetune_steps": 2300, "retention": 1.0}, "ft300": {"finetune_steps": 300, "retention": 1.0},
-           "plain": {"finetune_steps": 0, "retention": 0.0}}
+RECIPES = {
+    "ft2300": {"finetune_steps": 2300, "retention": 1.0},
+    "ft300": {"finetune_steps": 300, "retention": 1.0},
+    "plain": {"finetune_steps": 0, "retention": 0.0},
+}
 RECIPES["default"] = RECIPES["ft2300"]
 
 
@@ -101,23 +104,40 @@ class Needs:
     expert: bool
 
 
-def needs(init: str, obs_stats: str = "bank", log_std: str = "config", reward_stats: str = "fresh",
-              retention: float = 0.0, retention_teacher: str = "init") -> Needs:
+def needs(
+    init: str,
+    obs_stats: str = "bank",
+    log_std: str = "config",
+    reward_stats: str = "fresh",
+    retention: float = 0.0,
+    retention_teacher: str = "init",
+) -> Needs:
     """What a run reads beyond its config, decided here only (train, compare and the policy
     classes ask): the bank for its templates, or for statistics, log_std or reward statistics
     read from it, or as retention teacher; the expert for select's weights or as teacher."""
     entry = INITIALIZERS[check_init(init)]
     teacher = retention_teacher if retention else None
-    return Needs(bank=entry.needs_bank or "bank" in (obs_stats, log_std, reward_stats, teacher),
-                 expert=entry.needs_expert or teacher == "expert")
+    return Needs(
+        bank=entry.needs_bank or "bank" in (obs_stats, log_std, reward_stats, teacher),
+        expert=entry.needs_expert or teacher == "expert",
+    )
 
 
 def _bank_for(policy: BasePolicy, ctx: InitContext) -> Bank:
     if ctx.bank is None:
         raise UserError(f"init {ctx.init!r} needs a template bank: pass --bank PATH (BANK=PATH with make)")
     bank = ctx.bank if isinstance(ctx.bank, Bank) else load_bank(ctx.bank)
-    check_compatible(bank, bank.path, ctx.algo, policy.observation_space.shape[0], policy.action_space.shape[0],
-                     activation_name(policy), ctx.task, critic_count(policy), getattr(policy, "use_sde", False))
+    check_compatible(
+        bank,
+        bank.path,
+        ctx.algo,
+        policy.observation_space.shape[0],
+        policy.action_space.shape[0],
+        activation_name(policy),
+        ctx.task,
+        critic_count(policy),
+        getattr(policy, "use_sde", False),
+    )
     return bank
 
 
@@ -129,8 +149,10 @@ def _calibration(bank: Bank, ctx: InitContext) -> ExpertData:
 def _same_widths(policy: BasePolicy) -> list[int]:
     widths = hidden_widths(policy)
     if widths["actor"] != widths["critic"]:
-        raise UserError(f"template initialization needs the same hidden sizes for actor and critic, got "
-                        f"{widths['actor']} and {widths['critic']}: pass net_arch as a list")
+        raise UserError(
+            f"template initialization needs the same hidden sizes for actor and critic, got "
+            f"{widths['actor']} and {widths['critic']}: pass net_arch as a list"
+        )
     return widths["actor"]
 
 
@@ -144,8 +166,17 @@ def weit(policy: BasePolicy, ctx: InitContext) -> None:
     bank = _bank_for(policy, ctx)
     data, act = _calibration(bank, ctx), bank.manifest["activation"]
     default = read_weights(policy)  # SB3's fresh init: the scale that penalty and rebalancing aim for
-    nets, _ = fit_scalers(bank.actor, bank.critic, _same_widths(policy), data, act, steps=ctx.fit_steps,
-                          seed=ctx.seed, norm_penalty=ctx.scale_penalty, target_norms=_norms(default))
+    nets, _ = fit_scalers(
+        bank.actor,
+        bank.critic,
+        _same_widths(policy),
+        data,
+        act,
+        steps=ctx.fit_steps,
+        seed=ctx.seed,
+        norm_penalty=ctx.scale_penalty,
+        target_norms=_norms(default),
+    )
     weights = nets.materialize()
     if ctx.rebalance:
         weights = _rebalanced(weights, default, act)
@@ -160,8 +191,13 @@ def distill(policy: BasePolicy, ctx: InitContext) -> None:
     weit (fit_steps + finetune_steps), in the same standardized units."""
     bank = _bank_for(policy, ctx)
     torch.manual_seed(ctx.seed)
-    weights = _distilled(read_weights(policy), _calibration(bank, ctx), bank.manifest["activation"],
-                         ctx.fit_steps + ctx.full_weight_steps, ctx.seed)
+    weights = _distilled(
+        read_weights(policy),
+        _calibration(bank, ctx),
+        bank.manifest["activation"],
+        ctx.fit_steps + ctx.full_weight_steps,
+        ctx.seed,
+    )
     write_weights(policy, bank.units.fold(weights) | {"log_std": ctx.source_log_std(bank.log_std)})
 
 
@@ -173,16 +209,20 @@ def _distilled(weights: dict, data: ExpertData, activation: str, steps: int, see
 
 
 def _norms(weights: dict) -> dict[str, list]:
-    return {"actor": [float(w.norm()) for w, _ in weights["actor"]],
-            "critics": [[float(w.norm()) for w, _ in c] for c in weights["critics"]]}
+    return {
+        "actor": [float(w.norm()) for w, _ in weights["actor"]],
+        "critics": [[float(w.norm()) for w, _ in c] for c in weights["critics"]],
+    }
 
 
 def _rebalanced(weights: dict, default: dict, activation: str) -> dict:
     if activation != "relu":
         raise UserError(f"rebalancing preserves the function of ReLU networks only; this bank uses {activation}")
     norms = _norms(default)
-    return {"actor": rebalance(weights["actor"], norms["actor"]),
-            "critics": [rebalance(c, n) for c, n in zip(weights["critics"], norms["critics"])]}
+    return {
+        "actor": rebalance(weights["actor"], norms["actor"]),
+        "critics": [rebalance(c, n) for c, n in zip(weights["critics"], norms["critics"])],
+    }
 
 
 def select(policy: BasePolicy, ctx: InitContext) -> None:
@@ -195,33 +235,46 @@ def select(policy: BasePolicy, ctx: InitContext) -> None:
     source, widths = read_weights(expert.policy), _same_widths(policy)
     expert_widths = [w.shape[0] for w, _ in source["actor"][:-1]]
     if not select_fits(widths, expert_widths):
-        raise UserError(f"select copies a subset of the expert ({'x'.join(map(str, expert_widths))}); "
-                        f"target {widths} is wider or deeper, which it does not support: use init weit or distill")
-    out = {"actor": _select_layers(source["actor"], widths),
-           "critics": [_select_layers(c, widths) for c in source["critics"]],
-           "log_std": ctx.source_log_std(source["log_std"])}
+        raise UserError(
+            f"select copies a subset of the expert ({'x'.join(map(str, expert_widths))}); "
+            f"target {widths} is wider or deeper, which it does not support: use init weit or distill"
+        )
+    out = {
+        "actor": _select_layers(source["actor"], widths),
+        "critics": [_select_layers(c, widths) for c in source["critics"]],
+        "log_std": ctx.source_log_std(source["log_std"]),
+    }
     write_weights(policy, out)
 
 
 def _check_expert_fits(expert: BasePolicy, policy: BasePolicy, path: str) -> None:
     """One clear error where the expert's weights cannot be copied into the policy (or would
     be copied under another activation, or another number of critics)."""
+
     def dims(p: BasePolicy) -> str:
         return f"{p.observation_space.shape[0]}/{p.action_space.shape[0]}"
 
     if dims(expert) != dims(policy):
-        raise UserError(f"expert {path} has observation/action sizes {dims(expert)} but the env has {dims(policy)}: "
-                        "pass the expert of this task (--expert PATH, EXPERT=PATH with make)")
+        raise UserError(
+            f"expert {path} has observation/action sizes {dims(expert)} but the env has {dims(policy)}: "
+            "pass the expert of this task (--expert PATH, EXPERT=PATH with make)"
+        )
     act = activation_name(expert)
     if act != activation_name(policy):
-        raise UserError(f"expert {path} uses {act} activations but the policy uses {activation_name(policy)}: "
-                        f"set activation_fn to {act} (--hyperparams policy_kwargs.activation_fn={act})")
+        raise UserError(
+            f"expert {path} uses {act} activations but the policy uses {activation_name(policy)}: "
+            f"set activation_fn to {act} (--hyperparams policy_kwargs.activation_fn={act})"
+        )
     if critic_count(expert) != critic_count(policy):
-        raise UserError(f"expert {path} has {critic_count(expert)} critics but the policy has {critic_count(policy)}: "
-                        f"set --hyperparams policy_kwargs.n_critics={critic_count(expert)}")
+        raise UserError(
+            f"expert {path} has {critic_count(expert)} critics but the policy has {critic_count(policy)}: "
+            f"set --hyperparams policy_kwargs.n_critics={critic_count(expert)}"
+        )
     if getattr(policy, "use_sde", False):
-        raise UserError("select copies Gaussian policies without gSDE but the policy uses use_sde: set "
-                        "use_sde false (--hyperparams use_sde=false)")
+        raise UserError(
+            "select copies Gaussian policies without gSDE but the policy uses use_sde: set "
+            "use_sde false (--hyperparams use_sde=false)"
+        )
 
 
 def select_fits(widths: list[int], expert_widths: list[int]) -> bool:

@@ -38,8 +38,9 @@ def assemble_bias(scalers: Tensor, templates: Tensor, size: int) -> Tensor:
 class TemplateSet(nn.Module):
     """The size-agnostic part of one network (actor or critic): K templates per role."""
 
-    def __init__(self, d_in: int, d_out: int, n_templates: int = 16, block: int = 16,
-                 generator: torch.Generator | None = None):
+    def __init__(
+        self, d_in: int, d_out: int, n_templates: int = 16, block: int = 16, generator: torch.Generator | None = None
+    ):
         super().__init__()
         self.d_in, self.d_out, self.n_templates, self.block = d_in, d_out, n_templates, block
         k, p = n_templates, block
@@ -82,8 +83,13 @@ class Scalers(nn.Module):
 class KronMLP(nn.Module):
     """An MLP whose every layer is assembled from shared templates and its own scalers."""
 
-    def __init__(self, templates: TemplateSet, widths: list[int], activation: str = "relu",
-                 generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        templates: TemplateSet,
+        widths: list[int],
+        activation: str = "relu",
+        generator: torch.Generator | None = None,
+    ):
         super().__init__()
         self.templates = templates
         self.scalers = Scalers(templates, widths, generator)

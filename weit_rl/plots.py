@@ -86,8 +86,14 @@ def level_steps(path: Path, sizes: dict[str, dict[str, Any]], budget: int) -> Pa
             y = np.array([m["estimate"] for m in med], dtype=float)
             reached = np.isfinite(y)
             ax.bar(x[reached], y[reached], width, color=color(init, place[init]), label=init)
-            ax.bar(x[~reached], np.full((~reached).sum(), budget), width, fill=False, hatch="//",
-                   edgecolor=color(init, place[init]))
+            ax.bar(
+                x[~reached],
+                np.full((~reached).sum(), budget),
+                width,
+                fill=False,
+                hatch="//",
+                edgecolor=color(init, place[init]),
+            )
             for xi, yi, m in zip(x, y, med):
                 if m["low"] is not None and math.isfinite(yi):
                     high = min(m["high"], budget)

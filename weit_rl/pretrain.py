@@ -80,8 +80,8 @@ def write_compositions(nets: Sequence[tuple[KronMLP, Sequence[Sequence[nn.Module
             w, b = net.layer(i)
             start = 0
             for m in group:
-                m.weight.copy_(w[start:start + m.weight.shape[0]])
-                m.bias.copy_(b[start:start + m.bias.shape[0]])
+                m.weight.copy_(w[start : start + m.weight.shape[0]])
+                m.bias.copy_(b[start : start + m.bias.shape[0]])
                 start += m.weight.shape[0]
 
 

@@ -47,8 +47,10 @@ def load_expert(path: str | Path, algo: str, device: str = "cpu") -> tuple[BaseA
     try:
         model = ALGOS[algo].load(file, device=device)
     except Exception as err:  # SB3 raises many kinds on foreign or damaged archives
-        raise UserError(f"{file} could not be loaded as an SB3 {algo.upper()} model ({type(err).__name__}: {err}); "
-                        f"check --algo and that the file was written by {algo.upper()}.save()") from None
+        raise UserError(
+            f"{file} could not be loaded as an SB3 {algo.upper()} model ({type(err).__name__}: {err}); "
+            f"check --algo and that the file was written by {algo.upper()}.save()"
+        ) from None
     return model, load_expert_norm(file)
 
 
@@ -62,6 +64,7 @@ def load_expert_norm(path: str | Path) -> VecNormalize | None:
 
 
 # --- Reading and writing the Linear layers of SB3 policies --------------------------
+
 
 def linears(seq: torch.nn.Module) -> list[torch.nn.Module]:
     """The Linear layers of a Sequential, constrained ones (weit_rl.pretrain.KronLayer) included."""
@@ -99,6 +102,7 @@ def activation_name(policy: BasePolicy) -> str:
 def read_weights(policy: BasePolicy) -> dict[str, Any]:
     """{"actor": [(W, b)...], "critics": [[(W, b)...], ...], "log_std": tensor | None}.
     SAC's actor head is mu and log_std stacked into one output layer."""
+
     def pairs(layers: list[torch.nn.Linear]) -> list[tuple[Tensor, Tensor]]:
         return [(m.weight.detach().cpu().clone(), m.bias.detach().cpu().clone()) for m in layers]
 
@@ -109,8 +113,11 @@ def read_weights(policy: BasePolicy) -> dict[str, Any]:
         critics = [pairs(linears(q)) for q in policy.critic.q_networks]
         return {"actor": actor, "critics": critics, "log_std": None}
     actor, critics = ppo_layers(policy)
-    return {"actor": pairs(actor), "critics": [pairs(c) for c in critics],
-            "log_std": policy.log_std.detach().cpu().clone()}
+    return {
+        "actor": pairs(actor),
+        "critics": [pairs(c) for c in critics],
+        "log_std": policy.log_std.detach().cpu().clone(),
+    }
 
 
 def _copy(layers: list[torch.nn.Linear], weights: list[tuple[Tensor, Tensor]], where: str) -> None:
@@ -158,8 +165,9 @@ def first_linears(policy: BasePolicy) -> list[torch.nn.Module]:
 
 
 @torch.no_grad()
-def absorb(layer: torch.nn.Module, mean: np.ndarray, std: np.ndarray, new_mean: np.ndarray,
-           new_std: np.ndarray) -> None:
+def absorb(
+    layer: torch.nn.Module, mean: np.ndarray, std: np.ndarray, new_mean: np.ndarray, new_std: np.ndarray
+) -> None:
     """Rewrite `layer` so that it computes on inputs normalized by (new_mean, new_std) what it
     computed on inputs normalized by (mean, std): W' = W diag(s'/s), b' = b + W (m' - m) / s.
     Only the first len(mean) input columns are observations (a SAC critic also reads actions)."""
@@ -182,9 +190,11 @@ def fold_obs_stats(policy: BasePolicy, mean: np.ndarray, std: np.ndarray) -> Non
 
 # --- Expert data ---------------------------------------------------------------------
 
+
 @torch.no_grad()
-def record_expert_data(model: BaseAlgorithm, norm: VecNormalize | None, env_id: str, samples: int,
-                       seed: int = 0, n_envs: int = 8) -> ExpertData:
+def record_expert_data(
+    model: BaseAlgorithm, norm: VecNormalize | None, env_id: str, samples: int, seed: int = 0, n_envs: int = 8
+) -> ExpertData:
     """Roll out the expert's stochastic policy (for state coverage) and record, per visited
     state, what its networks output: the targets of template learning. Shuffled."""
     env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
@@ -216,6 +226,7 @@ def record_expert_data(model: BaseAlgorithm, norm: VecNormalize | None, env_id: 
 
 
 # --- Observation statistics a run starts from ------------------------------------------
+
 
 def expert_obs_rms(expert: str | Path) -> RunningMeanStd | None:
     norm = load_expert_norm(expert)

@@ -89,6 +89,7 @@ def _is(value: Any, spec: type | None) -> bool:
 def check(value: Any, spec: Spec, where: str, key: str = "") -> None:
     """Raise one UserError for the first key of `value` that does not match `spec`;
     `where` names the file (or option) in the message."""
+
     def fail(problem: str, fix: str) -> None:
         raise UserError(f"{where}: {key or 'the top level'} {problem}: {fix}")
 
@@ -109,8 +110,10 @@ def check(value: Any, spec: Spec, where: str, key: str = "") -> None:
                 raise UserError(f"{where}: {name} is not a known key: use one of {', '.join(sorted(spec.fields))}")
         missing = [k for k in spec.required if k not in value]
         if missing:
-            raise UserError(f"{where}: {key or 'the top level'} lacks {', '.join(missing)}: add "
-                            f"{'it' if len(missing) == 1 else 'them'}")
+            raise UserError(
+                f"{where}: {key or 'the top level'} lacks {', '.join(missing)}: add "
+                f"{'it' if len(missing) == 1 else 'them'}"
+            )
         return
     if isinstance(spec, ListOf):
         if not isinstance(value, list):
@@ -124,8 +127,9 @@ def check(value: Any, spec: Spec, where: str, key: str = "") -> None:
         return
     if isinstance(spec, Range):
         check(value, spec.spec, where, key)
-        if isinstance(value, int | float) and not (spec.low < value <= spec.high if spec.open_low
-                                                   else spec.low <= value <= spec.high):
+        if isinstance(value, int | float) and not (
+            spec.low < value <= spec.high if spec.open_low else spec.low <= value <= spec.high
+        ):
             fail(f"is {value!r}", f"use {_type_name(spec)}")
         return
     specs = spec if isinstance(spec, tuple) else (spec,)
@@ -154,23 +158,50 @@ POLICY_KWARGS = {
     "ppo": _POLICY_KWARGS | {"ortho_init": bool, "full_std": bool, "squash_output": bool},
     "sac": _POLICY_KWARGS | {"n_critics": COUNT, "clip_mean": NUMBER},
 }
-_COMMON = {"n_envs": COUNT, "normalize": bool, "learning_rate": POSITIVE, "gamma": Range(NUMBER, 0, 1, open_low=True),
-           "batch_size": COUNT, "use_sde": bool, "sde_sample_freq": Range(int, -1), "stats_window_size": COUNT}
+_COMMON = {
+    "n_envs": COUNT,
+    "normalize": bool,
+    "learning_rate": POSITIVE,
+    "gamma": Range(NUMBER, 0, 1, open_low=True),
+    "batch_size": COUNT,
+    "use_sde": bool,
+    "sde_sample_freq": Range(int, -1),
+    "stats_window_size": COUNT,
+}
 HYPERPARAMS = {
-    "ppo": _COMMON | {"n_steps": COUNT, "n_epochs": COUNT, "gae_lambda": FRACTION, "clip_range": POSITIVE,
-                      "clip_range_vf": Range((*NUMBER, None), 0, open_low=True), "normalize_advantage": bool,
-                      "ent_coef": NUMBER, "vf_coef": NUMBER, "max_grad_norm": POSITIVE,
-                      "target_kl": Range((*NUMBER, None), 0, open_low=True),
-                      "policy_kwargs": POLICY_KWARGS["ppo"]},
-    "sac": _COMMON | {"learning_starts": Range(int, 0), "buffer_size": COUNT, "tau": Range(NUMBER, 0, 1, open_low=True),
-                      "train_freq": COUNT, "gradient_steps": Range(int, -1), "ent_coef": (*NUMBER, str),
-                      "target_update_interval": COUNT, "target_entropy": (*NUMBER, str),
-                      "optimize_memory_usage": bool, "policy_kwargs": POLICY_KWARGS["sac"]},
+    "ppo": _COMMON
+    | {
+        "n_steps": COUNT,
+        "n_epochs": COUNT,
+        "gae_lambda": FRACTION,
+        "clip_range": POSITIVE,
+        "clip_range_vf": Range((*NUMBER, None), 0, open_low=True),
+        "normalize_advantage": bool,
+        "ent_coef": NUMBER,
+        "vf_coef": NUMBER,
+        "max_grad_norm": POSITIVE,
+        "target_kl": Range((*NUMBER, None), 0, open_low=True),
+        "policy_kwargs": POLICY_KWARGS["ppo"],
+    },
+    "sac": _COMMON
+    | {
+        "learning_starts": Range(int, 0),
+        "buffer_size": COUNT,
+        "tau": Range(NUMBER, 0, 1, open_low=True),
+        "train_freq": COUNT,
+        "gradient_steps": Range(int, -1),
+        "ent_coef": (*NUMBER, str),
+        "target_update_interval": COUNT,
+        "target_entropy": (*NUMBER, str),
+        "optimize_memory_usage": bool,
+        "policy_kwargs": POLICY_KWARGS["sac"],
+    },
 }
 
 
 def check_hyperparams(params: dict[str, Any], algo: str, where: str) -> None:
     """SB3's own checks that span keys, or strings, which the schema cannot say key by key."""
+
     def fail(problem: str) -> None:
         raise UserError(f"{where}: {problem}")
 
@@ -194,32 +225,72 @@ def check_hyperparams(params: dict[str, Any], algo: str, where: str) -> None:
 
 
 def _recipe(algo: str) -> Table:
-    return Table({"net_arch": ListOf(int), "steps": int, "seeds": ListOf(int), "eval_freq": int,
-                  "keep": OneOf(("last", "best")), "stop_return": (*NUMBER, None), "checkpoint_freq": int,
-                  "hyperparams": HYPERPARAMS[algo]}, required=("net_arch", "steps", "seeds", "eval_freq"))
+    return Table(
+        {
+            "net_arch": ListOf(int),
+            "steps": int,
+            "seeds": ListOf(int),
+            "eval_freq": int,
+            "keep": OneOf(("last", "best")),
+            "stop_return": (*NUMBER, None),
+            "checkpoint_freq": int,
+            "hyperparams": HYPERPARAMS[algo],
+        },
+        required=("net_arch", "steps", "seeds", "eval_freq"),
+    )
 
 
 CONFIGS: dict[str, Spec] = {
     "ppo.yaml": MapOf(HYPERPARAMS["ppo"]),  # "defaults" and task ids
     "sac.yaml": MapOf(HYPERPARAMS["sac"]),
     "sizes.yaml": MapOf(ListOf(int)),
-    "experts.yaml": {"ppo": MapOf(_recipe("ppo")), "sac": MapOf(_recipe("sac")),
-                     "pretraining": MapOf(Table({"templates": int, "block": int, "penalty": NUMBER, "lr": NUMBER}))},
-    "templates.yaml": Table({"n_templates": int, "block": int, "aux_sizes": ListOf(ListOf(int)), "lr": NUMBER,
-                             "batch_size": int}, required=("n_templates", "block", "aux_sizes", "lr", "batch_size")),
+    "experts.yaml": {
+        "ppo": MapOf(_recipe("ppo")),
+        "sac": MapOf(_recipe("sac")),
+        "pretraining": MapOf(Table({"templates": int, "block": int, "penalty": NUMBER, "lr": NUMBER})),
+    },
+    "templates.yaml": Table(
+        {"n_templates": int, "block": int, "aux_sizes": ListOf(ListOf(int)), "lr": NUMBER, "batch_size": int},
+        required=("n_templates", "block", "aux_sizes", "lr", "batch_size"),
+    ),
 }
 
 
 # --- The bank manifest (weit_rl.bank) --------------------------------------------------------
 
 MANIFEST = Table(
-    {"format": str, "task": str, "algo": OneOf(("ppo", "sac")), "obs_dim": int, "act_dim": int, "activation": str,
-     "n_templates": int, "block": int, "n_critics": int, "tensor_sha256": str, "manifest_sha256": str,
-     "aux_sizes": ListOf(ListOf(int)), "teacher_widths": ListOf(int), "samples": int, "calib": int, "seed": int,
-     "obs_count": (*NUMBER, None),
-     "expert": Table({}, open=True)},
-    required=("format", "task", "algo", "obs_dim", "act_dim", "n_templates", "block", "activation", "n_critics",
-              "tensor_sha256", "manifest_sha256"),
+    {
+        "format": str,
+        "task": str,
+        "algo": OneOf(("ppo", "sac")),
+        "obs_dim": int,
+        "act_dim": int,
+        "activation": str,
+        "n_templates": int,
+        "block": int,
+        "n_critics": int,
+        "tensor_sha256": str,
+        "manifest_sha256": str,
+        "aux_sizes": ListOf(ListOf(int)),
+        "teacher_widths": ListOf(int),
+        "samples": int,
+        "calib": int,
+        "seed": int,
+        "obs_count": (*NUMBER, None),
+        "expert": Table({}, open=True),
+    },
+    required=(
+        "format",
+        "task",
+        "algo",
+        "obs_dim",
+        "act_dim",
+        "n_templates",
+        "block",
+        "activation",
+        "n_critics",
+        "tensor_sha256",
+        "manifest_sha256",
+    ),
     open=True,
 )
-

@@ -77,18 +77,24 @@ def build_shared_banks(
     srcs = [open_expert(x or default_expert(e, algo), e, algo) for x, e in zip(experts, env_ids)]
     activation = srcs[0].activation
     if any(s.activation != activation for s in srcs):
-        raise UserError(f"shared templates need one activation, but the experts use "
-                        f"{', '.join(f'{s.env_id}: {s.activation}' for s in srcs)}")
+        raise UserError(
+            f"shared templates need one activation, but the experts use "
+            f"{', '.join(f'{s.env_id}: {s.activation}' for s in srcs)}"
+        )
     hidden, source = None, None
     if hidden_from is not None:
         bank = load_bank(hidden_from)
         m = bank.manifest
         if (m["algo"], m["activation"]) != (algo, activation):
-            raise UserError(f"bank {hidden_from} holds {m['algo']} templates for {m['activation']} networks, not "
-                            f"{algo} for {activation}: pass a bank learned with the same algorithm and activation")
+            raise UserError(
+                f"bank {hidden_from} holds {m['algo']} templates for {m['activation']} networks, not "
+                f"{algo} for {activation}: pass a bank learned with the same algorithm and activation"
+            )
         if (n_templates or m["n_templates"], block or m["block"]) != (m["n_templates"], m["block"]):
-            raise UserError(f"bank {hidden_from} has {m['n_templates']} templates of {m['block']}x{m['block']}: "
-                            "leave --templates and --block out with --hidden-from")
+            raise UserError(
+                f"bank {hidden_from} has {m['n_templates']} templates of {m['block']}x{m['block']}: "
+                "leave --templates and --block out with --hidden-from"
+            )
         n_templates, block, hidden = m["n_templates"], m["block"], hidden_templates(bank)
         learned_on = m.get("shared_hidden", {}).get("tasks", [m["task"]])
         source = {"path": str(hidden_from), "tensor_sha256": m["tensor_sha256"]}
@@ -99,18 +105,52 @@ def build_shared_banks(
     data = [record_expert_data(s.model, s.norm, s.env_id, samples, seed=seed) for s in srcs]
     fit_data = data if hidden is None else [d.subset(calib) for d in data]
     units = [Standardization.of(d) for d in fit_data]  # per task, from the data it is fitted on
-    sets, losses, aux = learn_shared_templates([u.apply(d) for u, d in zip(units, fit_data)], aux_sizes,
-                                               n_templates, block, activation, steps, lr=defaults["lr"],
-                                               batch_size=defaults["batch_size"], seed=seed, hidden=hidden)
+    sets, losses, aux = learn_shared_templates(
+        [u.apply(d) for u, d in zip(units, fit_data)],
+        aux_sizes,
+        n_templates,
+        block,
+        activation,
+        steps,
+        lr=defaults["lr"],
+        batch_size=defaults["batch_size"],
+        seed=seed,
+        hidden=hidden,
+    )
     largest = max(range(len(aux_sizes)), key=lambda i: sum(p.numel() for p in aux[0][i].actor.scalers.parameters()))
-    info = {"pretraining": {"constraint": "none", "templates": "learned post hoc (WAVE), hidden templates shared"},
-            "n_templates": n_templates, "block": block, "aux_sizes": aux_sizes, "teacher_widths": aux_sizes[largest],
-            "template_steps": steps}
+    info = {
+        "pretraining": {"constraint": "none", "templates": "learned post hoc (WAVE), hidden templates shared"},
+        "n_templates": n_templates,
+        "block": block,
+        "aux_sizes": aux_sizes,
+        "teacher_widths": aux_sizes[largest],
+        "template_steps": steps,
+    }
     paths = []
     for t, (src, out, (actor_t, critic_t)) in enumerate(zip(srcs, outs, sets)):
-        shared = {"tasks": learned_on, "held_out": src.env_id not in learned_on, "source": source,
-                  "fitted_on": "samples" if hidden is None else "calib", "sha256": hidden_sha256(actor_t, critic_t)}
-        paths.append(write_bank(out, src, data[t].subset(calib), units[t], actor_t, critic_t,
-                                teacher_scalers(aux[t][largest]), losses[t], info, samples=len(fit_data[t]),
-                                seed=seed, command=command, start=start, extra={"shared_hidden": shared}))
+        shared = {
+            "tasks": learned_on,
+            "held_out": src.env_id not in learned_on,
+            "source": source,
+            "fitted_on": "samples" if hidden is None else "calib",
+            "sha256": hidden_sha256(actor_t, critic_t),
+        }
+        paths.append(
+            write_bank(
+                out,
+                src,
+                data[t].subset(calib),
+                units[t],
+                actor_t,
+                critic_t,
+                teacher_scalers(aux[t][largest]),
+                losses[t],
+                info,
+                samples=len(fit_data[t]),
+                seed=seed,
+                command=command,
+                start=start,
+                extra={"shared_hidden": shared},
+            )
+        )
     return paths

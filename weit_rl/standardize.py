@@ -29,8 +29,12 @@ class Standardization:
 
     @classmethod
     def of(cls, data: ExpertData) -> Standardization:
-        return cls(data.obs.mean(0), data.obs.std(0).clamp_min(MIN_OBS_STD),
-                   data.critic_target.mean(0), data.critic_target.std(0).clamp_min(1e-3))
+        return cls(
+            data.obs.mean(0),
+            data.obs.std(0).clamp_min(MIN_OBS_STD),
+            data.critic_target.mean(0),
+            data.critic_target.std(0).clamp_min(1e-3),
+        )
 
     @classmethod
     def identity(cls, obs_dim: int, n_critics: int) -> Standardization:
@@ -48,8 +52,12 @@ class Standardization:
         return cls(*(tensors[f"standardize.{k}"] for k in keys))
 
     def apply(self, data: ExpertData) -> ExpertData:
-        return ExpertData((data.obs - self.obs_mean) / self.obs_std, data.actor_target,
-                          (data.critic_target - self.value_mean) / self.value_std, data.actions)
+        return ExpertData(
+            (data.obs - self.obs_mean) / self.obs_std,
+            data.actor_target,
+            (data.critic_target - self.value_mean) / self.value_std,
+            data.actions,
+        )
 
     def fold(self, weights: dict) -> dict:
         """Weights fitted in standardized units -> the same function on raw observations
@@ -59,8 +67,13 @@ class Standardization:
         critics = []
         for i, layers in enumerate(weights["critics"]):  # at least one hidden layer: first != last
             w, b = layers[-1]
-            critics.append([_fold_input(*layers[0], self.obs_mean, self.obs_std), *layers[1:-1],
-                            (w * self.value_std[i], b * self.value_std[i] + self.value_mean[i])])
+            critics.append(
+                [
+                    _fold_input(*layers[0], self.obs_mean, self.obs_std),
+                    *layers[1:-1],
+                    (w * self.value_std[i], b * self.value_std[i] + self.value_mean[i]),
+                ]
+            )
         return weights | {"actor": actor, "critics": critics}
 
 

@@ -25,6 +25,7 @@ LEVELS = (0.25, 0.5, 0.75)  # fractions of the expert's (normalized) return for 
 
 # --- One run ----------------------------------------------------------------------------
 
+
 def curve_at(timesteps: np.ndarray, returns: np.ndarray, grid: np.ndarray) -> np.ndarray:
     """Read one run's evaluations on `grid` as a step function: the last evaluation at or
     before each step (NaN before the first evaluation). `timesteps` must be increasing."""
@@ -71,6 +72,7 @@ def normalize(scores: np.ndarray, expert: float | None, random: float = 0.0) -> 
 
 # --- Aggregates over runs (axis: the runs) ------------------------------------------------
 
+
 def mean(x: np.ndarray, axis: int = 0) -> np.ndarray:
     return np.mean(np.asarray(x, dtype=float), axis=axis)
 
@@ -107,8 +109,14 @@ def difference_of_means(x: np.ndarray, y: np.ndarray, axis: int = 0) -> np.ndarr
 
 # --- Intervals and tests --------------------------------------------------------------
 
-def bootstrap_ci(samples: Sequence[np.ndarray], func: Callable[..., np.ndarray], rng: np.random.Generator,
-                 reps: int = REPS, alpha: float = ALPHA) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+
+def bootstrap_ci(
+    samples: Sequence[np.ndarray],
+    func: Callable[..., np.ndarray],
+    rng: np.random.Generator,
+    reps: int = REPS,
+    alpha: float = ALPHA,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Percentile bootstrap: `(point, low, high)` of `func(*samples, axis=0)`.
 
     Each sample is resampled independently along its first axis (runs), in order:
@@ -168,7 +176,7 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
 
 
 def decide(difference: float, p: float, alpha: float = ALPHA) -> str:
-    """"better" / "worse" when the test rejects at `alpha` (by the sign of the difference),
+    """ "better" / "worse" when the test rejects at `alpha` (by the sign of the difference),
     else "inconclusive": a test that does not reject shows no tie, only no decision."""
     if p <= alpha and difference != 0:
         return "better" if difference > 0 else "worse"

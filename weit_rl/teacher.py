@@ -29,10 +29,12 @@ def check_teacher(bank: Bank) -> list[int]:
     widths = bank.manifest.get("teacher_widths")
     if bank.teacher is None or widths is None:
         env, algo = bank.manifest["task"].split("-v")[0], bank.algo
-        raise UserError(f"bank {bank.path} stores no teacher network (banks built before teachers were stored lack "
-                        f"it, the shipped ones included): rebuild it with `weit-rl templates --env {env} --algo {algo} "
-                        f"--out banks/{env}-{algo}-teacher.safetensors` and pass that file with --bank (BANK= with "
-                        "make), or use --retention-teacher init or expert")
+        raise UserError(
+            f"bank {bank.path} stores no teacher network (banks built before teachers were stored lack "
+            f"it, the shipped ones included): rebuild it with `weit-rl templates --env {env} --algo {algo} "
+            f"--out banks/{env}-{algo}-teacher.safetensors` and pass that file with --bank (BANK= with "
+            "make), or use --retention-teacher init or expert"
+        )
     return list(widths)
 
 
@@ -47,7 +49,7 @@ def teacher_nets(bank: Bank) -> PolicyNets:
 
 
 def _part(tensors: dict, prefix: str) -> dict:
-    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
 def teacher_policy(bank: Bank, like: BasePolicy) -> BasePolicy:

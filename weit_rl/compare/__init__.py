@@ -25,8 +25,20 @@ from weit_rl.compare.runners import (
 )
 from weit_rl.compare.sweep import PROFILES, Sweep, add_arguments, resolve, resolve_parts
 
-__all__ = ["PROFILES", "Sweep", "add_arguments", "available_cores", "resolve", "resolve_parts", "run_compare",
-           "run_local", "run_ray", "run_sweep", "train_one", "write_report"]
+__all__ = [
+    "PROFILES",
+    "Sweep",
+    "add_arguments",
+    "available_cores",
+    "resolve",
+    "resolve_parts",
+    "run_compare",
+    "run_local",
+    "run_ray",
+    "run_sweep",
+    "train_one",
+    "write_report",
+]
 
 
 def run_compare(args: argparse.Namespace, command: str) -> list[Path]:
@@ -46,9 +58,14 @@ def _report(sweep: Sweep, args: argparse.Namespace, command: str, start: float, 
     workers: int | str = min(args.workers or available_cores(), max(len(trained), 1)) if trained else 0
     if trained and args.backend == "ray" and args.address:
         workers = "as many as the Ray cluster has CPUs"
-    meta = {"command": command, "backend": args.backend, "workers": workers, "trained_now": len(trained),
-            "wall_s": time.time() - start,  # validation and training; the report adds seconds
-            "created": time.strftime("%Y-%m-%d %H:%M:%S %z")}
+    meta = {
+        "command": command,
+        "backend": args.backend,
+        "workers": workers,
+        "trained_now": len(trained),
+        "wall_s": time.time() - start,  # validation and training; the report adds seconds
+        "created": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+    }
     path = write_report(sweep, meta, args.reps or stats.REPS, args.stats_seed)
     print(f"report written: {path}")
     return path

@@ -16,8 +16,25 @@ from weit_rl.agents import RunConfig
 from weit_rl.init import INITIALIZERS, check_init
 
 # RunConfig fields the sweep sets itself (per cell, or from its own options).
-OWNED = ("env", "algo", "size", "init", "steps", "seed", "run_dir", "eval_freq", "eval_episodes", "checkpoint_freq",
-         "bank", "expert", "device", "progress_bar", "net_arch", "hyperparams", "keep_best")
+OWNED = (
+    "env",
+    "algo",
+    "size",
+    "init",
+    "steps",
+    "seed",
+    "run_dir",
+    "eval_freq",
+    "eval_episodes",
+    "checkpoint_freq",
+    "bank",
+    "expert",
+    "device",
+    "progress_bar",
+    "net_arch",
+    "hyperparams",
+    "keep_best",
+)
 # The controlled-arm fields: the report shows their values even when --set leaves them alone.
 CONTROLLED = ("obs_stats", "obs_count", "obs_update", "log_std", "reward_stats")
 DEFAULT_PRIMARY = ["weit", "scratch"]
@@ -50,8 +67,11 @@ def _typed(key: str, value: Any, text: str, where: str) -> Any:
         value = int(value)
     if isinstance(value, int) and not isinstance(value, bool) and "float" in kinds:
         value = float(value)
-    if any(isinstance(value, _TYPES[k]) and not (k in ("int", "float") and isinstance(value, bool))
-           for k in kinds if k in _TYPES):
+    if any(
+        isinstance(value, _TYPES[k]) and not (k in ("int", "float") and isinstance(value, bool))
+        for k in kinds
+        if k in _TYPES
+    ):
         return value
     raise UserError(f"{where}: {key}={text!r} is not a valid {_FIELDS[key].type} (RunConfig.{key})")
 
@@ -65,11 +85,15 @@ def parse_pairs(items: list[str], where: str, allow_init: bool = False) -> dict[
         if not eq or not key:
             raise UserError(f"{where}: {item!r} is not KEY=VALUE (e.g. obs_count=10000)")
         if key not in _FIELDS:
-            raise UserError(f"{where}: unknown setting {key!r}; RunConfig fields that can be set: "
-                            f"{', '.join(settable())}")
+            raise UserError(
+                f"{where}: unknown setting {key!r}; RunConfig fields that can be set: {', '.join(settable())}"
+            )
         if key in OWNED and not (allow_init and key == "init"):
-            hint = ("choose it per arm with --inits or --arm NAME:init=INITIALIZER" if key == "init" else
-                    "the sweep sets it itself (its own option, or per cell)")
+            hint = (
+                "choose it per arm with --inits or --arm NAME:init=INITIALIZER"
+                if key == "init"
+                else "the sweep sets it itself (its own option, or per cell)"
+            )
             raise UserError(f"{where}: {key} cannot be set here: {hint}; fields the sweep owns: {', '.join(OWNED)}")
         if key in out:
             raise UserError(f"{where}: {key} is given twice")
@@ -83,8 +107,9 @@ def parse_pairs(items: list[str], where: str, allow_init: bool = False) -> dict[
 
 def check_name(name: str, where: str) -> str:
     if not NAME.fullmatch(name):
-        raise UserError(f"{where}: arm name {name!r} must be lowercase letters, digits and _ only (it names the "
-                        "run folders)")
+        raise UserError(
+            f"{where}: arm name {name!r} must be lowercase letters, digits and _ only (it names the run folders)"
+        )
     return name
 
 
@@ -97,11 +122,15 @@ def parse_arm(text: str) -> tuple[str, dict[str, Any]]:
     over = parse_pairs(items, f"--arm {name}", allow_init=True)
     if name in INITIALIZERS:
         if over.setdefault("init", name) != name:
-            raise UserError(f"--arm {name}: an arm named after the initializer {name} must use it, not "
-                            f"init={over['init']}; give the arm another name")
+            raise UserError(
+                f"--arm {name}: an arm named after the initializer {name} must use it, not "
+                f"init={over['init']}; give the arm another name"
+            )
     elif "init" not in over:
-        raise UserError(f"--arm {name}: a named arm needs init=INITIALIZER (one of {', '.join(INITIALIZERS)}), "
-                        f"e.g. --arm {name}:init=weit,finetune_steps=300")
+        raise UserError(
+            f"--arm {name}: a named arm needs init=INITIALIZER (one of {', '.join(INITIALIZERS)}), "
+            f"e.g. --arm {name}:init=weit,finetune_steps=300"
+        )
     check_init(over["init"])
     return name, {"init": over.pop("init"), **over}
 
@@ -122,13 +151,17 @@ def select_arms(names: list[str], defined: dict[str, dict[str, Any]], explicit: 
     (a typo); without one, they run after the profile's initializers."""
     unused = [n for n in defined if n not in names]
     if unused and explicit:
-        raise UserError(f"--arm {', '.join(unused)} defined but not listed in --inits/--arms: add "
-                        f"{','.join(unused)} there, or drop the definition")
+        raise UserError(
+            f"--arm {', '.join(unused)} defined but not listed in --inits/--arms: add "
+            f"{','.join(unused)} there, or drop the definition"
+        )
     arms = {}
     for name in [*names, *unused]:
         if name not in defined and name not in INITIALIZERS:
-            raise UserError(f"unknown initializer {name!r}: choose one of {', '.join(INITIALIZERS)}, or define an "
-                            f"arm with --arm {name}:init=INITIALIZER,KEY=VALUE")
+            raise UserError(
+                f"unknown initializer {name!r}: choose one of {', '.join(INITIALIZERS)}, or define an "
+                f"arm with --arm {name}:init=INITIALIZER,KEY=VALUE"
+            )
         arms[check_name(name, "--inits")] = defined.get(name, {"init": name})
     return arms
 
@@ -158,8 +191,9 @@ def check_known(names: list[str], arms: list[str], flag: str) -> None:
 
 
 def describe(over: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}"
-                     for k, v in over.items())
+    return ", ".join(
+        f"{k}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}" for k, v in over.items()
+    )
 
 
 def settings_text(settings: dict[str, Any], algo: str, normalizes: bool) -> str:
@@ -167,13 +201,19 @@ def settings_text(settings: dict[str, Any], algo: str, normalizes: bool) -> str:
     fields have nothing to act on: the statistics ones without VecNormalize (the config's
     normalize: false), log_std outside PPO (SAC's actor outputs its own)."""
     idle = [k for k in CONTROLLED if (k == "log_std" and algo != "ppo") or (k != "log_std" and not normalizes)]
-    why = ([f"the {algo.upper()} config has normalize: false, so every arm sees raw observations and rewards"]
-           if not normalizes else []) + ([f"{algo.upper()}'s actor outputs its own log_std"] if algo != "ppo" else [])
+    why = (
+        [f"the {algo.upper()} config has normalize: false, so every arm sees raw observations and rewards"]
+        if not normalizes
+        else []
+    ) + ([f"{algo.upper()}'s actor outputs its own log_std"] if algo != "ppo" else [])
     if settings:
         text = f"Settings shared by every arm: {describe(settings)}"
     elif len(idle) < len(CONTROLLED):
-        text = ("Settings shared by every arm: RunConfig defaults ("
-                + describe({k: default(k) for k in CONTROLLED if k not in idle}) + ")")
+        text = (
+            "Settings shared by every arm: RunConfig defaults ("
+            + describe({k: default(k) for k in CONTROLLED if k not in idle})
+            + ")"
+        )
     else:
         text = "Settings shared by every arm: none that act here"
     if idle:

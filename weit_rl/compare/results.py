@@ -38,8 +38,10 @@ def read_evaluations(path: Path) -> dict[str, np.ndarray]:
     the file has them (older files do not)."""
     with path.open() as f:
         rows = list(csv.DictReader(f))
-    out = {"timesteps": np.array([int(float(r["timesteps"])) for r in rows]),
-           "mean_return": np.array([float(r["mean_return"]) for r in rows])}
+    out = {
+        "timesteps": np.array([int(float(r["timesteps"])) for r in rows]),
+        "mean_return": np.array([float(r["mean_return"]) for r in rows]),
+    }
     for key in ("wall_s", "eval_s"):
         if rows and all(r.get(key) not in (None, "") for r in rows):
             out[key] = np.array([float(r[key]) for r in rows])
@@ -56,8 +58,10 @@ def load_runs(sweep: Any) -> tuple[list[Run], list[str]]:
             continue
         ev = read_evaluations(folder / "evaluations.csv")
         if not ev["timesteps"].size or ev["timesteps"][0] != 0:
-            raise UserError(f"{folder / 'evaluations.csv'} has no evaluation at step 0: delete the folder and "
-                            "run the sweep again to retrain it")
+            raise UserError(
+                f"{folder / 'evaluations.csv'} has no evaluation at step 0: delete the folder and "
+                "run the sweep again to retrain it"
+            )
         wall, spent = (float(ev[k][-1]) if k in ev else None for k in ("wall_s", "eval_s"))
         runs.append(Run(folder.name, size, init, seed, ev["timesteps"], ev["mean_return"], wall, spent))
     return runs, missing
@@ -72,8 +76,7 @@ def _number(value: Any) -> float | None:
 def reference_returns(bank: str | None, expert: str | None) -> dict[str, Any]:
     """The expert's and the random policy's returns for normalization, with their sources:
     the bank manifest (expert.eval_return_mean, random_return), else the expert manifest."""
-    found: dict[str, Any] = {"expert_return": None, "random_return": None, "expert_source": None,
-                             "random_source": None}
+    found: dict[str, Any] = {"expert_return": None, "random_return": None, "expert_source": None, "random_source": None}
     sources: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
     if bank and Path(bank).exists():
         m = read_manifest(bank)
@@ -105,8 +108,11 @@ def eval_grid(steps: int, eval_freq: int) -> np.ndarray:
 
 
 def ci(point: Any, low: Any = None, high: Any = None) -> dict[str, Any]:
-    return {"estimate": float(point), "low": None if low is None else float(low),
-            "high": None if high is None else float(high)}
+    return {
+        "estimate": float(point),
+        "low": None if low is None else float(low),
+        "high": None if high is None else float(high),
+    }
 
 
 def _interval(samples: list[np.ndarray], func: Any, seed: int, reps: int) -> dict[str, Any]:
@@ -123,9 +129,16 @@ def per_run(run: Run, steps: int, expert: float | None, random: float, mode: str
     scores = stats.normalize(run.returns, expert, random)
     t = np.minimum(run.timesteps, steps)
     levels = {str(f): stats.steps_to_level(t, scores, f) for f in stats.LEVELS} if mode != "raw" else {}
-    return {"run": run.name, "seed": run.seed, "auc": stats.auc_step(t, scores, steps),
-            "final": stats.final_score(scores), "step0": float(run.returns[0]), "steps": levels, "curve_t": t,
-            "curve_scores": scores}
+    return {
+        "run": run.name,
+        "seed": run.seed,
+        "auc": stats.auc_step(t, scores, steps),
+        "final": stats.final_score(scores),
+        "step0": float(run.returns[0]),
+        "steps": levels,
+        "curve_t": t,
+        "curve_scores": scores,
+    }
 
 
 def analyse(sweep: Any, runs: list[Run], reps: int, seed: int) -> dict[str, Any]:
@@ -142,28 +155,40 @@ def analyse(sweep: Any, runs: list[Run], reps: int, seed: int) -> dict[str, Any]
                 by_init[init] = _cell(mine, grid, reps, seed)
         if by_init:
             sizes[size] = by_init
-    return {"grid": grid.tolist(), "normalization": mode, "sizes": sizes,
-            "comparisons": compare_arms(sizes, sweep.primary_size, reps, seed, sweep.primary,
-                                        sweep.candidates or sweep.primary[:1])}
+    return {
+        "grid": grid.tolist(),
+        "normalization": mode,
+        "sizes": sizes,
+        "comparisons": compare_arms(
+            sizes, sweep.primary_size, reps, seed, sweep.primary, sweep.candidates or sweep.primary[:1]
+        ),
+    }
 
 
 def _cell(mine: list[dict[str, Any]], grid: np.ndarray, reps: int, seed: int) -> dict[str, Any]:
     auc, final, step0 = (np.array([m[k] for m in mine]) for k in ("auc", "final", "step0"))
     curves = np.vstack([stats.curve_at(m["curve_t"], m["curve_scores"], grid) for m in mine])
     cell: dict[str, Any] = {
-        "runs": [m["run"] for m in mine], "seeds": [m["seed"] for m in mine],
-        "auc": auc.tolist(), "final": final.tolist(),
+        "runs": [m["run"] for m in mine],
+        "seeds": [m["seed"] for m in mine],
+        "auc": auc.tolist(),
+        "final": final.tolist(),
         "steps": {f: [m["steps"][f] for m in mine] for f in mine[0]["steps"]},
-        "aggregate": {metric: {"mean": _interval([v], stats.mean, seed, reps),
-                               "iqm": _interval([v], stats.iqm, seed, reps)}
-                      for metric, v in (("auc", auc), ("final", final))},
-        "levels": {}, "step0": step0.tolist(),  # the head start: raw mean return at step 0
+        "aggregate": {
+            metric: {"mean": _interval([v], stats.mean, seed, reps), "iqm": _interval([v], stats.iqm, seed, reps)}
+            for metric, v in (("auc", auc), ("final", final))
+        },
+        "levels": {},
+        "step0": step0.tolist(),  # the head start: raw mean return at step 0
         "step0_mean": _interval([step0], stats.mean, seed, reps),
     }
     for f, values in cell["steps"].items():
         v = np.array(values)
-        cell["levels"][f] = {"reached": int(np.isfinite(v).sum()), "n": int(v.size),
-                             "median": _interval([v], stats.median, seed, reps)}
+        cell["levels"][f] = {
+            "reached": int(np.isfinite(v).sum()),
+            "n": int(v.size),
+            "median": _interval([v], stats.median, seed, reps),
+        }
     cell["curve"] = {"mean": stats.mean(curves).tolist(), "runs": curves.tolist()}  # pointwise over runs
     if len(mine) >= stats.MIN_RUNS:
         _, low, high = stats.bootstrap_ci([curves], stats.mean, np.random.default_rng(seed), reps)
@@ -189,19 +214,33 @@ def pairs(sizes: dict[str, Any], primary_size: str, primary: Any, candidates: li
     return out
 
 
-def compare_arms(sizes: dict[str, Any], primary_size: str, reps: int, seed: int, primary: Any = PRIMARY,
-                 candidates: list[str] | None = None) -> list[dict[str, Any]]:
+def compare_arms(
+    sizes: dict[str, Any],
+    primary_size: str,
+    reps: int,
+    seed: int,
+    primary: Any = PRIMARY,
+    candidates: list[str] | None = None,
+) -> list[dict[str, Any]]:
     """The comparisons of `pairs` on AUC (with the final score's difference beside it).
     The primary comparison is tested at ALPHA on its own; the others form the secondary
     family, Holm-corrected. Arms with fewer than MIN_RUNS runs are not tested."""
     out = []
     for method, base, size, role in pairs(sizes, primary_size, primary, candidates or [primary[0]]):
         x, y = np.array(sizes[size][method]["auc"]), np.array(sizes[size][base]["auc"])
-        row: dict[str, Any] = {"method": method, "baseline": base, "size": size, "metric": "auc", "role": role,
-                               "n": [int(x.size), int(y.size)], "tested": min(x.size, y.size) >= stats.MIN_RUNS}
+        row: dict[str, Any] = {
+            "method": method,
+            "baseline": base,
+            "size": size,
+            "metric": "auc",
+            "role": role,
+            "n": [int(x.size), int(y.size)],
+            "tested": min(x.size, y.size) >= stats.MIN_RUNS,
+        }
         row["difference"] = _interval([x, y], stats.difference_of_means, seed, reps)
-        row["final_difference"] = _interval([np.array(sizes[size][k]["final"]) for k in (method, base)],
-                                            stats.difference_of_means, seed, reps)
+        row["final_difference"] = _interval(
+            [np.array(sizes[size][k]["final"]) for k in (method, base)], stats.difference_of_means, seed, reps
+        )
         row["p_improvement"] = _interval([x, y], stats.probability_of_improvement, seed, reps)
         row["p"] = stats.permutation_test(x, y, np.random.default_rng(seed), reps) if row["tested"] else None
         out.append(row)
@@ -210,8 +249,9 @@ def compare_arms(sizes: dict[str, Any], primary_size: str, reps: int, seed: int,
     # cannot reject whatever its runs hold: its run counts are too few for the family.
     for r in secondary:
         r["p_floor"] = stats.smallest_p(*r["n"], reps)
-    for r, adjusted, best in zip(secondary, stats.holm([r["p"] for r in secondary]),
-                                 stats.holm([r["p_floor"] for r in secondary])):
+    for r, adjusted, best in zip(
+        secondary, stats.holm([r["p"] for r in secondary]), stats.holm([r["p_floor"] for r in secondary])
+    ):
         r["p_holm"], r["p_holm_best"] = float(adjusted), float(best)
     for r in out:
         p = r["p"] if r["role"] == "primary" else r.get("p_holm")
@@ -224,5 +264,10 @@ def timing(runs: list[Run]) -> dict[str, Any]:
     evaluations.csv columns wall_s and eval_s (runs without them are counted apart)."""
     timed = [r for r in runs if r.wall_s is not None and r.eval_s is not None]
     wall = sum(r.wall_s for r in timed)
-    return {"runs_timed": len(timed), "runs": len(runs), "wall_s": wall, "eval_s": sum(r.eval_s for r in timed),
-            "eval_share": sum(r.eval_s for r in timed) / wall if wall > 0 else None}
+    return {
+        "runs_timed": len(timed),
+        "runs": len(runs),
+        "wall_s": wall,
+        "eval_s": sum(r.eval_s for r in timed),
+        "eval_share": sum(r.eval_s for r in timed) / wall if wall > 0 else None,
+    }

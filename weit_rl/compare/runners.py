@@ -121,8 +121,10 @@ def run_ray(cfgs: list[dict[str, Any]], command: str, workers: int, address: str
     try:
         import ray
     except ImportError:
-        raise UserError("--backend ray needs Ray: pip install '.[ray]' (or pip install 'ray[default]==2.60.0'), "
-                        "or use --backend local") from None
+        raise UserError(
+            "--backend ray needs Ray: pip install '.[ray]' (or pip install 'ray[default]==2.60.0'), "
+            "or use --backend local"
+        ) from None
     started = not ray.is_initialized()
     if started:
         try:
@@ -132,8 +134,10 @@ def run_ray(cfgs: list[dict[str, Any]], command: str, workers: int, address: str
             else:
                 ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, runtime_env=runtime_env)
         except (ConnectionError, RuntimeError, ValueError) as err:
-            raise UserError(f"could not start or reach Ray{f' at {address}' if address else ''}: {err}; "
-                            "check --address, or use --backend local") from None
+            raise UserError(
+                f"could not start or reach Ray{f' at {address}' if address else ''}: {err}; "
+                "check --address, or use --backend local"
+            ) from None
     pending: dict[Any, str] = {}
     try:
         task = ray.remote(num_cpus=1, max_retries=0)(train_one)
@@ -156,12 +160,14 @@ def run_ray(cfgs: list[dict[str, Any]], command: str, workers: int, address: str
             ray.shutdown()
 
 
-def run_sweep(sweep: Sweep, command: str, backend: str = "local", workers: int | None = None,
-              address: str | None = None) -> list[str]:
+def run_sweep(
+    sweep: Sweep, command: str, backend: str = "local", workers: int | None = None, address: str | None = None
+) -> list[str]:
     """Train every run of the grid not yet recorded in the study; returns the names of
     the runs trained now. Failed runs do not stop the others: one error lists them."""
-    st.write_study(sweep.study_file, st.merge_study(st.read_study(sweep.study_file), st.definition(sweep),
-                                                    sweep.study_file))
+    st.write_study(
+        sweep.study_file, st.merge_study(st.read_study(sweep.study_file), st.definition(sweep), sweep.study_file)
+    )
     target: dict[str, Path] = {}
     todo, recorded_now = [], 0
     for cell in sweep.cells():
@@ -183,8 +189,11 @@ def run_sweep(sweep: Sweep, command: str, backend: str = "local", workers: int |
         print(f"all {total} runs are recorded in {sweep.study_file.parent}; writing the report", file=sys.stderr)
         return []
     workers = min(workers or available_cores(), len(todo))
-    print(f"{len(todo)} of {total} runs to train in {sweep.scratch(*sweep.cells()[0]).parent} ({backend}, "
-          f"{workers} workers)", file=sys.stderr)
+    print(
+        f"{len(todo)} of {total} runs to train in {sweep.scratch(*sweep.cells()[0]).parent} ({backend}, "
+        f"{workers} workers)",
+        file=sys.stderr,
+    )
     failed: list[str] = []
     bar = tqdm(total=len(todo), desc="runs", unit="run", file=sys.stderr)
 
@@ -205,6 +214,9 @@ def run_sweep(sweep: Sweep, command: str, backend: str = "local", workers: int |
     finally:
         bar.close()
     if failed:
-        raise UserError(f"{len(failed)} of {len(todo)} runs failed:\n  " + "\n  ".join(failed)
-                        + "\nfix the cause and run the same command again: recorded runs are kept")
+        raise UserError(
+            f"{len(failed)} of {len(todo)} runs failed:\n  "
+            + "\n  ".join(failed)
+            + "\nfix the cause and run the same command again: recorded runs are kept"
+        )
     return [Path(c["run_dir"]).name for c in todo]

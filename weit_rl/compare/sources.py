@@ -54,12 +54,16 @@ def _check_expert(sweep: Any) -> None:
     model, _ = load_expert(sweep.expert, sweep.algo)
     obs_dim, _ = _env_dims(sweep.env_id)
     if model.observation_space.shape[0] != obs_dim:
-        raise UserError(f"expert {sweep.expert} takes {model.observation_space.shape[0]}-dim observations but "
-                        f"{sweep.env_id} gives {obs_dim}: pass the expert trained on this task with --expert")
+        raise UserError(
+            f"expert {sweep.expert} takes {model.observation_space.shape[0]}-dim observations but "
+            f"{sweep.env_id} gives {obs_dim}: pass the expert trained on this task with --expert"
+        )
     expert_widths = hidden_widths(model.policy)["actor"]
     select = [a for a in sweep.inits if sweep.arm(a)["init"] == "select"]
     for size in sweep.sizes:  # select's own size rule (the only initializer that copies from the expert)
         if select and not select_fits(parse_size(size), expert_widths):
-            raise UserError(f"init select cannot make size {size} {parse_size(size)}: it copies a subset of the "
-                            f"expert {expert_widths}, so no layer may be wider and the net no deeper; drop "
-                            f"{', '.join(select)} from --inits or that size from --sizes")
+            raise UserError(
+                f"init select cannot make size {size} {parse_size(size)}: it copies a subset of the "
+                f"expert {expert_widths}, so no layer may be wider and the net no deeper; drop "
+                f"{', '.join(select)} from --inits or that size from --sizes"
+            )

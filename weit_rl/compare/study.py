@@ -34,8 +34,7 @@ OLD_REPORT = "compare.md compare.json learning_curves.png steps_to_level.png per
 OUTSIDE = "<outside the repository>/"
 # Fields of a part's definition that every sweep adding runs to the study must share. settings: the
 # RunConfig overrides every arm shares (--set); primary: [method, baseline] (--primary).
-FIXED = ("env_id", "algo", "steps", "eval_freq", "eval_episodes", "primary_size", "bank_sha256", "settings",
-         "primary")
+FIXED = ("env_id", "algo", "steps", "eval_freq", "eval_episodes", "primary_size", "bank_sha256", "settings", "primary")
 # What a definition written before these fields existed meant.
 BEFORE = {"settings": {}, "primary": ["weit", "scratch"]}
 
@@ -44,8 +43,14 @@ BEFORE = {"settings": {}, "primary": ["weit", "scratch"]}
 def repo_root() -> Path:
     """The git work tree holding the current folder, else the current folder."""
     try:
-        out = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=10,
-                             check=False, env=dict(os.environ, GIT_OPTIONAL_LOCKS="0"))
+        out = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+            env=dict(os.environ, GIT_OPTIONAL_LOCKS="0"),
+        )
         if out.returncode == 0 and out.stdout.strip():
             return Path(out.stdout.strip()).resolve()
     except (OSError, subprocess.SubprocessError):
@@ -132,14 +137,18 @@ def check_layout(folder: Path, study: str, moved_from: Path | None = None) -> No
         env, algo = short_name(str(d.get("env_id", "<Env>"))), d.get("algo", "<algo>")
         new = f"{folder}/runs/{env}/study-{algo}.json"
         if old == folder:
-            raise UserError(f"{folder} is a study folder of the old layout (one task: runs/study.json, compare.md); "
-                            f"studies now hold several tasks, each part defined in runs/<Env>/study-<algo>.json. "
-                            f"Move it once: mv {old}/runs/{OLD_FILE} {new} && (cd {folder} && rm -f {OLD_REPORT}); "
-                            f"then `weit-rl compare --study {study} --report-only` writes {folder}/{env}-{algo}.md")
-        raise UserError(f"{old} holds this part's runs in the old layout (one study per task); the default study "
-                        f"is now the profile, {folder}, with every task in it. Move them once: mkdir -p "
-                        f"{folder}/runs/{env} && mv {old}/runs/{env}/* {folder}/runs/{env}/ && mv {old}/runs/"
-                        f"{OLD_FILE} {new} && rm -r {old}; or run this sweep as another study with --study NAME")
+            raise UserError(
+                f"{folder} is a study folder of the old layout (one task: runs/study.json, compare.md); "
+                f"studies now hold several tasks, each part defined in runs/<Env>/study-<algo>.json. "
+                f"Move it once: mv {old}/runs/{OLD_FILE} {new} && (cd {folder} && rm -f {OLD_REPORT}); "
+                f"then `weit-rl compare --study {study} --report-only` writes {folder}/{env}-{algo}.md"
+            )
+        raise UserError(
+            f"{old} holds this part's runs in the old layout (one study per task); the default study "
+            f"is now the profile, {folder}, with every task in it. Move them once: mkdir -p "
+            f"{folder}/runs/{env} && mv {old}/runs/{env}/* {folder}/runs/{env}/ && mv {old}/runs/"
+            f"{OLD_FILE} {new} && rm -r {old}; or run this sweep as another study with --study NAME"
+        )
 
 
 def select_parts(report_dir: Path, study: str, env_id: str | None, algo: str | None) -> list[dict[str, Any]]:
@@ -149,14 +158,18 @@ def select_parts(report_dir: Path, study: str, env_id: str | None, algo: str | N
     check_layout(runs_root.parent, study)
     found = {path: read_study(path) or {} for path in find_parts(runs_root)}
     if not found:
-        raise UserError(f"no study at {runs_root} (no runs/<Env>/study-<algo>.json): run the sweep first "
-                        "(the same command without --report-only), or name the study with --study")
+        raise UserError(
+            f"no study at {runs_root} (no runs/<Env>/study-<algo>.json): run the sweep first "
+            "(the same command without --report-only), or name the study with --study"
+        )
     want = {"env_id": env_id, "algo": algo}
     parts = [d for d in found.values() if all(w in (None, d.get(k)) for k, w in want.items())]
     if not parts:
-        raise UserError(f"study {study} has no {short_name(env_id or '*')}/{algo or '*'} part (it has "
-                        f"{', '.join(f'{p.parent.name}/{p.stem[6:]}' for p in found)}): fix --env/--algo, or "
-                        "drop them to rebuild every part")
+        raise UserError(
+            f"study {study} has no {short_name(env_id or '*')}/{algo or '*'} part (it has "
+            f"{', '.join(f'{p.parent.name}/{p.stem[6:]}' for p in found)}): fix --env/--algo, or "
+            "drop them to rebuild every part"
+        )
     return parts
 
 
@@ -173,13 +186,27 @@ def read_study(path: Path) -> dict[str, Any] | None:
 def definition(sweep: Any) -> dict[str, Any]:
     """The part's definition (runs/<Env>/study-<algo>.json): what every later sweep of
     the part and a report-only rebuild read. The bank and expert appear as portable paths."""
-    return {"env_id": sweep.env_id, "algo": sweep.algo, "steps": sweep.steps, "eval_freq": sweep.eval_freq,
-            "eval_episodes": sweep.eval_episodes, "primary_size": sweep.primary_size,
-            "bank_sha256": sweep.bank_sha256, "sizes": sweep.sizes, "inits": sweep.inits, "seeds": sweep.seeds,
-            "profile": sweep.profile, "bank": portable(sweep.bank), "expert": portable(sweep.expert),
-            "references": sweep.references or None, "settings": sweep.settings,
-            "arms": {name: sweep.arms.get(name, {"init": name}) for name in sweep.inits}, "grid": _grid(sweep.cells()),
-            "primary": sweep.primary, "candidates": sweep.candidates}
+    return {
+        "env_id": sweep.env_id,
+        "algo": sweep.algo,
+        "steps": sweep.steps,
+        "eval_freq": sweep.eval_freq,
+        "eval_episodes": sweep.eval_episodes,
+        "primary_size": sweep.primary_size,
+        "bank_sha256": sweep.bank_sha256,
+        "sizes": sweep.sizes,
+        "inits": sweep.inits,
+        "seeds": sweep.seeds,
+        "profile": sweep.profile,
+        "bank": portable(sweep.bank),
+        "expert": portable(sweep.expert),
+        "references": sweep.references or None,
+        "settings": sweep.settings,
+        "arms": {name: sweep.arms.get(name, {"init": name}) for name in sweep.inits},
+        "grid": _grid(sweep.cells()),
+        "primary": sweep.primary,
+        "candidates": sweep.candidates,
+    }
 
 
 def _grid(cells: list[tuple[str, str, int]]) -> dict[str, list[int]]:
@@ -209,20 +236,28 @@ def merge_study(old: dict[str, Any] | None, new: dict[str, Any], where: Path) ->
     old, new = {**BEFORE, **old, "arms": arms_of(old)}, {**BEFORE, **new, "arms": arms_of(new)}
     diff = [f"{k} {old[k]!r} (now {new.get(k)!r})" for k in FIXED if old.get(k) is not None and old[k] != new.get(k)]
     if diff:
-        raise UserError(f"study {where} was started with other settings: {', '.join(diff)}; run this sweep as "
-                        "a new study (--study NAME) or with the study's settings")
+        raise UserError(
+            f"study {where} was started with other settings: {', '.join(diff)}; run this sweep as "
+            "a new study (--study NAME) or with the study's settings"
+        )
     new_arms = new["arms"]
-    changed = [f"{n} {old['arms'][n]!r} (now {new_arms[n]!r})" for n in new_arms
-               if n in old["arms"] and old["arms"][n] != new_arms[n]]
+    changed = [
+        f"{n} {old['arms'][n]!r} (now {new_arms[n]!r})"
+        for n in new_arms
+        if n in old["arms"] and old["arms"][n] != new_arms[n]
+    ]
     if changed:
-        raise UserError(f"study {where} defines its arms otherwise: {', '.join(changed)}; an arm keeps its "
-                        "definition within a study: give the new one another name (new arms may be added)")
+        raise UserError(
+            f"study {where} defines its arms otherwise: {', '.join(changed)}; an arm keeps its "
+            "definition within a study: give the new one another name (new arms may be added)"
+        )
     merged = dict(old, arms={**old["arms"], **new_arms}, candidates=new.get("candidates") or old.get("candidates"))
     for key in ("sizes", "inits", "seeds"):
         merged[key] = list(dict.fromkeys([*old.get(key, []), *new[key]]))
     grid_old, grid_new = grid_of(old), grid_of(new)
-    merged["grid"] = {k: sorted({*grid_old.get(k, []), *grid_new.get(k, [])})
-                      for k in sorted(grid_old.keys() | grid_new.keys())}
+    merged["grid"] = {
+        k: sorted({*grid_old.get(k, []), *grid_new.get(k, [])}) for k in sorted(grid_old.keys() | grid_new.keys())
+    }
     for key in FIXED + ("references",):  # unset until a sweep that knows them (a later bank)
         if merged.get(key) is None:
             merged[key] = new.get(key)
@@ -255,5 +290,7 @@ def check_existing_runs(sweep: Any) -> None:
             if bool(old.get("bank")) != bool(sweep.bank):  # every arm gets the sweep's bank, or none does
                 diff.append(f"bank {old.get('bank')!r} (now {portable(sweep.bank)!r})")
             if diff:
-                raise UserError(f"{folder} was made by a different sweep: {', '.join(diff)}; use another --study "
-                                f"(or --out-dir), or delete that folder")
+                raise UserError(
+                    f"{folder} was made by a different sweep: {', '.join(diff)}; use another --study "
+                    f"(or --out-dir), or delete that folder"
+                )

@@ -28,62 +28,124 @@ PROTOCOL_EVAL_FREQ = {"ppo": 10_000, "sac": 5_000}
 # demonstration that finishes in well under 20 minutes for HalfCheetah PPO on 2 CPU cores;
 # "full" is the headline protocol (docs/protocol.md), checked by resolve.
 PROFILES: dict[str, dict[str, Any]] = {
-    "quick": dict(sizes="tiny,small", inits="scratch,weit,distill,select", seeds=5, steps=20_480, evals=5,
-                  eval_episodes=5, checkpoint_freq=8_192, primary_size="small"),
-    "full": dict(sizes="tiny,small,medium,128x3", inits="scratch,weit,distill,select", seeds=10, steps=300_000,
-                 eval_freq=PROTOCOL_EVAL_FREQ, eval_episodes=PROTOCOL_EPISODES, checkpoint_freq=50_000,
-                 primary_size="small"),
+    "quick": dict(
+        sizes="tiny,small",
+        inits="scratch,weit,distill,select",
+        seeds=5,
+        steps=20_480,
+        evals=5,
+        eval_episodes=5,
+        checkpoint_freq=8_192,
+        primary_size="small",
+    ),
+    "full": dict(
+        sizes="tiny,small,medium,128x3",
+        inits="scratch,weit,distill,select",
+        seeds=10,
+        steps=300_000,
+        eval_freq=PROTOCOL_EVAL_FREQ,
+        eval_episodes=PROTOCOL_EPISODES,
+        checkpoint_freq=50_000,
+        primary_size="small",
+    ),
 }
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of `weit-rl compare`; those left unset come from --profile."""
     p.add_argument("--env", default=None, help="task (required unless --report-only names an existing --study)")
-    p.add_argument("--algo", default=None, help="ppo (default) or sac; with --report-only and no --env: rebuild "
-                   "the reports of this algorithm's parts only")
-    p.add_argument("--profile", choices=sorted(PROFILES), default="quick",
-                   help="preset for every option below left unset (default quick; full: the headline protocol)")
-    p.add_argument("--study", default=None,
-                   help="the study's folder under --report-dir (default: the profile's name), holding every task "
-                        "and algorithm side by side: its runs/<Env>/ decide which runs are done, so a sweep resumes "
-                        "there and a profile never overwrites another")
+    p.add_argument(
+        "--algo",
+        default=None,
+        help="ppo (default) or sac; with --report-only and no --env: rebuild "
+        "the reports of this algorithm's parts only",
+    )
+    p.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default="quick",
+        help="preset for every option below left unset (default quick; full: the headline protocol)",
+    )
+    p.add_argument(
+        "--study",
+        default=None,
+        help="the study's folder under --report-dir (default: the profile's name), holding every task "
+        "and algorithm side by side: its runs/<Env>/ decide which runs are done, so a sweep resumes "
+        "there and a profile never overwrites another",
+    )
     p.add_argument("--sizes", default=None, help="comma-separated sizes, e.g. tiny,small,128x3")
-    p.add_argument("--inits", "--arms", dest="inits", default=None,
-                   help="comma-separated arms to run: initializers (scratch,weit,distill,select) or --arm names")
-    p.add_argument("--arm", action="append", default=None, metavar="NAME:KEY=VALUE,...",
-                   help="define an arm as RunConfig overrides on top of --set, e.g. weit_ft:init=weit,"
-                        "finetune_steps=300 (init= required unless NAME is an initializer); repeatable")
-    p.add_argument("--set", dest="settings", nargs="+", action="extend", default=None, metavar="KEY=VALUE",
-                   help="RunConfig overrides applied to every arm alike, e.g. obs_count=10000 retention=0.5 "
-                        "(values read as YAML); fixed when the study starts")
-    p.add_argument("--primary", default=None, metavar="METHOD:BASELINE",
-                   help="the primary comparison on AUC at --primary-size (default weit:scratch); fixed when the "
-                        "study starts")
-    p.add_argument("--candidates", default=None,
-                   help="comma-separated arms compared with every other arm at every size (secondary, Holm); "
-                        "default: the study's, else METHOD of --primary")
+    p.add_argument(
+        "--inits",
+        "--arms",
+        dest="inits",
+        default=None,
+        help="comma-separated arms to run: initializers (scratch,weit,distill,select) or --arm names",
+    )
+    p.add_argument(
+        "--arm",
+        action="append",
+        default=None,
+        metavar="NAME:KEY=VALUE,...",
+        help="define an arm as RunConfig overrides on top of --set, e.g. weit_ft:init=weit,"
+        "finetune_steps=300 (init= required unless NAME is an initializer); repeatable",
+    )
+    p.add_argument(
+        "--set",
+        dest="settings",
+        nargs="+",
+        action="extend",
+        default=None,
+        metavar="KEY=VALUE",
+        help="RunConfig overrides applied to every arm alike, e.g. obs_count=10000 retention=0.5 "
+        "(values read as YAML); fixed when the study starts",
+    )
+    p.add_argument(
+        "--primary",
+        default=None,
+        metavar="METHOD:BASELINE",
+        help="the primary comparison on AUC at --primary-size (default weit:scratch); fixed when the study starts",
+    )
+    p.add_argument(
+        "--candidates",
+        default=None,
+        help="comma-separated arms compared with every other arm at every size (secondary, Holm); "
+        "default: the study's, else METHOD of --primary",
+    )
     p.add_argument("--seeds", type=int, default=None, help="number of seeds per cell (seeds 0..N-1)")
     p.add_argument("--steps", type=int, default=None, help="environment steps per run")
     p.add_argument("--eval-freq", type=int, default=None, help="steps between evaluations")
     p.add_argument("--eval-episodes", type=int, default=None, help="deterministic episodes per evaluation")
     p.add_argument("--checkpoint-freq", type=int, default=None)
-    p.add_argument("--primary-size", default=None,
-                   help="size of the primary comparison (weit vs scratch, AUC); default the profile's (small) if "
-                        "in --sizes, else the first size. Fixed when the study starts")
+    p.add_argument(
+        "--primary-size",
+        default=None,
+        help="size of the primary comparison (weit vs scratch, AUC); default the profile's (small) if "
+        "in --sizes, else the first size. Fixed when the study starts",
+    )
     p.add_argument("--bank", default=None, help="template bank for weit/distill (default: the shipped bank)")
     p.add_argument("--expert", default=None, help="expert for select (default: the shipped expert)")
     p.add_argument("--device", default="cpu", help="cpu (default: small MLPs train fastest there), cuda or auto")
-    p.add_argument("--backend", choices=("local", "ray"), default="local",
-                   help="local: parallel processes on this machine; ray: tasks on a Ray cluster")
-    p.add_argument("--address", default=None,
-                   help="Ray cluster address (e.g. auto or ray://host:10001; default: start Ray here). "
-                        "Workers must see --out-dir, the bank and the expert at the same paths")
+    p.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="local: parallel processes on this machine; ray: tasks on a Ray cluster",
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        help="Ray cluster address (e.g. auto or ray://host:10001; default: start Ray here). "
+        "Workers must see --out-dir, the bank and the expert at the same paths",
+    )
     p.add_argument("--workers", type=int, default=None, help="parallel runs (default: the available CPU cores)")
     p.add_argument("--out-dir", default="runs", help="scratch root: runs train in OUT_DIR/<study>/<Env>/<run>/")
     p.add_argument("--report-dir", default="reports", help="the study folder is REPORT_DIR/<study>/")
-    p.add_argument("--report-only", action="store_true",
-                   help="rebuild the reports from the study folder alone (its runs/): of every part found, or only "
-                        "of --env (and --algo); train nothing. Grid options are ignored: the study defines the grid")
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rebuild the reports from the study folder alone (its runs/): of every part found, or only "
+        "of --env (and --algo); train nothing. Grid options are ignored: the study defines the grid",
+    )
     p.add_argument("--reps", type=int, default=None, help="bootstrap replications and permutations (default 10000)")
     p.add_argument("--stats-seed", type=int, default=0, help="seed of every bootstrap and permutation")
 
@@ -154,8 +216,13 @@ class Sweep:
 
     def cells(self) -> list[tuple[str, str, int]]:
         """Seed by seed, so that a sweep stopped part-way has every arm at its first seeds."""
-        return [(size, init, seed) for seed in self.seeds for size in self.sizes for init in self.inits
-                if seed in self.grid.get(f"{size}/{init}", self.seeds)]
+        return [
+            (size, init, seed)
+            for seed in self.seeds
+            for size in self.sizes
+            for init in self.inits
+            if seed in self.grid.get(f"{size}/{init}", self.seeds)
+        ]
 
     def config(self, size: str, arm: str, seed: int) -> Any:
         """The RunConfig of one cell, training in its scratch folder: the arm's overrides on
@@ -163,11 +230,24 @@ class Sweep:
         are every arm's), the expert to arms whose initializer needs it."""
         over = self.arm(arm)
         init = over.pop("init")
-        cfg = RunConfig(env=self.env_id, algo=self.algo, size=size, init=init, steps=self.steps, seed=seed,
-                        device=self.device, bank=self.bank, expert=self.expert,
-                        run_dir=str(self.scratch(size, arm, seed)), eval_freq=self.eval_freq,
-                        eval_episodes=self.eval_episodes, checkpoint_freq=self.checkpoint_freq, progress_bar=False,
-                        keep_best=False, **over)  # a study records evaluations.csv and config.yaml only
+        cfg = RunConfig(
+            env=self.env_id,
+            algo=self.algo,
+            size=size,
+            init=init,
+            steps=self.steps,
+            seed=seed,
+            device=self.device,
+            bank=self.bank,
+            expert=self.expert,
+            run_dir=str(self.scratch(size, arm, seed)),
+            eval_freq=self.eval_freq,
+            eval_episodes=self.eval_episodes,
+            checkpoint_freq=self.checkpoint_freq,
+            progress_bar=False,
+            keep_best=False,
+            **over,
+        )  # a study records evaluations.csv and config.yaml only
         if not run_needs(cfg).expert:
             cfg.expert = None
         return cfg
@@ -197,13 +277,17 @@ def resolve(args: argparse.Namespace) -> Sweep:
     if args.report_only:
         parts = resolve_parts(args)
         if len(parts) > 1:
-            raise UserError(f"study {parts[0].study} has parts {', '.join(p.part for p in parts)}: pick one with "
-                            "--env (and --algo)")
+            raise UserError(
+                f"study {parts[0].study} has parts {', '.join(p.part for p in parts)}: pick one with --env (and --algo)"
+            )
         return parts[0]
     algo, env_id, name = _common(args)
     primary, candidates = ar.parse_primary(args.primary), ar.parse_candidates(args.candidates)
-    st.check_layout(Path(args.report_dir) / name, name,  # and this part's old default folder, if defaulted
-                    None if args.study else Path(args.report_dir) / name / f"{short_name(env_id)}-{algo}")
+    st.check_layout(
+        Path(args.report_dir) / name,
+        name,  # and this part's old default folder, if defaulted
+        None if args.study else Path(args.report_dir) / name / f"{short_name(env_id)}-{algo}",
+    )
     sweep = _from_options(args, name, env_id, algo)
     resolve_sources(sweep, args.bank, args.expert)
     sweep.references = reference_returns(sweep.bank, sweep.expert)
@@ -236,8 +320,9 @@ def _from_options(args: argparse.Namespace, name: str, env_id: str, algo: str) -
     sizes, settings = _split(pick("sizes")), ar.parse_pairs(args.settings or [], "--set")
     arms = ar.select_arms(_split(pick("inits")), ar.parse_arms(args.arm), args.inits is not None)
     if not sizes or not arms:
-        raise UserError("--sizes and --inits need at least one entry each, "
-                        "e.g. --sizes tiny,small --inits scratch,weit")
+        raise UserError(
+            "--sizes and --inits need at least one entry each, e.g. --sizes tiny,small --inits scratch,weit"
+        )
     for size in sizes:
         parse_size(size)
     seeds, steps, episodes = pick("seeds"), pick("steps"), pick("eval_episodes")
@@ -245,8 +330,9 @@ def _from_options(args: argparse.Namespace, name: str, env_id: str, algo: str) -
         if value < 1:
             raise UserError(f"{flag} must be >= 1, got {value}")
     rollout = _rollout(algo, env_id)
-    eval_freq = args.eval_freq or prof.get("eval_freq", {}).get(algo) or \
-        math.ceil(steps / prof["evals"] / rollout) * rollout
+    eval_freq = (
+        args.eval_freq or prof.get("eval_freq", {}).get(algo) or math.ceil(steps / prof["evals"] / rollout) * rollout
+    )
     if eval_freq < 1:
         raise UserError(f"--eval-freq must be >= 1, got {eval_freq}")
     if args.workers is not None and args.workers < 1:
@@ -255,19 +341,38 @@ def _from_options(args: argparse.Namespace, name: str, env_id: str, algo: str) -
     if primary not in sizes:
         raise UserError(f"--primary-size {primary!r} is not one of --sizes {','.join(sizes)}")
     if args.profile == "full" and (episodes < PROTOCOL_EPISODES or eval_freq > PROTOCOL_EVAL_FREQ[algo]):
-        raise UserError(f"the full profile follows docs/protocol.md: at least {PROTOCOL_EPISODES} episodes every "
-                        f"{PROTOCOL_EVAL_FREQ[algo]:,} steps or more often for {algo.upper()}, got {episodes} every "
-                        f"{eval_freq:,}; use --profile quick for a smaller study")
+        raise UserError(
+            f"the full profile follows docs/protocol.md: at least {PROTOCOL_EPISODES} episodes every "
+            f"{PROTOCOL_EVAL_FREQ[algo]:,} steps or more often for {algo.upper()}, got {episodes} every "
+            f"{eval_freq:,}; use --profile quick for a smaller study"
+        )
     notes = []
     if eval_freq % rollout:
-        notes.append(f"--eval-freq {eval_freq:,} is not a multiple of the PPO rollout ({rollout} steps): each "
-                     "evaluation happens at the end of the rollout that crosses its step, at the step recorded")
+        notes.append(
+            f"--eval-freq {eval_freq:,} is not a multiple of the PPO rollout ({rollout} steps): each "
+            "evaluation happens at the end of the rollout that crosses its step, at the step recorded"
+        )
     resolve_device(args.device)
-    sweep = Sweep(env_id=env_id, algo=algo, sizes=sizes, inits=list(arms), seeds=list(range(seeds)), steps=steps,
-                  eval_freq=eval_freq, eval_episodes=episodes, study=name, report_dir=Path(args.report_dir),
-                  out_dir=Path(args.out_dir).resolve(), profile=args.profile, primary_size=primary,
-                  checkpoint_freq=args.checkpoint_freq or prof["checkpoint_freq"], device=args.device, notes=notes,
-                  arms=arms, settings=settings)
+    sweep = Sweep(
+        env_id=env_id,
+        algo=algo,
+        sizes=sizes,
+        inits=list(arms),
+        seeds=list(range(seeds)),
+        steps=steps,
+        eval_freq=eval_freq,
+        eval_episodes=episodes,
+        study=name,
+        report_dir=Path(args.report_dir),
+        out_dir=Path(args.out_dir).resolve(),
+        profile=args.profile,
+        primary_size=primary,
+        checkpoint_freq=args.checkpoint_freq or prof["checkpoint_freq"],
+        device=args.device,
+        notes=notes,
+        arms=arms,
+        settings=settings,
+    )
     for arm in arms:  # RunConfig's own checks (choices, counts, hyperparameters), before anything is written
         try:
             prepare(sweep.config(sizes[0], arm, 0))
@@ -285,19 +390,36 @@ def resolve_parts(args: argparse.Namespace) -> list[Sweep]:
     return [_from_study(args, name, d, primary, candidates) for d in parts]
 
 
-def _from_study(args: argparse.Namespace, name: str, d: dict[str, Any], primary: list[str] | None,
-                candidates: list[str] | None) -> Sweep:
-    sweep = Sweep(env_id=d["env_id"], algo=d["algo"], sizes=d["sizes"], inits=d["inits"], seeds=d["seeds"],
-                  steps=d["steps"], eval_freq=d["eval_freq"], eval_episodes=d["eval_episodes"], study=name,
-                  report_dir=Path(args.report_dir), out_dir=Path(args.out_dir).resolve(), profile=d["profile"],
-                  primary_size=d["primary_size"], bank=d.get("bank"), expert=d.get("expert"),
-                  bank_sha256=d.get("bank_sha256"), references=d.get("references") or {},
-                  settings=d.get("settings") or {}, primary=d.get("primary") or list(ar.DEFAULT_PRIMARY))
+def _from_study(
+    args: argparse.Namespace, name: str, d: dict[str, Any], primary: list[str] | None, candidates: list[str] | None
+) -> Sweep:
+    sweep = Sweep(
+        env_id=d["env_id"],
+        algo=d["algo"],
+        sizes=d["sizes"],
+        inits=d["inits"],
+        seeds=d["seeds"],
+        steps=d["steps"],
+        eval_freq=d["eval_freq"],
+        eval_episodes=d["eval_episodes"],
+        study=name,
+        report_dir=Path(args.report_dir),
+        out_dir=Path(args.out_dir).resolve(),
+        profile=d["profile"],
+        primary_size=d["primary_size"],
+        bank=d.get("bank"),
+        expert=d.get("expert"),
+        bank_sha256=d.get("bank_sha256"),
+        references=d.get("references") or {},
+        settings=d.get("settings") or {},
+        primary=d.get("primary") or list(ar.DEFAULT_PRIMARY),
+    )
     sweep.adopt(d)
     if primary and primary != sweep.primary:
-        raise UserError(f"study {name} declared its primary comparison {':'.join(sweep.primary)} when it started; "
-                        "drop --primary (a report may change --candidates only)")
+        raise UserError(
+            f"study {name} declared its primary comparison {':'.join(sweep.primary)} when it started; "
+            "drop --primary (a report may change --candidates only)"
+        )
     ar.check_known(candidates or [], sweep.inits, "--candidates")
     sweep.candidates = candidates or d.get("candidates") or [sweep.primary[0]]
     return sweep
-
