@@ -22,8 +22,11 @@ def test_auc_is_the_integral_of_the_step_function_over_the_budget():
 
 
 def test_final_score_is_the_mean_of_the_last_three_evaluations():
-    assert stats.final_score(col(1, 2, 3, 4, 5)) == 4.0
-    assert stats.final_score(col(7, 9)) == 8.0  # fewer than 3: all of them
+    steps = np.array([0, 10, 20, 30, 40])
+    assert stats.final_score(steps, col(1, 2, 3, 4, 5), 40) == 4.0
+    assert stats.final_score(steps[:2], col(7, 9), 40) == 8.0  # fewer than 3: all of them
+    # a PPO run evaluated at 20, 40 and just past the 40-step budget: the extra row does not count
+    assert stats.final_score(np.array([0, 20, 40, 41]), col(1, 2, 3, 9), 40) == 2.0
 
 
 def test_steps_to_level_is_the_first_evaluation_reaching_it_or_censored():

@@ -19,7 +19,7 @@ import numpy as np
 ALPHA = 0.05  # level of every test and 1 - coverage of every interval
 MIN_RUNS = 5  # below this many runs per arm, no interval or verdict is reported
 REPS = 10_000  # bootstrap replications / Monte Carlo permutations
-FINAL_EVALS = 3  # final score: mean of the last 3 evaluations
+FINAL_EVALS = 3  # final score: mean of the last 3 evaluations at or before the budget
 LEVELS = (0.25, 0.5, 0.75)  # fractions of the expert's (normalized) return for steps-to-level
 
 
@@ -48,9 +48,11 @@ def auc_step(timesteps: np.ndarray, returns: np.ndarray, budget: float) -> float
     return float(np.sum(r * np.diff(np.r_[t, budget])) / budget)
 
 
-def final_score(returns: np.ndarray, last: int = FINAL_EVALS) -> float:
-    """Mean of the last `last` evaluations (fewer if the run has fewer)."""
-    return float(np.mean(np.asarray(returns, dtype=float)[-last:]))
+def final_score(timesteps: np.ndarray, returns: np.ndarray, budget: float, last: int = FINAL_EVALS) -> float:
+    """Mean of the last `last` evaluations at or before `budget` (fewer if the run has fewer):
+    an evaluation after a PPO rollout that overshoots the budget does not count the end twice."""
+    kept = np.asarray(returns, dtype=float)[np.asarray(timesteps) <= budget]
+    return float(np.mean(kept[-last:]))
 
 
 def steps_to_level(timesteps: np.ndarray, scores: np.ndarray, level: float) -> float:

@@ -125,7 +125,7 @@ def _interval(samples: list[np.ndarray], func: Any, seed: int, reps: int) -> dic
 
 def per_run(run: Run, steps: int, expert: float | None, random: float, mode: str) -> dict[str, Any]:
     """One run's numbers: AUC (step function over [0, steps] / steps), final score (mean
-    of the last 3 evaluations), steps to each level (inf: never reached)."""
+    of the last 3 evaluations at or before the budget), steps to each level (inf: never reached)."""
     scores = stats.normalize(run.returns, expert, random)
     t = np.minimum(run.timesteps, steps)
     levels = {str(f): stats.steps_to_level(t, scores, f) for f in stats.LEVELS} if mode != "raw" else {}
@@ -133,7 +133,7 @@ def per_run(run: Run, steps: int, expert: float | None, random: float, mode: str
         "run": run.name,
         "seed": run.seed,
         "auc": stats.auc_step(t, scores, steps),
-        "final": stats.final_score(scores),
+        "final": stats.final_score(run.timesteps, scores, steps),
         "step0": float(run.returns[0]),
         "steps": levels,
         "curve_t": t,
