@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import warnings
 
-import mujoco
 import numpy as np
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.running_mean_std import RunningMeanStd
@@ -22,7 +21,14 @@ def _mujoco_warning(message: str) -> None:
         warnings.warn(f"MuJoCo: {message}", RuntimeWarning, stacklevel=2)
 
 
-mujoco.set_mju_user_warning(_mujoco_warning)  # process-wide: every env made after this import
+def quiet_mujoco() -> None:
+    """Route MuJoCo's C warnings through `_mujoco_warning`, process-wide. Imported here, not at
+    module import: MuJoCo picks its OpenGL backend (MUJOCO_GL) on first import, which `enjoy`
+    must be able to set first."""
+    import mujoco
+
+    mujoco.set_mju_user_warning(_mujoco_warning)
+
 
 TASKS = {
     "HalfCheetah": "HalfCheetah-v5",
@@ -56,6 +62,7 @@ def make_env(
 ) -> VecEnv:
     """Vectorized env; with `normalize`, wrapped in VecNormalize whose observation
     statistics start from `obs_rms` (the expert's, stored in the bank) when given."""
+    quiet_mujoco()
     env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
     if not normalize:
         return env

@@ -25,7 +25,7 @@ from weit_rl.bank import is_safetensors, verify_bank
 from weit_rl.build_bank import build_bank
 from weit_rl.compare import add_arguments, run_compare
 from weit_rl.config import ALGOS, canonical_size, check_algo, check_seed, parse_overrides, parse_size, size_name
-from weit_rl.envs import TASKS, resolve_task, short_name
+from weit_rl.envs import TASKS, quiet_mujoco, resolve_task, short_name
 from weit_rl.experts import (
     bank_path,
     default_bank,
@@ -425,6 +425,8 @@ def main(argv: list[str] | None = None) -> int:
     # Small MLPs gain nothing from intra-op threads, and extra threads thrash when several
     # runs share the cores; WEIT_RL_THREADS overrides.
     torch.set_num_threads(int(os.environ.get("WEIT_RL_THREADS", "1")))
+    if args.cmd != "enjoy":  # enjoy picks MuJoCo's OpenGL backend first, then quiets it
+        quiet_mujoco()
     # A stop (SIGTERM, or SIGINT in a background job, where the shell ignores it) ends like
     # Ctrl-C: the training loop writes a checkpoint and the same command resumes there.
     for sig in (signal.SIGTERM, signal.SIGINT):
