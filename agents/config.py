@@ -15,6 +15,7 @@ import yaml
 from weit_rl import UserError
 from weit_rl.config import LEARNERS, apply_overrides, check_algo, check_seed, learner_hyperparams, parse_size
 from weit_rl.envs import resolve_task
+from weit_rl.experts import default_bank, default_expert
 from weit_rl.init import RECIPES, Needs, check_init, recipe_finetune_steps, recipe_retention
 from weit_rl.init import needs as init_needs
 from weit_rl.pretrain import SCHEMES
@@ -285,6 +286,14 @@ def needs(cfg: RunConfig) -> Needs:
     return init_needs(
         cfg.init, cfg.obs_stats, cfg.log_std, cfg.reward_stats, cfg.retention or 0.0, cfg.retention_teacher
     )
+
+
+def fill_sources(cfg: RunConfig) -> RunConfig:
+    """The bank and expert the run reads (run_needs), the task's shipped ones where not given."""
+    need, env_id, algo = run_needs(cfg), resolve_task(cfg.env), check_algo(cfg.algo)
+    cfg.bank = cfg.bank or (default_bank(env_id, algo) if need.bank else None)
+    cfg.expert = cfg.expert or (default_expert(env_id, algo) if need.expert else None)
+    return cfg
 
 
 def run_needs(cfg: RunConfig) -> Needs:

@@ -19,7 +19,7 @@ import yaml
 
 from weit_rl import UserError
 from weit_rl.agents import RunConfig, evaluate_saved, play, saved_task, train
-from weit_rl.agents.config import run_needs
+from weit_rl.agents.config import fill_sources
 from weit_rl.agents.expert import train_expert
 from weit_rl.bank import is_safetensors, verify_bank
 from weit_rl.build_bank import build_bank
@@ -28,8 +28,6 @@ from weit_rl.config import ALGOS, canonical_size, check_algo, check_seed, parse_
 from weit_rl.envs import TASKS, quiet_mujoco, resolve_task, short_name
 from weit_rl.experts import (
     bank_path,
-    default_bank,
-    default_expert,
     describe_pretraining,
     describe_return,
     home,
@@ -123,9 +121,7 @@ def cmd_train(a: argparse.Namespace) -> None:
         hyperparam_overrides=parse_overrides(a.overrides),
     )
     env_id, algo, init = resolve_task(cfg.env), check_algo(cfg.algo), check_init(cfg.init)
-    need = run_needs(cfg)
-    cfg.bank = cfg.bank or (default_bank(env_id, algo) if need.bank else None)
-    cfg.expert = cfg.expert or (default_expert(env_id, algo) if need.expert else None)
+    fill_sources(cfg)
     size = canonical_size(cfg.size)  # one folder per network: 64x2, 64,64 and small are one
     cfg.run_dir = cfg.run_dir or f"runs/{short_name(env_id)}/{algo}-{size_name(size)}-{init}-s{cfg.seed}"
     check_run_dir(cfg.run_dir)
