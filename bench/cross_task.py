@@ -152,8 +152,9 @@ def markdown(res: dict) -> str:
         "`scratch` use the own bank (its calibration set and statistics). `own` is the shipped bank "
         "(banks/<Env>-ppo.safetensors, templates learned on that task alone).\n",
         f"Command: `{res['command']}`  \nMachine: {platform.machine()}, {os.cpu_count()} CPUs, shared with "
-        f"other jobs (run under nice); wall time {res['seconds'] / 60:.1f} min (banks "
-        f"{res['bank_seconds'] / 60:.1f} min).  \nCode: {res['code_version']}\n",
+        f"other jobs (run under nice); time: banks {res['bank_seconds'] / 60:.1f} min (their manifests' "
+        f"`seconds`), step-0 measurements {res['step0_seconds'] / 60:.1f} min (summed over cells), this "
+        f"invocation {res['seconds'] / 60:.1f} min wall.  \nCode: {res['code_version']}\n",
     ]
     out.append("\n## Step-0 return [normalized]\n")
     out.append("| task | expert | random | init | bank | default | scalers only |")
@@ -204,13 +205,12 @@ def main() -> None:
     p.add_argument("--out", default="reports/pretraining/cross_task")
     a = p.parse_args()
     torch.set_num_threads(1)
-    start = time.time()
+    start, code = time.time(), code_version()  # the code this process imported, not what the tree holds later
     tasks, out = a.tasks.split(","), Path(a.out)
     others = [t for t in tasks if t != a.held_out]
     shared = bank_set(out / "banks" / "shared", tasks, a)
     without = bank_set(out / "banks" / f"without-{a.held_out}", others, a)
     (held,) = bank_set(out / "banks" / f"heldout-{a.held_out}", [a.held_out], a, hidden_from=str(without[0]))
-    bank_seconds = time.time() - start
     banks = {t: {"own": bank_path(resolve_task(t), "ppo"), "shared": s} for t, s in zip(tasks, shared)}
     banks[a.held_out]["held-out"] = held
     sha = {str(p): read_manifest(p)["tensor_sha256"] for named in banks.values() for p in named.values()}
@@ -228,8 +228,10 @@ def main() -> None:
             key = (task, init, name, recipe, seed, sha[str(path)], a.episodes)
             if key in done:
                 continue
+            begin = time.time()
             ret = step0(resolve_task(task), init, path, seed, RECIPES.get(recipe), a.episodes)
-            done[key] = rec = dict(zip(("task", "init", "bank", "recipe", "seed", "sha", "episodes"), key), ret=ret)
+            rec = dict(zip(("task", "init", "bank", "recipe", "seed", "sha", "episodes"), key), ret=ret)
+            done[key] = rec = rec | {"seconds": round(time.time() - begin, 1)}
             f.write(json.dumps(rec) + "\n")
             f.flush()
             tqdm.write(f"{task} {init} {name} {recipe} seed {seed}: {ret:.0f}")
@@ -238,8 +240,13 @@ def main() -> None:
         "command": "OMP_NUM_THREADS=1 nice -n 10 python " + shlex.join(sys.argv),
         "settings": vars(a) | {"tasks": tasks, "held_out": a.held_out},
         "seconds": time.time() - start,
-        "bank_seconds": bank_seconds,
-        "code_version": code_version(),
+        # compute time whichever run made them: a set's last bank counts from the set's start
+        "bank_seconds": sum(max(read_manifest(p)["seconds"] for p in ps) for ps in (shared, without, [held])),
+        "step0_seconds": sum(
+            done[(t, i, n, r, seed, sha[str(banks[t][n])], a.episodes)].get("seconds", 0.0)
+            for (t, i, n, r), seed in todo
+        ),
+        "code_version": code,
         "tasks": {},
     }
     for task in tasks:

@@ -26,9 +26,9 @@ def test_list_shows_banks_and_experts(tiny_ppo_bank, tiny_ppo_expert):
     out = run_cli("list", cwd=home)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert lines[0].split() == ["kind", "task", "algo", "network", "MB", "return", "path"]
+    assert lines[0].split() == ["kind", "task", "algo", "network", "made", "by", "MB", "return", "path"]
     bank = next(ln for ln in lines if ln.startswith("bank"))
-    assert "HalfCheetah-v5" in bank and "4 templates 8x8, expert 32x32x32" in bank
+    assert "HalfCheetah-v5" in bank and "4 templates 8x8, expert 32x32x32" in bank and "learned post hoc" in bank
     assert f"{(home / 'banks' / 'HalfCheetah-ppo.safetensors').stat().st_size / 1e6:.1f}" in bank
     shipped = next(ln for ln in lines if ln.startswith("expert") and "HalfCheetah" in ln)
     assert "1234 (median 1300, min 900, 20 episodes)" in shipped and "32x32x32" in shipped

@@ -81,6 +81,7 @@ def test_each_shared_bank_initializes_a_policy(shared, index, task):
         activation_fn=torch.nn.ReLU,
         fit_steps=10,
         task=task,
+        log_std="source",
     )
     model = PPO(WeiTActorCriticPolicy, make_vec_env(task), policy_kwargs=kwargs, n_steps=64, batch_size=32, seed=0)
     obs = torch.as_tensor(model.env.reset(), dtype=torch.float32)
