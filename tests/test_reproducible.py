@@ -1,0 +1,42 @@
+"""Same command, same run (docs/protocol.md): two runs of one configuration give identical
+evaluations, for every arm and both algorithms."""
+
+import csv
+
+import pytest
+
+from weit_rl.agents import RunConfig, train
+
+pytestmark = pytest.mark.slow  # trains: left out of `make test-fast`
+
+
+def _evaluations(run_dir):
+    with (run_dir / "evaluations.csv").open() as f:
+        return [(row["timesteps"], row["mean_return"], row["returns"]) for row in csv.DictReader(f)]
+
+
+@pytest.mark.parametrize("algo", ["ppo", "sac"])
+@pytest.mark.parametrize("init", ["scratch", "weit", "distill"])
+def test_two_runs_of_one_configuration_evaluate_identically(algo, init, tmp_path, tiny_ppo_bank, tiny_sac_bank):
+    bank = tiny_ppo_bank if algo == "ppo" else tiny_sac_bank
+    hyper = {"n_steps": 128, "batch_size": 32, "n_epochs": 1} if algo == "ppo" else {"learning_starts": 64}
+    runs = []
+    for name in ("a", "b"):
+        cfg = RunConfig(
+            env="HalfCheetah",
+            algo=algo,
+            size="tiny",
+            init=init,
+            steps=256,
+            seed=3,
+            bank=str(bank),
+            run_dir=str(tmp_path / name),
+            eval_freq=128,
+            eval_episodes=2,
+            fit_steps=10,
+            finetune_steps=10,
+            progress_bar=False,
+            hyperparam_overrides=hyper,
+        )
+        runs.append(_evaluations(train(cfg)))
+    assert len(runs[0]) >= 3 and runs[0] == runs[1]
