@@ -93,6 +93,7 @@ def save_bank(path: str | Path, bank: Bank) -> Path:
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata={"manifest": json.dumps(manifest)})
     os.replace(tmp, path)
+    os.chmod(path, 0o644)  # safetensors writes its file private; a bank is meant to be shared
     path.with_suffix(".json").write_text(json.dumps(manifest, indent=2) + "\n")
     bank.manifest = manifest
     return path
