@@ -161,6 +161,41 @@ class RunConfig:
     pretrain_lr: float = field(default=1e-3, metadata={"help": "soft: learning rate of the templates and scalers"})
 
 
+# `weit-rl train --help` shows RunConfig's options in these groups; every option is in one.
+GROUPS = {
+    "the run": (
+        "env",
+        "algo",
+        "size",
+        "init",
+        "steps",
+        "seed",
+        "device",
+        "bank",
+        "expert",
+        "run_dir",
+        "learner",
+        "eval_freq",
+        "eval_episodes",
+        "checkpoint_freq",
+        "progress_bar",
+        "keep_best",
+        "stop_return",
+    ),
+    "the initialization recipe": ("recipe", "fit_steps", "finetune_steps", "calib"),
+    "controlled-arm options (docs/protocol.md)": ("obs_stats", "obs_count", "obs_update", "log_std", "reward_stats"),
+    "training-time aids": ("warmup_steps", "retention", "retention_teacher", "retention_steps"),
+    "constraint-based pre-training (experts)": (
+        "pretrain",
+        "pretrain_templates",
+        "pretrain_block",
+        "pretrain_penalty",
+        "pretrain_lr",
+    ),
+    "ablation candidates that lost (reports/ablation/), kept reproducible": ("rebalance", "scale_penalty", "lr_scale"),
+}
+
+
 # Fields that do not change what a run computes: a resumed or finished run may differ in them
 # (a recipe acts only through the fields it resolves, which are compared).
 FREE_FIELDS = ("device", "progress_bar", "run_dir", "checkpoint_freq", "recipe", "keep_best")

@@ -19,7 +19,7 @@ import yaml
 
 from weit_rl import UserError
 from weit_rl.agents import RunConfig, evaluate_saved, play, saved_task, train
-from weit_rl.agents.config import fill_sources
+from weit_rl.agents.config import GROUPS, fill_sources
 from weit_rl.agents.expert import train_expert
 from weit_rl.bank import is_safetensors, verify_bank
 from weit_rl.build_bank import build_bank
@@ -252,20 +252,23 @@ def add_run_options(p: argparse.ArgumentParser, helps: dict[str, str] | None = N
     `helps`' text for it): the command line and the library cannot drift apart. Fields with
     metadata {"cli": False} or types other than str/int/float/bool (lists, dicts) are left out."""
     hints = typing.get_type_hints(RunConfig)
+    titled = {title: p.add_argument_group(title) for title in GROUPS}
+    groups = {name: titled[title] for title, names in GROUPS.items() for name in names}
     for f in fields(RunConfig):
         kind = _scalar(hints[f.name])
         if f.metadata.get("cli") is False or kind is None:
             continue
+        g = groups[f.name]
         required = f.default is MISSING and f.default_factory is MISSING
         default = None if required else f.default
         text = (helps or {}).get(f.name) or f.metadata.get("help", f"RunConfig.{f.name}")
         if kind is bool:  # a switch that flips the default
             flag = f.metadata.get("flag", f"--{'no-' if default else ''}{f.name.replace('_', '-')}")
-            p.add_argument(flag, dest=f.name, action="store_false" if default else "store_true", help=text)
+            g.add_argument(flag, dest=f.name, action="store_false" if default else "store_true", help=text)
             continue
         flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
         shown = "" if default is None else f" (default: {default})"
-        p.add_argument(flag, dest=f.name, type=kind, default=default, required=required, help=text + shown)
+        g.add_argument(flag, dest=f.name, type=kind, default=default, required=required, help=text + shown)
 
 
 def _task_help() -> str:

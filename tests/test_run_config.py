@@ -1,0 +1,21 @@
+"""RunConfig's options are grouped for `weit-rl train --help`: every option in exactly one group."""
+
+from collections import Counter
+from dataclasses import fields
+
+from weit_rl.agents.config import GROUPS, RunConfig
+from weit_rl.cli import parser
+
+
+def test_every_option_is_in_exactly_one_group():
+    grouped = Counter(name for names in GROUPS.values() for name in names)
+    options = {f.name for f in fields(RunConfig) if f.metadata.get("cli") is not False}
+    assert set(grouped) == options and set(grouped.values()) == {1}
+
+
+def test_train_help_shows_the_groups():
+    train = next(a for a in parser()._subparsers._group_actions[0].choices.values() if a.prog.endswith("train"))
+    titles = [g.title for g in train._action_groups]
+    assert all(title in titles for title in GROUPS)
+    losing = next(g for g in train._action_groups if g.title.startswith("ablation candidates that lost"))
+    assert {a.dest for a in losing._group_actions} == set(GROUPS[losing.title])
