@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from safetensors import safe_open
 from torch import Tensor
 
-from weit_rl.fit import PolicyNets, kron_nets
+from weit_rl.fit import PolicyNets, nets_with_scalers
 from weit_rl.kron import TemplateSet
 
 FILE = "templates.safetensors"
@@ -56,15 +55,7 @@ class ExpertTemplates:
         """The expert's own networks assembled from the templates and its scalers."""
         teacher = self.teacher()
         n_critics = len({k.split(".")[0] for k in teacher if k.startswith("critic")})
-        nets = kron_nets(actor_t, critic_t, self.net_arch, n_critics, activation, torch.Generator())
-        nets.actor.scalers.load_state_dict(_part(teacher, "actor."))
-        for i, critic in enumerate(nets.critics):
-            critic.scalers.load_state_dict(_part(teacher, f"critic{i}."))
-        return nets.requires_grad_(False)
-
-
-def _part(tensors: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
-    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        return nets_with_scalers(actor_t, critic_t, self.net_arch, n_critics, activation, teacher)
 
 
 def read_expert_templates(expert: str | Path) -> ExpertTemplates | None:

@@ -91,6 +91,27 @@ def kron_nets(
     return PolicyNets(actor, critics)
 
 
+def nets_with_scalers(
+    actor_t: TemplateSet,
+    critic_t: TemplateSet,
+    widths: list[int],
+    n_critics: int,
+    activation: str,
+    scalers: dict[str, Tensor],
+) -> PolicyNets:
+    """The networks of `widths` assembled from the templates and stored scalers ("actor.<name>",
+    "critic<i>.<name>", as a bank stores its teacher), frozen."""
+    nets = kron_nets(actor_t, critic_t, widths, n_critics, activation, torch.Generator())
+    nets.actor.scalers.load_state_dict(_part(scalers, "actor."))
+    for i, critic in enumerate(nets.critics):
+        critic.scalers.load_state_dict(_part(scalers, f"critic{i}."))
+    return nets.requires_grad_(False)
+
+
+def _part(tensors: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
 def learn_templates(
     data: ExpertData,
     aux_sizes: list[list[int]],

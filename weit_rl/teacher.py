@@ -10,7 +10,7 @@ from stable_baselines3.common.policies import BasePolicy
 
 from weit_rl import UserError
 from weit_rl.bank import Bank
-from weit_rl.fit import PolicyNets, kron_nets
+from weit_rl.fit import PolicyNets, nets_with_scalers
 from weit_rl.policies import stock_class
 from weit_rl.sb3 import write_weights
 
@@ -41,15 +41,7 @@ def check_teacher(bank: Bank) -> list[int]:
 def teacher_nets(bank: Bank) -> PolicyNets:
     """The auxiliary network as template learning left it (in the bank's standardized units)."""
     widths, m = check_teacher(bank), bank.manifest
-    nets = kron_nets(bank.actor, bank.critic, widths, m["n_critics"], m["activation"], torch.Generator())
-    nets.actor.scalers.load_state_dict(_part(bank.teacher, "actor."))
-    for i, critic in enumerate(nets.critics):
-        critic.scalers.load_state_dict(_part(bank.teacher, f"critic{i}."))
-    return nets.requires_grad_(False)
-
-
-def _part(tensors: dict, prefix: str) -> dict:
-    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+    return nets_with_scalers(bank.actor, bank.critic, widths, m["n_critics"], m["activation"], bank.teacher)
 
 
 def teacher_policy(bank: Bank, like: BasePolicy) -> BasePolicy:
