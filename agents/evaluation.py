@@ -3,6 +3,7 @@ saved observation statistics."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import gymnasium as gym
@@ -13,6 +14,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from weit_rl import UserError
 from weit_rl.agents.config import RunConfig
+from weit_rl.agents.model import build_model, init_sources
 from weit_rl.config import check_algo, check_seed
 from weit_rl.envs import make_env, resolve_task
 from weit_rl.sb3 import load_expert
@@ -33,6 +35,18 @@ def make_eval_env(cfg: RunConfig, train_env: VecEnv) -> VecEnv:
     if normalize:
         env.obs_rms = train_env.obs_rms
     return env
+
+
+def initial_return(cfg: RunConfig) -> tuple[list[float], float]:
+    """The returns a run of `cfg` records at step 0 (built and evaluated as `train` does:
+    cfg.eval_episodes episodes on make_eval_env), and the seconds building the policy took,
+    initialization included, bank loading not."""
+    bank, obs_rms = init_sources(cfg)
+    train_env = make_env(cfg.env, seed=cfg.seed, normalize=cfg.hyperparams.get("normalize", False), obs_rms=obs_rms)
+    start = time.perf_counter()
+    model = build_model(cfg, train_env, bank)
+    seconds = time.perf_counter() - start
+    return evaluate(model, make_eval_env(cfg, train_env), cfg.eval_episodes), seconds
 
 
 def evaluate_saved(path: str, env_id: str, algo: str, episodes: int, seed: int = 0) -> list[float]:

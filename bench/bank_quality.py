@@ -17,16 +17,18 @@ import shlex
 import shutil
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from weit_rl.agents import RunConfig, build_model, evaluate, init_sources, prepare
+from weit_rl.agents import RunConfig, prepare
 from weit_rl.agents.config import RECIPES
+from weit_rl.agents.evaluation import initial_return
 from weit_rl.bank import load_bank
-from weit_rl.envs import make_env, resolve_task, short_name
+from weit_rl.compare.runners import spawn_pool
+from weit_rl.envs import resolve_task, short_name
 from weit_rl.experts import bank_path, expert_dir
 from weit_rl.init import INITIALIZERS, select_fits
 from weit_rl.kron import KronMLP
@@ -38,9 +40,8 @@ BANK_INITS = [name for name, init in INITIALIZERS.items() if init.needs_bank]  #
 def zero_shot(
     env_id: str, algo: str, size: str, init: str, seed: int, calib: int | None, episodes: int, **overrides
 ) -> tuple[float, float]:
-    """Mean deterministic return at step 0 and the seconds initialization took, under the
-    config's observation normalization (PPO: yes, SAC: none) as a run would start; overrides
-    are RunConfig fields (fit_steps, finetune_steps, ...)."""
+    """Mean deterministic return at step 0 and the seconds initialization took, as a run starts
+    and evaluates (weit_rl.agents.evaluation.initial_return); overrides are RunConfig fields."""
     cfg = prepare(
         RunConfig(
             env=env_id,
@@ -50,21 +51,15 @@ def zero_shot(
             seed=seed,
             device="cpu",
             calib=calib,
+            eval_episodes=episodes,
             bank=str(bank_path(env_id, algo)),
             expert=str(expert_dir(env_id, algo)),
+            progress_bar=False,
             **overrides,
         )
     )
-    bank, obs_rms = init_sources(cfg)
-    normalize = cfg.hyperparams.get("normalize", False)
-    train_env = make_env(env_id, seed=seed, normalize=normalize, obs_rms=obs_rms)
-    start = time.perf_counter()
-    model = build_model(cfg, train_env, bank)
-    seconds = time.perf_counter() - start
-    eval_env = make_env(env_id, n_envs=episodes, seed=seed + 1000, normalize=normalize, training=False)
-    if normalize:
-        eval_env.obs_rms = train_env.obs_rms
-    return float(np.mean(evaluate(model, eval_env, episodes))), seconds
+    returns, seconds = initial_return(cfg)
+    return float(np.mean(returns)), seconds
 
 
 def task_table(env_id: str, algo: str, budgets: list[int], seeds: int, episodes: int) -> dict:
@@ -182,7 +177,7 @@ def main() -> None:
     todo = [(e, algo) for e, algo in tasks if f"{short_name(e)}-{algo}" not in results]
     print(f"{len(results)} of {len(tasks)} tasks recorded in {partial}; computing {len(todo)}", flush=True)
     partial.mkdir(parents=True, exist_ok=True)
-    with ProcessPoolExecutor(max_workers=max(1, min(a.workers, len(todo)))) as pool:
+    with spawn_pool(max(1, min(a.workers, len(todo)))) as pool:
         futures = {
             pool.submit(task_table, e, algo, budgets, a.seeds, a.episodes): f"{short_name(e)}-{algo}"
             for e, algo in todo

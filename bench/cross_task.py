@@ -33,9 +33,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from weit_rl.agents import RunConfig, build_model, evaluate, init_sources, make_eval_env, prepare
+from weit_rl.agents import RunConfig, prepare
+from weit_rl.agents.evaluation import initial_return
 from weit_rl.bank import load_bank, read_manifest
-from weit_rl.envs import make_env, resolve_task, short_name
+from weit_rl.envs import resolve_task, short_name
 from weit_rl.experts import bank_path
 from weit_rl.provenance import code_version
 from weit_rl.shared_templates import build_shared_banks, hidden_sha256
@@ -82,10 +83,7 @@ def step0(env_id: str, init: str, bank: Path, seed: int, finetune_steps: int | N
             progress_bar=False,
         )
     )
-    loaded, obs_rms = init_sources(cfg)
-    train_env = make_env(env_id, seed=seed, normalize=cfg.hyperparams.get("normalize", False), obs_rms=obs_rms)
-    model = build_model(cfg, train_env, loaded)
-    return float(np.mean(evaluate(model, make_eval_env(cfg, train_env), episodes)))
+    return float(np.mean(initial_return(cfg)[0]))
 
 
 def cells(tasks: list[str], held_out: str, banks: dict[str, dict[str, Path]]) -> list[tuple[str, str, str, str]]:

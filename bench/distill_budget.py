@@ -18,19 +18,20 @@ import json
 import shlex
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from pathlib import Path
 
 import numpy as np
 import torch
-from bank_quality import zero_shot
 from tqdm import tqdm
 
-from weit_rl.agents import RunConfig
+from weit_rl.agents import RunConfig, prepare
 from weit_rl.agents.config import RECIPES
+from weit_rl.agents.evaluation import initial_return
 from weit_rl.bank import load_bank
+from weit_rl.compare.runners import spawn_pool
 from weit_rl.envs import resolve_task, short_name
-from weit_rl.experts import bank_path
+from weit_rl.experts import bank_path, expert_dir
 
 SCALER_STEPS = RunConfig.fit_steps  # the default recipe's scaler fit, and the full-weight steps of weit_scalers
 ARMS = {  # name -> (init, fit_steps, finetune_steps) for budget b; distill trains fit + finetune steps
@@ -43,7 +44,21 @@ ARMS = {  # name -> (init, fit_steps, finetune_steps) for budget b; distill trai
 def one(env_id: str, size: str, calib: int | None, arm: str, budget: int, seed: int, episodes: int) -> float:
     torch.set_num_threads(1)
     init, fit, finetune = ARMS[arm](budget)
-    return zero_shot(env_id, "ppo", size, init, seed, calib, episodes, fit_steps=fit, finetune_steps=finetune)[0]
+    cfg = RunConfig(
+        env=env_id,
+        size=size,
+        init=init,
+        seed=seed,
+        device="cpu",
+        calib=calib,
+        eval_episodes=episodes,
+        fit_steps=fit,
+        finetune_steps=finetune,
+        bank=str(bank_path(env_id, "ppo")),
+        expert=str(expert_dir(env_id, "ppo")),
+        progress_bar=False,
+    )
+    return float(np.mean(initial_return(prepare(cfg))[0]))
 
 
 def markdown(res: dict) -> str:
@@ -57,7 +72,8 @@ def markdown(res: dict) -> str:
         f"was B = {default['ft300']:,} (recipe ft300).",
         "",
         f"Mean ± std over {res['seeds']} seeds of the mean of {res['episodes']} deterministic episodes "
-        f"(seeds 1000+); expert {res['expert']:.0f}. Command: `{res['command']}`; wall time "
+        f"(evaluation seeds seed + 10000, as a run's); expert {res['expert']:.0f}. "
+        f"Command: `{res['command']}`; wall time "
         f"{res['wall_s'] / 60:.1f} min.",
     ]
     for calib, by_budget in res["returns"].items():
@@ -103,7 +119,7 @@ def main() -> None:
     start = time.time()
     calibs = a.calibs.split(",")
     jobs = [(c, b, arm, s) for c in calibs for b in budgets for arm in ARMS for s in range(a.seeds)]
-    with ProcessPoolExecutor(max_workers=a.workers) as pool:
+    with spawn_pool(a.workers) as pool:
         futures = {
             pool.submit(one, env_id, a.size, None if c == "all" else int(c), arm, b, s, a.episodes): (c, b, arm, s)
             for c, b, arm, s in jobs

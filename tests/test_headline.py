@@ -1,10 +1,10 @@
-"""bench/headline.py: the driver's compare calls, and the summary page on a synthetic study
-(files only, as compare records them; nothing trains), its numbers recomputed by hand."""
+"""The headline study (configs/studies/headline.yaml): its compare calls, and the summary page
+(weit_rl/studies/headline.py) on a synthetic study (files only, as compare records them; nothing
+trains), its numbers recomputed by hand."""
 
 import csv
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,11 +12,9 @@ import pytest
 import yaml
 from test_compare import EXPERT, RANDOM, REPS, SEED, STEPS, parse, percentile_ci, synthetic_study
 
-from weit_rl import compare
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-import headline  # noqa: E402
-from headline_summary import NO_INTERVAL, NOT_RUN, write_summary  # noqa: E402
+from weit_rl import compare, stats
+from weit_rl.studies import load
+from weit_rl.studies.headline import NO_INTERVAL, NOT_RUN, verdicts, write_summary
 
 pytestmark = pytest.mark.slow  # trains, builds or spawns: left out of `make test-fast`
 
@@ -33,22 +31,43 @@ EXPECTED = {
     },
     ("Hopper", "sac"): {"sizes": ["small"], "arms": ["scratch", "weit", "distill"], "seeds": {"small": 5}},
 }
+CONTROLLED = ["obs_stats=bank", "obs_count=10000", "obs_update=preserve", "log_std=config", "reward_stats=fresh"]
 
 
-def test_driver_calls_compare_with_the_headline_protocol():
-    assert list(headline.PARTS)[0] == "HalfCheetah-ppo-small"
-    for part, (env, algo, sizes, seeds) in headline.PARTS.items():
-        args = parse(*headline.command(part, 2)[2:])  # compare's own parser reads the call
-        assert (args.env, args.algo, args.study, args.profile, args.seeds) == (env, algo, "headline", "full", seeds)
-        assert args.sizes.split(",") == sizes and "small" in sizes and args.primary_size == "small"
-        assert args.inits.split(",") == headline.ARMS[algo] and args.arm is None  # default recipes only
-        assert args.settings == (headline.SHARED["ppo"] if algo == "ppo" else None)
+def test_study_file_calls_compare_with_the_headline_protocol():
+    study = load("headline")
+    assert study.calls[0].name == "ppo-small" and study.calls[0].env == "HalfCheetah"
+    for call in study.calls:
+        args = parse(*call.argv(2))  # compare's own parser reads the call
+        algo = call.options["algo"]
+        assert (args.env, args.algo, args.study, args.profile) == (call.env, algo, "headline", "full")
+        assert "small" in args.sizes.split(",") and args.primary_size == "small" and args.primary == "weit:scratch"
+        assert args.inits.split(",") == (
+            ["scratch", "weit", "distill", "select"] if algo == "ppo" else ["scratch", "weit", "distill"]
+        )
+        assert args.arm is None  # default recipes only
+        assert args.settings == (CONTROLLED if algo == "ppo" else None)
         assert (args.steps, args.eval_freq, args.eval_episodes) == (
             (200_000, 10_000, 10) if algo == "ppo" else (100_000, 5_000, 10)
         )
-    want = headline.expected()
+    want = study.parts()
     assert want[("Hopper", "ppo")]["seeds"] == {"small": 10, "tiny": 5, "64x3": 5, "medium": 5}
     assert want[("HalfCheetah", "sac")]["arms"] == ["scratch", "weit", "distill"]
+
+
+def test_verdicts_are_holm_corrected_over_every_cell():
+    cells = [
+        {"estimate": 0.2, "p": 0.01},  # Holm 0.03: better
+        {"estimate": -0.1, "p": 0.04},  # Holm 0.08: rejected only uncorrected
+        {"estimate": 0.05, "p": 0.5},
+        {"estimate": -0.3, "p": 0.012},  # 0.012 x 3, raised to the smaller one's 0.04 (monotone): worse
+        {"estimate": 0.4, "p": None},  # below MIN_RUNS: not tested, not in the family
+    ]
+    verdicts(cells)
+    assert [c["verdict"] for c in cells] == ["better", "suggestive", "inconclusive", "worse", NO_INTERVAL]
+    assert cells[0]["p_holm"] == pytest.approx(0.04) and cells[3]["p_holm"] == pytest.approx(0.04)
+    assert cells[1]["p_holm"] == pytest.approx(0.08) and cells[2]["p_holm"] == pytest.approx(0.5)
+    assert cells[4]["p_holm"] is None
 
 
 def run_auc_and_steps(run: Path) -> tuple[float, float]:
@@ -105,9 +124,16 @@ def test_auc_difference_matches_a_hand_computation(summary):
     low, high = percentile_ci([x, y], lambda a, b: a.mean(axis=1) - b.mean(axis=1))
     got = data["parts"]["HalfCheetah-ppo"]["comparisons"]["small"]["distill"]
     assert (got["estimate"], got["low"], got["high"]) == pytest.approx((x.mean() - y.mean(), low, high))
-    assert got["verdict"] == ("better" if low > 0 else "worse" if high < 0 else "inconclusive")
-    assert f"{x.mean() - y.mean():+.3f} [{low:+.3f}, {high:+.3f}] {got['verdict']}" in text
-    assert "per-cell intervals without multiplicity correction" in text
+    p = stats.permutation_test(x, y, np.random.default_rng(SEED), REPS)  # as the parts' reports draw it
+    assert got["p"] == pytest.approx(p)
+    cells = [c for part in data["parts"].values() for by in part["comparisons"].values() for c in by.values()]
+    tested = [c for c in cells if c["p"] is not None]
+    assert [c["p_holm"] for c in tested] == pytest.approx(list(stats.holm([c["p"] for c in tested])))
+    assert len(tested) == 7  # HalfCheetah tiny/small x scratch, distill; Walker2d tiny scratch, small x 2
+    want = stats.decide(got["estimate"], got["p_holm"])
+    assert got["verdict"] == ("suggestive" if want == "inconclusive" and p <= 0.05 else want)
+    assert f"{x.mean() - y.mean():+.3f} [{low:+.3f}, {high:+.3f}] {got['verdict']} (p = {p:.3f}" in text
+    assert "Holm-corrected over every cell of this table" in text
     assert "## Read with\n\n- what a later study found\n" in text
     assert "- HalfCheetah PPO: weit vs scratch at size tiny, mean AUC difference" in text  # the declared primary
 

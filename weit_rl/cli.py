@@ -1,4 +1,4 @@
-"""`weit-rl` command line: expert, templates, train, eval, enjoy, list, info, compare."""
+"""`weit-rl` command line: expert, templates, train, eval, enjoy, list, info, compare, study."""
 
 from __future__ import annotations
 
@@ -14,16 +14,14 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
 
+# Only what builds the parser and answers `list` and `info`: no torch, SB3 or matplotlib
+# (tests/test_startup.py). Each command imports what it runs.
 from weit_rl import UserError
-from weit_rl.agents import RunConfig, evaluate_saved, play, saved_task, train
-from weit_rl.agents.config import GROUPS, fill_sources
-from weit_rl.agents.expert import train_expert
-from weit_rl.bank import is_safetensors, verify_bank
-from weit_rl.build_bank import build_bank
-from weit_rl.compare import add_arguments, run_compare
+from weit_rl.agents.config import GROUPS, RunConfig, fill_sources
+from weit_rl.bank_file import is_safetensors, verify_bank
+from weit_rl.compare.options import add_arguments
 from weit_rl.config import ALGOS, canonical_size, check_algo, check_seed, parse_overrides, parse_size, size_name
 from weit_rl.envs import TASKS, quiet_mujoco, resolve_task, short_name
 from weit_rl.experts import (
@@ -34,7 +32,11 @@ from weit_rl.experts import (
     read_expert_manifest,
     shipped,
 )
-from weit_rl.init import check_init
+from weit_rl.recipe import check_init
+
+# Commands that answer from files alone: main loads neither torch nor MuJoCo for them
+LIGHT_COMMANDS = ("list", "info")
+from weit_rl.studies.definition import add_study_arguments
 
 
 def _command() -> str:
@@ -42,6 +44,8 @@ def _command() -> str:
 
 
 def cmd_expert(a: argparse.Namespace) -> None:
+    from weit_rl.agents.expert import train_expert
+
     env_id, algo = resolve_task(a.env), check_algo(a.algo)
     if a.seed is not None:
         check_seed(a.seed)
@@ -68,6 +72,7 @@ def cmd_expert(a: argparse.Namespace) -> None:
 
 
 def cmd_templates(a: argparse.Namespace) -> None:
+    from weit_rl.build_bank import build_bank
     from weit_rl.shared_templates import build_shared_banks
 
     check_seed(a.seed)
@@ -116,6 +121,8 @@ def cmd_templates(a: argparse.Namespace) -> None:
 
 
 def cmd_train(a: argparse.Namespace) -> None:
+    from weit_rl.agents import train
+
     cfg = RunConfig(
         **{f.name: getattr(a, f.name) for f in fields(RunConfig) if f.name in vars(a)},
         hyperparam_overrides=parse_overrides(a.overrides),
@@ -156,12 +163,17 @@ def saved_size(size: str, run_dir: Path) -> str:
 
 
 def cmd_eval(a: argparse.Namespace) -> None:
+    from weit_rl.agents.evaluation import evaluate_saved, saved_task
+
     env_id, algo = saved_task(a.path, a.env, a.algo)
     returns = evaluate_saved(a.path, env_id, algo, a.episodes, a.seed)
     print(json.dumps({"env": env_id, "algo": algo, "mean_return": sum(returns) / len(returns), "returns": returns}))
 
 
 def cmd_enjoy(a: argparse.Namespace) -> None:
+    from weit_rl.agents.enjoy import play
+    from weit_rl.agents.evaluation import saved_task
+
     env_id, algo = saved_task(a.path, a.env, a.algo)
     for i, ep in enumerate(play(a.path, env_id, algo, a.episodes, a.seed, a.video, a.max_steps), 1):
         print(f"episode {i}: return {ep.ret:.1f} over {ep.steps} steps")
@@ -236,7 +248,15 @@ def _summary(path: Path, m: dict) -> list[str]:
 
 
 def cmd_compare(a: argparse.Namespace) -> None:
+    from weit_rl.compare import run_compare
+
     run_compare(a, _command())
+
+
+def cmd_study(a: argparse.Namespace) -> None:
+    from weit_rl.studies import run_study
+
+    run_study(a.name, a.call, a.env, a.workers, a.summary_only)
 
 
 def _scalar(hint: Any) -> type | None:
@@ -412,6 +432,9 @@ def parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compare", help="sample-efficiency sweep over sizes x initializers x seeds")
     add_arguments(c)
     c.set_defaults(fn=cmd_compare)
+    s = sub.add_parser("study", help="run a study defined in configs/studies/ (resumable), or rebuild its reports")
+    add_study_arguments(s)
+    s.set_defaults(fn=cmd_study)
     return p
 
 
@@ -421,11 +444,14 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    # Small MLPs gain nothing from intra-op threads, and extra threads thrash when several
-    # runs share the cores; WEIT_RL_THREADS overrides.
-    torch.set_num_threads(int(os.environ.get("WEIT_RL_THREADS", "1")))
-    if args.cmd != "enjoy":  # enjoy picks MuJoCo's OpenGL backend first, then quiets it
-        quiet_mujoco()
+    if args.cmd not in LIGHT_COMMANDS:
+        import torch
+
+        # Small MLPs gain nothing from intra-op threads, and extra threads thrash when several
+        # runs share the cores; WEIT_RL_THREADS overrides.
+        torch.set_num_threads(int(os.environ.get("WEIT_RL_THREADS", "1")))
+        if args.cmd != "enjoy":  # enjoy picks MuJoCo's OpenGL backend first, then quiets it
+            quiet_mujoco()
     # A stop (SIGTERM, or SIGINT in a background job, where the shell ignores it) ends like
     # Ctrl-C: the training loop writes a checkpoint and the same command resumes there.
     for sig in (signal.SIGTERM, signal.SIGINT):

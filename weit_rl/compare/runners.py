@@ -90,10 +90,24 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def _one_thread() -> None:
+    os.environ.update(ONE_THREAD)
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def spawn_pool(workers: int, initializer: Callable[[], None] = _one_thread) -> ProcessPoolExecutor:
+    """Worker processes as the runner starts them: spawned (no forked torch or MuJoCo state);
+    by default one torch thread each, for the benchmarks that fan out over processes."""
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=initializer
+    )
+
+
 def run_local(cfgs: list[dict[str, Any]], command: str, workers: int, done: Done) -> None:
-    """Runs in `workers` spawned processes (spawn: no forked torch or MuJoCo state)."""
-    ctx = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_local_worker)
+    """Runs in `workers` spawned processes, one torch thread each (ONE_THREAD)."""
+    pool = spawn_pool(workers, _local_worker)
     try:
         saved = dict(os.environ)
         os.environ.update({k: os.environ.get(k, v) for k, v in ONE_THREAD.items()})

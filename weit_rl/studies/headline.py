@@ -1,7 +1,8 @@
 """reports/summary.md (+ summary.json, summary.png): the headline study across tasks,
 algorithms and sizes, read from the parts' reports (reports/headline/<Env>-<algo>.json, written
 by `weit-rl compare`) and the runs' config.yaml. Parts or cells not recorded yet are shown as
-"not run yet". Statistics: small pure functions on top of weit_rl.stats."""
+"not run yet". Statistics: weit_rl.stats; every cell's verdict is a permutation test, Holm-corrected
+over every cell of the page."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from weit_rl import plots, stats
 from weit_rl.agents.config import absent
 from weit_rl.compare.report import jsonable
 from weit_rl.config import parse_size
+from weit_rl.studies.definition import Study
 
 LEVEL = "0.5"  # steps to 50% of the expert's return
 NOT_RUN = "not run yet"
@@ -44,10 +46,20 @@ def interval(samples: list, func: Any, reps: int, seed: int) -> dict[str, Any]:
     return {"estimate": float(point), "low": float(low), "high": float(high)}
 
 
-def verdict(ci: dict[str, Any]) -> str:
-    if ci["low"] is None:
-        return NO_INTERVAL
-    return "better" if ci["low"] > 0 else "worse" if ci["high"] < 0 else "inconclusive"
+def verdicts(cells: list[dict[str, Any]]) -> None:
+    """Each cell's verdict from its permutation p-value, Holm-corrected over every tested cell
+    of the page: "better"/"worse" when the corrected test rejects; "suggestive" when only the
+    uncorrected one does (read as a lead, not a finding); else "inconclusive". Cells with fewer
+    than MIN_RUNS runs in an arm are not tested."""
+    tested = [c for c in cells if c["p"] is not None]
+    for c, adjusted in zip(tested, stats.holm([c["p"] for c in tested])):
+        c["p_holm"] = float(adjusted)
+        c["verdict"] = stats.decide(c["estimate"], c["p_holm"])
+        if c["verdict"] == "inconclusive" and c["p"] <= stats.ALPHA:
+            c["verdict"] = "suggestive"
+    for c in cells:
+        c.setdefault("p_holm", None)
+        c.setdefault("verdict", NO_INTERVAL)
 
 
 def pooled_iqm(*groups: np.ndarray, axis: int = 0) -> np.ndarray:
@@ -139,12 +151,16 @@ def collect(study_dir: Path, expected: dict[tuple[str, str], dict]) -> dict[str,
             part["comparisons"][size] = {}
             for base in BASELINES:
                 if "weit" in by_arm and base in by_arm:
-                    ci = interval([by_arm["weit"]["auc"], by_arm[base]["auc"]], stats.difference_of_means, reps, seed)
-                    part["comparisons"][size][base] = dict(ci, verdict=verdict(ci))
+                    x, y = np.array(by_arm["weit"]["auc"]), np.array(by_arm[base]["auc"])
+                    ci = interval([x, y], stats.difference_of_means, reps, seed)
+                    test = min(x.size, y.size) >= stats.MIN_RUNS
+                    p = stats.permutation_test(x, y, np.random.default_rng(seed), reps) if test else None
+                    part["comparisons"][size][base] = dict(ci, p=p, n=[int(x.size), int(y.size)], reps=reps)
             for arm in arms:
                 if arm in by_arm:
                     pooled.setdefault((algo, size, arm), {"reps": reps, "seed": seed, "tasks": {}})
                     pooled[(algo, size, arm)]["tasks"][env] = by_arm[arm]["auc"]
+    verdicts([c for part in parts.values() for by_base in part["comparisons"].values() for c in by_base.values()])
     iqm = {}
     for (algo, size, arm), p in pooled.items():
         tasks = dict(sorted(p["tasks"].items()))  # the order of the strata fixes the draws
@@ -159,6 +175,34 @@ def collect(study_dir: Path, expected: dict[tuple[str, str], dict]) -> dict[str,
 def fmt(ci: dict[str, Any], sign: str = "") -> str:
     est = f"{ci['estimate']:{sign}.3f}"
     return est if ci["low"] is None else f"{est} [{ci['low']:{sign}.3f}, {ci['high']:{sign}.3f}]"
+
+
+def resolution(parts: dict[str, Any]) -> str:
+    """What the table's tests can resolve at all: the smallest p each run count allows against
+    Holm's first threshold over the tested cells."""
+    tested = [c for p in parts.values() for by in p["comparisons"].values() for c in by.values() if c["p"] is not None]
+    if not tested:
+        return "No cell has enough runs for a test yet."
+    floors = {tuple(c["n"]): stats.smallest_p(*c["n"], reps=c["reps"]) for c in tested}
+    first = stats.ALPHA / len(tested)
+    text = "; ".join(f"{a} vs {b} runs: {p:.4f}" for (a, b), p in sorted(floors.items()))
+    short = [f"{a} vs {b}" for (a, b), p in sorted(floors.items()) if p > first]
+    return (
+        f"Resolution: the smallest p a permutation test can return ({text}). Over the {len(tested)} tested cells "
+        f"Holm's first threshold is 0.05 / {len(tested)} = {first:.4f}"
+        + (
+            f', so a cell with {" or ".join(short)} runs can at most be "suggestive", however far apart its arms are: '
+            "more seeds, not a larger effect, would decide it."
+            if short
+            else "."
+        )
+    )
+
+
+def cell_verdict(c: dict[str, Any]) -> str:
+    if c["p"] is None:
+        return f"({NO_INTERVAL})"
+    return f"{c['verdict']} (p = {c['p']:.3f}, Holm {c['p_holm']:.3f})"
 
 
 def steps_text(s: dict[str, Any]) -> str:
@@ -181,8 +225,9 @@ def render(s: dict[str, Any], notes: Sequence[str] = ()) -> str:
     lines = [
         "# Headline: weit across tasks, algorithms and policy sizes",
         "",
-        f"Study `reports/{s['study']}/` (`python bench/headline.py`; this page: `python bench/headline.py "
-        "--summary-only`). Each task and algorithm is one part with its own report (linked below), raw runs in "
+        f"Study `reports/{s['study']}/` (definition `configs/studies/{s['study']}.yaml`, run by `weit-rl study "
+        f"{s['study']}`; this page: `weit-rl study {s['study']} --summary-only`). Each task and algorithm "
+        "is one part with its own report (linked below), raw runs in "
         f"`{s['study']}/runs/<Env>/`. Score: normalized return (R - random) / (expert - random); **AUC**: the "
         "normalized learning curve integrated as a step function over the budget, divided by the budget. "
         f'Cells fill as the sweeps land; "{NOT_RUN}" marks a part or cell with no recorded run.',
@@ -190,7 +235,7 @@ def render(s: dict[str, Any], notes: Sequence[str] = ()) -> str:
         "## Primary comparison (declared before the runs)",
         "",
         "weit vs scratch, mean AUC, at the size each part declared when it started (small in "
-        "bench/headline.py), one test per task: two-sided permutation test at 0.05, as the part's report "
+        "the study file), one test per task: two-sided permutation test at 0.05, as the part's report "
         "states it.",
         "",
     ]
@@ -200,11 +245,14 @@ def render(s: dict[str, Any], notes: Sequence[str] = ()) -> str:
         "",
         "## weit vs each baseline, per task, algorithm and size",
         "",
-        "Difference of mean AUC (weit minus baseline) with a 95% percentile-bootstrap CI over runs (each arm "
-        'resampled on its own); "better"/"worse" when the CI excludes 0, else "inconclusive". These are '
-        "**per-cell intervals without multiplicity correction** (the parts' reports give the Holm-corrected "
-        f"tests); only the primary comparison above is a pre-declared test. With fewer than {stats.MIN_RUNS} "
-        f'runs in either arm: "{NO_INTERVAL}" (the estimate only). Runs: recorded / planned per arm.',
+        "Difference of mean AUC (weit minus baseline) with a 95% percentile-bootstrap interval over runs (each "
+        "arm resampled on its own), shown as an effect size: it is not corrected for multiplicity, and with 5 "
+        "runs per arm such an interval covers the true difference in about 88% of studies, not 95% (simulated). "
+        "The verdict is a two-sided permutation test per cell, **Holm-corrected over every cell of this table**: "
+        '"better"/"worse" when the corrected test rejects at 0.05; "suggestive" when only the uncorrected test '
+        'does (a lead for a follow-up, not a finding); else "inconclusive" (no decision, not a tie). Only the '
+        f"primary comparison above is a pre-declared test. With fewer than {stats.MIN_RUNS} runs in either arm: "
+        f'"{NO_INTERVAL}" (the estimate only). Runs: recorded / planned per arm.',
         "",
         "| task | algo | size | runs | " + " | ".join(f"vs {b}" for b in BASELINES) + " |",
         "|---|---|---|---|" + "---|" * len(BASELINES),
@@ -217,13 +265,10 @@ def render(s: dict[str, Any], notes: Sequence[str] = ()) -> str:
             for base in BASELINES:
                 c = part["comparisons"].get(size, {}).get(base)
                 row.append(
-                    "-"
-                    if base not in part["arms"]
-                    else NOT_RUN
-                    if c is None
-                    else f"{fmt(c, '+')} {c['verdict'] if c['low'] is not None else '(' + NO_INTERVAL + ')'}"
+                    "-" if base not in part["arms"] else NOT_RUN if c is None else f"{fmt(c, '+')} {cell_verdict(c)}"
                 )
             lines.append("| " + " | ".join(row) + " |")
+    lines += ["", resolution(parts)]
     lines += [
         "",
         "## IQM across tasks",
@@ -322,6 +367,11 @@ def figure(path: Path, s: dict[str, Any]) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plots.plt.close(fig)
+
+
+def write(study: Study) -> Path:
+    """reports/summary.md (.json, .png) of the study; returns the Markdown file."""
+    return write_summary(study.folder, study.folder.parent, study.parts(), study.notes)
 
 
 def write_summary(

@@ -1,0 +1,95 @@
+"""Studies as data (configs/studies/, weit_rl/studies/): every shipped study file reads, each call
+is a valid compare call whose arms are the file's, the candidate rule, clear errors, and a
+report rebuilt from a shipped study folder with the shipped AUCs."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from weit_rl import UserError
+from weit_rl.compare.arms import parse_arm
+from weit_rl.studies import compare_args, load, names, resolved, run_study
+from weit_rl.studies.definition import parse
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_shipped_study_is_a_file_with_a_folder():
+    assert {"ablation", "headline", "hopper-dip", "learner-pilot", "quick", "sac-start"} <= set(names())
+    for name in names():
+        study = load(name)
+        assert (ROOT / "reports" / name / "runs").is_dir(), f"{name} has no study folder"
+        assert study.calls and study.description
+
+
+@pytest.mark.parametrize("name", names())
+def test_calls_are_compare_calls_with_the_files_arms(name):
+    study = load(name)
+    raw = yaml.safe_load((ROOT / "configs" / "studies" / f"{name}.yaml").read_text())
+    for call in study.calls:
+        args = compare_args(resolved(call, study).argv())
+        assert args.env == call.env and args.study == call.options["study"]
+        assert args.inits.split(",") == list(call.arms)
+        defined = dict(parse_arm(text) for text in args.arm or [])
+        for arm in call.arms:
+            want = raw["arms"][arm] or {}
+            if want:  # the definition compare reads is the file's, value for value
+                assert defined[arm] == {"init": want["init"], **{k: v for k, v in want.items() if k != "init"}}
+            else:
+                assert arm not in defined
+
+
+def test_candidates_all_but_adds_the_recorded_arms(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    study = parse(
+        "demo",
+        {
+            "description": "d",
+            "compare": {"candidates": {"all_but": ["scratch"]}, "sizes": ["small"], "seeds": 5},
+            "arms": {"scratch": {}, "weit": {}, "weit_x": {"init": "weit", "fit_steps": 10}},
+            "calls": [{"name": "a", "env": "Hopper", "arms": ["scratch", "weit_x"]}],
+        },
+    )
+    assert resolved(study.calls[0], study).options["candidates"] == ["weit_x"]
+    part = tmp_path / "reports" / "demo" / "runs" / "Hopper" / "study-ppo.json"
+    part.parent.mkdir(parents=True)
+    part.write_text(json.dumps({"arms": {"scratch": {"init": "scratch"}, "weit": {"init": "weit"}}}))
+    assert resolved(study.calls[0], study).options["candidates"] == ["weit", "weit_x"]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"calls": [{"name": "a", "env": "Hopper", "arms": ["nope"]}]}, "arms nope are not defined"),
+        ({"compare": {"workers": 2}}, "unknown keys workers"),
+        ({"calls": [{"name": "a", "arms": ["weit"]}]}, "env is required"),
+        ({"calls": [{"name": "a", "env": "Hopper", "arms": ["weit"]}] * 2}, "given twice"),
+    ],
+)
+def test_bad_study_files_say_what_is_wrong(change, message):
+    d = {"description": "d", "arms": {"weit": {}}, "calls": [{"name": "a", "env": "Hopper", "arms": ["weit"]}]}
+    with pytest.raises(UserError, match=message):
+        parse("demo", {**d, **change})
+
+
+def test_unknown_study_and_call_name_the_known_ones():
+    with pytest.raises(UserError, match="studies: .*headline"):
+        load("nope")
+    with pytest.raises(UserError, match="calls: ppo-small, ppo-sizes, sac"):
+        load("headline").select(call="nope")
+
+
+@pytest.mark.slow
+def test_summary_only_rebuilds_a_shipped_report_with_its_aucs(tmp_path, monkeypatch):
+    shipped = ROOT / "reports" / "sac-start"
+    shutil.copytree(shipped / "runs", tmp_path / "reports" / "sac-start" / "runs")
+    monkeypatch.chdir(tmp_path)
+    run_study("sac-start", summary_only=True)
+    got = json.loads((tmp_path / "reports" / "sac-start" / "HalfCheetah-sac.json").read_text())["results"]["sizes"]
+    want = json.loads((shipped / "HalfCheetah-sac.json").read_text())["results"]["sizes"]
+    assert {arm: cell["auc"] for arm, cell in got["small"].items()} == {
+        arm: cell["auc"] for arm, cell in want["small"].items()
+    }
