@@ -10,7 +10,8 @@ A study file holds:
   task or a list), its `arms` and any compare option that differs from the shared ones;
   `build_bank` (`weit-rl templates` options) builds the call's `bank` first when it is absent;
 - summary (optional): the page written across the study's parts (weit_rl/studies/summaries.py);
-- notes (optional): what the summary must say that the runs cannot (later findings)."""
+- notes (optional): what the summary must say that the runs cannot (later findings);
+- references (optional): published numbers the summary sets beside the study's, with their source."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import yaml
 
 from weit_rl import UserError
 
-KEYS = {"description", "compare", "arms", "calls", "summary", "notes"}
+KEYS = {"description", "compare", "arms", "calls", "summary", "notes", "references"}
 CALL_KEYS = {"name", "env", "arms", "build_bank"}
 # compare options a study file may give (the rest, --workers and the backend, belong to the machine).
 OPTIONS = {
@@ -86,6 +87,7 @@ class Study:
     calls: tuple[Call, ...]
     summary: str | None = None
     notes: tuple[str, ...] = ()
+    references: dict[str, Any] | None = None
 
     @property
     def folder(self) -> Path:
@@ -180,7 +182,9 @@ def parse(name: str, d: dict[str, Any]) -> Study:
                     build_bank=None if build is None else tuple(map(str, build)),
                 )
             )
-    return Study(name, d["description"], tuple(calls), d.get("summary"), tuple(d.get("notes") or ()))
+    return Study(
+        name, d["description"], tuple(calls), d.get("summary"), tuple(d.get("notes") or ()), d.get("references")
+    )
 
 
 def add_study_arguments(p: argparse.ArgumentParser) -> None:

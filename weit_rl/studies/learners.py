@@ -18,6 +18,34 @@ def choose(cells: dict[str, dict[str, Any]], arms: list[str], seeds: int) -> str
     return max(arms, key=lambda a: sum(cells[a]["auc"]) / len(cells[a]["auc"]))
 
 
+def published(study: Study, finals: dict[str, float]) -> list[str]:
+    """The published trained agents beside the chosen scratch learner's return at the budget."""
+    refs = study.references or {}
+    if not refs:
+        return []
+    budget = study.calls[0].options["steps"]
+    lines = [
+        "",
+        f"## Beside the published rl-zoo3 agents ({refs['source']})",
+        "",
+        "rl-zoo3 publishes one trained agent per task and its final return, no learning curve: there is no "
+        f"published return at {budget:,} steps. The reference below is what rl-zoo3's learner reaches after its "
+        "whole budget, on the -v3 task, with its own network; ours is the chosen scratch learner's mean return "
+        f"over its last 3 evaluations at {budget:,} steps, size small (64x64, the learner's activation), on the "
+        "-v5 task.",
+        "",
+        "| task | rl-zoo3 agent: return (std over episodes) | its steps | its network | our scratch at the budget |",
+        "|---|---|---|---|---|",
+    ]
+    for env, ref in refs.items():
+        if env == "source":
+            continue
+        ours = f"{finals[env]:,.0f}" if env in finals else "not decided yet"
+        agent = f"{ref['return']:,.0f} ({ref['std']:,.0f}, {ref['env']})"
+        lines.append(f"| {env} | {agent} | {ref['steps']:,} | {ref['net']} | {ours} |")
+    return lines
+
+
 def write(study: Study) -> Path:
     lines = [
         "# Learner pilot: the strongest scratch per task",
@@ -34,11 +62,16 @@ def write(study: Study) -> Path:
         "|---|---|---|---|---|---|---|",
     ]
     chosen: dict[str, str | None] = {}
+    finals: dict[str, float] = {}
     for (env, algo), want in study.parts().items():
         path = study.folder / f"{env}-{algo}.json"
         cells = json.loads(path.read_text())["results"]["sizes"].get(want["sizes"][0], {}) if path.exists() else {}
         seeds = want["seeds"][want["sizes"][0]]
         chosen[env] = choose(cells, want["arms"], seeds)
+        if chosen[env] is not None:
+            ref = json.loads(path.read_text())["study"]["references"]
+            score = cells[chosen[env]]["aggregate"]["final"]["mean"]["estimate"]
+            finals[env] = ref["random_return"] + score * (ref["expert_return"] - ref["random_return"])
         for arm in want["arms"]:
             cell = cells.get(arm)
             if cell is None:
@@ -53,6 +86,7 @@ def write(study: Study) -> Path:
             )
     lines += ["", "Chosen learners:", ""]
     lines += [f"- {env}: {arm or 'not decided yet (runs missing)'}" for env, arm in chosen.items()]
+    lines += published(study, finals)
     path = study.folder / "learners.md"
     path.write_text("\n".join(lines) + "\n")
     return path
