@@ -1,16 +1,55 @@
 """The training runner, one file per job: `config` (RunConfig, prepare), `model` (PPO/SAC
 construction and initialization), `evaluation`, `enjoy` (play a saved run, record a
 video), `checkpoint` (save, load, best model), `callbacks` (evaluation CSV, checkpoints)
-and `train` (the train/resume loop). This module only re-exports their public names."""
+and `train` (the train/resume loop). This module only re-exports their public names, each
+imported on first use (PEP 562): `from weit_rl.agents import RunConfig` loads no torch or SB3."""
 
-from weit_rl.agents.aids import CriticWarmup, Retention
-from weit_rl.agents.callbacks import EVAL_COLUMNS, CheckpointCallback, EvalCSVCallback, read_evals
-from weit_rl.agents.checkpoint import best_score, load_checkpoint, save_best, save_checkpoint
-from weit_rl.agents.config import RunConfig, needs, prepare, resolve_device
-from weit_rl.agents.enjoy import Episode, play
-from weit_rl.agents.evaluation import evaluate, evaluate_saved, make_eval_env, saved_task
-from weit_rl.agents.model import ALGO_CLASSES, algo_kwargs, build_model, init_sources, new_model
-from weit_rl.agents.train import train
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from weit_rl.agents.aids import CriticWarmup, Retention
+    from weit_rl.agents.callbacks import EVAL_COLUMNS, CheckpointCallback, EvalCSVCallback, read_evals
+    from weit_rl.agents.checkpoint import best_score, load_checkpoint, save_best, save_checkpoint
+    from weit_rl.agents.config import RunConfig, needs, prepare, resolve_device
+    from weit_rl.agents.enjoy import Episode, play
+    from weit_rl.agents.evaluation import evaluate, evaluate_saved, make_eval_env, saved_task
+    from weit_rl.agents.model import ALGO_CLASSES, algo_kwargs, build_model, init_sources, new_model
+    from weit_rl.agents.train import train
+
+# name -> the submodule that defines it
+_SOURCES = {
+    "CriticWarmup": "aids",
+    "Retention": "aids",
+    "EVAL_COLUMNS": "callbacks",
+    "CheckpointCallback": "callbacks",
+    "EvalCSVCallback": "callbacks",
+    "read_evals": "callbacks",
+    "best_score": "checkpoint",
+    "load_checkpoint": "checkpoint",
+    "save_best": "checkpoint",
+    "save_checkpoint": "checkpoint",
+    "RunConfig": "config",
+    "needs": "config",
+    "prepare": "config",
+    "resolve_device": "config",
+    "Episode": "enjoy",
+    "play": "enjoy",
+    "evaluate": "evaluation",
+    "evaluate_saved": "evaluation",
+    "make_eval_env": "evaluation",
+    "saved_task": "evaluation",
+    "ALGO_CLASSES": "model",
+    "algo_kwargs": "model",
+    "build_model": "model",
+    "init_sources": "model",
+    "new_model": "model",
+    "train": "train",
+}
 
 __all__ = [
     "ALGO_CLASSES",
@@ -40,3 +79,30 @@ __all__ = [
     "saved_task",
     "train",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _SOURCES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_SOURCES[name]}"), name)
+    globals()[name] = value  # once: later lookups find it as a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """`train` names both a submodule and the function it defines, which this package
+    exports. Importing a submodule sets it as an attribute of its package; for `train` that
+    would hide the function (`from weit_rl.agents import train` must give the function,
+    whichever was imported first), so a submodule never replaces an exported name."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _SOURCES and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -1,5 +1,6 @@
 """One training run's configuration (saved as config.yaml in its folder) and the checks
-that resolve it before anything is written."""
+that resolve it before anything is written. Imports no torch, SB3 or Gymnasium: the
+command line builds its options from RunConfig."""
 
 from __future__ import annotations
 
@@ -9,16 +10,15 @@ import sys
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
-import torch
 import yaml
 
 from weit_rl import UserError
 from weit_rl.config import LEARNERS, apply_overrides, check_algo, check_seed, learner_hyperparams, parse_size
 from weit_rl.envs import resolve_task
 from weit_rl.experts import default_bank, default_expert
-from weit_rl.init import RECIPES, Needs, check_init, recipe_finetune_steps, recipe_retention
-from weit_rl.init import needs as init_needs
-from weit_rl.pretrain import SCHEMES
+from weit_rl.recipe import RECIPES, Needs, check_init, recipe_finetune_steps, recipe_retention
+from weit_rl.recipe import needs as init_needs
+from weit_rl.schema import SCHEMES
 
 
 @dataclass
@@ -104,7 +104,7 @@ class RunConfig:
     reward_stats: str = field(
         default="fresh", metadata={"help": "reward-normalization statistics: fresh, or bank (the expert's)"}
     )
-    # weit's recipe (RECIPES; weit_rl.init.InitContext): fields left at None take the recipe's value
+    # weit's recipe (RECIPES, weit_rl/recipe.py; weit_rl.init.InitContext): fields left at None take the recipe's value
     recipe: str = field(
         default="default",
         metadata={
@@ -233,6 +233,8 @@ def changed_fields(cfg: RunConfig, saved: dict[str, Any]) -> list[str]:
 
 
 def resolve_device(device: str) -> str:
+    import torch  # here, not at the top: a config (and `weit-rl --help`) is read without torch
+
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -306,7 +308,7 @@ def prepare(cfg: RunConfig) -> RunConfig:
 
 
 def _apply_recipe(cfg: RunConfig) -> None:
-    """Fill the recipe's fields the user left unset, by the initializer's own rule (weit_rl.init)."""
+    """Fill the recipe's fields the user left unset, by the initializer's own rule (weit_rl.recipe)."""
     _check_choice("recipe", cfg.recipe, tuple(RECIPES))
     if cfg.finetune_steps is None:
         cfg.finetune_steps = recipe_finetune_steps(cfg.init, cfg.recipe)
@@ -317,7 +319,7 @@ def _apply_recipe(cfg: RunConfig) -> None:
 
 
 def needs(cfg: RunConfig) -> Needs:
-    """What a prepared run reads beyond its config (weit_rl.init.needs, the one rule)."""
+    """What a prepared run reads beyond its config (weit_rl.recipe.needs, the one rule)."""
     return init_needs(
         cfg.init, cfg.obs_stats, cfg.log_std, cfg.reward_stats, cfg.retention or 0.0, cfg.retention_teacher
     )

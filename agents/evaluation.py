@@ -39,13 +39,14 @@ def make_eval_env(cfg: RunConfig, train_env: VecEnv) -> VecEnv:
 
 def initial_return(cfg: RunConfig) -> tuple[list[float], float]:
     """The returns a run of `cfg` records at step 0 (built and evaluated as `train` does:
-    cfg.eval_episodes episodes on make_eval_env), and the seconds building the policy took,
-    initialization included, bank loading not."""
+    cfg.eval_episodes episodes on make_eval_env), and the CPU seconds of this process building
+    the policy took (one core's time, steady under load), initialization included, bank loading
+    not."""
     bank, obs_rms = init_sources(cfg)
     train_env = make_env(cfg.env, seed=cfg.seed, normalize=cfg.hyperparams.get("normalize", False), obs_rms=obs_rms)
-    start = time.perf_counter()
+    start = time.process_time()
     model = build_model(cfg, train_env, bank)
-    seconds = time.perf_counter() - start
+    seconds = time.process_time() - start
     return evaluate(model, make_eval_env(cfg, train_env), cfg.eval_episodes), seconds
 
 

@@ -1,15 +1,17 @@
-"""Task registry: short names -> Gymnasium MuJoCo v5 ids, vectorized and normalized envs."""
+"""Task registry: short names -> Gymnasium MuJoCo v5 ids, vectorized and normalized envs.
+The registry needs neither SB3 nor Gymnasium (the command line reads it to answer --help
+and `list`): the functions that make envs import them."""
 
 from __future__ import annotations
 
 import warnings
-
-import numpy as np
-from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.running_mean_std import RunningMeanStd
-from stable_baselines3.common.vec_env import VecEnv, VecNormalize
+from typing import TYPE_CHECKING
 
 from weit_rl import UserError
+
+if TYPE_CHECKING:
+    from stable_baselines3.common.running_mean_std import RunningMeanStd
+    from stable_baselines3.common.vec_env import VecEnv
 
 
 def _mujoco_warning(message: str) -> None:
@@ -62,6 +64,9 @@ def make_env(
 ) -> VecEnv:
     """Vectorized env; with `normalize`, wrapped in VecNormalize whose observation
     statistics start from `obs_rms` (the expert's, stored in the bank) when given."""
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
     quiet_mujoco()
     env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
     if not normalize:
@@ -73,6 +78,9 @@ def make_env(
 
 
 def copy_rms(rms: RunningMeanStd) -> RunningMeanStd:
+    import numpy as np
+    from stable_baselines3.common.running_mean_std import RunningMeanStd
+
     new = RunningMeanStd(shape=rms.mean.shape)
     new.mean, new.var, new.count = np.array(rms.mean, np.float64), np.array(rms.var, np.float64), float(rms.count)
     return new

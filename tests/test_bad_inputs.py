@@ -150,7 +150,8 @@ def test_one_default_run_folder_per_network(tiny_ppo_bank, tmp_path, monkeypatch
     assert (canonical_size("64x3"), canonical_size("400,300"), canonical_size("64x1")) == ("64x3", "400,300", "64")
     monkeypatch.chdir(tmp_path)
     seen = []
-    monkeypatch.setattr("weit_rl.cli.train", lambda cfg, command: seen.append((cfg.run_dir, cfg.size)))
+    # cmd_train imports train when it runs: replace it where it is imported from
+    monkeypatch.setattr("weit_rl.agents.train", lambda cfg, command: seen.append((cfg.run_dir, cfg.size)))
     for size in ("small", "64x2", "64,64"):
         cmd_train(parser().parse_args(["train", "--env", "HalfCheetah", "--size", size, "--bank", str(tiny_ppo_bank)]))
     assert seen == [("runs/HalfCheetah/ppo-small-weit-s0", "small")] * 3

@@ -14,6 +14,8 @@ CORE = (
     "weit_rl.data",
     "weit_rl.fit",
     "weit_rl.bank",
+    "weit_rl.bank_file",
+    "weit_rl.recipe",
     "weit_rl.config",
     "weit_rl.schema",
     "weit_rl.standardize",

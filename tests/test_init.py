@@ -7,7 +7,17 @@ from stable_baselines3.common.env_util import make_vec_env
 
 from weit_rl import UserError
 from weit_rl.bank import load_bank
-from weit_rl.fit import evaluate_loss, fit_scalers, kron_nets, learn_templates
+from weit_rl.fit import (
+    PolicyNets,
+    distill_loss,
+    evaluate_loss,
+    fit_scalers,
+    kron_nets,
+    learn_templates,
+    train_nets,
+    value_scale,
+)
+from weit_rl.kron import PlainMLP
 from weit_rl.policies import WeiTActorCriticPolicy, WeiTSACPolicy, as_stock
 from weit_rl.sb3 import load_expert, read_weights
 
@@ -210,3 +220,42 @@ def test_weit_sac_critics_predict_the_experts_q_values_in_raw_units(tiny_sac_ban
 
     fitted, scratch = sac(tiny_sac_bank, [32, 32], fit_steps=300), sac(tiny_sac_bank, [32, 32], "scratch")
     assert q_error(fitted) < 0.25 * q_error(scratch)
+
+
+def _adam_one_tensor_at_a_time(nets, params, data, steps, lr, seed, penalty=None):
+    """train_nets as it was before it flattened the parameters: torch.optim.Adam on each."""
+    gen, opt, scale = torch.Generator().manual_seed(seed), torch.optim.Adam(params, lr=lr), value_scale(data)
+    for _ in range(steps):
+        batch = data.batch(torch.randint(len(data), (min(64, len(data)),), generator=gen))
+        loss = sum(distill_loss(n, batch, scale) for n in nets) / len(nets)
+        loss = loss if penalty is None else loss + penalty()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+@pytest.mark.parametrize("arch", [[16, 16], [24, 24, 24]])
+def test_flat_adam_gives_the_weights_of_adam_on_each_tensor_bit_for_bit(tiny_sac_bank, arch):
+    """train_nets runs Adam on one flat buffer (fast for small networks); the weights must be
+    those of torch.optim.Adam on every parameter, bit for bit: the committed results stand.
+    Scaler fitting (templates frozen), then full-weight training with a penalty term (two critics)."""
+    bank = load_bank(tiny_sac_bank)
+    data = bank.units.apply(bank.calib)
+    ours, _ = fit_scalers(bank.actor, bank.critic, arch, data, "relu", steps=25, batch_size=64, seed=3)
+    ref = kron_nets(bank.actor, bank.critic, arch, 2, "relu", torch.Generator().manual_seed(3))
+    params = list(ref.actor.scalers.parameters()) + [p for c in ref.critics for p in c.scalers.parameters()]
+    _adam_one_tensor_at_a_time([ref], params, data, 25, 1e-2, 3)
+    for a, b in zip(ours.parameters(), ref.parameters()):
+        assert torch.equal(a, b)
+
+    weights = ours.materialize()
+    plain = [PolicyNets(PlainMLP(weights["actor"]), [PlainMLP(c) for c in weights["critics"]]) for _ in range(2)]
+    norm = lambda: plain[0].actor.weight[0].norm() * 1e-3  # noqa: E731
+    train_nets([plain[0]], list(plain[0].parameters()), data, 40, lr=1e-3, batch_size=64, seed=5, penalty=norm)
+    norm_ref = lambda: plain[1].actor.weight[0].norm() * 1e-3  # noqa: E731
+    _adam_one_tensor_at_a_time([plain[1]], list(plain[1].parameters()), data, 40, 1e-3, 5, penalty=norm_ref)
+    for a, b in zip(plain[0].parameters(), plain[1].parameters()):
+        assert torch.equal(a, b)
+        assert a.grad is not None and a.grad.data_ptr() != b.grad.data_ptr()  # own gradient back, not a view
+    for p in plain[0].parameters():  # each parameter owns its storage again, not a slice of the flat buffer
+        assert p.untyped_storage().nbytes() == p.numel() * p.element_size()

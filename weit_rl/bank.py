@@ -1,28 +1,29 @@
 """Template bank file: one safetensors file (templates, calibration data, normalization
 statistics, size-independent parameters) whose header carries a JSON manifest.
-A JSON copy of the manifest sits beside it for people. Loading never unpickles."""
+A JSON copy of the manifest sits beside it for people. Loading never unpickles.
+Reading the manifest and checking the checksums need no torch: weit_rl.bank_file."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 
 from weit_rl import UserError
+from weit_rl.bank_file import FORMAT, check_bank, digest, manifest_digest, open_bank
+from weit_rl.bank_file import REQUIRED as REQUIRED  # the file-level part, re-exported (no torch there)
+from weit_rl.bank_file import is_safetensors as is_safetensors
+from weit_rl.bank_file import read_manifest as read_manifest
+from weit_rl.bank_file import verify_bank as verify_bank
 from weit_rl.data import ExpertData
 from weit_rl.kron import TemplateSet
 from weit_rl.schema import MANIFEST, check
 from weit_rl.standardize import Standardization
-
-FORMAT = "weit_rl.bank/1"
-REQUIRED = MANIFEST.required
 
 
 @dataclass
@@ -53,19 +54,16 @@ class Bank:
         return Standardization.identity(self.manifest["obs_dim"], self.manifest["n_critics"])
 
 
+def _arrays(tensors: dict[str, Tensor]) -> dict[str, Any]:
+    """numpy views of CPU tensors: what bank_file's checksums read."""
+    return {k: v.contiguous().numpy() for k, v in tensors.items()}
+
+
 def _digest(tensors: dict[str, Tensor]) -> str:
-    h = hashlib.sha256()
-    for key in sorted(tensors):
-        h.update(key.encode())
-        h.update(tensors[key].contiguous().numpy().tobytes())
-    return h.hexdigest()
+    return digest(_arrays(tensors))
 
 
-def _manifest_digest(manifest: dict[str, Any]) -> str:
-    """The manifest's own checksum (it holds tensor_sha256, so it covers the whole file): an
-    edited task or activation must fail like a flipped tensor byte."""
-    rest = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
-    return hashlib.sha256(json.dumps(rest, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+_manifest_digest = manifest_digest
 
 
 def save_bank(path: str | Path, bank: Bank) -> Path:
@@ -99,74 +97,14 @@ def save_bank(path: str | Path, bank: Bank) -> Path:
     return path
 
 
-def is_safetensors(path: str | Path) -> bool:
-    """The file starts as safetensors files do: its header's length (8 bytes, little-endian),
-    then the header's JSON. Cheap: tells a bank from a README or a model.zip."""
-    with open(path, "rb") as f:
-        head = f.read(9)
-    return len(head) == 9 and head[8:] == b"{" and int.from_bytes(head[:8], "little") < 100_000_000
-
-
 def _open(path: str | Path, tensors: bool = True) -> tuple[dict[str, Any], dict[str, Tensor]]:
     """The manifest and, with `tensors`, every tensor (without, only the header is read)."""
-    path = Path(path)
-    if not path.exists():
-        raise UserError(
-            f"template bank not found: {path}; build one with `make templates ENV=<task>` "
-            "or pass the path of an existing .safetensors bank"
-        )
-    try:
-        foreign = path.is_dir() or not is_safetensors(path)
-    except OSError as err:
-        raise UserError(f"cannot read template bank {path} ({err.strerror}): check its permissions") from None
-    if foreign:
-        raise UserError(
-            f"{path} is not a safetensors file, so not a template bank (or a corrupt one): pass a "
-            ".safetensors bank (`weit-rl list` shows the shipped ones) or build one with "
-            "`make templates ENV=<task>`"
-        )
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            data = {k: f.get_tensor(k) for k in f.keys()} if tensors else {}
-    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
-        raise UserError(
-            f"template bank {path} is corrupt or truncated ({err}); rebuild it with "
-            "`make templates ENV=<task>` or copy it again"
-        ) from None
-    try:
-        manifest = json.loads(meta["manifest"])
-    except (KeyError, json.JSONDecodeError):
-        raise UserError(
-            f"{path} is a safetensors file but not a weit_rl template bank (no manifest); "
-            "build a bank with `make templates ENV=<task>`"
-        ) from None
-    return manifest, data
-
-
-def read_manifest(path: str | Path) -> dict[str, Any]:
-    """The manifest from the file's header alone: cheap, but unverified (verify_bank checks it)."""
-    return _open(path, tensors=False)[0]
-
-
-def verify_bank(path: str | Path) -> dict[str, Any]:
-    """The manifest, once the file's checksums show it complete and unedited."""
-    return _verified(path)[0]
+    return open_bank(path, tensors, framework="pt")
 
 
 def _verified(path: str | Path) -> tuple[dict[str, Any], dict[str, Tensor]]:
     manifest, tensors = _open(path)
-    missing = [k for k in REQUIRED if k not in manifest]
-    if manifest.get("format") != FORMAT or missing:
-        raise UserError(
-            f"{path} is not a {FORMAT} bank of this version (format {manifest.get('format')!r}, "
-            f"manifest lacks {', '.join(missing) or 'nothing'}); rebuild it: `make templates ENV=<task>`"
-        )
-    if _digest(tensors) != manifest["tensor_sha256"] or _manifest_digest(manifest) != manifest["manifest_sha256"]:
-        raise UserError(
-            f"template bank {path} is corrupt or edited: its tensors or manifest do not match the "
-            "checksum in its manifest; rebuild it with `make templates ENV=<task>` or copy it again"
-        )
+    check_bank(path, manifest, _arrays(tensors))
     return manifest, tensors
 
 

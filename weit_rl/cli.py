@@ -33,10 +33,10 @@ from weit_rl.experts import (
     shipped,
 )
 from weit_rl.recipe import check_init
+from weit_rl.studies.definition import add_study_arguments
 
 # Commands that answer from files alone: main loads neither torch nor MuJoCo for them
 LIGHT_COMMANDS = ("list", "info")
-from weit_rl.studies.definition import add_study_arguments
 
 
 def _command() -> str:

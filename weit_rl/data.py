@@ -37,9 +37,10 @@ class ExpertData:
         )
 
     def batch(self, idx: Tensor) -> ExpertData:
+        """The rows `idx` (index_select: the same rows as `t[idx]`, at a fraction of its overhead)."""
         return ExpertData(
-            self.obs[idx],
-            self.actor_target[idx],
-            self.critic_target[idx],
-            None if self.actions is None else self.actions[idx],
+            self.obs.index_select(0, idx),
+            self.actor_target.index_select(0, idx),
+            self.critic_target.index_select(0, idx),
+            None if self.actions is None else self.actions.index_select(0, idx),
         )

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from weit_rl import UserError
-from weit_rl.bank import read_manifest
+from weit_rl.bank_file import read_manifest
 from weit_rl.config import load_yaml
 from weit_rl.envs import TASKS, short_name
 

@@ -1,7 +1,7 @@
 """The initializer registry: name -> Initializer(function(policy, context), what it needs),
 as plain as SB3's {module: gain}. A new initializer is one function added to INITIALIZERS,
-with whether it needs the template bank or the expert: callers ask the registry, never
-their own list of names."""
+with what it needs in weit_rl.recipe.INIT_NEEDS (torch-free, for the command line and the
+config checks): callers ask the registry, never their own list of names."""
 
 from __future__ import annotations
 
@@ -19,6 +19,11 @@ from weit_rl.data import ExpertData
 from weit_rl.fit import PolicyNets, fit_scalers, train_nets
 from weit_rl.kron import PlainMLP
 from weit_rl.rebalance import rebalance
+from weit_rl.recipe import INIT_NEEDS, check_init, recipe_finetune_steps
+from weit_rl.recipe import RECIPES as RECIPES  # re-exported: the recipe rules live in weit_rl.recipe
+from weit_rl.recipe import Needs as Needs
+from weit_rl.recipe import needs as needs
+from weit_rl.recipe import recipe_retention as recipe_retention
 from weit_rl.sb3 import (
     OBS_EPSILON,
     activation_name,
@@ -32,19 +37,6 @@ from weit_rl.sb3 import (
 )
 
 Layers = list[tuple[torch.Tensor, torch.Tensor]]  # (weight, bias) of each Linear, input first
-
-
-# weit's recipes, chosen by the ablation (reports/ablation/ablation.md). "ft2300", the default:
-# fit the scalers, then 2,300 full-weight distillation steps on the same data (distill gets
-# fit_steps + 2,300, the same total), then during RL a KL to the initial policy with weight 1.0
-# decaying to 0 (agents/aids.py Retention). "ft300": the same with 300 full-weight steps, the
-# default before the distillation-budget study. "plain": scaler fitting alone, no retention.
-RECIPES = {
-    "ft2300": {"finetune_steps": 2300, "retention": 1.0},
-    "ft300": {"finetune_steps": 300, "retention": 1.0},
-    "plain": {"finetune_steps": 0, "retention": 0.0},
-}
-RECIPES["default"] = RECIPES["ft2300"]
 
 
 @dataclass
@@ -78,49 +70,6 @@ class InitContext:
     @property
     def full_weight_steps(self) -> int:
         return recipe_finetune_steps(self.init, self.recipe) if self.finetune_steps is None else self.finetune_steps
-
-
-def _recipe(recipe: str) -> dict:
-    if recipe not in RECIPES:
-        raise UserError(f"unknown recipe {recipe!r}: choose one of {', '.join(RECIPES)}")
-    return RECIPES[recipe]
-
-
-def recipe_finetune_steps(init: str, recipe: str = "default") -> int:
-    """Full-weight distillation steps after fitting: only initializers that distill from the bank take them."""
-    return _recipe(recipe)["finetune_steps"] if INITIALIZERS[check_init(init)].needs_bank else 0
-
-
-def recipe_retention(init: str, recipe: str = "default") -> float:
-    """The retention weight during RL: initializers that distill the expert's function into the
-    policy keep it for a while; scratch has nothing to keep, and select is followed by plain
-    training as in its paper (retention towards its own near-zero start would pin it there)."""
-    return _recipe(recipe)["retention"] if INITIALIZERS[check_init(init)].needs_bank else 0.0
-
-
-@dataclass(frozen=True)
-class Needs:
-    bank: bool
-    expert: bool
-
-
-def needs(
-    init: str,
-    obs_stats: str = "bank",
-    log_std: str = "config",
-    reward_stats: str = "fresh",
-    retention: float = 0.0,
-    retention_teacher: str = "init",
-) -> Needs:
-    """What a run reads beyond its config, decided here only (train, compare and the policy
-    classes ask): the bank for its templates, or for statistics, log_std or reward statistics
-    read from it, or as retention teacher; the expert for select's weights or as teacher."""
-    entry = INITIALIZERS[check_init(init)]
-    teacher = retention_teacher if retention else None
-    return Needs(
-        bank=entry.needs_bank or "bank" in (obs_stats, log_std, reward_stats, teacher),
-        expert=entry.needs_expert or teacher == "expert",
-    )
 
 
 def _bank_for(policy: BasePolicy, ctx: InitContext) -> Bank:
@@ -314,17 +263,11 @@ class Initializer:
 
 
 INITIALIZERS: dict[str, Initializer] = {
-    "scratch": Initializer(scratch),
-    "weit": Initializer(weit, needs_bank=True),
-    "distill": Initializer(distill, needs_bank=True),
-    "select": Initializer(select, needs_expert=True),
+    name: Initializer(fn, needs_bank=INIT_NEEDS[name].bank, needs_expert=INIT_NEEDS[name].expert)
+    for name, fn in {"scratch": scratch, "weit": weit, "distill": distill, "select": select}.items()
 }
-
-
-def check_init(name: str) -> str:
-    if name not in INITIALIZERS:
-        raise UserError(f"unknown initializer {name!r}: choose one of {', '.join(INITIALIZERS)}")
-    return name
+if INITIALIZERS.keys() != INIT_NEEDS.keys():
+    raise ImportError(f"weit_rl.recipe.INIT_NEEDS {list(INIT_NEEDS)} and INITIALIZERS {list(INITIALIZERS)} differ")
 
 
 def initialize(policy: BasePolicy, ctx: InitContext) -> None:

@@ -6,26 +6,51 @@ and writes one PNG."""
 from __future__ import annotations
 
 import math
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display on servers and CI; must precede pyplot
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
 
 Band = tuple[np.ndarray, np.ndarray, np.ndarray]  # estimate, lower, upper
 
 # One colour per initializer, the same in every figure; other arms (named arms of a
 # study, initializers added later) take the other tab20 colours by their place in the study.
 COLORS = {"scratch": "#7f7f7f", "weit": "#d62728", "distill": "#1f77b4", "select": "#2ca02c"}
-_FALLBACK = [c for c in map(matplotlib.colors.to_hex, matplotlib.colormaps["tab20"].colors) if c not in COLORS.values()]
+
+
+@cache
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the headless Agg backend, imported at the first figure: importing
+    this module (the command line does, through the reports) costs no matplotlib."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers and CI; must precede pyplot
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def __getattr__(name: str) -> Any:
+    """`plots.plt`, pyplot itself, for figures drawn elsewhere (PEP 562: imported on first use)."""
+    if name == "plt":
+        return _pyplot()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@cache
+def _fallback() -> list[str]:
+    import matplotlib
+
+    return [c for c in map(matplotlib.colors.to_hex, matplotlib.colormaps["tab20"].colors) if c not in COLORS.values()]
 
 
 def color(init: str, i: int = 0) -> str:
     """The arm's colour: its initializer's if it is one, else the i-th other colour."""
-    return COLORS.get(init, _FALLBACK[i % len(_FALLBACK)])
+    if init in COLORS:
+        return COLORS[init]
+    fallback = _fallback()
+    return fallback[i % len(fallback)]
 
 
 def _places(panels: dict[str, dict[str, Any]]) -> dict[str, int]:
@@ -34,7 +59,7 @@ def _places(panels: dict[str, dict[str, Any]]) -> dict[str, int]:
 
 
 def _panels(n: int, width: float = 4.5, height: float = 3.5):
-    fig, axes = plt.subplots(1, max(n, 1), figsize=(width * max(n, 1), height), squeeze=False)
+    fig, axes = _pyplot().subplots(1, max(n, 1), figsize=(width * max(n, 1), height), squeeze=False)
     return fig, axes[0]
 
 
@@ -43,7 +68,7 @@ def _save(fig, path: Path) -> Path:
     fig.tight_layout()
     tmp = path.with_name(path.stem + ".tmp.png")
     fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+    _pyplot().close(fig)
     tmp.replace(path)
     return path
 

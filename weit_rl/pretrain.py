@@ -21,8 +21,6 @@ from torch.utils.hooks import RemovableHandle
 
 from weit_rl.kron import KronMLP
 
-SCHEMES = ("none", "hard", "soft")
-
 
 class KronLayer(nn.Module):
     """A Linear layer assembled from layer `index` of `net` (rows `rows` of it: SAC's actor head

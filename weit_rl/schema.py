@@ -240,6 +240,10 @@ def _recipe(algo: str) -> Table:
     )
 
 
+# Constraint-based pre-training schemes (weit_rl/pretrain.py): --pretrain, and the keys of
+# configs/experts.yaml's `pretraining` besides "none"
+SCHEMES = ("none", "hard", "soft")
+
 CONFIGS: dict[str, Spec] = {
     "ppo.yaml": MapOf(HYPERPARAMS["ppo"]),  # "defaults" and task ids
     "sac.yaml": MapOf(HYPERPARAMS["sac"]),

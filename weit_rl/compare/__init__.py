@@ -10,20 +10,32 @@ part per <Env>/<algo> side by side, each with its report; it is all a report nee
 from __future__ import annotations
 
 import argparse
+import importlib
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from weit_rl import stats
-from weit_rl.compare import study
-from weit_rl.compare.report import write_report
-from weit_rl.compare.runners import (
-    available_cores,
-    run_local,
-    run_ray,
-    run_sweep,
-    train_one,
-)
-from weit_rl.compare.sweep import PROFILES, Sweep, add_arguments, resolve, resolve_parts
+if TYPE_CHECKING:
+    from weit_rl.compare.options import PROFILES, add_arguments
+    from weit_rl.compare.report import write_report
+    from weit_rl.compare.runners import available_cores, run_local, run_ray, run_sweep, train_one
+    from weit_rl.compare.sweep import Sweep, resolve, resolve_parts
+
+# name -> the submodule that defines it, imported on first use (PEP 562): the command line
+# reads the options without loading torch, SB3 or matplotlib
+_SOURCES = {
+    "PROFILES": "options",
+    "add_arguments": "options",
+    "Sweep": "sweep",
+    "resolve": "sweep",
+    "resolve_parts": "sweep",
+    "available_cores": "runners",
+    "run_local": "runners",
+    "run_ray": "runners",
+    "run_sweep": "runners",
+    "train_one": "runners",
+    "write_report": "report",
+}
 
 __all__ = [
     "PROFILES",
@@ -41,10 +53,26 @@ __all__ = [
 ]
 
 
+def __getattr__(name: str) -> Any:
+    if name not in _SOURCES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_SOURCES[name]}"), name)
+    globals()[name] = value  # once: later lookups find it as a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
 def run_compare(args: argparse.Namespace, command: str) -> list[Path]:
     """`weit-rl compare`: validate, train the runs the study's <Env>/<algo> part lacks,
     write its report; with --report-only, rebuild the report of every part selected
     (resolve_parts). Returns the Markdown reports written."""
+    from weit_rl.compare import study
+    from weit_rl.compare.runners import run_sweep
+    from weit_rl.compare.sweep import resolve, resolve_parts
+
     start = time.time()
     if args.report_only:
         return [_report(sweep, args, command, start, []) for sweep in resolve_parts(args)]
@@ -55,6 +83,10 @@ def run_compare(args: argparse.Namespace, command: str) -> list[Path]:
 
 
 def _report(sweep: Sweep, args: argparse.Namespace, command: str, start: float, trained: list[str]) -> Path:
+    from weit_rl import stats
+    from weit_rl.compare.report import write_report
+    from weit_rl.compare.runners import available_cores
+
     workers: int | str = min(args.workers or available_cores(), max(len(trained), 1)) if trained else 0
     if trained and args.backend == "ray" and args.address:
         workers = "as many as the Ray cluster has CPUs"

@@ -13,7 +13,7 @@ import yaml
 
 from weit_rl import UserError
 from weit_rl.agents import RunConfig
-from weit_rl.init import INITIALIZERS, check_init
+from weit_rl.recipe import INIT_NEEDS, check_init
 
 # RunConfig fields the sweep sets itself (per cell, or from its own options).
 OWNED = (
@@ -120,7 +120,7 @@ def parse_arm(text: str) -> tuple[str, dict[str, Any]]:
     name = check_name(name.strip(), f"--arm {text!r}")
     items = [s for s in re.split(r",(?=\s*[A-Za-z_]\w*\s*=)", body) if s.strip()]
     over = parse_pairs(items, f"--arm {name}", allow_init=True)
-    if name in INITIALIZERS:
+    if name in INIT_NEEDS:
         if over.setdefault("init", name) != name:
             raise UserError(
                 f"--arm {name}: an arm named after the initializer {name} must use it, not "
@@ -128,7 +128,7 @@ def parse_arm(text: str) -> tuple[str, dict[str, Any]]:
             )
     elif "init" not in over:
         raise UserError(
-            f"--arm {name}: a named arm needs init=INITIALIZER (one of {', '.join(INITIALIZERS)}), "
+            f"--arm {name}: a named arm needs init=INITIALIZER (one of {', '.join(INIT_NEEDS)}), "
             f"e.g. --arm {name}:init=weit,finetune_steps=300"
         )
     check_init(over["init"])
@@ -157,9 +157,9 @@ def select_arms(names: list[str], defined: dict[str, dict[str, Any]], explicit: 
         )
     arms = {}
     for name in [*names, *unused]:
-        if name not in defined and name not in INITIALIZERS:
+        if name not in defined and name not in INIT_NEEDS:
             raise UserError(
-                f"unknown initializer {name!r}: choose one of {', '.join(INITIALIZERS)}, or define an "
+                f"unknown initializer {name!r}: choose one of {', '.join(INIT_NEEDS)}, or define an "
                 f"arm with --arm {name}:init=INITIALIZER,KEY=VALUE"
             )
         arms[check_name(name, "--inits")] = defined.get(name, {"init": name})

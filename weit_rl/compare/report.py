@@ -7,7 +7,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,9 +16,11 @@ from weit_rl.compare import arms as ar
 from weit_rl.compare import results as res
 from weit_rl.compare import study as st
 from weit_rl.compare.study import portable, portable_command
-from weit_rl.compare.sweep import Sweep
 from weit_rl.config import hyperparams, parse_size
 from weit_rl.provenance import code_version, hardware
+
+if TYPE_CHECKING:
+    from weit_rl.compare.sweep import Sweep
 
 AUC_TEXT = (
     "the integral over [0, budget] of the step-function learning curve (each evaluation's mean return "

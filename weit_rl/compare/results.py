@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from weit_rl import UserError, stats
-from weit_rl.bank import read_manifest
+from weit_rl.bank_file import read_manifest
 from weit_rl.compare.study import is_done, portable
 from weit_rl.experts import read_expert_manifest
 

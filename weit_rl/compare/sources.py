@@ -8,15 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
-
 from weit_rl import UserError
 from weit_rl.agents.config import run_needs
-from weit_rl.bank import check_compatible, load_bank, read_manifest
+from weit_rl.bank_file import read_manifest
 from weit_rl.config import hyperparams, parse_size
 from weit_rl.experts import default_bank, default_expert
-from weit_rl.init import select_fits
-from weit_rl.sb3 import hidden_widths, load_expert
 
 
 def resolve_sources(sweep: Any, bank: str | None, expert: str | None) -> None:
@@ -35,6 +31,8 @@ def resolve_sources(sweep: Any, bank: str | None, expert: str | None) -> None:
 
 
 def _env_dims(env_id: str) -> tuple[int, int]:
+    import gymnasium as gym
+
     env = gym.make(env_id)
     try:
         return int(env.observation_space.shape[0]), int(env.action_space.shape[0])
@@ -43,6 +41,8 @@ def _env_dims(env_id: str) -> tuple[int, int]:
 
 
 def _check_bank(sweep: Any) -> None:
+    from weit_rl.bank import check_compatible, load_bank
+
     bank = load_bank(sweep.bank)
     activation = hyperparams(sweep.algo, sweep.env_id).get("policy_kwargs", {}).get("activation_fn", "relu")
     check_compatible(bank, sweep.bank, sweep.algo, *_env_dims(sweep.env_id), activation, sweep.env_id)
@@ -51,6 +51,9 @@ def _check_bank(sweep: Any) -> None:
 def _check_expert(sweep: Any) -> None:
     """The expert loads, fits the task, and is wide and deep enough for weight selection at
     every size (the rule of weit_rl.init.select, checked before the first run)."""
+    from weit_rl.init import select_fits
+    from weit_rl.sb3 import hidden_widths, load_expert
+
     model, _ = load_expert(sweep.expert, sweep.algo)
     obs_dim, _ = _env_dims(sweep.env_id)
     if model.observation_space.shape[0] != obs_dim:
