@@ -1,4 +1,4 @@
-"""Benchmark (issue 28, item 6), in one run: (a) building and initializing a PPO policy with
+"""Benchmark, in one run: (a) building and initializing a PPO policy with
 scratch, weit (its default recipe: scaler fitting, then full-weight distillation) and
 distill, at each size; (b) PPO training speed of a weit-initialized policy against scratch
 (after initialization both are plain SB3 MLPs: expected ratio ~1.0); (c) the start-up time

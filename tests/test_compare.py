@@ -974,3 +974,25 @@ def test_arm_syntax():
     assert arms.parse_primary("weit_ft:scratch") == ["weit_ft", "scratch"]
     with pytest.raises(UserError, match="not a valid int"):
         arms.parse_pairs(["warmup_steps=1.5"], "--set")
+
+
+def test_an_arm_may_bring_its_own_bank(tmp_path):
+    """Templates from another expert or scheme in one study: the arm's bank reaches its runs, the
+    other arms keep the sweep's; a missing arm bank is refused before anything is written."""
+    from weit_rl.compare import arms
+
+    shipped = Path(__file__).resolve().parents[1] / "banks"
+    other = str(shipped / "Hopper-ppo.safetensors")  # any path: parsing reads no file
+    assert arms.parse_arm(f"weit_other:init=weit,bank={other}") == ("weit_other", {"init": "weit", "bank": other})
+    with pytest.raises(UserError, match="bank cannot be set here"):
+        arms.parse_pairs([f"bank={other}"], "--set")  # the shared bank is --bank
+    argv = ["--env", "HalfCheetah", "--study", "own", "--out-dir", str(tmp_path / "o"), "--report-dir", str(tmp_path)]
+    argv += ["--sizes", "tiny", "--seeds", "1", "--steps", "1024", "--arms", "scratch,weit,weit_b"]
+    argv += ["--bank", str(shipped / "HalfCheetah-ppo.safetensors")]
+    b = shipped / "variants" / "HalfCheetah-ppo-b8.safetensors"  # another bank of the task
+    sweep = compare.resolve(parse(*argv, "--arm", f"weit_b:init=weit,bank={b}"))
+    assert sweep.config("tiny", "weit_b", 0).bank == str(b)
+    assert sweep.config("tiny", "weit", 0).bank == sweep.bank
+    with pytest.raises(UserError, match="bank nope.safetensors does not exist"):
+        compare.resolve(parse(*argv, "--study", "own2", "--arm", "weit_b:init=weit,bank=nope.safetensors"))
+    assert not (tmp_path / "own2").exists()

@@ -35,6 +35,9 @@ OWNED = (
     "hyperparams",
     "keep_best",
 )
+# Owned fields a named arm may still set: its initializer, and a bank of its own (templates from
+# another expert or scheme; its observation statistics then start that arm, and the report says so).
+PER_ARM = ("init", "bank")
 # The controlled-arm fields: the report shows their values even when --set leaves them alone.
 CONTROLLED = ("obs_stats", "obs_count", "obs_update", "log_std", "reward_stats")
 DEFAULT_PRIMARY = ["weit", "scratch"]
@@ -88,7 +91,7 @@ def parse_pairs(items: list[str], where: str, allow_init: bool = False) -> dict[
             raise UserError(
                 f"{where}: unknown setting {key!r}; RunConfig fields that can be set: {', '.join(settable())}"
             )
-        if key in OWNED and not (allow_init and key == "init"):
+        if key in OWNED and not (allow_init and key in PER_ARM):
             hint = (
                 "choose it per arm with --inits or --arm NAME:init=INITIALIZER"
                 if key == "init"

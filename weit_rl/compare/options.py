@@ -74,7 +74,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="NAME:KEY=VALUE,...",
         help="define an arm as RunConfig overrides on top of --set, e.g. weit_ft:init=weit,"
-        "finetune_steps=300 (init= required unless NAME is an initializer); repeatable",
+        "finetune_steps=300 (init= required unless NAME is an initializer; bank=PATH gives the arm a bank of its "
+        "own, whose statistics then start it); repeatable",
     )
     p.add_argument(
         "--set",

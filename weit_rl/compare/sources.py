@@ -1,7 +1,7 @@
 """The bank and expert a sweep's arms need: found (absolute paths, for the workers) and
-checked against the task before the first run. Every arm gets the bank when the sweep has
-one (its observation statistics are every arm's); the expert goes to arms whose
-initializer needs it."""
+checked against the task before the first run. Every arm gets the sweep's bank when it has
+one (its observation statistics are every arm's), unless the arm names a bank of its own; the
+expert goes to arms whose initializer needs it."""
 
 from __future__ import annotations
 
@@ -28,6 +28,12 @@ def resolve_sources(sweep: Any, bank: str | None, expert: str | None) -> None:
         sweep.expert = str(Path(expert or default_expert(sweep.env_id, sweep.algo)).resolve())
         if need_expert:
             _check_expert(sweep)
+    for name in sweep.inits:  # an arm's own bank: there, for this task and algorithm
+        own = sweep.arms.get(name, {}).get("bank")
+        if own is not None:
+            if not Path(own).is_file():
+                raise UserError(f"--arm {name}: bank {own} does not exist; build it with `weit-rl templates`")
+            _check_bank(sweep, str(Path(own).resolve()))
 
 
 def _env_dims(env_id: str) -> tuple[int, int]:
@@ -40,12 +46,13 @@ def _env_dims(env_id: str) -> tuple[int, int]:
         env.close()
 
 
-def _check_bank(sweep: Any) -> None:
+def _check_bank(sweep: Any, path: str | None = None) -> None:
     from weit_rl.bank import check_compatible, load_bank
 
-    bank = load_bank(sweep.bank)
+    path = path or sweep.bank
+    bank = load_bank(path)
     activation = hyperparams(sweep.algo, sweep.env_id).get("policy_kwargs", {}).get("activation_fn", "relu")
-    check_compatible(bank, sweep.bank, sweep.algo, *_env_dims(sweep.env_id), activation, sweep.env_id)
+    check_compatible(bank, path, sweep.algo, *_env_dims(sweep.env_id), activation, sweep.env_id)
 
 
 def _check_expert(sweep: Any) -> None:

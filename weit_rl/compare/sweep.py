@@ -98,10 +98,11 @@ class Sweep:
 
     def config(self, size: str, arm: str, seed: int) -> Any:
         """The RunConfig of one cell, training in its scratch folder: the arm's overrides on
-        top of the shared settings; the bank goes to every arm (its observation statistics
-        are every arm's), the expert to arms whose initializer needs it."""
+        top of the shared settings; the sweep's bank goes to every arm without one of its own
+        (its observation statistics are those arms'), the expert to arms whose initializer
+        needs it."""
         over = self.arm(arm)
-        init = over.pop("init")
+        init, bank = over.pop("init"), over.pop("bank", None)
         cfg = RunConfig(
             env=self.env_id,
             algo=self.algo,
@@ -110,7 +111,7 @@ class Sweep:
             steps=self.steps,
             seed=seed,
             device=self.device,
-            bank=self.bank,
+            bank=str(Path(bank).resolve()) if bank else self.bank,
             expert=self.expert,
             run_dir=str(self.scratch(size, arm, seed)),
             eval_freq=self.eval_freq,
