@@ -22,7 +22,7 @@ from weit_rl import UserError
 from weit_rl.agents.evaluation import check_fits
 from weit_rl.config import check_seed
 from weit_rl.envs import quiet_mujoco, resolve_task
-from weit_rl.sb3 import load_expert
+from weit_rl.sb3 import load_model
 
 
 @dataclass
@@ -49,7 +49,7 @@ def play(
         raise UserError("--episodes and --max-steps must be >= 1")
     if video is None and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise UserError("no display to show the run on: record it instead with --video out.mp4")
-    model, norm = load_expert(path, algo)
+    model, norm = load_model(path, algo)
     env = _make_env(env_id, recording=video is not None)
     video_out = _Video(Path(video), fps=env.metadata.get("render_fps", 30)) if video else None
     limit = min(max_steps or math.inf, env.spec.max_episode_steps or math.inf)

@@ -17,7 +17,7 @@ from weit_rl.agents.config import RunConfig
 from weit_rl.agents.model import build_model, init_sources
 from weit_rl.config import check_algo, check_seed
 from weit_rl.envs import make_env, resolve_task
-from weit_rl.sb3 import load_expert
+from weit_rl.sb3 import load_model
 
 
 def evaluate(model: BaseAlgorithm, env: VecEnv, episodes: int) -> list[float]:
@@ -56,7 +56,7 @@ def evaluate_saved(path: str, env_id: str, algo: str, episodes: int, seed: int =
     if episodes < 1:
         raise UserError(f"episodes must be >= 1, got {episodes}: pass --episodes 1 or more")
     check_seed(seed)
-    model, norm = load_expert(path, algo)
+    model, norm = load_model(path, algo)
     env = make_env(
         env_id, seed=seed, normalize=norm is not None, obs_rms=norm.obs_rms if norm else None, training=False
     )

@@ -31,7 +31,7 @@ from weit_rl.agents.model import new_model
 from weit_rl.agents.normalization import PreservingObsNormalization
 from weit_rl.bank import check_compatible, load_bank, read_manifest
 from weit_rl.provenance import code_version
-from weit_rl.sb3 import activation_name, load_expert
+from weit_rl.sb3 import activation_name, load_model
 from weit_rl.teacher import teacher_obs_stats, teacher_policy
 
 try:
@@ -212,7 +212,7 @@ def training_aids(cfg: RunConfig, run_dir: Path, policy: BasePolicy) -> list[Bas
         if cfg.retention_teacher == "expert":
             if not cfg.expert:
                 raise UserError("retention_teacher 'expert' needs the expert: pass --expert PATH (EXPERT=PATH)")
-            model, norm = load_expert(cfg.expert, cfg.algo)
+            model, norm = load_model(cfg.expert, cfg.algo)
             expert = model.policy
             stats = None if norm is None else (norm.obs_rms.mean.copy(), np.sqrt(norm.obs_rms.var + norm.epsilon))
         elif cfg.retention_teacher == "bank":

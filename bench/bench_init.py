@@ -36,7 +36,7 @@ from weit_rl.envs import make_env
 from weit_rl.experts import default_bank
 
 ROOT = Path(__file__).resolve().parents[1]
-# The acceptance targets of issue 28, item 6, in CPU seconds of one idle core
+# The targets (docs/design.md, section 4), in CPU seconds of one idle core
 STARTUP_TARGET = 1.0
 INIT_TARGETS = {("weit", "small"): 3.0, ("weit", "256x3"): 10.0}
 

@@ -34,7 +34,7 @@ from weit_rl.agents import RunConfig, new_model, prepare, train
 from weit_rl.agents.aids import actor_parameters
 from weit_rl.envs import resolve_task, short_name
 from weit_rl.experts import default_bank, default_expert
-from weit_rl.sb3 import load_expert, read_weights, record_expert_data
+from weit_rl.sb3 import load_model, read_weights, record_expert_data
 
 TB_TAGS = {
     "approx_kl": "train/approx_kl",
@@ -215,7 +215,7 @@ def main() -> None:
     shared = parse_overrides(args.set)
     seeds = [int(s) for s in args.seeds.split(",")]
     out, runs = Path(args.out), Path(args.runs)
-    expert_model, norm = load_expert(default_expert(env_id, "ppo"), "ppo")
+    expert_model, norm = load_model(default_expert(env_id, "ppo"), "ppo")
     held_out = record_expert_data(expert_model, norm, env_id, args.held_out, seed=args.held_out_seed)
     bank = default_bank(env_id, "ppo")
     start = time.time()

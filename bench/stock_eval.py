@@ -50,7 +50,9 @@ def evaluate(folder: str) -> dict:
     )
     res = json.loads(out.stdout.strip().splitlines()[-1])
     manifest = json.loads((Path(folder) / "manifest.json").read_text())
-    res["manifest_mean"] = manifest["evaluation"]["mean"] if "evaluation" in manifest else manifest.get("eval_return_mean")
+    res["manifest_mean"] = (
+        manifest["evaluation"]["mean"] if "evaluation" in manifest else manifest.get("eval_return_mean")
+    )
     res["pretraining"] = (manifest.get("pretraining") or {}).get("constraint", "none")
     res["steps"] = manifest.get("steps")
     return res

@@ -20,7 +20,7 @@ from weit_rl.config import load_yaml, parse_size
 from weit_rl.envs import resolve_task
 from weit_rl.experts import expert_dir
 from weit_rl.fit import evaluate_loss, fit_scalers, learn_templates
-from weit_rl.sb3 import activation_name, load_expert, record_expert_data
+from weit_rl.sb3 import activation_name, load_model, record_expert_data
 
 SETTINGS = [(8, 16), (16, 16), (32, 16), (16, 8), (16, 32), (8, 32)]
 TARGETS = ["tiny", "small", "medium", "100x2", "64x4"]
@@ -36,7 +36,7 @@ def main() -> None:
     a = p.parse_args()
     torch.set_num_threads(1)
     env_id = resolve_task(a.env)
-    model, norm = load_expert(expert_dir(env_id, "ppo"), "ppo")
+    model, norm = load_model(expert_dir(env_id, "ppo"), "ppo")
     act = activation_name(model.policy)
     data = record_expert_data(model, norm, env_id, a.samples + a.calib + 5_000, seed=1)
     train, calib = data.subset(a.samples), data.batch(torch.arange(a.samples, a.samples + a.calib))

@@ -14,7 +14,7 @@ from weit_rl.agents import RunConfig, train
 from weit_rl.agents.aids import CriticWarmup, Retention, actor_parameters, frozen_copy, gaussian_kl, gaussian_params
 from weit_rl.agents.normalization import PreservingObsNormalization
 from weit_rl.bank import load_bank
-from weit_rl.sb3 import load_expert
+from weit_rl.sb3 import load_model
 
 pytestmark = pytest.mark.slow  # trains, builds or spawns: left out of `make test-fast`
 
@@ -185,7 +185,7 @@ def test_the_expert_or_the_bank_can_teach_and_a_missing_one_is_refused(
     run = train(RunConfig(**cfg, **source, run_dir=str(tmp_path / "run")))
     saved = torch.load(run / "teacher.pt", weights_only=False)
     if teacher == "expert":
-        expert, norm = load_expert(str(tiny_ppo_expert), "ppo")
+        expert, norm = load_model(str(tiny_ppo_expert), "ppo")
         assert all(torch.equal(v, saved["policy"][k]) for k, v in expert.policy.state_dict().items())
         mean = norm.obs_rms.mean
     else:  # the bank's largest template network (16x16 in the tiny bank), not the run's 8

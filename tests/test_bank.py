@@ -20,7 +20,7 @@ def test_round_trip_is_exact(tiny_ppo_bank, tmp_path):
         for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
             assert ka == kb and torch.equal(va, vb)
     for name in ("obs", "actor_target", "critic_target"):
-        assert torch.equal(getattr(bank.calib, name), getattr(again.calib, name))
+        assert torch.equal(getattr(bank.calib_set, name), getattr(again.calib_set, name))
     assert torch.equal(bank.log_std, again.log_std) and torch.equal(bank.obs_mean, again.obs_mean)
     assert again.manifest == bank.manifest
 
@@ -40,10 +40,10 @@ def test_manifest_records_provenance(tiny_ppo_bank, tiny_sac_bank):
     if head.returncode == 0:  # a checkout: the manifest names the commit whose code built the bank
         assert m["code_version"].startswith(f"{weit_rl.__version__} (git {head.stdout.strip()}")
     bank = load_bank(tiny_ppo_bank)
-    assert bank.calib.obs.shape == (400, 17) and bank.calib.critic_target.shape == (400, 1)
+    assert bank.calib_set.obs.shape == (400, 17) and bank.calib_set.critic_target.shape == (400, 1)
     sac = load_bank(tiny_sac_bank)
-    assert sac.calib.actions.shape == (400, 6) and sac.calib.critic_target.shape == (400, 2)
-    assert sac.calib.actor_target.shape == (400, 12)  # pre-tanh mean and log_std
+    assert sac.calib_set.actions.shape == (400, 6) and sac.calib_set.critic_target.shape == (400, 2)
+    assert sac.calib_set.actor_target.shape == (400, 12)  # pre-tanh mean and log_std
     assert sac.log_std is None and sac.obs_mean is None
 
 

@@ -68,7 +68,7 @@ def local_sweep(tmp_path_factory, tiny_ppo_bank, tiny_ppo_expert) -> tuple[Path,
     root = tmp_path_factory.mktemp("compare")
     args = [
         *TINY,
-        "--inits",
+        "--arms",
         "scratch,weit,select",
         "--seeds",
         "2",
@@ -181,7 +181,7 @@ def test_stopping_the_sweep_process_checkpoints_its_runs(tiny_ppo_bank, tmp_path
         "1024",
         "--eval-episodes",
         "1",
-        "--inits",
+        "--arms",
         "scratch",
         "--seeds",
         "3",
@@ -223,7 +223,7 @@ def test_ray_backend_gives_the_local_results(local_sweep, tmp_path, tiny_ppo_ban
     root, _ = local_sweep
     args = parse(
         *TINY,
-        "--inits",
+        "--arms",
         "scratch,weit",
         "--seeds",
         "1",
@@ -257,7 +257,7 @@ def test_one_study_folder_holds_several_tasks(local_sweep, tmp_path):
         "Hopper",
         "--sizes",
         "tiny",
-        "--inits",
+        "--arms",
         "scratch",
         "--seeds",
         "1",
@@ -344,12 +344,12 @@ def test_one_study_folder_holds_several_tasks(local_sweep, tmp_path):
     "argv, message",
     [
         (["--sizes", "tiny,huge"], "invalid size 'huge'"),
-        (["--inits", "scratch,magic"], "unknown initializer 'magic'"),
+        (["--arms", "scratch,magic"], "unknown initializer 'magic'"),
         (["--env", "Pong"], "unknown task 'Pong'"),
         (["--seeds", "0"], "--seeds must be >= 1"),
-        (["--inits", "scratch,weit", "--bank", "{missing}"], "template bank not found"),
-        (["--inits", "select", "--sizes", "64x2"], "init select cannot make size 64x2"),
-        (["--inits", "select", "--sizes", "32x4"], "init select cannot make size 32x4"),
+        (["--arms", "scratch,weit", "--bank", "{missing}"], "template bank not found"),
+        (["--arms", "select", "--sizes", "64x2"], "init select cannot make size 64x2"),
+        (["--arms", "select", "--sizes", "32x4"], "init select cannot make size 32x4"),
         (["--primary-size", "small"], "--primary-size 'small' is not one of"),
         (["--profile", "full", "--eval-episodes", "5"], "the full profile follows docs/protocol.md"),
         (["--study", "../elsewhere"], "must be a relative folder name"),
@@ -358,11 +358,11 @@ def test_one_study_folder_holds_several_tasks(local_sweep, tmp_path):
         (["--set", "init=weit"], "init cannot be set here: choose it per arm"),
         (["--set", "retention=lots"], "retention='lots' is not a valid float"),
         (["--set", "obs_stats=nope"], "arm scratch .*unknown obs_stats 'nope'"),
-        (["--arm", "fast:retention=0.5", "--inits", "fast"], "--arm fast: a named arm needs init=INITIALIZER"),
-        (["--arm", "weit:init=scratch", "--inits", "weit"], "named after the initializer weit must use it"),
+        (["--arm", "fast:retention=0.5", "--arms", "fast"], "--arm fast: a named arm needs init=INITIALIZER"),
+        (["--arm", "weit:init=scratch", "--arms", "weit"], "named after the initializer weit must use it"),
         (["--arm", "Fast:init=weit"], "arm name 'Fast' must be lowercase"),
-        (["--arm", "ft:init=weit", "--inits", "scratch"], "--arm ft defined but not listed in --inits"),
-        (["--inits", "scratch,fast"], "unknown initializer 'fast'.*--arm fast:init="),
+        (["--arm", "ft:init=weit", "--arms", "scratch"], "--arm ft defined but not listed in --arms"),
+        (["--arms", "scratch,fast"], "unknown initializer 'fast'.*--arm fast:init="),
         (["--primary", "weit"], "must be METHOD:BASELINE"),
         (["--primary", "weit:distill"], "names weit, distill, not an arm of this study"),
         (
@@ -382,7 +382,7 @@ def test_bad_input_fails_before_any_run(argv, message, tmp_path, tiny_ppo_expert
         "1024",
         "--sizes",
         "tiny",
-        "--inits",
+        "--arms",
         "scratch",
         "--expert",
         str(tiny_ppo_expert),
@@ -403,7 +403,7 @@ def test_a_study_or_run_folder_from_another_sweep_is_refused(tmp_path):
     out = ("--out-dir", str(tmp_path / "runs"), "--report-dir", str(tmp_path / "reports"))
     fresh = ("--set", "obs_stats=fresh")  # scratch on its own statistics: no bank here
     args = parse(
-        "--env", "HalfCheetah", "--sizes", "tiny", "--inits", "scratch", "--seeds", "1", "--steps", "1024", *fresh, *out
+        "--env", "HalfCheetah", "--sizes", "tiny", "--arms", "scratch", "--seeds", "1", "--steps", "1024", *fresh, *out
     )
     sweep = compare.resolve(args)
     run = sweep.scratch("tiny", "scratch", 0)
@@ -423,24 +423,24 @@ def test_a_study_or_run_folder_from_another_sweep_is_refused(tmp_path):
     study.write_study(sweep.study_file, study.definition(sweep))
     with pytest.raises(UserError, match="study-ppo.json was started with other settings: steps 1024"):
         compare.resolve(
-            parse("--env", "HalfCheetah", "--sizes", "tiny", "--inits", "scratch", "--steps", "2048", *fresh, *out)
+            parse("--env", "HalfCheetah", "--sizes", "tiny", "--arms", "scratch", "--steps", "2048", *fresh, *out)
         )
 
 
 def test_profiles_fill_unset_options_and_write_their_own_study(tmp_path):
     out = ("--out-dir", str(tmp_path / "runs"), "--report-dir", str(tmp_path / "reports"), "--set", "obs_stats=fresh")
-    quick = compare.resolve(parse("--env", "HalfCheetah", "--inits", "scratch", *out))
+    quick = compare.resolve(parse("--env", "HalfCheetah", "--arms", "scratch", *out))
     assert (quick.sizes, quick.seeds, quick.steps, quick.eval_freq) == (["tiny", "small"], list(range(5)), 20_480, 4096)
     assert quick.primary_size == "small"
     assert quick.study_dir == tmp_path / "reports" / "quick"
     assert quick.study_file == tmp_path / "reports" / "quick" / "runs" / "HalfCheetah" / "study-ppo.json"
     assert quick.recorded("tiny", "scratch", 0) == quick.study_file.parent / "ppo-tiny-scratch-s0"
     assert quick.scratch("tiny", "scratch", 0) == tmp_path / "runs" / "quick" / "HalfCheetah" / "ppo-tiny-scratch-s0"
-    full = compare.resolve(parse("--env", "HalfCheetah", "--inits", "scratch", "--profile", "full", *out))
+    full = compare.resolve(parse("--env", "HalfCheetah", "--arms", "scratch", "--profile", "full", *out))
     assert full.study_dir == tmp_path / "reports" / "full"
     assert (full.eval_freq, full.eval_episodes, len(full.seeds), full.primary_size) == (10_000, 10, 10, "small")
     sac = compare.resolve(
-        parse("--env", "HalfCheetah", "--algo", "sac", "--inits", "scratch", "--profile", "full", *out)
+        parse("--env", "HalfCheetah", "--algo", "sac", "--arms", "scratch", "--profile", "full", *out)
     )
     assert sac.eval_freq == 5_000 and sac.study == "full" and sac.study_file.name == "study-sac.json"
 
@@ -871,70 +871,6 @@ def test_a_rebuild_keeps_the_command_that_trained_the_runs(tmp_path):
         assert "- Command: `weit-rl compare --report-only`" in text
         assert "- Runs last trained by: `weit-rl compare --env HalfCheetah --seeds 2` (" in text
         assert "24 runs in 10.0 min" in text
-
-
-def test_a_folder_of_the_old_layout_says_how_to_move_it(tmp_path):
-    """runs/study.json (one task per study, compare.md) is refused with the commands that
-    move it; once they ran, the report rebuilds. The part's old default folder
-    (reports/<profile>/<Env>-<algo>/) is refused likewise when a sweep would start anew."""
-    runs = synthetic_study(tmp_path, seeds=2)
-    part = runs / "HalfCheetah" / "study-ppo.json"
-    part.rename(runs / "study.json")
-    (runs.parent / "compare.md").write_text("old report")
-    report_only = parse("--study", "synth", "--report-only", "--report-dir", str(tmp_path / "reports"), "--reps", "50")
-    with pytest.raises(
-        UserError,
-        match="old layout .*Move it once: (mv .*runs/study.json .*runs/HalfCheetah/"
-        "study-ppo.json && .*rm -f compare.md .*\\)); then",
-    ) as err:
-        compare.run_compare(report_only, "test")
-    assert "\n" not in str(err.value)
-    with pytest.raises(UserError, match="old layout"):  # a sweep into it too, before anything is written
-        compare.resolve(
-            parse(
-                "--env",
-                "HalfCheetah",
-                "--inits",
-                "scratch",
-                "--set",
-                "obs_stats=fresh",
-                "--study",
-                "synth",
-                "--report-dir",
-                str(tmp_path / "reports"),
-                "--out-dir",
-                str(tmp_path / "runs"),
-            )
-        )
-    subprocess.run(err.value.args[0].split("Move it once: ")[1].split("; then")[0], shell=True, check=True)
-    assert part.exists() and not (runs / "study.json").exists() and not (runs.parent / "compare.md").exists()
-    assert compare.run_compare(report_only, "test") == [runs.parent / "HalfCheetah-ppo.md"]
-
-    old = tmp_path / "reports" / "quick" / "HalfCheetah-ppo"  # the old default study of quick HalfCheetah PPO
-    shutil.copytree(runs, old / "runs")
-    (old / "runs" / "HalfCheetah" / "study-ppo.json").rename(old / "runs" / "study.json")
-    sweep = parse(
-        "--env",
-        "HalfCheetah",
-        "--inits",
-        "scratch",
-        "--set",
-        "obs_stats=fresh",
-        "--report-dir",
-        str(tmp_path / "reports"),
-        "--out-dir",
-        str(tmp_path / "runs"),
-    )
-    with pytest.raises(
-        UserError, match="holds this part's runs in the old layout.*Move them once: (mkdir .*); or run"
-    ) as err:
-        compare.resolve(sweep)
-    subprocess.run(err.value.args[0].split("Move them once: ")[1].split("; or run")[0], shell=True, check=True)
-    assert not old.exists() and study.is_done(
-        tmp_path / "reports" / "quick" / "runs" / "HalfCheetah" / "ppo-tiny-weit-s1"
-    )
-    with pytest.raises(UserError, match="quick/runs/HalfCheetah/study-ppo.json was started with other settings"):
-        compare.resolve(sweep)  # the moved part is found (this sweep's quick settings differ from its own)
 
 
 def test_a_study_keeps_its_settings_and_arm_definitions(tmp_path):

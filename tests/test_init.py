@@ -19,7 +19,7 @@ from weit_rl.fit import (
 )
 from weit_rl.kron import PlainMLP
 from weit_rl.policies import WeiTActorCriticPolicy, WeiTSACPolicy, as_stock
-from weit_rl.sb3 import load_expert, read_weights
+from weit_rl.sb3 import load_model, read_weights
 
 ENV = "HalfCheetah-v5"
 # The initializers' own math: weights in the bank's units (no statistics folded in), PPO's log_std
@@ -49,7 +49,7 @@ def sac(bank, arch, init="weit", seed=0, **kw):
 def test_scaler_fitting_beats_fresh_scalers(tiny_ppo_bank):
     bank = load_bank(tiny_ppo_bank)
     fresh = kron_nets(bank.actor, bank.critic, [40, 40], 1, "relu", torch.Generator().manual_seed(0))
-    data = bank.units.apply(bank.calib)
+    data = bank.units.apply(bank.calib_set)
     fitted, losses = fit_scalers(bank.actor, bank.critic, [40, 40], data, "relu", steps=150)
     assert evaluate_loss(fitted, data) < 0.5 * evaluate_loss(fresh, data)
     assert losses[-1] < losses[0]
@@ -77,7 +77,7 @@ def test_ppo_state_dict_keys_and_shapes_are_pinned(tiny_ppo_bank):
 
 def test_sac_writes_the_fitted_actor_both_critics_and_target(tiny_sac_bank):
     bank = load_bank(tiny_sac_bank)
-    fitted, _ = fit_scalers(bank.actor, bank.critic, [10, 7], bank.units.apply(bank.calib), "relu", steps=5, seed=0)
+    fitted, _ = fit_scalers(bank.actor, bank.critic, [10, 7], bank.units.apply(bank.calib_set), "relu", steps=5, seed=0)
     want = bank.units.fold(fitted.materialize())  # what weit fits for this size and seed: it must land in every module
     policy = sac(tiny_sac_bank, [10, 7], fit_steps=5).policy
     actor, (head_w, head_b) = policy.actor, want["actor"][-1]
@@ -101,7 +101,7 @@ def test_sac_writes_the_fitted_actor_both_critics_and_target(tiny_sac_bank):
 
 def test_learn_templates_lowers_the_distillation_loss(tiny_ppo_bank):
     bank = load_bank(tiny_ppo_bank)
-    data = bank.units.apply(bank.calib)
+    data = bank.units.apply(bank.calib_set)
     actor_t, critic_t, losses, _ = learn_templates(
         data,
         [[16], [8, 8]],
@@ -156,7 +156,7 @@ def test_weit_initializes_any_depth_and_width_deterministically(tiny_ppo_bank, a
 
 def test_weit_policy_imitates_expert_better_than_scratch(tiny_ppo_bank):
     bank = load_bank(tiny_ppo_bank)
-    obs, target = bank.calib.obs, bank.calib.actor_target
+    obs, target = bank.calib_set.obs, bank.calib_set.actor_target
 
     def action_error(model):
         with torch.no_grad():
@@ -175,7 +175,7 @@ def test_distill_trains_all_weights_with_same_budget(tiny_ppo_bank):
 
 
 def test_select_copies_evenly_spaced_neurons(tiny_ppo_expert, tiny_ppo_bank):
-    expert = read_weights(load_expert(tiny_ppo_expert, "ppo")[0].policy)
+    expert = read_weights(load_model(tiny_ppo_expert, "ppo")[0].policy)
     model = ppo(tiny_ppo_bank, [16, 11], "select", expert=str(tiny_ppo_expert))
     got = read_weights(model.policy)
     rows0 = torch.linspace(0, 31, 16).round().long()
@@ -211,7 +211,7 @@ def test_as_stock_records_plain_sb3_classes(tiny_ppo_bank):
 
 
 def test_weit_sac_critics_predict_the_experts_q_values_in_raw_units(tiny_sac_bank):
-    data = load_bank(tiny_sac_bank).calib  # raw observations and Q-values, as the policy meets them
+    data = load_bank(tiny_sac_bank).calib_set  # raw observations and Q-values, as the policy meets them
 
     def q_error(model):
         with torch.no_grad():
@@ -240,7 +240,7 @@ def test_flat_adam_gives_the_weights_of_adam_on_each_tensor_bit_for_bit(tiny_sac
     those of torch.optim.Adam on every parameter, bit for bit: the committed results stand.
     Scaler fitting (templates frozen), then full-weight training with a penalty term (two critics)."""
     bank = load_bank(tiny_sac_bank)
-    data = bank.units.apply(bank.calib)
+    data = bank.units.apply(bank.calib_set)
     ours, _ = fit_scalers(bank.actor, bank.critic, arch, data, "relu", steps=25, batch_size=64, seed=3)
     ref = kron_nets(bank.actor, bank.critic, arch, 2, "relu", torch.Generator().manual_seed(3))
     params = list(ref.actor.scalers.parameters()) + [p for c in ref.critics for p in c.scalers.parameters()]

@@ -68,7 +68,7 @@ def test_shared_banks_share_hidden_templates_bit_for_bit(shared):
         s = bank.manifest["shared_hidden"]
         assert s["tasks"] == ["HalfCheetah-v5", "Hopper-v5"] and s["held_out"] is False and s["source"] is None
         assert s["sha256"] == cheetah.manifest["shared_hidden"]["sha256"]
-        assert bank.manifest["samples"] == TINY["samples"] and len(bank.calib) == TINY["calib"]
+        assert bank.manifest["samples"] == TINY["samples"] and len(bank.calib_set) == TINY["calib"]
 
 
 @pytest.mark.parametrize("index,task", [(0, "HalfCheetah-v5"), (1, "Hopper-v5")])

@@ -47,7 +47,7 @@ def test_standardized_data_has_unit_spread_and_identity_changes_nothing():
 def test_banks_keep_their_units_and_old_banks_read_as_raw(tiny_sac_bank, tmp_path):
     bank = load_bank(tiny_sac_bank)
     assert bank.standardization is not None  # built by this version: fitted in standardized units
-    torch.testing.assert_close(bank.units.value_mean, bank.calib.critic_target.mean(0), rtol=0.05, atol=1.0)
+    torch.testing.assert_close(bank.units.value_mean, bank.calib_set.critic_target.mean(0), rtol=0.05, atol=1.0)
     again = load_bank(save_bank(tmp_path / "copy.safetensors", bank))
     assert torch.equal(again.units.obs_std, bank.units.obs_std)
     bank.standardization = None  # a bank written before standardization existed

@@ -1,4 +1,4 @@
-"""Start-up cost (issue 28, item 6): `weit-rl --help`, every command's --help, `list` and
+"""Start-up cost: `weit-rl --help`, every command's --help, `list` and
 `info` import only what they need. torch, SB3 and matplotlib take seconds to import, so
 these commands must not load them at all; checked here by what a fresh interpreter has in
 sys.modules, not by timing (bench/bench_init.py measures the times)."""

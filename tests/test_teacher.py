@@ -31,7 +31,7 @@ def test_the_largest_auxiliary_network_is_stored_and_comes_back(tiny_ppo_bank, t
 
 
 def _fit(nets, bank):
-    data = bank.units.apply(bank.calib)
+    data = bank.units.apply(bank.calib_set)
     return float((nets.actor(data.obs) - data.actor_target).pow(2).mean())
 
 
@@ -58,8 +58,8 @@ def test_the_teacher_policy_is_the_teacher_network_on_raw_observations(algo, ini
     teacher = teacher_policy(bank, like)
     assert type(teacher) is stock and teacher.observation_space == like.observation_space
     with torch.no_grad():
-        acted = torch.as_tensor(teacher._predict(bank.calib.obs, deterministic=True))
-        out = teacher_nets(bank).actor(bank.units.apply(bank.calib).obs)[:, :6]
+        acted = torch.as_tensor(teacher._predict(bank.calib_set.obs, deterministic=True))
+        out = teacher_nets(bank).actor(bank.units.apply(bank.calib_set).obs)[:, :6]
     torch.testing.assert_close(acted, out if algo == "ppo" else torch.tanh(out), atol=1e-5, rtol=1e-4)
     stats = teacher_obs_stats(bank)
     if algo == "ppo":

@@ -31,7 +31,7 @@ class Bank:
     manifest: dict[str, Any]
     actor: TemplateSet
     critic: TemplateSet
-    calib: ExpertData
+    calib_set: ExpertData  # the calibration transitions (a run may use the first `calib` of them)
     obs_mean: Tensor | None = None  # observation normalization of the expert (VecNormalize)
     obs_var: Tensor | None = None
     log_std: Tensor | None = None  # PPO's state-independent log_std, copied as-is
@@ -72,12 +72,12 @@ def save_bank(path: str | Path, bank: Bank) -> Path:
     tensors = {f"actor.{k}": v for k, v in bank.actor.state_dict().items()}
     tensors |= {f"critic.{k}": v for k, v in bank.critic.state_dict().items()}
     tensors |= {
-        "calib.obs": bank.calib.obs,
-        "calib.actor_target": bank.calib.actor_target,
-        "calib.critic_target": bank.calib.critic_target,
+        "calib.obs": bank.calib_set.obs,
+        "calib.actor_target": bank.calib_set.actor_target,
+        "calib.critic_target": bank.calib_set.critic_target,
     }
-    if bank.calib.actions is not None:
-        tensors["calib.actions"] = bank.calib.actions
+    if bank.calib_set.actions is not None:
+        tensors["calib.actions"] = bank.calib_set.actions
     for name in ("obs_mean", "obs_var", "log_std", "ret_var"):
         if getattr(bank, name) is not None:
             tensors[name] = getattr(bank, name)

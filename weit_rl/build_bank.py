@@ -3,9 +3,9 @@ expert, refuse to overwrite, write the bank) are shared with weit_rl/shared_temp
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from weit_rl.experts import EVAL_EPISODES, EVAL_SEED, bank_path, default_expert,
 from weit_rl.fit import evaluate_loss, fit_scalers, learn_templates
 from weit_rl.kron import TemplateSet
 from weit_rl.provenance import code_version
-from weit_rl.sb3 import activation_name, hidden_widths, load_expert, record_expert_data
+from weit_rl.sb3 import activation_name, hidden_widths, load_model, record_expert_data
 from weit_rl.standardize import Standardization
 from weit_rl.teacher import teacher_scalers
 
@@ -64,7 +64,7 @@ def refuse_existing(out_path: Path, replace: bool, elsewhere: str = "--out PATH"
 
 def open_expert(expert: str, env_id: str, algo: str) -> Expert:
     """Load the expert and check that it plays `env_id`."""
-    model, norm = load_expert(expert, algo)
+    model, norm = load_model(expert, algo)
     obs_dim = model.observation_space.shape[0]
     env_obs = gym.make(env_id).observation_space.shape[0]
     if env_obs != obs_dim:
@@ -211,7 +211,7 @@ def write_bank(
         "command": command,
         "code_version": code_version(),
         "seconds": round(time.time() - start, 1),
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
     } | (extra or {})
     bank = Bank(
         manifest,

@@ -30,8 +30,8 @@ from weit_rl.sb3 import (
     critic_count,
     fold_obs_stats,
     hidden_widths,
-    load_expert,
-    load_expert_norm,
+    load_model,
+    load_model_norm,
     read_weights,
     write_weights,
 )
@@ -92,7 +92,7 @@ def _bank_for(policy: BasePolicy, ctx: InitContext) -> Bank:
 
 def _calibration(bank: Bank, ctx: InitContext) -> ExpertData:
     """The calibration data in the units the templates were fitted in (weit_rl/standardize.py)."""
-    return bank.units.apply(bank.calib if ctx.calib is None else bank.calib.subset(ctx.calib))
+    return bank.units.apply(bank.calib_set if ctx.calib is None else bank.calib_set.subset(ctx.calib))
 
 
 def _same_widths(policy: BasePolicy) -> list[int]:
@@ -179,7 +179,7 @@ def select(policy: BasePolicy, ctx: InitContext) -> None:
     of each kept layer; a shallower target keeps the expert's first layers and its last."""
     if ctx.expert is None:
         raise UserError("init 'select' needs the expert: pass --expert PATH (EXPERT=PATH with make)")
-    expert, _ = load_expert(ctx.expert, ctx.algo)
+    expert, _ = load_model(ctx.expert, ctx.algo)
     _check_expert_fits(expert.policy, policy, ctx.expert)
     source, widths = read_weights(expert.policy), _same_widths(policy)
     expert_widths = [w.shape[0] for w, _ in source["actor"][:-1]]
@@ -292,6 +292,6 @@ def fitted_obs_stats(ctx: InitContext) -> tuple[np.ndarray, np.ndarray] | None:
             return None
         return bank.obs_mean.double().numpy(), np.sqrt(bank.obs_var.double().numpy() + OBS_EPSILON)
     if entry.needs_expert:
-        norm = load_expert_norm(ctx.expert)
+        norm = load_model_norm(ctx.expert)
         return None if norm is None else (norm.obs_rms.mean.copy(), np.sqrt(norm.obs_rms.var + norm.epsilon))
     return None

@@ -37,11 +37,11 @@ def _model_file(path: str | Path) -> Path:
     return path / "model.zip" if path.is_dir() else path
 
 
-def load_expert(path: str | Path, algo: str, device: str = "cpu") -> tuple[BaseAlgorithm, VecNormalize | None]:
+def load_model(path: str | Path, algo: str, device: str = "cpu") -> tuple[BaseAlgorithm, VecNormalize | None]:
     """An SB3 model.zip (or a folder holding one, with vecnormalize.pkl beside it)."""
     file = _model_file(path)
     if not file.exists():
-        raise UserError(f"expert not found at {file}: pass an SB3 model.zip or the folder holding it")
+        raise UserError(f"no SB3 model at {file}: pass a model.zip or the folder holding it")
     if not zipfile.is_zipfile(file):
         raise UserError(f"{file} is not an SB3 model (not a zip archive): pass the model.zip written by model.save()")
     try:
@@ -51,10 +51,10 @@ def load_expert(path: str | Path, algo: str, device: str = "cpu") -> tuple[BaseA
             f"{file} could not be loaded as an SB3 {algo.upper()} model ({type(err).__name__}: {err}); "
             f"check --algo and that the file was written by {algo.upper()}.save()"
         ) from None
-    return model, load_expert_norm(file)
+    return model, load_model_norm(file)
 
 
-def load_expert_norm(path: str | Path) -> VecNormalize | None:
+def load_model_norm(path: str | Path) -> VecNormalize | None:
     """The vecnormalize.pkl beside an expert's model.zip; None if it has none."""
     norm_file = _model_file(path).parent / "vecnormalize.pkl"
     if not norm_file.exists():
@@ -229,7 +229,7 @@ def record_expert_data(
 
 
 def expert_obs_rms(expert: str | Path) -> RunningMeanStd | None:
-    norm = load_expert_norm(expert)
+    norm = load_model_norm(expert)
     return None if norm is None else norm.obs_rms
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,8 +79,11 @@ def run_compare(args: argparse.Namespace, command: str) -> list[Path]:
         return [_report(sweep, args, command, start, []) for sweep in resolve_parts(args)]
     sweep = resolve(args)
     trained = run_sweep(sweep, command, args.backend, args.workers, args.address)
-    sweep.adopt(study.read_study(sweep.study_file))  # the report covers every sweep of the part
-    return [_report(sweep, args, command, start, trained)]
+    d = study.read_study(sweep.study_file)  # the report covers every sweep of the part
+    part = replace(
+        sweep, sizes=d["sizes"], inits=d["inits"], seeds=d["seeds"], arms=study.arms_of(d), grid=study.grid_of(d)
+    )
+    return [_report(part, args, command, start, trained)]
 
 
 def _report(sweep: Sweep, args: argparse.Namespace, command: str, start: float, trained: list[str]) -> Path:

@@ -93,7 +93,7 @@ def parse_pairs(items: list[str], where: str, allow_init: bool = False) -> dict[
             )
         if key in OWNED and not (allow_init and key in PER_ARM):
             hint = (
-                "choose it per arm with --inits or --arm NAME:init=INITIALIZER"
+                "choose it per arm with --arms or --arm NAME:init=INITIALIZER"
                 if key == "init"
                 else "the sweep sets it itself (its own option, or per cell)"
             )
@@ -149,13 +149,13 @@ def parse_arms(texts: list[str] | None) -> dict[str, dict[str, Any]]:
 
 
 def select_arms(names: list[str], defined: dict[str, dict[str, Any]], explicit: bool) -> dict[str, dict[str, Any]]:
-    """The definition of every arm that runs, in order: a name from --inits/--arms is a
+    """The definition of every arm that runs, in order: a name from --arms is a
     defined arm or an initializer. Defined arms missing from an explicit list are refused
     (a typo); without one, they run after the profile's initializers."""
     unused = [n for n in defined if n not in names]
     if unused and explicit:
         raise UserError(
-            f"--arm {', '.join(unused)} defined but not listed in --inits/--arms: add "
+            f"--arm {', '.join(unused)} defined but not listed in --arms: add "
             f"{','.join(unused)} there, or drop the definition"
         )
     arms = {}
@@ -165,7 +165,7 @@ def select_arms(names: list[str], defined: dict[str, dict[str, Any]], explicit: 
                 f"unknown initializer {name!r}: choose one of {', '.join(INIT_NEEDS)}, or define an "
                 f"arm with --arm {name}:init=INITIALIZER,KEY=VALUE"
             )
-        arms[check_name(name, "--inits")] = defined.get(name, {"init": name})
+        arms[check_name(name, "--arms")] = defined.get(name, {"init": name})
     return arms
 
 

@@ -62,7 +62,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--sizes", default=None, help="comma-separated sizes, e.g. tiny,small,128x3")
     p.add_argument(
-        "--inits",
         "--arms",
         dest="inits",
         default=None,

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from weit_rl import UserError, plots, stats
-from weit_rl.compare import arms as ar
-from weit_rl.compare import results as res
-from weit_rl.compare import study as st
-from weit_rl.compare.study import portable, portable_command
+from weit_rl.compare.arms import describe, settings_text
+from weit_rl.compare.results import analyse, load_runs
+from weit_rl.compare.results import timing as run_timing
+from weit_rl.compare.study import definition, portable, portable_command
 from weit_rl.config import hyperparams, parse_size
 from weit_rl.provenance import code_version, hardware
 
@@ -151,8 +151,8 @@ def render(sweep: Sweep, meta: dict[str, Any], r: dict[str, Any], timing: dict[s
         f"- Grid: sizes {', '.join(f'{s} {parse_size(s)}' for s in sweep.sizes)}; arms {', '.join(sweep.inits)}; "
         f"seeds {', '.join(map(str, sweep.seeds))}; budget {sweep.steps:,} steps per run (profile {sweep.profile})",
         "- Arms (RunConfig overrides; anything beyond init departs from the controlled arms of docs/protocol.md): "
-        + "; ".join(f"`{a}`: {ar.describe(sweep.arms.get(a, {'init': a}))}" for a in sweep.inits),
-        f"- {ar.settings_text(sweep.settings, sweep.algo, normalizes)}. Every arm gets the sweep's bank "
+        + "; ".join(f"`{a}`: {describe(sweep.arms.get(a, {'init': a}))}" for a in sweep.inits),
+        f"- {settings_text(sweep.settings, sweep.algo, normalizes)}. Every arm gets the sweep's bank "
         f"({portable(sweep.bank) or 'none'})"
         + (" for its observation statistics" if normalizes else "")
         + "; the expert only where its initializer needs it",
@@ -349,14 +349,14 @@ def _last_training(previous: Path) -> dict[str, Any] | None:
 def write_report(sweep: Sweep, meta: dict[str, Any], reps: int = stats.REPS, stats_seed: int = 0) -> Path:
     """Aggregate the part's recorded runs into <Env>-<algo>.md, .json and three PNGs in
     the study folder; returns the Markdown file."""
-    runs, missing = res.load_runs(sweep)
+    runs, missing = load_runs(sweep)
     if not runs:
         raise UserError(
             f"no recorded runs of this grid under {sweep.study_file.parent}: run the sweep first "
             "(the same command without --report-only)"
         )
-    results = res.analyse(sweep, runs, reps, stats_seed)
-    timing = res.timing(runs)
+    results = analyse(sweep, runs, reps, stats_seed)
+    timing = run_timing(runs)
     out = sweep.study_dir
     out.mkdir(parents=True, exist_ok=True)
     figures(out / sweep.part, results, sweep.steps, reps, stats_seed)
@@ -374,7 +374,7 @@ def write_report(sweep: Sweep, meta: dict[str, Any], reps: int = stats.REPS, sta
         meta["last_training"] = last
     document = {
         "meta": meta,
-        "study": st.definition(sweep),
+        "study": definition(sweep),
         "study_folder": portable(out),
         "study_file": portable(sweep.study_file),
         "statistics": {

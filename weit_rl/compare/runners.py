@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from weit_rl import UserError
 from weit_rl.agents import RunConfig, train
-from weit_rl.compare import study as st
+from weit_rl.compare.study import definition, is_done, merge_study, read_scratch, read_study, record_run, write_study
 from weit_rl.compare.sweep import Sweep
 
 # One thread per run for every library that might start a pool: runs are the parallelism.
@@ -77,7 +77,7 @@ def train_one(cfg: dict[str, Any], command: str) -> Result:
             sys.stdout.flush(), sys.stderr.flush()
             os.dup2(saved[0], 1), os.dup2(saved[1], 2)
             os.close(saved[0]), os.close(saved[1])
-    files = st.read_scratch(run_dir)
+    files = read_scratch(run_dir)
     if files is None:
         raise RuntimeError(f"training ended without model.zip and evaluations.csv in {run_dir}")
     return str(run_dir), files
@@ -179,18 +179,16 @@ def run_sweep(
 ) -> list[str]:
     """Train every run of the grid not yet recorded in the study; returns the names of
     the runs trained now. Failed runs do not stop the others: one error lists them."""
-    st.write_study(
-        sweep.study_file, st.merge_study(st.read_study(sweep.study_file), st.definition(sweep), sweep.study_file)
-    )
+    write_study(sweep.study_file, merge_study(read_study(sweep.study_file), definition(sweep), sweep.study_file))
     target: dict[str, Path] = {}
     todo, recorded_now = [], 0
     for cell in sweep.cells():
         rec = sweep.recorded(*cell)
-        if st.is_done(rec):
+        if is_done(rec):
             continue
-        files = st.read_scratch(sweep.scratch(*cell))
+        files = read_scratch(sweep.scratch(*cell))
         if files is not None:  # finished before an interruption, never recorded: record it now
-            st.record_run(rec, files)
+            record_run(rec, files)
             recorded_now += 1
             continue
         cfg = asdict(sweep.config(*cell))
@@ -214,7 +212,7 @@ def run_sweep(
     def done(run_dir: str, result: Result | None, err: BaseException | None) -> None:
         name = Path(run_dir).name
         if err is None and result is not None:
-            st.record_run(target[run_dir], result[1])
+            record_run(target[run_dir], result[1])
         else:
             failed.append(f"{name}: {type(err).__name__}: {err} (log: {_log_dir(Path(run_dir)) / name}.log)")
         bar.set_postfix_str(f"{name} {'failed' if err else 'done'}")

@@ -15,25 +15,28 @@ from weit_rl.config import hyperparams, parse_size
 from weit_rl.experts import default_bank, default_expert
 
 
-def resolve_sources(sweep: Any, bank: str | None, expert: str | None) -> None:
-    """Find and check the bank and expert the sweep's arms need (from each arm's
-    initializer, and a log_std or reward_stats read from the bank)."""
+def resolve_sources(sweep: Any, bank: str | None, expert: str | None) -> dict[str, Any]:
+    """The bank and expert the sweep's arms need (from each arm's initializer, and the
+    statistics, log_std or reward statistics read from the bank), found and checked:
+    {"bank", "bank_sha256", "expert"} for those it has. An arm's own bank is checked too."""
     arm_needs = [run_needs(sweep.config(sweep.sizes[0], a, 0)) for a in sweep.inits]
     need_bank, need_expert = any(n.bank for n in arm_needs), any(n.expert for n in arm_needs)
+    found: dict[str, Any] = {}
     if need_bank or bank:
-        sweep.bank = str(Path(bank or default_bank(sweep.env_id, sweep.algo)).resolve())
-        _check_bank(sweep)
-        sweep.bank_sha256 = read_manifest(sweep.bank).get("tensor_sha256")
+        found["bank"] = str(Path(bank or default_bank(sweep.env_id, sweep.algo)).resolve())
+        _check_bank(sweep, found["bank"])
+        found["bank_sha256"] = read_manifest(found["bank"]).get("tensor_sha256")
     if need_expert or expert:
-        sweep.expert = str(Path(expert or default_expert(sweep.env_id, sweep.algo)).resolve())
+        found["expert"] = str(Path(expert or default_expert(sweep.env_id, sweep.algo)).resolve())
         if need_expert:
-            _check_expert(sweep)
+            _check_expert(sweep, found["expert"])
     for name in sweep.inits:  # an arm's own bank: there, for this task and algorithm
         own = sweep.arms.get(name, {}).get("bank")
         if own is not None:
             if not Path(own).is_file():
                 raise UserError(f"--arm {name}: bank {own} does not exist; build it with `weit-rl templates`")
             _check_bank(sweep, str(Path(own).resolve()))
+    return found
 
 
 def _env_dims(env_id: str) -> tuple[int, int]:
@@ -46,26 +49,25 @@ def _env_dims(env_id: str) -> tuple[int, int]:
         env.close()
 
 
-def _check_bank(sweep: Any, path: str | None = None) -> None:
+def _check_bank(sweep: Any, path: str) -> None:
     from weit_rl.bank import check_compatible, load_bank
 
-    path = path or sweep.bank
     bank = load_bank(path)
     activation = hyperparams(sweep.algo, sweep.env_id).get("policy_kwargs", {}).get("activation_fn", "relu")
     check_compatible(bank, path, sweep.algo, *_env_dims(sweep.env_id), activation, sweep.env_id)
 
 
-def _check_expert(sweep: Any) -> None:
+def _check_expert(sweep: Any, expert: str) -> None:
     """The expert loads, fits the task, and is wide and deep enough for weight selection at
     every size (the rule of weit_rl.init.select, checked before the first run)."""
     from weit_rl.init import select_fits
-    from weit_rl.sb3 import hidden_widths, load_expert
+    from weit_rl.sb3 import hidden_widths, load_model
 
-    model, _ = load_expert(sweep.expert, sweep.algo)
+    model, _ = load_model(expert, sweep.algo)
     obs_dim, _ = _env_dims(sweep.env_id)
     if model.observation_space.shape[0] != obs_dim:
         raise UserError(
-            f"expert {sweep.expert} takes {model.observation_space.shape[0]}-dim observations but "
+            f"expert {expert} takes {model.observation_space.shape[0]}-dim observations but "
             f"{sweep.env_id} gives {obs_dim}: pass the expert trained on this task with --expert"
         )
     expert_widths = hidden_widths(model.policy)["actor"]
@@ -75,5 +77,5 @@ def _check_expert(sweep: Any) -> None:
             raise UserError(
                 f"init select cannot make size {size} {parse_size(size)}: it copies a subset of the "
                 f"expert {expert_widths}, so no layer may be wider and the net no deeper; drop "
-                f"{', '.join(select)} from --inits or that size from --sizes"
+                f"{', '.join(select)} from --arms or that size from --sizes"
             )

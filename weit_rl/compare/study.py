@@ -29,8 +29,6 @@ from weit_rl.agents.config import changed_fields, prepare
 from weit_rl.envs import short_name
 
 RUN_FILES = ("evaluations.csv", "config.yaml")
-OLD_FILE = "study.json"  # the old layout: runs/study.json, one task per study folder
-OLD_REPORT = "compare.md compare.json learning_curves.png steps_to_level.png performance_profile.png"
 OUTSIDE = "<outside the repository>/"
 # Fields of a part's definition that every sweep adding runs to the study must share. settings: the
 # RunConfig overrides every arm shares (--set); primary: [method, baseline] (--primary).
@@ -126,36 +124,10 @@ def find_parts(runs_root: Path) -> list[Path]:
     return sorted(runs_root.glob("*/study-*.json"))
 
 
-def check_layout(folder: Path, study: str, moved_from: Path | None = None) -> None:
-    """Refuse a study folder of the old layout (one task per study: runs/study.json,
-    compare.md), saying how to move it once. `moved_from`: this part's old default
-    folder (reports/<profile>/<Env>-<algo>/), whose runs belong in `folder` now."""
-    for old in [f for f in (moved_from, folder) if f is not None]:
-        if not (old / "runs" / OLD_FILE).is_file():
-            continue
-        d = read_study(old / "runs" / OLD_FILE) or {}
-        env, algo = short_name(str(d.get("env_id", "<Env>"))), d.get("algo", "<algo>")
-        new = f"{folder}/runs/{env}/study-{algo}.json"
-        if old == folder:
-            raise UserError(
-                f"{folder} is a study folder of the old layout (one task: runs/study.json, compare.md); "
-                f"studies now hold several tasks, each part defined in runs/<Env>/study-<algo>.json. "
-                f"Move it once: mv {old}/runs/{OLD_FILE} {new} && (cd {folder} && rm -f {OLD_REPORT}); "
-                f"then `weit-rl compare --study {study} --report-only` writes {folder}/{env}-{algo}.md"
-            )
-        raise UserError(
-            f"{old} holds this part's runs in the old layout (one study per task); the default study "
-            f"is now the profile, {folder}, with every task in it. Move them once: mkdir -p "
-            f"{folder}/runs/{env} && mv {old}/runs/{env}/* {folder}/runs/{env}/ && mv {old}/runs/"
-            f"{OLD_FILE} {new} && rm -r {old}; or run this sweep as another study with --study NAME"
-        )
-
-
 def select_parts(report_dir: Path, study: str, env_id: str | None, algo: str | None) -> list[dict[str, Any]]:
     """The definitions of the study's parts a report-only rebuild covers: every part, or
     those of env_id and/or algo (None: any)."""
     runs_root = report_dir / study / "runs"
-    check_layout(runs_root.parent, study)
     found = {path: read_study(path) or {} for path in find_parts(runs_root)}
     if not found:
         raise UserError(

@@ -5,25 +5,46 @@ from __future__ import annotations
 
 import argparse
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from weit_rl import UserError
 from weit_rl.agents import RunConfig, prepare, resolve_device
 from weit_rl.agents.config import run_needs
-from weit_rl.compare import arms as ar
-from weit_rl.compare import study as st
+from weit_rl.compare.arms import (
+    DEFAULT_PRIMARY,
+    check_known,
+    describe,
+    parse_arms,
+    parse_candidates,
+    parse_pairs,
+    parse_primary,
+    select_arms,
+)
 from weit_rl.compare.options import PROFILES, PROTOCOL_EPISODES, PROTOCOL_EVAL_FREQ
 from weit_rl.compare.options import add_arguments as add_arguments  # re-exported: the options live there
 from weit_rl.compare.results import reference_returns
 from weit_rl.compare.sources import resolve_sources
+from weit_rl.compare.study import (
+    arms_of,
+    check_existing_runs,
+    definition,
+    grid_of,
+    merge_study,
+    part_file,
+    read_study,
+    select_parts,
+)
 from weit_rl.config import check_algo, hyperparams, parse_size, size_name
 from weit_rl.envs import resolve_task, short_name
 
 
-@dataclass
+@dataclass(frozen=True)
 class Sweep:
+    """One sweep of a study's <Env>/<algo> part, complete: built by `resolve` (or, for a
+    report, from the part's recorded definition by `from_study`) and never changed after."""
+
     env_id: str
     algo: str
     sizes: list[str]
@@ -44,7 +65,7 @@ class Sweep:
     bank_sha256: str | None = None
     arms: dict[str, dict[str, Any]] = field(default_factory=dict)  # name: RunConfig overrides, "init" included
     settings: dict[str, Any] = field(default_factory=dict)  # RunConfig overrides shared by every arm
-    primary: list[str] = field(default_factory=lambda: list(ar.DEFAULT_PRIMARY))  # [method, baseline]
+    primary: list[str] = field(default_factory=lambda: list(DEFAULT_PRIMARY))  # [method, baseline]
     candidates: list[str] = field(default_factory=list)
     references: dict[str, Any] = field(default_factory=dict)  # expert and random returns, with sources
     notes: list[str] = field(default_factory=list)
@@ -64,16 +85,11 @@ class Sweep:
 
     @property
     def study_file(self) -> Path:  # the part's definition, runs/<Env>/study-<algo>.json
-        return st.part_file(self.runs_root, self.env_id, self.algo)
+        return part_file(self.runs_root, self.env_id, self.algo)
 
     def arm(self, name: str) -> dict[str, Any]:
         """The arm's RunConfig overrides, the shared settings included ("init" always there)."""
         return {**self.settings, **self.arms.get(name, {"init": name})}
-
-    def adopt(self, d: dict[str, Any]) -> None:
-        """Take the grid and arms of a study definition (every sweep of the study)."""
-        self.sizes, self.inits, self.seeds = d["sizes"], d["inits"], d["seeds"]
-        self.arms, self.grid = st.arms_of(d), st.grid_of(d)
 
     def run_name(self, size: str, init: str, seed: int) -> str:
         return f"{self.algo}-{size_name(size)}-{init}-s{seed}"
@@ -144,9 +160,11 @@ def _study_name(name: str) -> str:
 
 
 def resolve(args: argparse.Namespace) -> Sweep:
-    """Validate every option before any run starts, filling unset options from the profile.
-    With --report-only, the part's definition in the study folder defines the sweep (the
-    study's only part when --env is not given; resolve_parts gives them all)."""
+    """The sweep the options define, complete, after every check and before any run starts:
+    unset options from the profile, the bank and expert the arms need, the references, and
+    what the part's recorded definition fixes (primary comparison, its size). With
+    --report-only, the part's definition in the study folder defines the sweep (the study's
+    only part when --env is not given; resolve_parts gives them all)."""
     if args.report_only:
         parts = resolve_parts(args)
         if len(parts) > 1:
@@ -155,24 +173,22 @@ def resolve(args: argparse.Namespace) -> Sweep:
             )
         return parts[0]
     algo, env_id, name = _common(args)
-    primary, candidates = ar.parse_primary(args.primary), ar.parse_candidates(args.candidates)
-    st.check_layout(
-        Path(args.report_dir) / name,
-        name,  # and this part's old default folder, if defaulted
-        None if args.study else Path(args.report_dir) / name / f"{short_name(env_id)}-{algo}",
-    )
+    primary, candidates = parse_primary(args.primary), parse_candidates(args.candidates)
     sweep = _from_options(args, name, env_id, algo)
-    resolve_sources(sweep, args.bank, args.expert)
-    sweep.references = reference_returns(sweep.bank, sweep.expert)
-    old = st.read_study(sweep.study_file) or {}
-    if old and args.primary_size is None:  # declared when the study started: a later sweep keeps it
-        sweep.primary_size = old["primary_size"]
-    sweep.primary = primary or old.get("primary") or sweep.primary
-    sweep.candidates = candidates or old.get("candidates") or [sweep.primary[0]]
-    merged = st.merge_study(old or None, st.definition(sweep), sweep.study_file)
-    ar.check_known([*(primary or []), *(candidates or [])], merged["inits"], "--primary/--candidates")
-    sweep.primary_size, sweep.references = merged["primary_size"], merged["references"] or {}
-    st.check_existing_runs(sweep)
+    sources = resolve_sources(sweep, args.bank, args.expert)
+    old = read_study(part_file(sweep.runs_root, env_id, algo)) or {}
+    sweep = replace(
+        sweep,
+        **sources,
+        references=reference_returns(sources.get("bank"), sources.get("expert")),
+        primary_size=old["primary_size"] if old and args.primary_size is None else sweep.primary_size,
+        primary=primary or old.get("primary") or sweep.primary,
+    )
+    sweep = replace(sweep, candidates=candidates or old.get("candidates") or [sweep.primary[0]])
+    merged = merge_study(old or None, definition(sweep), sweep.study_file)
+    check_known([*(primary or []), *(candidates or [])], merged["inits"], "--primary/--candidates")
+    sweep = replace(sweep, primary_size=merged["primary_size"], references=merged["references"] or {})
+    check_existing_runs(sweep)
     return sweep
 
 
@@ -190,12 +206,10 @@ def _common(args: argparse.Namespace) -> tuple[str, str | None, str]:
 def _from_options(args: argparse.Namespace, name: str, env_id: str, algo: str) -> Sweep:
     prof = PROFILES[args.profile]
     pick = lambda key: prof[key] if getattr(args, key) is None else getattr(args, key)  # noqa: E731
-    sizes, settings = _split(pick("sizes")), ar.parse_pairs(args.settings or [], "--set")
-    arms = ar.select_arms(_split(pick("inits")), ar.parse_arms(args.arm), args.inits is not None)
+    sizes, settings = _split(pick("sizes")), parse_pairs(args.settings or [], "--set")
+    arms = select_arms(_split(pick("inits")), parse_arms(args.arm), args.inits is not None)
     if not sizes or not arms:
-        raise UserError(
-            "--sizes and --inits need at least one entry each, e.g. --sizes tiny,small --inits scratch,weit"
-        )
+        raise UserError("--sizes and --arms need at least one entry each, e.g. --sizes tiny,small --arms scratch,weit")
     for size in sizes:
         parse_size(size)
     seeds, steps, episodes = pick("seeds"), pick("steps"), pick("eval_episodes")
@@ -250,7 +264,7 @@ def _from_options(args: argparse.Namespace, name: str, env_id: str, algo: str) -
         try:
             prepare(sweep.config(sizes[0], arm, 0))
         except UserError as err:
-            raise UserError(f"arm {arm} ({ar.describe(sweep.arm(arm))}): {err}") from None
+            raise UserError(f"arm {arm} ({describe(sweep.arm(arm))}): {err}") from None
     return sweep
 
 
@@ -258,15 +272,28 @@ def resolve_parts(args: argparse.Namespace) -> list[Sweep]:
     """--report-only: a sweep per part of the study folder (runs/<Env>/study-<algo>.json),
     every part, or those of --env and/or --algo."""
     algo, env_id, name = _common(args)
-    primary, candidates = ar.parse_primary(args.primary), ar.parse_candidates(args.candidates)
-    parts = st.select_parts(Path(args.report_dir), name, env_id, algo if env_id or args.algo else None)
-    return [_from_study(args, name, d, primary, candidates) for d in parts]
+    primary, candidates = parse_primary(args.primary), parse_candidates(args.candidates)
+    parts = select_parts(Path(args.report_dir), name, env_id, algo if env_id or args.algo else None)
+    return [from_study(args, name, d, primary, candidates) for d in parts]
 
 
-def _from_study(
-    args: argparse.Namespace, name: str, d: dict[str, Any], primary: list[str] | None, candidates: list[str] | None
+def from_study(
+    args: argparse.Namespace,
+    name: str,
+    d: dict[str, Any],
+    primary: list[str] | None = None,
+    candidates: list[str] | None = None,
 ) -> Sweep:
-    sweep = Sweep(
+    """The sweep a part's recorded definition `d` holds: every sweep of the part together,
+    what its report covers. A report may change the candidates, never the primary comparison."""
+    declared = d.get("primary") or list(DEFAULT_PRIMARY)
+    if primary and primary != declared:
+        raise UserError(
+            f"study {name} declared its primary comparison {':'.join(declared)} when it started; "
+            "drop --primary (a report may change --candidates only)"
+        )
+    check_known(candidates or [], d["inits"], "--candidates")
+    return Sweep(
         env_id=d["env_id"],
         algo=d["algo"],
         sizes=d["sizes"],
@@ -285,14 +312,8 @@ def _from_study(
         bank_sha256=d.get("bank_sha256"),
         references=d.get("references") or {},
         settings=d.get("settings") or {},
-        primary=d.get("primary") or list(ar.DEFAULT_PRIMARY),
+        primary=declared,
+        arms=arms_of(d),
+        grid=grid_of(d),
+        candidates=candidates or d.get("candidates") or [declared[0]],
     )
-    sweep.adopt(d)
-    if primary and primary != sweep.primary:
-        raise UserError(
-            f"study {name} declared its primary comparison {':'.join(sweep.primary)} when it started; "
-            "drop --primary (a report may change --candidates only)"
-        )
-    ar.check_known(candidates or [], sweep.inits, "--candidates")
-    sweep.candidates = candidates or d.get("candidates") or [sweep.primary[0]]
-    return sweep
