@@ -169,8 +169,11 @@ def test_median_steps_to_half_the_expert_with_censoring(summary):
             assert (math.inf if got["median"] == "inf" else got["median"]) == pytest.approx(median)
     assert cells["tiny"]["scratch"] == {"median": "inf", "reached": 2, "n": 6}  # the censored cell
     assert "| HalfCheetah | PPO | tiny (32x32) | censored (2/6 reached) | 1,024 (6/6 reached) |" in text
-    assert "![steps to 50% of the expert's return by policy size](summary.png)" in text
+    assert "![sample efficiency against policy size](summary.png)" in text
     assert (runs.parents[1] / "summary.png").stat().st_size > 0
+    for part in ("HalfCheetah-ppo", "Walker2d-ppo"):  # the parts with a report get their learning curves
+        assert f"(summary-curves-{part}.png)" in text and (runs.parents[1] / f"summary-curves-{part}.png").exists()
+    assert "summary-curves-Hopper-sac" not in text
 
 
 def test_missing_parts_and_cells_are_not_run_yet(summary):
@@ -193,3 +196,14 @@ def test_missing_parts_and_cells_are_not_run_yet(summary):
     )
     assert "  - weit: fit_steps=300, **mixed** finetune_steps=0|300," in text
     assert "  - scratch: the same configuration in every run" in text
+
+
+def test_size_figure_measures_from_the_runs_curves():
+    from weit_rl.studies import figures
+
+    grid = np.array([0.0, 10.0, 20.0, 30.0])
+    runs = np.array([[0.1, 0.5, 0.95, 0.9], [0.2, 0.3, 0.4, 0.92], [0.0, 0.1, 0.2, 0.3]])
+    assert figures.score_at(grid, runs, 15).tolist() == [0.5, 0.3, 0.1]  # the last evaluation at or before
+    assert figures.score_at(grid, runs, 30).tolist() == [0.9, 0.92, 0.3]
+    assert figures.steps_to(grid, runs, 0.9).tolist() == [20.0, 30.0, math.inf]  # never: censored
+    assert figures.hidden_params("small") == 64 * 64 + 64 + 64

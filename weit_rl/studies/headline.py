@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 import yaml
 
-from weit_rl import plots, stats
+from weit_rl import stats
 from weit_rl.agents.config import absent
 from weit_rl.compare.report import jsonable
 from weit_rl.config import parse_size
+from weit_rl.studies import figures
 from weit_rl.studies.definition import Study
 
 LEVEL = "0.5"  # steps to 50% of the expert's return
@@ -289,12 +290,26 @@ def render(s: dict[str, Any], notes: Sequence[str] = ()) -> str:
                 lines.append(f"| {algo.upper()} | {size_label(size)} | {arm} | {fmt(v) if v else NOT_RUN} | {runs} |")
     lines += [
         "",
+        "## Sample efficiency against policy size",
+        "",
+        f"Per part (rows): the normalized return at {figures.BUDGETS[0]:,} and {figures.BUDGETS[1]:,} steps and at "
+        f"the budget (IQM over runs), and the steps to {figures.LEVEL:.0%} of the expert's return (median run; a "
+        "run that never gets there counts as +inf, and a median that is +inf is an open triangle on the budget "
+        f"line), against the policy's hidden-layer parameters (log scale). Bands: 95% percentile bootstrap over "
+        f"runs ({figures.REPS:,} resamples).",
+        "",
+        "![sample efficiency against policy size](summary.png)",
+        "",
+        "Learning curves of every arm at each size (IQM over runs, 95% bootstrap band): "
+        + ", ".join(
+            f"[{p['task']} {p['algo'].upper()}](summary-curves-{name}.png)" for name, p in parts.items() if p["report"]
+        )
+        + ".",
+        "",
         "## Steps to 50% of the expert's return",
         "",
         "Median over runs of the first evaluation step at which a run's score reaches 0.5; a run that never "
         'does is censored (+∞), and "censored" means the median run never got there.',
-        "",
-        "![steps to 50% of the expert's return by policy size](summary.png)",
         "",
         "| task | algo | size | " + " | ".join(ALL_ARMS) + " |",
         "|---|---|---|" + "---|" * len(ALL_ARMS),
@@ -325,48 +340,20 @@ def render(s: dict[str, Any], notes: Sequence[str] = ()) -> str:
     return "\n".join(lines) + "\n"
 
 
-def figure(path: Path, s: dict[str, Any]) -> None:
-    """Median steps to 50% by size (ordered by parameter count), one line per arm, one
-    panel per part; a censored median is an open triangle on the budget line."""
-    parts = s["parts"]
-    fig, axes = plots.plt.subplots(1, len(parts), figsize=(4.6 * len(parts), 3.8), squeeze=False)
-    for ax, part in zip(axes[0], parts.values()):
-        x, got = np.arange(len(part["sizes"])), part["steps_to_50"]
-        ax.set_xticks(x, [size_label(z).replace(" ", "\n") for z in part["sizes"]], fontsize=8)
-        ax.set(
-            title=f"{part['task']} {part['algo'].upper()}",
-            xlim=(-0.5, len(x) - 0.5),
-            xlabel="policy size (by parameter count)",
-            ylabel="steps to 50% of expert (median run)",
-        )
-        for xi, size in zip(x, part["sizes"]):
-            if not got.get(size):
-                ax.text(
-                    xi,
-                    0.5,
-                    NOT_RUN,
-                    rotation=90,
-                    ha="center",
-                    va="center",
-                    color="0.5",
-                    transform=ax.get_xaxis_transform(),
-                )
-        if part["budget"] is None:
-            continue
-        arms = [a for a in part["arms"] if any(a in got[z] for z in part["sizes"])]
-        for i, arm in enumerate(arms):
-            med = [got[z][arm]["median"] if arm in got[z] else math.nan for z in part["sizes"]]
-            xs = x + 0.06 * (i - (len(arms) - 1) / 2)  # side by side, so that equal medians stay visible
-            ax.plot(xs, [m if math.isfinite(m) else math.nan for m in med], "o-", color=plots.color(arm, i), label=arm)
-            censored = [xi for xi, m in zip(xs, med) if math.isinf(m)]
-            ax.plot(censored, [part["budget"]] * len(censored), "^", mfc="none", ms=9, color=plots.color(arm, i))
-        ax.axhline(part["budget"], color="k", lw=0.8, ls=":")
-        ax.set_ylim(0, part["budget"] * 1.08)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, title="△ on the budget (dotted):\nmedian run censored", title_fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plots.plt.close(fig)
+def figure_parts(study_dir: Path, s: dict[str, Any]) -> list[dict[str, Any]]:
+    """The parts with a report, as weit_rl.studies.figures reads them."""
+    return [
+        {
+            "title": f"{p['task']} {p['algo'].upper()}",
+            "report": study_dir / f"{name}.json",
+            "sizes": p["sizes"],
+            "arms": p["arms"],
+            "budget": p["budget"],
+            "name": name,
+        }
+        for name, p in s["parts"].items()
+        if p["report"] is not None
+    ]
 
 
 def write(study: Study) -> Path:
@@ -381,7 +368,11 @@ def write_summary(
     must know that the runs alone do not say (studies made after them)."""
     s = collect(study_dir, expected)
     out_dir.mkdir(parents=True, exist_ok=True)
-    figure(out_dir / "summary.png", s)
+    parts = figure_parts(study_dir, s)
+    if parts:
+        figures.size_figure(out_dir / "summary.png", parts)
+        for part in parts:
+            figures.curves_figure(out_dir / f"summary-curves-{part['name']}.png", part)
     (out_dir / "summary.json").write_text(json.dumps(jsonable(s), indent=1) + "\n")
     (out_dir / "summary.md").write_text(render(s, notes))
     return out_dir / "summary.md"
