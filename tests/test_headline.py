@@ -195,7 +195,7 @@ def test_missing_parts_and_cells_are_not_run_yet(summary):
         < text.index("| HalfCheetah | PPO | medium")
     )
     assert "  - weit: fit_steps=300, **mixed** finetune_steps=0|300," in text
-    assert "  - scratch: the same configuration in every run" in text
+    assert "  - scratch: learner=zoo, warmup_steps=0, retention=" in text  # every arm's training-time options
 
 
 def test_size_figure_measures_from_the_runs_curves():

@@ -30,8 +30,10 @@ BASELINES = ("scratch", "distill", "select")
 ALL_ARMS = ("scratch", "weit", "distill", "select")
 # config.yaml fields that differ between runs of one arm by design; any other difference is a mixed recipe.
 PER_RUN = ("seed", "size", "net_arch", "run_dir", "device", "progress_bar", "expert", "code_version")
-RECIPE_ARMS = ("weit", "distill")  # the arms whose recipe the page lists
-RECIPE = ("fit_steps", "finetune_steps", "calib", "rebalance", "scale_penalty", "warmup_steps", "retention", "lr_scale")
+RECIPE_ARMS = ("weit", "distill")  # the arms whose initialization recipe the page lists
+INIT_RECIPE = ("fit_steps", "finetune_steps", "calib", "rebalance", "scale_penalty")
+TRAINING = ("learner", "warmup_steps", "retention", "retention_steps", "lr_scale")  # listed for every arm
+RECIPE = INIT_RECIPE + TRAINING
 
 
 # --- Statistics (pure) -----------------------------------------------------------------
@@ -102,7 +104,7 @@ def recipes(env_dir: Path, algo: str) -> dict[str, dict[str, list]]:
             seen.setdefault(m[1], {}).setdefault(key, set()).add(json.dumps(value, sort_keys=True))
     out = {}
     for arm, fields in seen.items():
-        keys = [k for k in fields if len(fields[k]) > 1 or (k in RECIPE and arm in RECIPE_ARMS)]
+        keys = [k for k in fields if len(fields[k]) > 1 or k in TRAINING or (k in INIT_RECIPE and arm in RECIPE_ARMS)]
         out[arm] = {k: [json.loads(v) for v in sorted(fields[k])] for k in sorted(keys, key=_recipe_first)}
     return out
 
@@ -324,7 +326,9 @@ def render(s: dict[str, Any], notes: Sequence[str] = ()) -> str:
         "## Parts and recipes",
         "",
         "The recipe of each arm as recorded in its runs' config.yaml (weit and distill run RunConfig's "
-        "defaults); **mixed** marks a field whose value differs between runs of one arm.",
+        "defaults): the initialization recipe of weit and distill, and every arm's learner (`zoo`: configs/"
+        "<algo>.yaml, rl-zoo3's values) and training-time options; **mixed** marks a field whose value differs "
+        "between runs of one arm.",
         "",
     ]
     for name, part in parts.items():
