@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
@@ -13,6 +14,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from weit_rl.agents.checkpoint import best_score, save_best, save_checkpoint
 from weit_rl.agents.evaluation import evaluate
+from weit_rl.agents.run_state import set_random_streams
 
 # wall_s and eval_s came later: readers must accept files without them.
 EVAL_COLUMNS = ["timesteps", "mean_return", "std_return", "returns", "wall_s", "eval_s"]
@@ -190,19 +192,28 @@ class EvalCSVCallback(BaseCallback):
 
 
 class CheckpointCallback(BaseCallback):
-    """Saves model, normalization stats (and SAC's replay buffer) every `freq` steps,
-    atomically: a killed run resumes from the last complete checkpoint."""
+    """Saves model, normalization stats, SAC's replay buffer and the run's state
+    (agents/run_state.py) at the first rollout start `freq` steps after the last save,
+    atomically: a killed run resumes from the last complete checkpoint. Between two rollouts
+    the previous update is done and the next has not begun, so that the resumed run continues
+    bit for bit as the uninterrupted one. It comes last in the callback list: it saves after
+    every callback that acts at a rollout's start, and a resumed run's random streams are set
+    after every callback has started (`streams`, from restore_run_state)."""
 
-    def __init__(self, ckpt_dir: Path, freq: int):
+    def __init__(self, ckpt_dir: Path, freq: int, eval_env: VecEnv, streams: dict[str, Any] | None = None):
         super().__init__()
-        self.ckpt_dir, self.freq = ckpt_dir, freq
+        self.ckpt_dir, self.freq, self.eval_env, self.streams = ckpt_dir, freq, eval_env, streams
         self.last = 0
 
     def _on_training_start(self) -> None:
         self.last = self.num_timesteps
+        if self.streams is not None:
+            set_random_streams(self.streams)
+
+    def _on_rollout_start(self) -> None:
+        if self.num_timesteps - self.last >= self.freq:
+            save_checkpoint(self.model, self.ckpt_dir, self.eval_env)
+            self.last = self.num_timesteps
 
     def _on_step(self) -> bool:
-        if self.num_timesteps - self.last >= self.freq:
-            save_checkpoint(self.model, self.ckpt_dir)
-            self.last = self.num_timesteps
         return True

@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.vec_env import VecNormalize
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from weit_rl.agents.config import RunConfig, resolve_device
 from weit_rl.agents.model import ALGO_CLASSES
+from weit_rl.agents.run_state import save_run_state
 from weit_rl.envs import make_env
 
 
@@ -43,10 +44,15 @@ def save_best(model: BaseAlgorithm, best_dir: Path, mean_return: float) -> None:
     tmp.rename(best_dir)
 
 
-def save_checkpoint(model: BaseAlgorithm, ckpt_dir: Path) -> None:
+def save_checkpoint(model: BaseAlgorithm, ckpt_dir: Path, eval_env: VecEnv | None = None) -> None:
+    """With `eval_env` (a save between two rollouts) the run's state too, so that the run
+    resumes bit for bit; without it (Ctrl-C in the middle of a rollout) a resumed run
+    continues with new episodes."""
     tmp = _save_policy(model, ckpt_dir)
     if hasattr(model, "replay_buffer") and model.replay_buffer is not None:
         model.save_replay_buffer(tmp / "replay_buffer.pkl")
+    if eval_env is not None:
+        save_run_state(tmp, model, eval_env)
     (tmp / "timesteps.txt").write_text(str(model.num_timesteps))
     old = ckpt_dir.with_name(ckpt_dir.name + ".old")
     shutil.rmtree(old, ignore_errors=True)

@@ -29,7 +29,9 @@ from weit_rl.agents.config import RunConfig, changed_fields, prepare
 from weit_rl.agents.evaluation import make_eval_env
 from weit_rl.agents.model import new_model
 from weit_rl.agents.normalization import PreservingObsNormalization
+from weit_rl.agents.run_state import restore_run_state
 from weit_rl.bank import check_compatible, load_bank, read_manifest
+from weit_rl.numerics import kernels
 from weit_rl.provenance import code_version
 from weit_rl.sb3 import activation_name, load_model
 from weit_rl.teacher import teacher_obs_stats, teacher_policy
@@ -60,7 +62,8 @@ def _train(cfg: RunConfig, run_dir: Path, command: str | None, callbacks: list[B
         return run_dir
     started = time.perf_counter()  # the run's wall clock (evaluations.csv) counts initialization too
     recover_checkpoint(ckpt_dir)
-    if ckpt_dir.exists():
+    resumed = ckpt_dir.exists()
+    if resumed:
         model = load_checkpoint(cfg, ckpt_dir)
         truncate_evals(run_dir / "evaluations.csv", model.num_timesteps)
         print(f"resuming {run_dir} from step {model.num_timesteps}", file=sys.stderr)
@@ -85,11 +88,15 @@ def _train(cfg: RunConfig, run_dir: Path, command: str | None, callbacks: list[B
         (run_dir / "evaluations.csv").unlink(missing_ok=True)
         shutil.rmtree(run_dir / "tb", ignore_errors=True)
         run_dir.mkdir(parents=True, exist_ok=True)
-        saved = asdict(cfg) | {"code_version": code_version()}  # the commit that trained it
+        # the commit that trained it, and the kernels it computed with (weit_rl.numerics)
+        saved = asdict(cfg) | {"code_version": code_version(), "kernels": kernels()}
         (run_dir / "config.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
         (run_dir / "command.txt").write_text((command or " ".join(sys.argv)) + "\n")
     model.tensorboard_log = str(run_dir / "tb")
     eval_env = make_eval_env(cfg, model.get_env())
+    streams = restore_run_state(ckpt_dir, model, eval_env) if resumed else None
+    if resumed and streams is None:
+        print(f"{ckpt_dir} was saved within a rollout (Ctrl-C): the run goes on with new episodes", file=sys.stderr)
     all_callbacks = CallbackList(
         [
             EvalCSVCallback(
@@ -102,9 +109,9 @@ def _train(cfg: RunConfig, run_dir: Path, command: str | None, callbacks: list[B
                 started=started,
                 progress=progress,
             ),
-            CheckpointCallback(ckpt_dir, cfg.checkpoint_freq),
             *aids,
             *(callbacks or []),
+            CheckpointCallback(ckpt_dir, cfg.checkpoint_freq, eval_env, streams),  # last: see its docstring
         ]
     )
     remaining = max(cfg.steps - model.num_timesteps, 0)

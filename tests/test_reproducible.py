@@ -4,6 +4,7 @@ evaluations, for every arm and both algorithms."""
 import csv
 
 import pytest
+from stable_baselines3.common.callbacks import BaseCallback
 
 from weit_rl.agents import RunConfig, train
 
@@ -40,3 +41,53 @@ def test_two_runs_of_one_configuration_evaluate_identically(algo, init, tmp_path
         )
         runs.append(_evaluations(train(cfg)))
     assert len(runs[0]) >= 3 and runs[0] == runs[1]
+
+
+class _Killed(BaseCallback):
+    """Ends the process's training as a kill would: no checkpoint of its own."""
+
+    def __init__(self, at: int):
+        super().__init__()
+        self.at = at
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self.at:
+            raise RuntimeError("killed")
+        return True
+
+
+@pytest.mark.parametrize("algo", ["ppo", "sac"])
+def test_a_run_resumed_from_its_checkpoint_continues_as_the_uninterrupted_one(
+    algo, tmp_path, tiny_ppo_bank, tiny_sac_bank
+):
+    """Weights, statistics, replay buffer, random streams and every env's MuJoCo state come
+    back: the evaluations after the resume are the uninterrupted run's, bit for bit."""
+    bank = tiny_ppo_bank if algo == "ppo" else tiny_sac_bank
+    hyper = {"n_steps": 128, "batch_size": 32, "n_epochs": 2} if algo == "ppo" else {"learning_starts": 64}
+
+    def cfg(name):
+        return RunConfig(
+            env="HalfCheetah",
+            algo=algo,
+            size="tiny",
+            init="weit",
+            steps=768,
+            seed=5,
+            bank=str(bank),
+            run_dir=str(tmp_path / name),
+            eval_freq=128,
+            eval_episodes=2,
+            checkpoint_freq=256,
+            fit_steps=10,
+            finetune_steps=10,
+            progress_bar=False,
+            hyperparam_overrides=hyper,
+        )
+
+    whole = _evaluations(train(cfg("whole")))
+    with pytest.raises(RuntimeError, match="killed"):
+        train(cfg("resumed"), callbacks=[_Killed(at=450)])
+    assert int((tmp_path / "resumed" / "checkpoint" / "timesteps.txt").read_text()) == 256
+    resumed = _evaluations(train(cfg("resumed")))
+    assert [row[0] for row in whole] == [str(s) for s in range(0, 769, 128)]
+    assert resumed == whole

@@ -32,6 +32,7 @@ from weit_rl.experts import (
     read_expert_manifest,
     shipped,
 )
+from weit_rl.numerics import pin_kernels
 from weit_rl.recipe import check_init
 from weit_rl.studies.definition import add_study_arguments
 
@@ -445,6 +446,7 @@ def _interrupt(signum: int, frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.cmd not in LIGHT_COMMANDS:
+        pin_kernels()  # before torch chooses its kernels: same command, same run on any machine
         import torch
 
         # Small MLPs gain nothing from intra-op threads, and extra threads thrash when several

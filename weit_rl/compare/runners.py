@@ -24,10 +24,12 @@ from weit_rl import UserError
 from weit_rl.agents import RunConfig, train
 from weit_rl.compare.study import definition, is_done, merge_study, read_scratch, read_study, record_run, write_study
 from weit_rl.compare.sweep import Sweep
+from weit_rl.numerics import PINNED
 
 # One thread per run for every library that might start a pool: runs are the parallelism.
 # Set before a worker starts, since numpy's BLAS reads them when it is first imported.
 ONE_THREAD = {"WEIT_RL_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+WORKER_ENV = ONE_THREAD | PINNED  # and the pinned kernels: a run trains the same on any worker
 
 Result = tuple[str, dict[str, str]]  # (scratch run folder, the files to record)
 Done = Callable[[str, Result | None, BaseException | None], None]
@@ -91,7 +93,7 @@ def available_cores() -> int:
 
 
 def _one_thread() -> None:
-    os.environ.update(ONE_THREAD)
+    os.environ.update({k: os.environ.get(k, v) for k, v in WORKER_ENV.items()})  # before torch's first op
     import torch
 
     torch.set_num_threads(1)
@@ -106,11 +108,11 @@ def spawn_pool(workers: int, initializer: Callable[[], None] = _one_thread) -> P
 
 
 def run_local(cfgs: list[dict[str, Any]], command: str, workers: int, done: Done) -> None:
-    """Runs in `workers` spawned processes, one torch thread each (ONE_THREAD)."""
+    """Runs in `workers` spawned processes, one torch thread each, kernels pinned (WORKER_ENV)."""
     pool = spawn_pool(workers, _local_worker)
     try:
         saved = dict(os.environ)
-        os.environ.update({k: os.environ.get(k, v) for k, v in ONE_THREAD.items()})
+        os.environ.update({k: os.environ.get(k, v) for k, v in WORKER_ENV.items()})
         try:  # workers are spawned by the submits and inherit this environment; ours is put back
             futures = {pool.submit(train_one, cfg, command): cfg["run_dir"] for cfg in cfgs}
         finally:
@@ -142,7 +144,7 @@ def run_ray(cfgs: list[dict[str, Any]], command: str, workers: int, address: str
     started = not ray.is_initialized()
     if started:
         try:
-            runtime_env = {"env_vars": ONE_THREAD}
+            runtime_env = {"env_vars": WORKER_ENV}
             if address:
                 ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
             else:

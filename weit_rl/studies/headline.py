@@ -29,7 +29,7 @@ NO_INTERVAL = f"n < {stats.MIN_RUNS}: no interval"
 BASELINES = ("scratch", "distill", "select")
 ALL_ARMS = ("scratch", "weit", "distill", "select")
 # config.yaml fields that differ between runs of one arm by design; any other difference is a mixed recipe.
-PER_RUN = ("seed", "size", "net_arch", "run_dir", "device", "progress_bar", "expert", "code_version")
+PER_RUN = ("seed", "size", "net_arch", "run_dir", "device", "progress_bar", "expert", "code_version", "kernels")
 RECIPE_ARMS = ("weit", "distill")  # the arms whose initialization recipe the page lists
 INIT_RECIPE = ("fit_steps", "finetune_steps", "calib", "rebalance", "scale_penalty")
 TRAINING = ("learner", "warmup_steps", "retention", "retention_steps", "lr_scale")  # listed for every arm

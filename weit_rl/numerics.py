@@ -1,0 +1,46 @@
+"""Pinned floating-point kernels, so that one configuration trains the same run on any
+x86-64 machine, not only on the one it first ran on.
+
+torch and MKL choose their vector kernels once per process, by the CPU they find
+(instruction set and vendor), and different kernels round differently. A template start
+runs thousands of optimizer steps and a MuJoCo task is chaotic, so a difference in the last
+bit grows into a different run: the headline's Hopper 64x3 seed-0 runs, trained on another
+session's machine than seeds 1-4, started 3,506 and 3,333 from one configuration.
+MKL's conditional numerical reproducibility (MKL_CBWR=COMPATIBLE) and torch's AVX2 kernels
+exist on every x86-64 machine of the last decade; they cost ~20% of an initialization's CPU
+time and no difference beyond measurement noise in training (docs/protocol.md, "Same command, same run", has the
+measurements). CUDA runs are not covered."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+X86 = platform.machine().lower() in ("x86_64", "amd64")
+PINNED = {"MKL_CBWR": "COMPATIBLE", "ATEN_CPU_CAPABILITY": "avx2"} if X86 else {}
+
+
+def pin_kernels() -> None:
+    """Call before torch is first used: both libraries read these once. A value the user
+    set wins (e.g. ATEN_CPU_CAPABILITY=avx512 for speed, at the price of reruns elsewhere)."""
+    for key, value in PINNED.items():
+        os.environ.setdefault(key, value)
+
+
+def kernels() -> str:
+    """The kernels this process computes with and the CPU, for a run's config.yaml: runs
+    of one cell that name different kernels may differ in the last bits and beyond."""
+    import torch
+
+    capability = torch.backends.cpu.get_cpu_capability()
+    return f"torch {capability}, MKL_CBWR={os.environ.get('MKL_CBWR', 'unset')}, CPU {cpu_model()}"
+
+
+def cpu_model() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
