@@ -41,17 +41,25 @@ def test_study_file_calls_compare_with_the_headline_protocol():
         args = parse(*call.argv(2))  # compare's own parser reads the call
         algo = call.options["algo"]
         assert (args.env, args.algo, args.study, args.profile) == (call.env, algo, "headline", "full")
-        assert "small" in args.sizes.split(",") and args.primary_size == "small" and args.primary == "weit:scratch"
-        assert args.inits.split(",") == (
-            ["scratch", "weit", "distill", "select"] if algo == "ppo" else ["scratch", "weit", "distill"]
-        )
-        assert args.arm is None  # default recipes only
-        assert args.settings == (CONTROLLED if algo == "ppo" else None)
+        assert args.primary_size == "small" and args.primary == "weit:scratch"
+        arms = args.inits.split(",")
+        assert arms[:3] == ["scratch", "weit", "distill"] and set(arms) <= {*arms[:3], "select", "select_kl"}
+        if algo == "sac":
+            assert arms == ["scratch", "weit", "distill"]
+        # select is trained as its paper trains it; select_kl is the earlier recipe, shown once
+        defined = dict(a.split(":", 1) for a in args.arm or [])
+        assert defined.get("select", "init=select,retention=0.0") == "init=select,retention=0.0"
+        assert defined.get("select_kl", "init=select,retention=1.0") == "init=select,retention=1.0"
+        learner = ["learner=expert"] if call.env == "Walker2d" else []  # the learner pilot's choice
+        assert args.settings == (CONTROLLED + learner if algo == "ppo" else None)
         assert (args.steps, args.eval_freq, args.eval_episodes) == (
             (200_000, 10_000, 10) if algo == "ppo" else (100_000, 5_000, 10)
         )
     want = study.parts()
     assert want[("Hopper", "ppo")]["seeds"] == {"small": 10, "tiny": 5, "64x3": 5, "medium": 5}
+    assert want[("Hopper", "ppo")]["planned"]["small"] == ["scratch", "weit", "distill", "select", "select_kl"]
+    assert want[("Hopper", "ppo")]["planned"]["tiny"] == ["scratch", "weit", "distill", "select_kl"]
+    assert want[("HalfCheetah", "ppo")]["planned"]["256x4"] == ["scratch", "weit", "distill"]
     assert want[("HalfCheetah", "sac")]["arms"] == ["scratch", "weit", "distill"]
 
 

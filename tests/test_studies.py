@@ -78,7 +78,7 @@ def test_bad_study_files_say_what_is_wrong(change, message):
 def test_unknown_study_and_call_name_the_known_ones():
     with pytest.raises(UserError, match="studies: .*headline"):
         load("nope")
-    with pytest.raises(UserError, match="calls: ppo-small, ppo-sizes, sac"):
+    with pytest.raises(UserError, match="calls: ppo-small, ppo-sizes, ppo-above-expert"):
         load("headline").select(call="nope")
 
 

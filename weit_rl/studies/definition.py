@@ -95,17 +95,21 @@ class Study:
         return Path("reports") / self.name
 
     def parts(self) -> dict[tuple[str, str], dict[str, Any]]:
-        """(task, algorithm) -> the sizes, arms and seeds per size the study holds when every
-        call of its main folder has run."""
+        """(task, algorithm) -> the sizes, arms, seeds per size and arms per size ("planned")
+        the study holds when every call of its main folder has run."""
         out: dict[tuple[str, str], dict[str, Any]] = {}
         for call in self.calls:
             if "report_dir" in call.options or call.options["study"] != self.name:
                 continue
-            part = out.setdefault((call.env, call.options["algo"]), {"sizes": [], "arms": [], "seeds": {}})
+            part = out.setdefault(
+                (call.env, call.options["algo"]), {"sizes": [], "arms": [], "seeds": {}, "planned": {}}
+            )
             part["arms"] += [a for a in call.arms if a not in part["arms"]]
             for size in call.options["sizes"]:
                 part["sizes"] += [] if size in part["sizes"] else [size]
                 part["seeds"][size] = max(call.options["seeds"], part["seeds"].get(size, 0))
+                planned = part["planned"].setdefault(size, [])  # the arms some call runs at this size
+                planned += [a for a in call.arms if a not in planned]
         return out
 
     def select(self, call: str | None = None, env: str | None = None) -> list[Call]:

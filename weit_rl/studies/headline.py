@@ -127,6 +127,7 @@ def collect(study_dir: Path, expected: dict[tuple[str, str], dict]) -> dict[str,
             "sizes": sizes,
             "arms": arms,
             "expected_runs": want["seeds"],
+            "planned": {size: want.get("planned", {}).get(size, arms) for size in sizes},
             "runs": {},
             "comparisons": {},
             "steps_to_50": {},
@@ -263,13 +264,12 @@ def render(s: dict[str, Any], notes: Sequence[str] = ()) -> str:
     for part in parts.values():
         for size in part["sizes"]:
             runs = part["runs"].get(size, {})
-            count = ", ".join(f"{a} {runs.get(a, 0)}" for a in part["arms"]) + f" / {part['expected_runs'][size]}"
+            planned = part["planned"][size]
+            count = ", ".join(f"{a} {runs.get(a, 0)}" for a in planned) + f" / {part['expected_runs'][size]}"
             row = [part["task"], part["algo"].upper(), size_label(size), count]
             for base in BASELINES:
                 c = part["comparisons"].get(size, {}).get(base)
-                row.append(
-                    "-" if base not in part["arms"] else NOT_RUN if c is None else f"{fmt(c, '+')} {cell_verdict(c)}"
-                )
+                row.append("-" if base not in planned else NOT_RUN if c is None else f"{fmt(c, '+')} {cell_verdict(c)}")
             lines.append("| " + " | ".join(row) + " |")
     lines += ["", resolution(parts)]
     lines += [
@@ -286,7 +286,7 @@ def render(s: dict[str, Any], notes: Sequence[str] = ()) -> str:
     for algo in dict.fromkeys(p["algo"] for p in parts.values()):
         mine = [p for p in parts.values() if p["algo"] == algo]
         for size in order_sizes(list(dict.fromkeys(z for p in mine for z in p["sizes"]))):
-            for arm in dict.fromkeys(a for p in mine for a in p["arms"]):
+            for arm in dict.fromkeys(a for p in mine for a in p["planned"].get(size, [])):
                 v = s["iqm"].get(algo, {}).get(size, {}).get(arm)
                 runs = ", ".join(f"{t} {n}" for t, n in v["runs"].items()) if v else "-"
                 lines.append(f"| {algo.upper()} | {size_label(size)} | {arm} | {fmt(v) if v else NOT_RUN} | {runs} |")
@@ -319,7 +319,8 @@ def render(s: dict[str, Any], notes: Sequence[str] = ()) -> str:
     for part in parts.values():
         for size in part["sizes"]:
             got = part["steps_to_50"].get(size, {})
-            row = ["-" if a not in part["arms"] else steps_text(got[a]) if a in got else NOT_RUN for a in ALL_ARMS]
+            planned = part["planned"][size]
+            row = ["-" if a not in planned else steps_text(got[a]) if a in got else NOT_RUN for a in ALL_ARMS]
             lines.append(f"| {part['task']} | {part['algo'].upper()} | {size_label(size)} | " + " | ".join(row) + " |")
     lines += [
         "",
