@@ -122,14 +122,16 @@ def main() -> None:
         for line in partial.read_text().splitlines():
             rec = json.loads(line)
             done[tuple(rec["key"])] = rec
+    # Seed by seed, and within a cell every bank and arm together: an interrupted grid has
+    # whole comparisons rather than one bank's column.
     grid = [
         (bank, init, size, calib, budget, seed)
-        for bank in banks
-        for init in INITS
+        for seed in range(a.seeds)
         for size in sizes
         for calib in calibs
         for budget in BUDGETS
-        for seed in range(a.seeds)
+        for bank in banks
+        for init in INITS
     ]
     key = lambda g: (sha[g[0]], *g[1:], a.episodes)  # noqa: E731
     todo = [g for g in grid if key(g) not in done]
