@@ -31,6 +31,7 @@ from weit_rl.compare.runners import spawn_pool
 from weit_rl.compare.study import portable
 from weit_rl.envs import resolve_task, short_name
 from weit_rl.experts import bank_path
+from weit_rl.numerics import kernel_setting, pin_kernels
 
 SIZES = ["tiny", "small", "64x3", "medium", "large", "512x2"]
 CALIBS = [256, 5000]
@@ -53,7 +54,7 @@ def cell(env_id: str, algo: str, bank: str, init: str, size: str, calib: int, bu
         **BUDGETS[budget],
     )
     returns, seconds = initial_return(prepare(cfg))
-    return float(np.mean(returns)), seconds
+    return float(np.mean(returns)), seconds, kernel_setting()
 
 
 def banks_of(env_id: str, algo: str) -> dict[str, str]:
@@ -117,11 +118,14 @@ def main() -> None:
     sizes, calibs, banks = a.sizes.split(","), [int(c) for c in a.calibs.split(",")], banks_of(env_id, a.algo)
     sha = {name: read_manifest(path)["tensor_sha256"] for name, path in banks.items()}
     partial = out.with_suffix(".partial.jsonl")
+    pin_kernels()  # as the workers do (spawn_pool)
+    setting = kernel_setting()
     done: dict[tuple, dict] = {}
-    if partial.exists():
+    if partial.exists():  # cells computed with other kernels (weit_rl/numerics.py) would mix rounding paths
         for line in partial.read_text().splitlines():
             rec = json.loads(line)
-            done[tuple(rec["key"])] = rec
+            if rec.get("kernels") == setting:
+                done[tuple(rec["key"])] = rec
     # Seed by seed, and within a cell every bank and arm together: an interrupted grid has
     # whole comparisons rather than one bank's column.
     grid = [
@@ -144,8 +148,8 @@ def main() -> None:
         }
         for n, fut in enumerate(as_completed(futures), 1):
             g = futures[fut]
-            ret, seconds = fut.result()
-            rec = {"key": list(key(g)), "bank": g[0], "return": ret, "seconds": seconds}
+            ret, seconds, used = fut.result()
+            rec = {"key": list(key(g)), "bank": g[0], "return": ret, "seconds": seconds, "kernels": used}
             done[key(g)] = rec
             f.write(json.dumps(rec) + "\n")
             f.flush()

@@ -2,11 +2,16 @@
 evaluations, for every arm and both algorithms."""
 
 import csv
+import os
 
 import pytest
+import torch
+import yaml
 from stable_baselines3.common.callbacks import BaseCallback
 
 from weit_rl.agents import RunConfig, train
+from weit_rl.compare.runners import spawn_pool
+from weit_rl.numerics import PINNED, kernel_setting, kernels, pin_kernels
 
 pytestmark = pytest.mark.slow  # trains: left out of `make test-fast`
 
@@ -41,6 +46,8 @@ def test_two_runs_of_one_configuration_evaluate_identically(algo, init, tmp_path
         )
         runs.append(_evaluations(train(cfg)))
     assert len(runs[0]) >= 3 and runs[0] == runs[1]
+    saved = yaml.safe_load((tmp_path / "a" / "config.yaml").read_text())
+    assert saved["kernels"] == kernels()  # what it computed with, should a rerun elsewhere differ
 
 
 class _Killed(BaseCallback):
@@ -91,3 +98,22 @@ def test_a_run_resumed_from_its_checkpoint_continues_as_the_uninterrupted_one(
     resumed = _evaluations(train(cfg("resumed")))
     assert [row[0] for row in whole] == [str(s) for s in range(0, 769, 128)]
     assert resumed == whole
+
+
+def test_pinned_kernels_leave_a_users_choice(monkeypatch):
+    monkeypatch.delenv("MKL_CBWR", raising=False)
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "default")
+    pin_kernels()
+    assert os.environ.get("MKL_CBWR") == PINNED.get("MKL_CBWR")
+    assert os.environ["ATEN_CPU_CAPABILITY"] == "default"
+
+
+@pytest.mark.skipif(
+    torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512"), reason="needs an x86-64 CPU with AVX2"
+)
+def test_workers_compute_with_the_pinned_kernels(monkeypatch):
+    """compare's and the benchmarks' workers: the same kernels on any x86-64 machine."""
+    for key in PINNED:
+        monkeypatch.delenv(key, raising=False)
+    with spawn_pool(1) as pool:
+        assert pool.submit(kernel_setting).result() == "torch AVX2, MKL_CBWR=COMPATIBLE"

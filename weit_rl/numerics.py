@@ -28,13 +28,17 @@ def pin_kernels() -> None:
         os.environ.setdefault(key, value)
 
 
-def kernels() -> str:
-    """The kernels this process computes with and the CPU, for a run's config.yaml: runs
-    of one cell that name different kernels may differ in the last bits and beyond."""
+def kernel_setting() -> str:
+    """The kernels this process computes with: results agree bit for bit only between equal settings."""
     import torch
 
-    capability = torch.backends.cpu.get_cpu_capability()
-    return f"torch {capability}, MKL_CBWR={os.environ.get('MKL_CBWR', 'unset')}, CPU {cpu_model()}"
+    return f"torch {torch.backends.cpu.get_cpu_capability()}, MKL_CBWR={os.environ.get('MKL_CBWR', 'unset')}"
+
+
+def kernels() -> str:
+    """The kernels and the CPU, for a run's config.yaml: runs of one cell that name different
+    kernel settings may differ in the last bits and beyond."""
+    return f"{kernel_setting()}, CPU {cpu_model()}"
 
 
 def cpu_model() -> str:
