@@ -24,6 +24,7 @@ from weit_rl.agents import RunConfig, new_model, prepare
 from weit_rl.agents.expert import pretraining
 from weit_rl.config import expert_recipe, learner_hyperparams
 from weit_rl.envs import resolve_task, short_name
+from weit_rl.numerics import kernels, pin_kernels
 
 SCHEMES = ("none", "hard", "soft")
 
@@ -86,6 +87,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", default="reports/pretraining/speed")
     a = p.parse_args()
+    pin_kernels()  # the kernels every run computes with (weit_rl/numerics.py)
     torch.set_num_threads(1)
     env_id = resolve_task(a.env)
     cpu: dict[str, list[float]] = {s: [] for s in SCHEMES}
@@ -102,7 +104,7 @@ def main() -> None:
         "algo": a.algo,
         "steps": a.steps,
         "repeats": a.repeats,
-        "machine": f"{platform.machine()}, torch threads 1",
+        "machine": f"{platform.machine()}, torch threads 1, {kernels()}",
         "cpu_steps_per_s": cpu,
         "wall_steps_per_s": wall,
     }
