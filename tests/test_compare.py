@@ -327,6 +327,12 @@ def test_one_study_folder_holds_several_tasks(local_sweep, tmp_path):
     ) == [folder / "Hopper-ppo.md"]
     assert json.loads((folder / "Hopper-ppo.json").read_text())["results"] == results["Hopper-ppo"]
     assert not (folder / "HalfCheetah-ppo.md").exists()
+    (folder / "runs" / "Ant").mkdir()  # a part whose sweep started but recorded no run yet
+    ant = json.loads((folder / "runs" / "Hopper" / "study-ppo.json").read_text()) | {"env_id": "Ant-v5"}
+    (folder / "runs" / "Ant" / "study-ppo.json").write_text(json.dumps(ant))
+    every = parse("--study", "tiny", "--report-only", "--report-dir", str(tmp_path / "reports"), "--reps", "50")
+    assert compare.run_compare(every, "t") == [folder / "HalfCheetah-ppo.md", folder / "Hopper-ppo.md"]
+    shutil.rmtree(folder / "runs" / "Ant")
     only = parse("--study", "tiny", "--report-only", "--report-dir", str(tmp_path / "reports"))
     with pytest.raises(UserError, match="has parts HalfCheetah-ppo, Hopper-ppo: pick one with --env"):
         compare.resolve(only)

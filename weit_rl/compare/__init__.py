@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -76,7 +77,14 @@ def run_compare(args: argparse.Namespace, command: str) -> list[Path]:
 
     start = time.time()
     if args.report_only:
-        return [_report(sweep, args, command, start, []) for sweep in resolve_parts(args)]
+        written = []
+        for sweep in resolve_parts(args):
+            if args.env is None and not any(map(study.is_done, sweep.study_file.parent.glob(f"{sweep.algo}-*"))):
+                # a part started elsewhere whose first run has not landed: every other part is still rebuilt
+                print(f"{sweep.part}: no run recorded yet in {sweep.study_file.parent}, no report", file=sys.stderr)
+                continue
+            written.append(_report(sweep, args, command, start, []))
+        return written
     sweep = resolve(args)
     trained = run_sweep(sweep, command, args.backend, args.workers, args.address)
     d = study.read_study(sweep.study_file)  # the report covers every sweep of the part
