@@ -259,6 +259,8 @@ def _check_counts(cfg: RunConfig) -> None:
             raise UserError(f"{name} must be >= {low}, got {getattr(cfg, name)}: pass {flag} {max(low, 1)} or more")
     if cfg.calib is not None and cfg.calib < 1:
         raise UserError(f"calib must be >= 1, got {cfg.calib}: pass --calib N, or leave it out to use the whole bank")
+    if not cfg.lr_scale > 0:  # SB3 would fail later, mid-construction, with its own message
+        raise UserError(f"lr_scale must be > 0, got {cfg.lr_scale}: pass --lr-scale 1 to keep the config's rate")
 
 
 def prepare(cfg: RunConfig) -> RunConfig:

@@ -236,6 +236,7 @@ BAD = [
     (["train", "--env", "HalfCheetah", "--size", "8192x3", "--bank", "{ppo}"], "above the limit of 50M"),
     (["train", "--env", "HalfCheetah", "--eval-freq", "0", "--bank", "{ppo}"], "eval_freq must be >= 1"),
     (["train", "--env", "HalfCheetah", "--eval-episodes", "0", "--bank", "{ppo}"], "eval_episodes must be >= 1"),
+    (["train", "--env", "HalfCheetah", "--lr-scale", "0", "--bank", "{ppo}"], "lr_scale must be > 0"),
     (
         ["train", "--env", "HalfCheetah", "--algo", "sac", "--bank", "{sac}", "--hyperparams", "learning_starts=10000"],
         "learning_starts=10000",
