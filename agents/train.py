@@ -96,7 +96,11 @@ def _train(cfg: RunConfig, run_dir: Path, command: str | None, callbacks: list[B
     eval_env = make_eval_env(cfg, model.get_env())
     streams = restore_run_state(ckpt_dir, model, eval_env) if resumed else None
     if resumed and streams is None:
-        print(f"{ckpt_dir} was saved within a rollout (Ctrl-C): the run goes on with new episodes", file=sys.stderr)
+        print(
+            f"{ckpt_dir} holds no run state (saved by Ctrl-C within a rollout, or by an older weit_rl): "
+            "the run goes on with new episodes, not as the uninterrupted run would",
+            file=sys.stderr,
+        )
     all_callbacks = CallbackList(
         [
             EvalCSVCallback(
