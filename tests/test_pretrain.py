@@ -73,10 +73,10 @@ def test_soft_penalty_is_zero_exactly_at_compositions():
 def test_soft_penalty_pulls_weights_towards_the_composition():
     model = _model("ppo", "soft")
     tied = model.policy.tied
-    start = float(soft_penalty(1.0, tied))
+    start = soft_penalty(1.0, tied).item()
     assert start == 0.0  # starts in template form
     model.learn(128)
-    assert 0.0 < float(soft_penalty(1.0, tied))  # RL moved the weights, the penalty keeps them near
+    assert 0.0 < soft_penalty(1.0, tied).item()  # RL moved the weights, the penalty keeps them near
 
 
 LOADER = """
