@@ -21,29 +21,32 @@ def _evaluations(run_dir):
         return [(row["timesteps"], row["mean_return"], row["returns"]) for row in csv.DictReader(f)]
 
 
+def _tiny_run(run_dir, algo, bank, n_epochs=1, **kw) -> RunConfig:
+    """A few hundred steps of a tiny policy, evaluated every 128 steps on 2 episodes."""
+    hyper = {"n_steps": 128, "batch_size": 32, "n_epochs": n_epochs} if algo == "ppo" else {"learning_starts": 64}
+    return RunConfig(
+        env="HalfCheetah",
+        algo=algo,
+        size="tiny",
+        bank=str(bank),
+        run_dir=str(run_dir),
+        eval_freq=128,
+        eval_episodes=2,
+        fit_steps=10,
+        finetune_steps=10,
+        progress_bar=False,
+        hyperparam_overrides=hyper,
+        **kw,
+    )
+
+
 @pytest.mark.parametrize("algo", ["ppo", "sac"])
 @pytest.mark.parametrize("init", ["scratch", "weit", "distill"])
 def test_two_runs_of_one_configuration_evaluate_identically(algo, init, tmp_path, tiny_ppo_bank, tiny_sac_bank):
     bank = tiny_ppo_bank if algo == "ppo" else tiny_sac_bank
-    hyper = {"n_steps": 128, "batch_size": 32, "n_epochs": 1} if algo == "ppo" else {"learning_starts": 64}
     runs = []
     for name in ("a", "b"):
-        cfg = RunConfig(
-            env="HalfCheetah",
-            algo=algo,
-            size="tiny",
-            init=init,
-            steps=256,
-            seed=3,
-            bank=str(bank),
-            run_dir=str(tmp_path / name),
-            eval_freq=128,
-            eval_episodes=2,
-            fit_steps=10,
-            finetune_steps=10,
-            progress_bar=False,
-            hyperparam_overrides=hyper,
-        )
+        cfg = _tiny_run(tmp_path / name, algo, bank, init=init, steps=256, seed=3)
         runs.append(_evaluations(train(cfg)))
     assert len(runs[0]) >= 3 and runs[0] == runs[1]
     saved = yaml.safe_load((tmp_path / "a" / "config.yaml").read_text())
@@ -70,26 +73,9 @@ def test_a_run_resumed_from_its_checkpoint_continues_as_the_uninterrupted_one(
     """Weights, statistics, replay buffer, random streams and every env's MuJoCo state come
     back: the evaluations after the resume are the uninterrupted run's, bit for bit."""
     bank = tiny_ppo_bank if algo == "ppo" else tiny_sac_bank
-    hyper = {"n_steps": 128, "batch_size": 32, "n_epochs": 2} if algo == "ppo" else {"learning_starts": 64}
 
     def cfg(name):
-        return RunConfig(
-            env="HalfCheetah",
-            algo=algo,
-            size="tiny",
-            init="weit",
-            steps=768,
-            seed=5,
-            bank=str(bank),
-            run_dir=str(tmp_path / name),
-            eval_freq=128,
-            eval_episodes=2,
-            checkpoint_freq=256,
-            fit_steps=10,
-            finetune_steps=10,
-            progress_bar=False,
-            hyperparam_overrides=hyper,
-        )
+        return _tiny_run(tmp_path / name, algo, bank, n_epochs=2, init="weit", steps=768, seed=5, checkpoint_freq=256)
 
     whole = _evaluations(train(cfg("whole")))
     with pytest.raises(RuntimeError, match="killed"):
