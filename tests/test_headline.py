@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from test_compare import EXPERT, RANDOM, REPS, SEED, STEPS, parse, percentile_ci, synthetic_study
+from test_compare import ARMS, EXPERT, RANDOM, REPS, SEED, STEPS, parse, percentile_ci, synthetic_study, write_runs
 
 from weit_rl import compare, stats
 from weit_rl.studies import load
@@ -24,10 +24,11 @@ EXPECTED = {
         "arms": ["scratch", "weit", "distill", "select"],
         "seeds": {"tiny": 6, "small": 6, "medium": 6},
     },
-    ("Walker2d", "ppo"): {
+    ("Walker2d", "ppo"): {  # its learner pilot chose another scratch: the arm scratch_fresh stands for scratch
         "sizes": ["tiny", "small"],
-        "arms": ["scratch", "weit", "distill"],
+        "arms": ["scratch", "weit", "distill", "scratch_fresh"],
         "seeds": {"tiny": 5, "small": 5},
+        "scratch": "scratch_fresh",
     },
     ("Hopper", "sac"): {"sizes": ["small"], "arms": ["scratch", "weit", "distill"], "seeds": {"small": 5}},
 }
@@ -43,13 +44,21 @@ def test_study_file_calls_compare_with_the_headline_protocol():
         assert (args.env, args.algo, args.study, args.profile) == (call.env, algo, "headline", "full")
         assert args.primary_size == "small" and args.primary == "weit:scratch"
         arms = args.inits.split(",")
-        assert arms[:3] == ["scratch", "weit", "distill"] and set(arms) <= {*arms[:3], "select", "select_kl"}
+        assert (
+            {"weit", "distill"} <= set(arms) <= {"scratch", "weit", "distill", "select", "select_kl", "scratch_fresh"}
+        )
+        # the scratch the learner pilot chose: SB3's own statistics on HalfCheetah PPO, the controlled ones elsewhere
+        want = "scratch_fresh" if (call.env, algo) == ("HalfCheetah", "ppo") else "scratch"
+        assert want in arms and study.parts()[(call.env, algo)]["scratch"] == want
         if algo == "sac":
             assert arms == ["scratch", "weit", "distill"]
         # select is trained as its paper trains it; select_kl is the earlier recipe, shown once
         defined = dict(a.split(":", 1) for a in args.arm or [])
         assert defined.get("select", "init=select,retention=0.0") == "init=select,retention=0.0"
         assert defined.get("select_kl", "init=select,retention=1.0") == "init=select,retention=1.0"
+        assert defined.get("scratch_fresh", "init=scratch,obs_stats=fresh,obs_update=running") == (
+            "init=scratch,obs_stats=fresh,obs_update=running"
+        )
         learner = ["learner=expert"] if call.env == "Walker2d" else []  # the learner pilot's choice
         assert args.settings == (CONTROLLED + learner if algo == "ppo" else None)
         assert (args.steps, args.eval_freq, args.eval_episodes) == (
@@ -59,7 +68,7 @@ def test_study_file_calls_compare_with_the_headline_protocol():
     assert want[("Hopper", "ppo")]["seeds"] == {"small": 10, "tiny": 5, "64x3": 5, "medium": 5}
     assert want[("Hopper", "ppo")]["planned"]["small"] == ["scratch", "weit", "distill", "select", "select_kl"]
     assert want[("Hopper", "ppo")]["planned"]["tiny"] == ["scratch", "weit", "distill", "select_kl"]
-    assert want[("HalfCheetah", "ppo")]["planned"]["256x4"] == ["scratch", "weit", "distill"]
+    assert want[("HalfCheetah", "ppo")]["planned"]["256x4"] == ["scratch_fresh", "weit", "distill"]
     assert want[("HalfCheetah", "sac")]["arms"] == ["scratch", "weit", "distill"]
 
 
@@ -92,7 +101,10 @@ def run_auc_and_steps(run: Path) -> tuple[float, float]:
 def summary(tmp_path_factory):
     root = tmp_path_factory.mktemp("headline")
     runs = synthetic_study(root, seeds=6)  # HalfCheetah PPO: tiny, small x scratch, weit, distill
-    synthetic_study(root, seeds=5, env="Walker2d")
+    walker = synthetic_study(root, seeds=5, env="Walker2d")
+    write_runs(walker, {"scratch_fresh": 400.0}, 5, env="Walker2d")
+    part = walker / "Walker2d" / "study-ppo.json"
+    part.write_text(json.dumps(dict(json.loads(part.read_text()), inits=[*ARMS, "scratch_fresh"])))
     for seed in (3, 4):  # a cell below MIN_RUNS
         for name in ("config.yaml", "evaluations.csv"):
             (runs / "Walker2d" / f"ppo-tiny-distill-s{seed}" / name).unlink()
@@ -144,6 +156,21 @@ def test_auc_difference_matches_a_hand_computation(summary):
     assert "Holm-corrected over every cell of this table" in text
     assert "## Read with\n\n- what a later study found\n" in text
     assert "- HalfCheetah PPO: weit vs scratch at size tiny, mean AUC difference" in text  # the declared primary
+
+
+def test_a_part_s_scratch_baseline_is_the_arm_its_learner_pilot_chose(summary):
+    runs, text, data = summary
+    x, y = (
+        np.array([run_auc_and_steps(runs / "Walker2d" / f"ppo-small-{arm}-s{s}")[0] for s in range(5)])
+        for arm in ("weit", "scratch_fresh")
+    )
+    part = data["parts"]["Walker2d-ppo"]
+    assert part["comparisons"]["small"]["scratch"]["estimate"] == pytest.approx(x.mean() - y.mean())
+    assert part["arms"] == ["scratch", "weit", "distill"] and part["runs"]["small"]["scratch"] == 5
+    assert data["iqm"]["ppo"]["small"]["scratch"]["runs"] == {"HalfCheetah": 6, "Walker2d": 5}
+    assert "- Walker2d PPO: scratch is the arm `scratch_fresh`" in text
+    assert "  - scratch_fresh (the scratch baseline): " in text
+    assert "- HalfCheetah PPO: scratch is the arm" not in text
 
 
 def test_iqm_across_tasks_is_stratified_by_task(summary):

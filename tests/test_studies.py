@@ -67,12 +67,32 @@ def test_candidates_all_but_adds_the_recorded_arms(tmp_path, monkeypatch):
         ({"compare": {"workers": 2}}, "unknown keys workers"),
         ({"calls": [{"name": "a", "arms": ["weit"]}]}, "env is required"),
         ({"calls": [{"name": "a", "env": "Hopper", "arms": ["weit"]}] * 2}, "given twice"),
+        ({"scratch": {"Hopper-ppo": "scratch_fresh"}}, "Hopper-ppo: scratch_fresh is not an arm of a call"),
+        ({"scratch": {"Walker2d-ppo": "weit"}}, "Walker2d-ppo: weit is not an arm of a call"),
     ],
 )
 def test_bad_study_files_say_what_is_wrong(change, message):
     d = {"description": "d", "arms": {"weit": {}}, "calls": [{"name": "a", "env": "Hopper", "arms": ["weit"]}]}
     with pytest.raises(UserError, match=message):
         parse("demo", {**d, **change})
+
+
+def test_a_part_names_its_scratch_baseline():
+    arms = {"scratch": {}, "weit": {}, "scratch_fresh": {"init": "scratch", "obs_stats": "fresh"}}
+    calls = [
+        {
+            "name": "a",
+            "env": ["Hopper", "Ant"],
+            "sizes": ["small"],
+            "seeds": 5,
+            "arms": ["scratch", "weit", "scratch_fresh"],
+        }
+    ]
+    study = parse(
+        "demo", {"description": "d", "arms": arms, "calls": calls, "scratch": {"Hopper-ppo": "scratch_fresh"}}
+    )
+    assert study.parts()[("Hopper", "ppo")]["scratch"] == "scratch_fresh"
+    assert study.parts()[("Ant", "ppo")]["scratch"] == "scratch"
 
 
 def test_unknown_study_and_call_name_the_known_ones():

@@ -11,6 +11,8 @@ A study file holds:
   `build_bank` (`weit-rl templates` options) builds the call's `bank` first when it is absent;
 - summary (optional): the page written across the study's parts (weit_rl/studies/summaries.py);
 - notes (optional): what the summary must say that the runs cannot (later findings);
+- scratch (optional): "<Env>-<algo>" -> the arm that is that part's scratch baseline in the
+  summary, where a learner pilot chose another scratch than the arm named scratch;
 - references (optional): published numbers the summary sets beside the study's, with their source."""
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import yaml
 
 from weit_rl import UserError
 
-KEYS = {"description", "compare", "arms", "calls", "summary", "notes", "references"}
+KEYS = {"description", "compare", "arms", "calls", "summary", "notes", "references", "scratch"}
 CALL_KEYS = {"name", "env", "arms", "build_bank"}
 # compare options a study file may give (the rest, --workers and the backend, belong to the machine).
 OPTIONS = {
@@ -88,6 +90,7 @@ class Study:
     summary: str | None = None
     notes: tuple[str, ...] = ()
     references: dict[str, Any] | None = None
+    scratch: tuple[tuple[str, str], ...] = ()  # ("<Env>-<algo>", arm): a part's scratch baseline
 
     @property
     def folder(self) -> Path:
@@ -101,8 +104,10 @@ class Study:
         for call in self.calls:
             if "report_dir" in call.options or call.options["study"] != self.name:
                 continue
+            env, algo = call.env, call.options["algo"]
+            scratch = dict(self.scratch).get(f"{env}-{algo}", "scratch")
             part = out.setdefault(
-                (call.env, call.options["algo"]), {"sizes": [], "arms": [], "seeds": {}, "planned": {}}
+                (env, algo), {"sizes": [], "arms": [], "seeds": {}, "planned": {}, "scratch": scratch}
             )
             part["arms"] += [a for a in call.arms if a not in part["arms"]]
             for size in call.options["sizes"]:
@@ -186,8 +191,18 @@ def parse(name: str, d: dict[str, Any]) -> Study:
                     build_bank=None if build is None else tuple(map(str, build)),
                 )
             )
+    scratch = d.get("scratch") or {}
+    for part, arm in scratch.items():
+        if not any(f"{c.env}-{c.options['algo']}" == part and arm in c.arms for c in calls):
+            raise UserError(f"{where} scratch: {part}: {arm} is not an arm of a call of that part")
     return Study(
-        name, d["description"], tuple(calls), d.get("summary"), tuple(d.get("notes") or ()), d.get("references")
+        name,
+        d["description"],
+        tuple(calls),
+        d.get("summary"),
+        tuple(d.get("notes") or ()),
+        d.get("references"),
+        tuple(scratch.items()),
     )
 
 

@@ -22,6 +22,7 @@ from weit_rl.compare.report import jsonable
 from weit_rl.config import parse_size
 from weit_rl.studies import figures
 from weit_rl.studies.definition import Study
+from weit_rl.studies.figures import role
 
 LEVEL = "0.5"  # steps to 50% of the expert's return
 NOT_RUN = "not run yet"
@@ -113,10 +114,15 @@ def _recipe_first(key: str) -> tuple[int, str]:
     return (RECIPE.index(key), "") if key in RECIPE else (len(RECIPE), key)
 
 
+def scratch_first(arms: list[str]) -> list[str]:
+    return sorted(arms, key=lambda a: a != "scratch")  # stable: the rest keep their order
+
+
 def collect(study_dir: Path, expected: dict[tuple[str, str], dict]) -> dict[str, Any]:
     """Every number of the page, from the parts' JSON reports."""
     parts, pooled = {}, {}
     for (env, algo), want in expected.items():
+        scratch = want.get("scratch", "scratch")
         path = study_dir / f"{env}-{algo}.json"
         data = json.loads(path.read_text()) if path.exists() else None
         sizes, arms = order_sizes(want["sizes"]), want["arms"]
@@ -125,9 +131,13 @@ def collect(study_dir: Path, expected: dict[tuple[str, str], dict]) -> dict[str,
             "algo": algo,
             "report": None,
             "sizes": sizes,
-            "arms": arms,
+            "arms": scratch_first([r for a in arms if (r := role(a, scratch))]),
             "expected_runs": want["seeds"],
-            "planned": {size: want.get("planned", {}).get(size, arms) for size in sizes},
+            "scratch": scratch,
+            "planned": {
+                size: scratch_first([r for a in want.get("planned", {}).get(size, arms) if (r := role(a, scratch))])
+                for size in sizes
+            },
             "runs": {},
             "comparisons": {},
             "steps_to_50": {},
@@ -147,10 +157,12 @@ def collect(study_dir: Path, expected: dict[tuple[str, str], dict]) -> dict[str,
         )
         part["primary"] = next((c for c in data["results"]["comparisons"] if c["role"] == "primary"), None)
         for size in sizes:
-            by_arm = cells.get(size, {})
-            part["runs"][size] = {a: len(by_arm[a]["auc"]) for a in arms if a in by_arm}
+            by_arm = {r: v for a, v in cells.get(size, {}).items() if (r := role(a, scratch))}
+            part["runs"][size] = {a: len(by_arm[a]["auc"]) for a in part["arms"] if a in by_arm}
             part["steps_to_50"][size] = {
-                a: median_steps(by_arm[a]["steps"][LEVEL]) for a in arms if LEVEL in by_arm.get(a, {}).get("steps", {})
+                a: median_steps(by_arm[a]["steps"][LEVEL])
+                for a in part["arms"]
+                if LEVEL in by_arm.get(a, {}).get("steps", {})
             }  # none on raw returns
             part["comparisons"][size] = {}
             for base in BASELINES:
@@ -160,7 +172,7 @@ def collect(study_dir: Path, expected: dict[tuple[str, str], dict]) -> dict[str,
                     test = min(x.size, y.size) >= stats.MIN_RUNS
                     p = stats.permutation_test(x, y, np.random.default_rng(seed), reps) if test else None
                     part["comparisons"][size][base] = dict(ci, p=p, n=[int(x.size), int(y.size)], reps=reps)
-            for arm in arms:
+            for arm in part["arms"]:
                 if arm in by_arm:
                     pooled.setdefault((algo, size, arm), {"reps": reps, "seed": seed, "tasks": {}})
                     pooled[(algo, size, arm)]["tasks"][env] = by_arm[arm]["auc"]
@@ -271,6 +283,12 @@ def render(s: dict[str, Any], notes: Sequence[str] = ()) -> str:
                 c = part["comparisons"].get(size, {}).get(base)
                 row.append("-" if base not in planned else NOT_RUN if c is None else f"{fmt(c, '+')} {cell_verdict(c)}")
             lines.append("| " + " | ".join(row) + " |")
+    lines += [
+        f"- {p['task']} {p['algo'].upper()}: scratch is the arm `{p['scratch']}`, the strongest scratch its learner "
+        "pilot found; the arm named scratch there (the controlled settings) is shown in the part's report only."
+        for p in parts.values()
+        if p["scratch"] != "scratch"
+    ]
     lines += ["", resolution(parts)]
     lines += [
         "",
@@ -341,7 +359,8 @@ def render(s: dict[str, Any], notes: Sequence[str] = ()) -> str:
             text = ", ".join(
                 f"{'**mixed** ' if len(v) > 1 else ''}{k}={'|'.join(map(str, v))}" for k, v in fields.items()
             )
-            lines.append(f"  - {arm}: {text or 'the same configuration in every run'}")
+            what = " (the scratch baseline)" if arm == part["scratch"] != "scratch" else ""
+            lines.append(f"  - {arm}{what}: {text or 'the same configuration in every run'}")
     return "\n".join(lines) + "\n"
 
 
@@ -354,6 +373,7 @@ def figure_parts(study_dir: Path, s: dict[str, Any]) -> list[dict[str, Any]]:
             "sizes": p["sizes"],
             "arms": p["arms"],
             "budget": p["budget"],
+            "scratch": p["scratch"],
             "name": name,
         }
         for name, p in s["parts"].items()
