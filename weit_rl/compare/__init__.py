@@ -10,12 +10,13 @@ part per <Env>/<algo> side by side, each with its report; it is all a report nee
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from weit_rl.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from weit_rl.compare.options import PROFILES, add_arguments
@@ -55,16 +56,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _SOURCES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_SOURCES[name]}"), name)
-    globals()[name] = value  # once: later lookups find it as a plain attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _SOURCES, __all__)
 
 
 def run_compare(args: argparse.Namespace, command: str) -> list[Path]:
