@@ -6,10 +6,11 @@ imported on first use (PEP 562): `from weit_rl.agents import RunConfig` loads no
 
 from __future__ import annotations
 
-import importlib
 import sys
 import types
 from typing import TYPE_CHECKING, Any
+
+from weit_rl.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from weit_rl.agents.aids import CriticWarmup, Retention
@@ -81,16 +82,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _SOURCES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_SOURCES[name]}"), name)
-    globals()[name] = value  # once: later lookups find it as a plain attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _SOURCES, __all__)
 
 
 class _Package(types.ModuleType):
