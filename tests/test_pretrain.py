@@ -7,6 +7,7 @@ import sys
 import pytest
 import torch
 from stable_baselines3 import PPO, SAC
+from stable_baselines3.common.utils import polyak_update
 
 import weit_rl.agents.expert as expert_mod
 from weit_rl.bank import load_bank
@@ -54,6 +55,20 @@ def test_rollout_cache_follows_parameter_changes():
         net.scalers.weight[0].mul_(2.0)  # an optimizer step writes in place
         after = net.layer(0)[0]
     assert torch.allclose(after, 2 * before)
+
+
+def test_sac_target_critic_follows_polyak_updates():
+    model = _model("sac", "hard")
+    critic, target = model.policy.critic, model.policy.critic_target
+    obs, act = torch.randn(4, 11), torch.randn(4, 3)
+    with torch.no_grad():
+        before = target(obs, act)[0].clone()  # assembled once, as a training step does
+        for p in critic.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+        polyak_update(critic.parameters(), target.parameters(), 1.0)  # SAC's own update, through .data
+        after = target(obs, act)[0]
+        assert not torch.allclose(after, before)
+        assert torch.allclose(after, critic(obs, act)[0], atol=1e-6)
 
 
 def test_soft_penalty_is_zero_exactly_at_compositions():

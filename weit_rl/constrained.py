@@ -152,6 +152,8 @@ class ConstrainedSACPolicy(_Constrained, SACPolicy):
 
     def _build(self, lr_schedule: Any) -> None:
         super()._build(lr_schedule)
+        for net in self.critic_target.krons:
+            net.cache = False  # SAC's polyak_update moves the target's parameters unseen by the cache
         self.actor.optimizer = self._optimizer(list(self.actor.parameters()), self.actor.tied, lr_schedule(1))
         critic_params = [p for name, p in self.critic.named_parameters() if "features_extractor" not in name]
         self.critic.optimizer = self._optimizer(critic_params, self.critic.tied, lr_schedule(1))

@@ -89,12 +89,16 @@ class KronMLP(nn.Module):
         widths: list[int],
         activation: str = "relu",
         generator: torch.Generator | None = None,
+        cache: bool = True,
     ):
         super().__init__()
         self.templates = templates
         self.scalers = Scalers(templates, widths, generator)
         self.activation = activation
         self.sizes = [templates.d_in, *widths, templates.d_out]
+        # Off for a network whose parameters are written through `.data` (SB3's polyak_update of
+        # target networks): such writes leave the version counters the cache is keyed on unchanged.
+        self.cache = cache
         self._cache: dict[int, tuple[tuple, tuple[Tensor, Tensor]]] = {}
 
     def layer(self, i: int) -> tuple[Tensor, Tensor]:
@@ -103,7 +107,7 @@ class KronMLP(nn.Module):
         t_w, t_b = self.templates.roles(len(self.scalers.widths))[i]
         s_w, s_b = self.scalers.weight[i], self.scalers.bias[i]
         m, n = self.sizes[i + 1], self.sizes[i]
-        if torch.is_grad_enabled():
+        if torch.is_grad_enabled() or not self.cache:
             return assemble(s_w, t_w, m, n), assemble_bias(s_b, t_b, m)
         # _version counts in-place writes (optimizer steps, load_state_dict); data_ptr a move to another device
         key = tuple((t._version, t.data_ptr()) for t in (t_w, t_b, s_w, s_b))
