@@ -17,7 +17,7 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.sac.policies import SACPolicy
 from torch import nn
 
-from weit_rl.constrained import ConstrainedSACPolicy, _activation, _constrain
+from weit_rl.constrained import ConstrainedSACPolicy, activation_name, constrain
 from weit_rl.kron import KronMLP
 from weit_rl.numerics import pin_kernels
 from weit_rl.sb3 import linears
@@ -43,11 +43,11 @@ class Unshared(ConstrainedSACPolicy):
     def make_critic(self, features_extractor=None):
         critic = SACPolicy.make_critic(self, features_extractor)
         qs = [linears(q) for q in critic.q_networks]
-        act = _activation(self.net_args["activation_fn"])
+        act = activation_name(self.net_args["activation_fn"])
         critic.krons = nn.ModuleList(
             [KronMLP(self._templates(q[0].in_features, 1), [m.out_features for m in q[:-1]], act) for q in qs]
         )
-        critic.__dict__["tied"] = [(n, _constrain(critic, n, [[m] for m in q], True)) for n, q in zip(critic.krons, qs)]
+        critic.__dict__["tied"] = [(n, constrain(critic, n, [[m] for m in q], True)) for n, q in zip(critic.krons, qs)]
         return critic
 
 

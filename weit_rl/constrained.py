@@ -25,7 +25,7 @@ CONSTRAINT_KWARGS = {"constraint": "hard", "n_templates": 16, "block": 16, "pena
 Tied = list[tuple[KronMLP, list[list[nn.Module]]]]  # each KronMLP with its layers (groups of Linear modules)
 
 
-def _activation(fn: type[nn.Module]) -> str:
+def activation_name(fn: type[nn.Module]) -> str:
     return next(name for name, cls in ACTIVATIONS.items() if cls is fn)
 
 
@@ -36,7 +36,7 @@ def _swap(root: nn.Module, old: nn.Module, new: nn.Module) -> None:
                 setattr(parent, name, new)
 
 
-def _constrain(root: nn.Module, net: KronMLP, layers: list[list[nn.Module]], hard: bool) -> list[list[nn.Module]]:
+def constrain(root: nn.Module, net: KronMLP, layers: list[list[nn.Module]], hard: bool) -> list[list[nn.Module]]:
     """hard: every Linear module becomes its KronLayer (row slices for a stacked group);
     soft: the modules keep their weights, set to the composition to start with. Returns the
     layers as they now are."""
@@ -102,7 +102,7 @@ class ConstrainedActorCriticPolicy(_Constrained, ActorCriticPolicy):
     def _build(self, lr_schedule: Any) -> None:
         super()._build(lr_schedule)
         actor, (critic,) = ppo_layers(self)
-        act = _activation(self.activation_fn)
+        act = activation_name(self.activation_fn)
         self.actor_kron = KronMLP(
             self._templates(actor[0].in_features, actor[-1].out_features), [m.out_features for m in actor[:-1]], act
         )
@@ -110,7 +110,7 @@ class ConstrainedActorCriticPolicy(_Constrained, ActorCriticPolicy):
             self._templates(critic[0].in_features, 1), [m.out_features for m in critic[:-1]], act
         )
         tied = [
-            (net, _constrain(self, net, [[m] for m in layers], self.hard))
+            (net, constrain(self, net, [[m] for m in layers], self.hard))
             for net, layers in ((self.actor_kron, actor), (self.critic_kron, critic))
         ]
         self.__dict__["tied"] = tied
@@ -133,9 +133,9 @@ class ConstrainedSACPolicy(_Constrained, SACPolicy):
         actor.kron = KronMLP(
             self._templates(hidden[0].in_features, 2 * act_dim),
             [m.out_features for m in hidden],
-            _activation(self.net_args["activation_fn"]),
+            activation_name(self.net_args["activation_fn"]),
         )
-        layers = _constrain(actor, actor.kron, [[m] for m in hidden] + [[actor.mu, actor.log_std]], self.hard)
+        layers = constrain(actor, actor.kron, [[m] for m in hidden] + [[actor.mu, actor.log_std]], self.hard)
         actor.__dict__["tied"] = [(actor.kron, layers)]
         return actor
 
@@ -143,10 +143,10 @@ class ConstrainedSACPolicy(_Constrained, SACPolicy):
         critic = super().make_critic(features_extractor)
         qs = [linears(q) for q in critic.q_networks]
         templates = self._templates(qs[0][0].in_features, 1)
-        act = _activation(self.net_args["activation_fn"])
+        act = activation_name(self.net_args["activation_fn"])
         critic.krons = nn.ModuleList([KronMLP(templates, [m.out_features for m in q[:-1]], act) for q in qs])
         critic.__dict__["tied"] = [
-            (net, _constrain(critic, net, [[m] for m in q], self.hard)) for net, q in zip(critic.krons, qs)
+            (net, constrain(critic, net, [[m] for m in q], self.hard)) for net, q in zip(critic.krons, qs)
         ]
         return critic
 
