@@ -51,8 +51,13 @@ class Unshared(ConstrainedSACPolicy):
         return critic
 
 
-VARIANTS = {"plain": SACPolicy, "hard": ConstrainedSACPolicy, "criticonly": CriticOnly, "actoronly": ActorOnly}
-VARIANTS["unshared"] = Unshared
+VARIANTS = {
+    "plain": SACPolicy,
+    "hard": ConstrainedSACPolicy,
+    "criticonly": CriticOnly,
+    "actoronly": ActorOnly,
+    "unshared": Unshared,
+}
 
 
 def main() -> None:

@@ -89,7 +89,6 @@ class KronMLP(nn.Module):
         widths: list[int],
         activation: str = "relu",
         generator: torch.Generator | None = None,
-        cache: bool = True,
     ):
         super().__init__()
         self.templates = templates
@@ -98,7 +97,7 @@ class KronMLP(nn.Module):
         self.sizes = [templates.d_in, *widths, templates.d_out]
         # Off for a network whose parameters are written through `.data` (SB3's polyak_update of
         # target networks): such writes leave the version counters the cache is keyed on unchanged.
-        self.cache = cache
+        self.cache = True
         self._cache: dict[int, tuple[tuple, tuple[Tensor, Tensor]]] = {}
 
     def layer(self, i: int) -> tuple[Tensor, Tensor]:
