@@ -5,7 +5,7 @@ hard, soft in turn), so drift on the machine hits every scheme alike. CPU second
 thread, time.process_time) are the primary measure, wall seconds beside them.
 
     .venv/bin/python bench/pretrain_speed.py --env HalfCheetah --algo ppo --steps 10240 --repeats 3
-Writes reports/pretraining/speed.md (and .json)."""
+Writes reports/pretraining/speed-<Env>-<algo>.md (and .json)."""
 
 from __future__ import annotations
 
@@ -50,10 +50,14 @@ def config(env_id: str, algo: str, scheme: str, seed: int) -> RunConfig:
 
 
 def timed(cfg: RunConfig, steps: int) -> tuple[float, float]:
-    """(CPU seconds, wall seconds) of `steps` training steps, model construction excluded."""
+    """(CPU seconds, wall seconds) of `steps` training steps, model construction excluded, and for
+    SAC its warm-up of random actions too (no gradient step before `learning_starts`)."""
     model = new_model(cfg)
+    warmup = getattr(model, "learning_starts", 0)
+    if warmup:
+        model.learn(warmup)
     cpu, wall = time.process_time(), time.perf_counter()
-    model.learn(steps)
+    model.learn(steps, reset_num_timesteps=not warmup)
     return time.process_time() - cpu, time.perf_counter() - wall
 
 
@@ -85,7 +89,7 @@ def main() -> None:
     p.add_argument("--algo", default="ppo")
     p.add_argument("--steps", type=int, default=10_240)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--out", default="reports/pretraining/speed")
+    p.add_argument("--out", default=None, help="default reports/pretraining/speed-<Env>-<algo>")
     a = p.parse_args()
     pin_kernels()  # the kernels every run computes with (weit_rl/numerics.py)
     torch.set_num_threads(1)
@@ -108,7 +112,7 @@ def main() -> None:
         "cpu_steps_per_s": cpu,
         "wall_steps_per_s": wall,
     }
-    out = Path(a.out)
+    out = Path(a.out or f"reports/pretraining/speed-{short_name(env_id)}-{a.algo}")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(res, indent=2) + "\n")
     out.with_suffix(".md").write_text(markdown(res))
