@@ -76,13 +76,15 @@ def _save(fig, path: Path) -> Path:
 def learning_curves(path: Path, grid: np.ndarray, sizes: dict[str, dict[str, Any]], ylabel: str) -> Path:
     """One panel per size, one colour per initializer: its mean curve, each run thin,
     and the 95% band when there is one. `sizes[size][init]["curve"]` holds "mean",
-    "runs" and optionally "low"/"high" on the step `grid`."""
-    fig, axes = _panels(len(sizes))
+    "runs" and optionally "low"/"high" on the step `grid`. With more than six arms the single
+    runs are left out and the legend goes beside the panels: they would hide the means."""
+    crowded = max((len(by_init) for by_init in sizes.values()), default=0) > 6
+    fig, axes = _panels(len(sizes), width=6.0 if crowded else 4.5)
     place = _places(sizes)
     for ax, (size, by_init) in zip(axes, sizes.items()):
         for init, cell in by_init.items():
             i, c = place[init], cell["curve"]
-            for run in c["runs"]:
+            for run in [] if crowded else c["runs"]:
                 ax.plot(grid, run, color=color(init, i), lw=0.6, alpha=0.35)
             ax.plot(grid, c["mean"], color=color(init, i), label=f"{init} (n={len(c['runs'])})", lw=1.8)
             if "low" in c:
@@ -90,7 +92,10 @@ def learning_curves(path: Path, grid: np.ndarray, sizes: dict[str, dict[str, Any
         ax.set(title=size, xlabel="environment steps", ylabel=ylabel)
         ax.grid(alpha=0.3)
         ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
-    axes[0].legend(fontsize=8)
+    if crowded:
+        axes[-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    else:
+        axes[0].legend(fontsize=8)
     return _save(fig, path)
 
 
