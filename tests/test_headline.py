@@ -24,11 +24,11 @@ EXPECTED = {
         "arms": ["scratch", "weit", "distill", "select"],
         "seeds": {"tiny": 6, "small": 6, "medium": 6},
     },
-    ("Walker2d", "ppo"): {  # its learner pilot chose another scratch: the arm scratch_fresh stands for scratch
+    ("Walker2d", "ppo"): {  # stronger variants of two baselines stand for them: scratch_fresh and select_kl
         "sizes": ["tiny", "small"],
-        "arms": ["scratch", "weit", "distill", "scratch_fresh"],
+        "arms": ["scratch", "weit", "distill", "scratch_fresh", "select", "select_kl"],
         "seeds": {"tiny": 5, "small": 5},
-        "scratch": "scratch_fresh",
+        "baselines": {"scratch": "scratch_fresh", "select": "select_kl"},
     },
     ("Hopper", "sac"): {"sizes": ["small"], "arms": ["scratch", "weit", "distill"], "seeds": {"small": 5}},
 }
@@ -49,7 +49,7 @@ def test_study_file_calls_compare_with_the_headline_protocol():
         )
         # the scratch the learner pilot chose: SB3's own statistics on HalfCheetah PPO, the controlled ones elsewhere
         want = "scratch_fresh" if (call.env, algo) == ("HalfCheetah", "ppo") else "scratch"
-        assert want in arms and study.parts()[(call.env, algo)]["scratch"] == want
+        assert want in arms and study.parts()[(call.env, algo)]["baselines"].get("scratch", "scratch") == want
         if algo == "sac":
             assert arms == ["scratch", "weit", "distill"]
         # select is trained as its paper trains it; select_kl is the earlier recipe, shown once
@@ -102,9 +102,11 @@ def summary(tmp_path_factory):
     root = tmp_path_factory.mktemp("headline")
     runs = synthetic_study(root, seeds=6)  # HalfCheetah PPO: tiny, small x scratch, weit, distill
     walker = synthetic_study(root, seeds=5, env="Walker2d")
-    write_runs(walker, {"scratch_fresh": 400.0}, 5, env="Walker2d")
+    write_runs(walker, {"scratch_fresh": 400.0, "select": 0.0, "select_kl": 200.0}, 5, env="Walker2d")
     part = walker / "Walker2d" / "study-ppo.json"
-    part.write_text(json.dumps(dict(json.loads(part.read_text()), inits=[*ARMS, "scratch_fresh"])))
+    part.write_text(
+        json.dumps(dict(json.loads(part.read_text()), inits=[*ARMS, "scratch_fresh", "select", "select_kl"]))
+    )
     for seed in (3, 4):  # a cell below MIN_RUNS
         for name in ("config.yaml", "evaluations.csv"):
             (runs / "Walker2d" / f"ppo-tiny-distill-s{seed}" / name).unlink()
@@ -149,7 +151,7 @@ def test_auc_difference_matches_a_hand_computation(summary):
     cells = [c for part in data["parts"].values() for by in part["comparisons"].values() for c in by.values()]
     tested = [c for c in cells if c["p"] is not None]
     assert [c["p_holm"] for c in tested] == pytest.approx(list(stats.holm([c["p"] for c in tested])))
-    assert len(tested) == 7  # HalfCheetah tiny/small x scratch, distill; Walker2d tiny scratch, small x 2
+    assert len(tested) == 9  # HalfCheetah tiny/small x scratch, distill; Walker2d tiny x scratch, select; small x 3
     want = stats.decide(got["estimate"], got["p_holm"])
     assert got["verdict"] == ("suggestive" if want == "inconclusive" and p <= 0.05 else want)
     assert f"{x.mean() - y.mean():+.3f} [{low:+.3f}, {high:+.3f}] {got['verdict']} (p = {p:.3f}" in text
@@ -158,18 +160,19 @@ def test_auc_difference_matches_a_hand_computation(summary):
     assert "- HalfCheetah PPO: weit vs scratch at size tiny, mean AUC difference" in text  # the declared primary
 
 
-def test_a_part_s_scratch_baseline_is_the_arm_its_learner_pilot_chose(summary):
+def test_a_part_s_baselines_are_the_stand_ins_its_study_chose(summary):
     runs, text, data = summary
-    x, y = (
-        np.array([run_auc_and_steps(runs / "Walker2d" / f"ppo-small-{arm}-s{s}")[0] for s in range(5)])
-        for arm in ("weit", "scratch_fresh")
+    auc = lambda arm: np.array(  # noqa: E731
+        [run_auc_and_steps(runs / "Walker2d" / f"ppo-small-{arm}-s{s}")[0] for s in range(5)]
     )
     part = data["parts"]["Walker2d-ppo"]
-    assert part["comparisons"]["small"]["scratch"]["estimate"] == pytest.approx(x.mean() - y.mean())
-    assert part["arms"] == ["scratch", "weit", "distill"] and part["runs"]["small"]["scratch"] == 5
+    for base, arm in (("scratch", "scratch_fresh"), ("select", "select_kl")):
+        assert part["comparisons"]["small"][base]["estimate"] == pytest.approx(auc("weit").mean() - auc(arm).mean())
+        assert part["runs"]["small"][base] == 5
+        assert f"- Walker2d PPO: {base} is the arm `{arm}`, " in text
+        assert f"  - {arm} (the {base} baseline): " in text
+    assert part["arms"] == ["scratch", "weit", "distill", "select"]  # the replaced arms only in the part's report
     assert data["iqm"]["ppo"]["small"]["scratch"]["runs"] == {"HalfCheetah": 6, "Walker2d": 5}
-    assert "- Walker2d PPO: scratch is the arm `scratch_fresh`" in text
-    assert "  - scratch_fresh (the scratch baseline): " in text
     assert "- HalfCheetah PPO: scratch is the arm" not in text
 
 
@@ -221,7 +224,7 @@ def test_missing_parts_and_cells_are_not_run_yet(summary):
     assert rows[("Hopper", "SAC", "small (64x64)")].count(NOT_RUN) == 2  # the part is missing; select: not planned
     assert "- Hopper SAC: not run yet" in text and "- Hopper-sac: not run yet" in text
     assert f"({NO_INTERVAL})" in rows[("Walker2d", "PPO", "tiny (32x32)")]  # distill has 3 runs
-    assert "distill 3 / 5" in rows[("Walker2d", "PPO", "tiny (32x32)")]
+    assert "distill 3, select 5 / 5" in rows[("Walker2d", "PPO", "tiny (32x32)")]  # select: select_kl's runs
     assert data["parts"]["Hopper-sac"]["report"] is None
     # tiny, small, medium by parameter count, whatever order the study lists them in
     assert (

@@ -67,8 +67,12 @@ def test_candidates_all_but_adds_the_recorded_arms(tmp_path, monkeypatch):
         ({"compare": {"workers": 2}}, "unknown keys workers"),
         ({"calls": [{"name": "a", "arms": ["weit"]}]}, "env is required"),
         ({"calls": [{"name": "a", "env": "Hopper", "arms": ["weit"]}] * 2}, "given twice"),
-        ({"scratch": {"Hopper-ppo": "scratch_fresh"}}, "Hopper-ppo: scratch_fresh is not an arm of a call"),
-        ({"scratch": {"Walker2d-ppo": "weit"}}, "Walker2d-ppo: weit is not an arm of a call"),
+        (
+            {"baselines": {"Hopper-ppo": {"scratch": "scratch_fresh"}}},
+            "Hopper-ppo: scratch_fresh is not an arm of a call",
+        ),
+        ({"baselines": {"Walker2d-ppo": {"scratch": "weit"}}}, "Walker2d-ppo: weit is not an arm of a call"),
+        ({"baselines": {"Hopper-ppo": {"distill": "weit"}}}, "distill is not a baseline a part may replace"),
     ],
 )
 def test_bad_study_files_say_what_is_wrong(change, message):
@@ -77,22 +81,40 @@ def test_bad_study_files_say_what_is_wrong(change, message):
         parse("demo", {**d, **change})
 
 
-def test_a_part_names_its_scratch_baseline():
-    arms = {"scratch": {}, "weit": {}, "scratch_fresh": {"init": "scratch", "obs_stats": "fresh"}}
+def test_a_part_names_its_stand_ins_for_baselines():
+    arms = {
+        "scratch": {},
+        "weit": {},
+        "scratch_fresh": {"init": "scratch", "obs_stats": "fresh"},
+        "select_kl": {"init": "select", "retention": 1.0},
+    }
     calls = [
         {
             "name": "a",
             "env": ["Hopper", "Ant"],
             "sizes": ["small"],
             "seeds": 5,
-            "arms": ["scratch", "weit", "scratch_fresh"],
+            "arms": ["scratch", "weit", "scratch_fresh", "select_kl"],
         }
     ]
-    study = parse(
-        "demo", {"description": "d", "arms": arms, "calls": calls, "scratch": {"Hopper-ppo": "scratch_fresh"}}
-    )
-    assert study.parts()[("Hopper", "ppo")]["scratch"] == "scratch_fresh"
-    assert study.parts()[("Ant", "ppo")]["scratch"] == "scratch"
+    chosen = {"Hopper-ppo": {"scratch": "scratch_fresh", "select": "select_kl"}, "Ant-ppo": {"select": "select_kl"}}
+    study = parse("demo", {"description": "d", "arms": arms, "calls": calls, "baselines": chosen})
+    assert study.parts()[("Hopper", "ppo")]["baselines"] == {"scratch": "scratch_fresh", "select": "select_kl"}
+    assert study.parts()[("Ant", "ppo")]["baselines"] == {"select": "select_kl"}
+
+
+def test_a_stand_in_takes_its_baseline_s_name():
+    from weit_rl.studies.figures import role
+
+    chosen = {"scratch": "scratch_fresh", "select": "select_kl"}
+    assert [role(a, chosen) for a in ("scratch_fresh", "scratch", "select_kl", "select", "weit")] == [
+        "scratch",
+        None,  # the arm it replaces: in the part's report only
+        "select",
+        None,
+        "weit",
+    ]
+    assert [role(a, {}) for a in ("scratch", "select_kl")] == ["scratch", "select_kl"]
 
 
 def test_unknown_study_and_call_name_the_known_ones():

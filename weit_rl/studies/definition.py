@@ -11,8 +11,9 @@ A study file holds:
   `build_bank` (`weit-rl templates` options) builds the call's `bank` first when it is absent;
 - summary (optional): the page written across the study's parts (weit_rl/studies/summaries.py);
 - notes (optional): what the summary must say that the runs cannot (later findings);
-- scratch (optional): "<Env>-<algo>" -> the arm that is that part's scratch baseline in the
-  summary, where a learner pilot chose another scratch than the arm named scratch;
+- baselines (optional): "<Env>-<algo>" -> {baseline: arm}: the arm that stands for a baseline
+  (scratch or select) in that part's summary, where a pilot or a check found a stronger variant
+  than the arm of that name;
 - references (optional): published numbers the summary sets beside the study's, with their source."""
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ import yaml
 
 from weit_rl import UserError
 
-KEYS = {"description", "compare", "arms", "calls", "summary", "notes", "references", "scratch"}
+KEYS = {"description", "compare", "arms", "calls", "summary", "notes", "references", "baselines"}
+STAND_INS = ("scratch", "select")  # the baselines a part may replace by a stronger variant
 CALL_KEYS = {"name", "env", "arms", "build_bank"}
 # compare options a study file may give (the rest, --workers and the backend, belong to the machine).
 OPTIONS = {
@@ -90,7 +92,7 @@ class Study:
     summary: str | None = None
     notes: tuple[str, ...] = ()
     references: dict[str, Any] | None = None
-    scratch: tuple[tuple[str, str], ...] = ()  # ("<Env>-<algo>", arm): a part's scratch baseline
+    baselines: tuple[tuple[str, str, str], ...] = ()  # ("<Env>-<algo>", baseline, arm): a stand-in
 
     @property
     def folder(self) -> Path:
@@ -105,9 +107,9 @@ class Study:
             if "report_dir" in call.options or call.options["study"] != self.name:
                 continue
             env, algo = call.env, call.options["algo"]
-            scratch = dict(self.scratch).get(f"{env}-{algo}", "scratch")
+            stand_ins = {base: arm for name, base, arm in self.baselines if name == f"{env}-{algo}"}
             part = out.setdefault(
-                (env, algo), {"sizes": [], "arms": [], "seeds": {}, "planned": {}, "scratch": scratch}
+                (env, algo), {"sizes": [], "arms": [], "seeds": {}, "planned": {}, "baselines": stand_ins}
             )
             part["arms"] += [a for a in call.arms if a not in part["arms"]]
             for size in call.options["sizes"]:
@@ -191,10 +193,16 @@ def parse(name: str, d: dict[str, Any]) -> Study:
                     build_bank=None if build is None else tuple(map(str, build)),
                 )
             )
-    scratch = d.get("scratch") or {}
-    for part, arm in scratch.items():
+    baselines = [
+        (part, base, arm) for part, chosen in (d.get("baselines") or {}).items() for base, arm in chosen.items()
+    ]
+    for part, base, arm in baselines:
+        if base not in STAND_INS:
+            raise UserError(
+                f"{where} baselines: {part}: {base} is not a baseline a part may replace ({', '.join(STAND_INS)})"
+            )
         if not any(f"{c.env}-{c.options['algo']}" == part and arm in c.arms for c in calls):
-            raise UserError(f"{where} scratch: {part}: {arm} is not an arm of a call of that part")
+            raise UserError(f"{where} baselines: {part}: {arm} is not an arm of a call of that part")
     return Study(
         name,
         d["description"],
@@ -202,7 +210,7 @@ def parse(name: str, d: dict[str, Any]) -> Study:
         d.get("summary"),
         tuple(d.get("notes") or ()),
         d.get("references"),
-        tuple(scratch.items()),
+        tuple(baselines),
     )
 
 

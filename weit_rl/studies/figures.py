@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -26,19 +27,24 @@ def hidden_params(size: str) -> int:
     return sum(a * b for a, b in zip(w, w[1:])) + sum(w)
 
 
-def role(arm: str, scratch: str) -> str | None:
-    """The name an arm stands under on the summary: the part's scratch baseline is "scratch"; the
-    arm named scratch, where the part has another baseline, stands for nothing (its report shows it)."""
-    return "scratch" if arm == scratch else None if arm == "scratch" else arm
+def role(arm: str, baselines: Mapping[str, str]) -> str | None:
+    """The name an arm stands under on the summary: a part's stand-in for a baseline (baselines:
+    baseline -> arm) stands under the baseline's name; the arm of that name it replaces stands for
+    nothing (the part's report shows it); every other arm under its own name."""
+    return next((base for base, a in baselines.items() if a == arm), None if arm in baselines else arm)
 
 
-def runs_of(report: Path, scratch: str = "scratch") -> tuple[np.ndarray, dict[str, dict[str, np.ndarray]]]:
+def runs_of(
+    report: Path, baselines: Mapping[str, str] | None = None
+) -> tuple[np.ndarray, dict[str, dict[str, np.ndarray]]]:
     """The evaluation grid and, per size and arm (named by role), the runs' normalized curves on it
     (runs x grid)."""
     data = json.loads(report.read_text())["results"]
     cells = {
         size: {
-            r: np.array(cell["curve"]["runs"], dtype=float) for arm, cell in by_arm.items() if (r := role(arm, scratch))
+            r: np.array(cell["curve"]["runs"], dtype=float)
+            for arm, cell in by_arm.items()
+            if (r := role(arm, baselines or {}))
         }
         for size, by_arm in data["sizes"].items()
     }
@@ -63,12 +69,12 @@ def _band(values: np.ndarray, func, seed: int) -> tuple[float, float, float]:
 
 def size_figure(path: Path, parts: list[dict]) -> None:
     """One row per part (task and algorithm), one column per measure, x the policy's hidden-layer
-    parameters (log scale). Each part: {"title", "report", "sizes", "arms", "budget", "scratch"}."""
+    parameters (log scale). Each part: {"title", "report", "sizes", "arms", "budget", "baselines"}."""
     columns = [*(f"score at {b // 1000}k steps" for b in BUDGETS), "score at the budget", f"steps to {LEVEL:.0%}"]
     fig, axes = plots.plt.subplots(len(parts), len(columns), figsize=(3.6 * len(columns), 3.0 * len(parts)))
     axes = np.atleast_2d(axes)
     for row, part in zip(axes, parts):
-        grid, cells = runs_of(part["report"], part["scratch"])
+        grid, cells = runs_of(part["report"], part["baselines"])
         points = [*BUDGETS, part["budget"]]
         for i, arm in enumerate(part["arms"]):
             sizes = [z for z in part["sizes"] if arm in cells.get(z, {})]
@@ -108,7 +114,7 @@ def size_figure(path: Path, parts: list[dict]) -> None:
 
 def curves_figure(path: Path, part: dict) -> None:
     """The part's learning curves: one panel per size, one line per arm (IQM over runs, band)."""
-    grid, cells = runs_of(part["report"], part["scratch"])
+    grid, cells = runs_of(part["report"], part["baselines"])
     sizes = [z for z in part["sizes"] if z in cells]
     fig, axes = plots.plt.subplots(1, len(sizes), figsize=(3.8 * len(sizes), 3.2), squeeze=False)
     for ax, size in zip(axes[0], sizes):

@@ -35,6 +35,10 @@ RECIPE_ARMS = ("weit", "distill")  # the arms whose initialization recipe the pa
 INIT_RECIPE = ("fit_steps", "finetune_steps", "calib", "rebalance", "scale_penalty")
 TRAINING = ("learner", "warmup_steps", "retention", "retention_steps", "lr_scale")  # listed for every arm
 RECIPE = INIT_RECIPE + TRAINING
+STAND_IN_WHY = {  # why a part's summary compares with a variant of a baseline (the study file's baselines)
+    "scratch": "the strongest scratch its learner pilot found",
+    "select": "the stronger of select trained plainly and with retention in the part's own runs",
+}
 
 
 # --- Statistics (pure) -----------------------------------------------------------------
@@ -122,7 +126,7 @@ def collect(study_dir: Path, expected: dict[tuple[str, str], dict]) -> dict[str,
     """Every number of the page, from the parts' JSON reports."""
     parts, pooled = {}, {}
     for (env, algo), want in expected.items():
-        scratch = want.get("scratch", "scratch")
+        stand_ins = want.get("baselines", {})
         path = study_dir / f"{env}-{algo}.json"
         data = json.loads(path.read_text()) if path.exists() else None
         sizes, arms = order_sizes(want["sizes"]), want["arms"]
@@ -131,11 +135,11 @@ def collect(study_dir: Path, expected: dict[tuple[str, str], dict]) -> dict[str,
             "algo": algo,
             "report": None,
             "sizes": sizes,
-            "arms": scratch_first([r for a in arms if (r := role(a, scratch))]),
+            "arms": scratch_first([r for a in arms if (r := role(a, stand_ins))]),
             "expected_runs": want["seeds"],
-            "scratch": scratch,
+            "baselines": stand_ins,
             "planned": {
-                size: scratch_first([r for a in want.get("planned", {}).get(size, arms) if (r := role(a, scratch))])
+                size: scratch_first([r for a in want.get("planned", {}).get(size, arms) if (r := role(a, stand_ins))])
                 for size in sizes
             },
             "runs": {},
@@ -157,7 +161,7 @@ def collect(study_dir: Path, expected: dict[tuple[str, str], dict]) -> dict[str,
         )
         part["primary"] = next((c for c in data["results"]["comparisons"] if c["role"] == "primary"), None)
         for size in sizes:
-            by_arm = {r: v for a, v in cells.get(size, {}).items() if (r := role(a, scratch))}
+            by_arm = {r: v for a, v in cells.get(size, {}).items() if (r := role(a, stand_ins))}
             part["runs"][size] = {a: len(by_arm[a]["auc"]) for a in part["arms"] if a in by_arm}
             part["steps_to_50"][size] = {
                 a: median_steps(by_arm[a]["steps"][LEVEL])
@@ -284,10 +288,11 @@ def render(s: dict[str, Any], notes: Sequence[str] = ()) -> str:
                 row.append("-" if base not in planned else NOT_RUN if c is None else f"{fmt(c, '+')} {cell_verdict(c)}")
             lines.append("| " + " | ".join(row) + " |")
     lines += [
-        f"- {p['task']} {p['algo'].upper()}: scratch is the arm `{p['scratch']}`, the strongest scratch its learner "
-        "pilot found; the arm named scratch there (the controlled settings) is shown in the part's report only."
+        f"- {p['task']} {p['algo'].upper()}: {base} is the arm `{arm}`, {STAND_IN_WHY[base]}; the arm named {base} "
+        "there is shown in the part's report only."
         for p in parts.values()
-        if p["scratch"] != "scratch"
+        for base, arm in p["baselines"].items()
+        if arm != base
     ]
     lines += ["", resolution(parts)]
     lines += [
@@ -359,7 +364,8 @@ def render(s: dict[str, Any], notes: Sequence[str] = ()) -> str:
             text = ", ".join(
                 f"{'**mixed** ' if len(v) > 1 else ''}{k}={'|'.join(map(str, v))}" for k, v in fields.items()
             )
-            what = " (the scratch baseline)" if arm == part["scratch"] != "scratch" else ""
+            base = next((b for b, a in part["baselines"].items() if a == arm != b), None)
+            what = f" (the {base} baseline)" if base else ""
             lines.append(f"  - {arm}{what}: {text or 'the same configuration in every run'}")
     return "\n".join(lines) + "\n"
 
@@ -373,7 +379,7 @@ def figure_parts(study_dir: Path, s: dict[str, Any]) -> list[dict[str, Any]]:
             "sizes": p["sizes"],
             "arms": p["arms"],
             "budget": p["budget"],
-            "scratch": p["scratch"],
+            "baselines": p["baselines"],
             "name": name,
         }
         for name, p in s["parts"].items()

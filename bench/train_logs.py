@@ -1,0 +1,128 @@
+"""Diagnostic: what SB3's own updates did per arm, read from the TensorBoard logs of a study's
+runs (their `tb/` folders, which stay on the machine that trained them; the shipped run folders
+hold evaluations.csv and config.yaml only).
+
+- SAC: the entropy coefficient near fixed steps and its minimum, and the critic loss of the
+  first 5,000 gradient steps. Why: in the pre-training study's SAC call the arms started from the
+  soft-constrained expert fall from their start while the arms started from the plain expert
+  hold it (reports/pretraining/sac-train-logs.md).
+- PPO: the size of each update (approx_kl, clip_fraction) and the value fit (explained
+  variance), averaged over windows of env steps. Why: in the headline, select trained plainly on
+  HalfCheetah stays near zero for 40k steps while scratch on SB3's own statistics climbs from 10k
+  (reports/headline/ppo-train-logs-HalfCheetah.md).
+
+    .venv/bin/python bench/train_logs.py runs/pretraining/HalfCheetah --algo sac \\
+        --out reports/pretraining/sac-train-logs.md
+    .venv/bin/python bench/train_logs.py runs/headline/HalfCheetah --algo ppo --size small \\
+        --out reports/headline/ppo-train-logs-HalfCheetah.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+SAC_STEPS = (15_000, 20_000, 30_000, 50_000, 100_000)
+PPO_WINDOWS = ((0, 40_000), (40_000, 100_000), (100_000, 200_000))  # (after, up to] in env steps
+PPO_TAGS = ("approx_kl", "clip_fraction", "explained_variance")
+
+
+def scalars(run: Path, tag: str) -> tuple[np.ndarray, np.ndarray]:
+    """One tag over the whole run; a resumed run has several event files, the later one wins."""
+    by_step: dict[int, float] = {}
+    for events in sorted(run.glob("tb/*/events*"), key=lambda f: f.stat().st_mtime):
+        acc = EventAccumulator(str(events), size_guidance={"scalars": 0})
+        acc.Reload()
+        if tag in acc.Tags()["scalars"]:
+            by_step.update({p.step: p.value for p in acc.Scalars(tag)})
+    steps = sorted(by_step)
+    return np.array(steps), np.array([by_step[s] for s in steps])
+
+
+def sac_row(run: Path) -> list[float]:
+    """ent_coef near each of SAC_STEPS, its minimum, and the mean critic loss of the first 5,000
+    gradient steps (learning starts at 10k)."""
+    steps, coef = scalars(run, "train/ent_coef")
+    at = [float(coef[np.argmin(abs(steps - s))]) for s in SAC_STEPS]
+    loss_steps, loss = scalars(run, "train/critic_loss")
+    return [*at, float(coef.min()), float(loss[loss_steps <= 15_000].mean())]
+
+
+def ppo_row(run: Path) -> list[float]:
+    """Each of PPO_TAGS averaged over the updates logged in each of PPO_WINDOWS."""
+    out = []
+    for tag in PPO_TAGS:
+        steps, values = scalars(run, f"train/{tag}")
+        out += [float(values[(steps > lo) & (steps <= hi)].mean()) for lo, hi in PPO_WINDOWS]
+    return out
+
+
+def sac_table(per_arm: dict[str, list[list[float]]], command: str) -> list[str]:
+    head = " | ".join(f"{s // 1000}k" for s in SAC_STEPS)
+    lines = [
+        f"`{command}`: SB3's `train/ent_coef` (the entropy coefficient SAC tunes towards its target entropy, "
+        "-6 here) at the logged step nearest each column, its minimum over the run, and the mean "
+        "`train/critic_loss` over the first 5,000 gradient steps; mean over the arm's finished runs [min, max].",
+        "",
+        f"| arm | runs | ent_coef {head} | ent_coef min | critic loss, first 5k updates |",
+        "|---|---|" + "---|" * (len(SAC_STEPS) + 1) + "---|",
+    ]
+    for arm, rows in per_arm.items():
+        a = np.array(rows)
+        cells = [f"{a[:, j].mean():.3f} [{a[:, j].min():.3f}, {a[:, j].max():.3f}]" for j in range(a.shape[1] - 1)]
+        lines.append(f"| {arm} | {len(rows)} | " + " | ".join(cells) + f" | {a[:, -1].mean():.1f} |")
+    return lines
+
+
+def ppo_table(per_arm: dict[str, list[list[float]]], command: str) -> list[str]:
+    windows = [f"{lo // 1000}-{hi // 1000}k" for lo, hi in PPO_WINDOWS]
+    lines = [
+        f"`{command}`: SB3's `train/approx_kl` (how far each update moved the policy), "
+        "`train/clip_fraction` and `train/explained_variance` (the value function's fit), averaged over "
+        "the updates logged in each window of env steps; mean over the arm's finished runs [min, max].",
+        "",
+        "| arm | runs | " + " | ".join(f"{tag} {w}" for tag in PPO_TAGS for w in windows) + " |",
+        "|---|---|" + "---|" * (len(PPO_TAGS) * len(windows)),
+    ]
+    for arm, rows in per_arm.items():
+        a = np.array(rows)
+        cells = [f"{a[:, j].mean():.4f} [{a[:, j].min():.4f}, {a[:, j].max():.4f}]" for j in range(a.shape[1])]
+        lines.append(f"| {arm} | {len(rows)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("runs", type=Path, help="a study's run folder for one task, e.g. runs/pretraining/HalfCheetah")
+    p.add_argument("--algo", choices=("ppo", "sac"), required=True)
+    p.add_argument("--size", default=None, help="only the runs of this size (default: every size)")
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args()
+    name = re.compile(rf"{args.algo}-(?P<size>[^-]+)-(?P<arm>.+)-s(?P<seed>\d+)$")
+    row = sac_row if args.algo == "sac" else ppo_row
+    per_cell: dict[tuple[str, str], list[list[float]]] = defaultdict(list)
+    for run in sorted(args.runs.iterdir()):
+        m = name.match(run.name)
+        finished = m and any(run.glob("tb/*/events*")) and (run / "model.zip").exists()
+        if finished and args.size in (None, m["size"]):
+            per_cell[m["size"], m["arm"]].append(row(run))
+    one_size = len({size for size, _ in per_cell}) == 1
+    per_arm = {(arm if one_size else f"{size} {arm}"): rows for (size, arm), rows in per_cell.items()}
+    if not per_arm:
+        raise SystemExit(f"no finished {args.algo.upper()} run with TensorBoard logs under {args.runs}")
+    size = f" --size {args.size}" if args.size else ""
+    command = f"python bench/train_logs.py {args.runs.as_posix()} --algo {args.algo}{size} --out {args.out.as_posix()}"
+    table = sac_table if args.algo == "sac" else ppo_table
+    where = args.runs.as_posix() + (f", size {args.size}" if args.size else "")
+    lines = [f"# {args.algo.upper()} training logs per arm ({where})", "", *table(per_arm, command)]
+    args.out.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
