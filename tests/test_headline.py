@@ -245,3 +245,24 @@ def test_size_figure_measures_from_the_runs_curves():
     assert figures.score_at(grid, runs, 30).tolist() == [0.9, 0.92, 0.3]
     assert figures.steps_to(grid, runs, 0.9).tolist() == [20.0, 30.0, math.inf]  # never: censored
     assert figures.hidden_params("small") == 64 * 64 + 64 + 64
+
+
+def test_a_reviewer_s_check_recomputes_every_number_from_the_runs(summary, tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("check_summary", Path(__file__).parents[1] / "bench/check_summary.py")
+    check_summary = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check_summary)
+    runs, text, data = summary
+    clean = check_summary.check(runs.parents[1] / "summary.json", runs.parent)
+    assert clean.errors == [] and clean.checked > 100
+    cell = data["parts"]["Walker2d-ppo"]["comparisons"]["small"]["select"]  # against the stand-in select_kl
+    cell["estimate"] += 0.01
+    data["parts"]["HalfCheetah-ppo"]["comparisons"]["small"]["distill"]["verdict"] = "tie"  # no verdict the rule gives
+    (tmp_path / "summary.json").write_text(json.dumps(data))
+    (tmp_path / "summary.md").write_text(text)
+    errors = check_summary.check(tmp_path / "summary.json", runs.parent).errors
+    assert any(e.startswith("Walker2d-ppo small weit vs select: estimate: ") for e in errors)
+    assert any(e.startswith("HalfCheetah-ppo small weit vs distill: verdict: ") for e in errors)
+    cells = {e.split(":")[0] for e in errors}  # each tampered cell is also not shown as summary.md shows it
+    assert cells == {"Walker2d-ppo small weit vs select", "HalfCheetah-ppo small weit vs distill"}

@@ -250,7 +250,9 @@ def render(s: dict[str, Any], notes: Sequence[str] = ()) -> str:
         "is one part with its own report (linked below), raw runs in "
         f"`{s['study']}/runs/<Env>/`. Score: normalized return (R - random) / (expert - random); **AUC**: the "
         "normalized learning curve integrated as a step function over the budget, divided by the budget. "
-        f'Cells fill as the sweeps land; "{NOT_RUN}" marks a part or cell with no recorded run.',
+        f'Cells fill as the sweeps land; "{NOT_RUN}" marks a part or cell with no recorded run. '
+        "`python bench/check_summary.py` recomputes every number of this page from the raw runs with "
+        "numpy alone, from the rules stated here and in the parts' reports.",
         "",
         "## Primary comparison (declared before the runs)",
         "",
