@@ -86,6 +86,7 @@ def size_figure(path: Path, parts: list[dict]) -> None:
                 got = np.array([_band(score_at(grid, cells[z][arm], step), stats.iqm, 0) for z in sizes])
                 ax.plot(x, got[:, 0], "o-", color=color, label=arm, ms=4)
                 ax.fill_between(x, got[:, 1], got[:, 2], color=color, alpha=0.15)
+                ax.vlines(x, got[:, 1], got[:, 2], color=color, alpha=0.4, lw=1.5)  # a band at a lone size too
             got = np.array([_band(steps_to(grid, cells[z][arm], LEVEL), stats.median, 0) for z in sizes])
             ax = row[-1]
             finite = np.isfinite(got[:, 0])
@@ -99,7 +100,7 @@ def size_figure(path: Path, parts: list[dict]) -> None:
             ax.set_title(f"{part['title']}: {title}", fontsize=9)
             ax.grid(alpha=0.3)
             ax.set_xlabel("hidden-layer parameters", fontsize=8)
-            ax.set_xticks([hidden_params(z) for z in part["sizes"]], part["sizes"], fontsize=7)
+            ax.set_xticks([hidden_params(z) for z in part["sizes"]], part["sizes"], fontsize=7, rotation=30)
             ax.minorticks_off()
         for ax in row[:-1]:
             ax.set_ylabel("normalized return (IQM)", fontsize=8)
