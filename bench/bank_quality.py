@@ -32,6 +32,7 @@ from weit_rl.envs import resolve_task, short_name
 from weit_rl.experts import bank_path, expert_dir
 from weit_rl.init import INITIALIZERS, select_fits
 from weit_rl.kron import KronMLP
+from weit_rl.numerics import pin_kernels
 
 SIZES = ["tiny", "small", "medium", "large", "100x2", "64x4"]  # 100: not a multiple of 16; 64x4: deeper than expert
 BANK_INITS = [name for name, init in INITIALIZERS.items() if init.needs_bank]  # fitted on N calibration transitions
@@ -147,6 +148,7 @@ def markdown(results: dict, budgets: list[int], seeds: int, episodes: int, comma
 
 
 def main() -> None:
+    pin_kernels()  # before torch's first operation: the kernels `weit-rl` runs with (weit_rl/numerics.py)
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--envs", default="HalfCheetah,Hopper,Walker2d,Ant")
     p.add_argument("--algos", default="ppo,sac")

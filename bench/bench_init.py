@@ -34,6 +34,7 @@ from weit_rl.agents import RunConfig, build_model, init_sources, prepare
 from weit_rl.config import parse_size
 from weit_rl.envs import make_env
 from weit_rl.experts import default_bank
+from weit_rl.numerics import pin_kernels
 
 ROOT = Path(__file__).resolve().parents[1]
 # The targets (docs/design.md, section 4), in CPU seconds of one idle core
@@ -110,6 +111,7 @@ def cpu_model() -> str:
 
 
 def main() -> None:
+    pin_kernels()  # before torch's first operation: the kernels `weit-rl` runs with (weit_rl/numerics.py)
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--env", default="HalfCheetah")
     p.add_argument("--bank", default=None, help="PPO bank (default: the task's shipped bank)")

@@ -38,6 +38,7 @@ from weit_rl.agents.evaluation import initial_return
 from weit_rl.bank import load_bank, read_manifest
 from weit_rl.envs import resolve_task, short_name
 from weit_rl.experts import bank_path
+from weit_rl.numerics import pin_kernels
 from weit_rl.provenance import code_version
 from weit_rl.shared_templates import build_shared_banks, hidden_sha256
 
@@ -192,6 +193,7 @@ def markdown(res: dict) -> str:
 
 
 def main() -> None:
+    pin_kernels()  # before torch's first operation: the kernels `weit-rl` runs with (weit_rl/numerics.py)
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tasks", default="HalfCheetah,Hopper,Walker2d,Ant")
     p.add_argument("--held-out", default="Walker2d")

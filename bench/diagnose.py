@@ -34,6 +34,7 @@ from weit_rl.agents import RunConfig, new_model, prepare, train
 from weit_rl.agents.aids import actor_parameters
 from weit_rl.envs import resolve_task, short_name
 from weit_rl.experts import default_bank, default_expert
+from weit_rl.numerics import pin_kernels
 from weit_rl.sb3 import load_model, read_weights, record_expert_data
 
 TB_TAGS = {
@@ -195,6 +196,7 @@ def render(args, arms, before, windows, curves, wall) -> str:
 
 
 def main() -> None:
+    pin_kernels()  # before torch's first operation: the kernels `weit-rl` runs with (weit_rl/numerics.py)
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--env", default="HalfCheetah")
     p.add_argument("--size", default="small")

@@ -32,6 +32,7 @@ from weit_rl.bank import load_bank
 from weit_rl.compare.runners import spawn_pool
 from weit_rl.envs import resolve_task, short_name
 from weit_rl.experts import bank_path, expert_dir
+from weit_rl.numerics import pin_kernels
 
 SCALER_STEPS = RunConfig.fit_steps  # the default recipe's scaler fit, and the full-weight steps of weit_scalers
 ARMS = {  # name -> (init, fit_steps, finetune_steps) for budget b; distill trains fit + finetune steps
@@ -97,6 +98,7 @@ def markdown(res: dict) -> str:
 
 
 def main() -> None:
+    pin_kernels()  # before torch's first operation: the kernels `weit-rl` runs with (weit_rl/numerics.py)
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--env", default="HalfCheetah")
     p.add_argument("--size", default="small")

@@ -20,6 +20,7 @@ from weit_rl.config import load_yaml, parse_size
 from weit_rl.envs import resolve_task
 from weit_rl.experts import expert_dir
 from weit_rl.fit import evaluate_loss, fit_scalers, learn_templates
+from weit_rl.numerics import pin_kernels
 from weit_rl.sb3 import activation_name, load_model, record_expert_data
 
 SETTINGS = [(8, 16), (16, 16), (32, 16), (16, 8), (16, 32), (8, 32)]
@@ -27,6 +28,7 @@ TARGETS = ["tiny", "small", "medium", "100x2", "64x4"]
 
 
 def main() -> None:
+    pin_kernels()  # before torch's first operation: the kernels `weit-rl` runs with (weit_rl/numerics.py)
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--env", default="HalfCheetah")
     p.add_argument("--samples", type=int, default=20_000)

@@ -3,6 +3,8 @@ evaluations, for every arm and both algorithms."""
 
 import csv
 import os
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -102,3 +104,15 @@ def test_workers_compute_with_the_pinned_kernels(monkeypatch):
         monkeypatch.delenv(key, raising=False)
     with spawn_pool(1) as pool:
         assert pool.submit(kernel_setting).result() == "torch AVX2, MKL_CBWR=COMPATIBLE"
+
+
+def test_benchmarks_that_use_torch_pin_the_kernels():
+    """A benchmark that builds or trains policies computes with the kernels `weit-rl` pins, so that
+    its runs are the runs the CLI trains (stock_eval.py runs stock SB3 in a child on purpose)."""
+    uses_torch = [
+        script
+        for script in sorted((Path(__file__).parents[1] / "bench").glob("*.py"))
+        if re.search(r"^(import torch|from weit_rl)", script.read_text(), re.MULTILINE)
+    ]
+    assert len(uses_torch) >= 8
+    assert [s.name for s in uses_torch if "    pin_kernels()" not in s.read_text()] == []
