@@ -150,7 +150,7 @@ def check(summary_path: Path, study_dir: Path) -> Checker:
                     0 if cell is None else len(cell["auc"]),
                 )
                 if cell is not None:
-                    by_task.setdefault((algo, size, role), []).append(cell["auc"])
+                    by_task.setdefault((algo, size, role), {})[env] = cell["auc"]
                     got = part["steps_to_50"][size].get(role)
                     if got is not None:
                         want = median_steps(cell["steps50"])
@@ -193,7 +193,8 @@ def check(summary_path: Path, study_dir: Path) -> Checker:
         if verdict == "inconclusive" and got["p"] <= ALPHA:
             verdict = "suggestive"
         c.same(f"{where}: verdict", got["verdict"], verdict)
-    for (algo, size, role), groups in by_task.items():
+    for (algo, size, role), tasks in by_task.items():
+        groups = [tasks[env] for env in sorted(tasks)]  # the summary draws the strata in task-name order
         got = summary["iqm"][algo][size][role]
         where = f"IQM across tasks {algo} {size} {role}"
         c.same(f"{where}: estimate", got["estimate"], float(iqm(np.concatenate(groups))))

@@ -302,7 +302,8 @@ def render(s: dict[str, Any], notes: Sequence[str] = ()) -> str:
         "## IQM across tasks",
         "",
         "Interquartile mean of the per-run normalized AUC, the runs of every task pooled, with a 95% "
-        "percentile-bootstrap CI stratified by task (runs resampled within each task); no interval when a "
+        "percentile-bootstrap CI stratified by task (runs resampled within each task, the tasks drawn in "
+        "alphabetical order); no interval when a "
         f"task has fewer than {stats.MIN_RUNS} runs.",
         "",
         "| algo | size | arm | IQM across tasks [95% CI] | runs per task |",
