@@ -433,6 +433,20 @@ def test_a_study_or_run_folder_from_another_sweep_is_refused(tmp_path):
         )
 
 
+def test_a_later_sweep_may_add_sizes_beside_the_primary_size(tmp_path):
+    """The headline adds 256x4 to a part whose primary (small) an earlier sweep declared."""
+    common = ("--env", "HalfCheetah", "--arms", "scratch", "--steps", "1024", "--set", "obs_stats=fresh")
+    out = ("--out-dir", str(tmp_path / "runs"), "--report-dir", str(tmp_path / "reports"))
+    later = parse(*common, *out, "--sizes", "64x3", "--primary-size", "small")
+    with pytest.raises(UserError, match="--primary-size 'small' is not one of --sizes 64x3 "):
+        compare.resolve(later)  # a new study: the primary size must be one of its sizes
+    first = compare.resolve(parse(*common, *out, "--sizes", "tiny,small"))
+    assert first.primary_size == "small"
+    study.write_study(first.study_file, study.definition(first))
+    sweep = compare.resolve(later)
+    assert (sweep.sizes, sweep.primary_size) == (["64x3"], "small")
+
+
 def test_profiles_fill_unset_options_and_write_their_own_study(tmp_path):
     out = ("--out-dir", str(tmp_path / "runs"), "--report-dir", str(tmp_path / "reports"), "--set", "obs_stats=fresh")
     quick = compare.resolve(parse("--env", "HalfCheetah", "--arms", "scratch", *out))

@@ -186,6 +186,11 @@ def resolve(args: argparse.Namespace) -> Sweep:
     )
     sweep = replace(sweep, candidates=candidates or old.get("candidates") or [sweep.primary[0]])
     merged = merge_study(old or None, definition(sweep), sweep.study_file)
+    if merged["primary_size"] not in merged["sizes"]:  # a later sweep may add other sizes only
+        raise UserError(
+            f"--primary-size {merged['primary_size']!r} is not one of --sizes {','.join(merged['sizes'])} "
+            "(this sweep's and the study's)"
+        )
     check_known([*(primary or []), *(candidates or [])], merged["inits"], "--primary/--candidates")
     sweep = replace(sweep, primary_size=merged["primary_size"], references=merged["references"] or {})
     check_existing_runs(sweep)
@@ -225,8 +230,6 @@ def _from_options(args: argparse.Namespace, name: str, env_id: str, algo: str) -
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be >= 1, got {args.workers}")
     primary = args.primary_size or (prof["primary_size"] if prof["primary_size"] in sizes else sizes[0])
-    if primary not in sizes:
-        raise UserError(f"--primary-size {primary!r} is not one of --sizes {','.join(sizes)}")
     if args.profile == "full" and (episodes < PROTOCOL_EPISODES or eval_freq > PROTOCOL_EVAL_FREQ[algo]):
         raise UserError(
             f"the full profile follows docs/protocol.md: at least {PROTOCOL_EPISODES} episodes every "
