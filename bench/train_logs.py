@@ -2,10 +2,13 @@
 runs (their `tb/` folders, which stay on the machine that trained them; the shipped run folders
 hold evaluations.csv and config.yaml only).
 
-- SAC: the entropy coefficient near fixed steps and its minimum, and the critic loss of the
+- SAC: the entropy coefficient near fixed steps and its minimum, the policy's entropy (recovered
+  from the coefficient's loss) near the same steps and its minimum, and the critic loss of the
   first 5,000 gradient steps. Why: in the pre-training study's SAC call the arms started from the
   soft-constrained expert fall from their start while the arms started from the plain expert
-  hold it (reports/pretraining/sac-train-logs.md).
+  hold it (reports/pretraining/sac-train-logs.md); in the headline's Walker2d SAC part both
+  initialized arms fall a second time, between 45k and 70k steps
+  (reports/headline/sac-train-logs-Walker2d.md).
 - PPO: the size of each update (approx_kl, clip_fraction) and the value fit (explained
   variance), averaged over windows of env steps. Why: in the headline, select trained plainly on
   HalfCheetah stays near zero for 40k steps while scratch on SB3's own statistics climbs from 10k
@@ -15,6 +18,8 @@ hold evaluations.csv and config.yaml only).
         --out reports/pretraining/sac-train-logs.md
     .venv/bin/python bench/train_logs.py runs/headline/HalfCheetah --algo ppo --size small \\
         --out reports/headline/ppo-train-logs-HalfCheetah.md
+    .venv/bin/python bench/train_logs.py runs/headline/Walker2d --algo sac --size small \\
+        --out reports/headline/sac-train-logs-Walker2d.md
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
+import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 SAC_STEPS = (15_000, 20_000, 30_000, 50_000, 100_000)
@@ -44,13 +51,31 @@ def scalars(run: Path, tag: str) -> tuple[np.ndarray, np.ndarray]:
     return np.array(steps), np.array([by_step[s] for s in steps])
 
 
+def target_entropy(run: Path) -> float:
+    """SB3's default target entropy: minus the task's action dimension."""
+    env_id = yaml.safe_load((run / "config.yaml").read_text())["env"]
+    return -float(np.prod(gym.spec(env_id).make().action_space.shape))
+
+
 def sac_row(run: Path) -> list[float]:
-    """ent_coef near each of SAC_STEPS, its minimum, and the mean critic loss of the first 5,000
-    gradient steps (learning starts at 10k)."""
+    """ent_coef near each of SAC_STEPS and its minimum; the policy's entropy near the same steps
+    and its minimum from 15k on; the mean critic loss of the first 5,000 gradient steps (learning
+    starts at 10k). SB3 logs ent_coef_loss = -log(ent_coef) * (log_prob + target) averaged over the
+    batch, so the entropy -log_prob is target + ent_coef_loss / log(ent_coef) (ill-conditioned
+    only while ent_coef is near 1, in the first updates)."""
     steps, coef = scalars(run, "train/ent_coef")
-    at = [float(coef[np.argmin(abs(steps - s))]) for s in SAC_STEPS]
+    loss_steps, coef_loss = scalars(run, "train/ent_coef_loss")
+    assert np.array_equal(steps, loss_steps), f"{run}: ent_coef and ent_coef_loss logged at different steps"
+    entropy = target_entropy(run) + coef_loss / np.log(coef)
+    near = [int(np.argmin(abs(steps - s))) for s in SAC_STEPS]
     loss_steps, loss = scalars(run, "train/critic_loss")
-    return [*at, float(coef.min()), float(loss[loss_steps <= 15_000].mean())]
+    return [
+        *coef[near],
+        coef.min(),
+        *entropy[near],
+        entropy[steps >= 15_000].min(),
+        loss[loss_steps <= 15_000].mean(),
+    ]
 
 
 def ppo_row(run: Path) -> list[float]:
@@ -62,19 +87,24 @@ def ppo_row(run: Path) -> list[float]:
     return out
 
 
-def sac_table(per_arm: dict[str, list[list[float]]], command: str) -> list[str]:
-    head = " | ".join(f"{s // 1000}k" for s in SAC_STEPS)
+def sac_table(per_arm: dict[str, list[list[float]]], command: str, target: float) -> list[str]:
+    steps = [f"{s // 1000}k" for s in SAC_STEPS]
+    head = [f"ent_coef {s}" for s in steps] + ["ent_coef min"] + [f"entropy {s}" for s in steps] + ["entropy min"]
     lines = [
-        f"`{command}`: SB3's `train/ent_coef` (the entropy coefficient SAC tunes towards its target entropy, "
-        "-6 here) at the logged step nearest each column, its minimum over the run, and the mean "
-        "`train/critic_loss` over the first 5,000 gradient steps; mean over the arm's finished runs [min, max].",
+        f"`{command}`: SB3's `train/ent_coef` (the entropy coefficient SAC tunes so that the policy's "
+        f"entropy meets its target, {target:g} here) at the logged step nearest each column and its minimum "
+        "over the run; the policy's entropy at the same steps and its minimum from 15k on (recovered from "
+        "`train/ent_coef_loss`, see the script); the mean `train/critic_loss` over the first 5,000 gradient "
+        "steps; mean over the arm's finished runs [min, max].",
         "",
-        f"| arm | runs | ent_coef {head} | ent_coef min | critic loss, first 5k updates |",
-        "|---|---|" + "---|" * (len(SAC_STEPS) + 1) + "---|",
+        "| arm | runs | " + " | ".join(head) + " | critic loss, first 5k updates |",
+        "|---|---|" + "---|" * (len(head) + 1),
     ]
+    n_coef = len(SAC_STEPS) + 1
     for arm, rows in per_arm.items():
         a = np.array(rows)
-        cells = [f"{a[:, j].mean():.3f} [{a[:, j].min():.3f}, {a[:, j].max():.3f}]" for j in range(a.shape[1] - 1)]
+        digits = [3] * n_coef + [1] * n_coef
+        cells = [f"{a[:, j].mean():.{d}f} [{a[:, j].min():.{d}f}, {a[:, j].max():.{d}f}]" for j, d in enumerate(digits)]
         lines.append(f"| {arm} | {len(rows)} | " + " | ".join(cells) + f" | {a[:, -1].mean():.1f} |")
     return lines
 
@@ -111,15 +141,16 @@ def main() -> None:
         finished = m and any(run.glob("tb/*/events*")) and (run / "model.zip").exists()
         if finished and args.size in (None, m["size"]):
             per_cell[m["size"], m["arm"]].append(row(run))
+            last = run
     one_size = len({size for size, _ in per_cell}) == 1
     per_arm = {(arm if one_size else f"{size} {arm}"): rows for (size, arm), rows in per_cell.items()}
     if not per_arm:
         raise SystemExit(f"no finished {args.algo.upper()} run with TensorBoard logs under {args.runs}")
     size = f" --size {args.size}" if args.size else ""
     command = f"python bench/train_logs.py {args.runs.as_posix()} --algo {args.algo}{size} --out {args.out.as_posix()}"
-    table = sac_table if args.algo == "sac" else ppo_table
     where = args.runs.as_posix() + (f", size {args.size}" if args.size else "")
-    lines = [f"# {args.algo.upper()} training logs per arm ({where})", "", *table(per_arm, command)]
+    table = sac_table(per_arm, command, target_entropy(last)) if args.algo == "sac" else ppo_table(per_arm, command)
+    lines = [f"# {args.algo.upper()} training logs per arm ({where})", "", *table]
     args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

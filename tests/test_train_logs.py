@@ -1,0 +1,42 @@
+"""bench/train_logs.py recovers SAC's policy entropy from what SB3 logs."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from torch.utils.tensorboard import SummaryWriter
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("train_logs", Path(__file__).parents[1] / "bench/train_logs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sac_entropy_is_recovered_from_the_entropy_coefficient_loss(tmp_path):
+    train_logs = load_script()
+    run = tmp_path / "sac-small-weit-s0"
+    (run / "tb" / "run_0").mkdir(parents=True)
+    (run / "config.yaml").write_text(yaml.safe_dump({"env": "Pendulum-v1"}))  # one action: target -1
+    writer = SummaryWriter(run / "tb" / "run_0")
+    steps = np.arange(10_000, 100_001, 1_000)
+    true_entropy = np.linspace(2.0, -9.0, len(steps))
+    for step, entropy in zip(steps, true_entropy):
+        log_coef = torch.tensor(-0.5 - step / 20_000)
+        log_prob = -entropy + torch.linspace(-0.3, 0.3, 256)  # a batch whose mean is -entropy
+        loss = -(log_coef * (log_prob + -1.0)).mean()  # SB3 SAC.train's ent_coef_loss
+        writer.add_scalar("train/ent_coef", log_coef.exp().item(), step)
+        writer.add_scalar("train/ent_coef_loss", loss.item(), step)
+        writer.add_scalar("train/critic_loss", 1.0, step)
+    writer.close()
+    row = train_logs.sac_row(run)
+    n = len(train_logs.SAC_STEPS)
+    entropy_at = row[n + 1 : 2 * n + 1]
+    expected = [true_entropy[np.argmin(abs(steps - s))] for s in train_logs.SAC_STEPS]
+    assert entropy_at == pytest.approx(expected, abs=1e-4)
+    assert row[2 * n + 1] == pytest.approx(true_entropy.min(), abs=1e-4)  # the minimum from 15k on
+    assert train_logs.target_entropy(run) == -1.0
