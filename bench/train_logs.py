@@ -65,8 +65,11 @@ def sac_row(run: Path) -> list[float]:
     only while ent_coef is near 1, in the first updates)."""
     steps, coef = scalars(run, "train/ent_coef")
     loss_steps, coef_loss = scalars(run, "train/ent_coef_loss")
-    assert np.array_equal(steps, loss_steps), f"{run}: ent_coef and ent_coef_loss logged at different steps"
-    entropy = target_entropy(run) + coef_loss / np.log(coef)
+    if loss_steps.size == 0:  # a fixed coefficient: SB3 logs no loss, the entropy is not recoverable
+        entropy = np.full_like(coef, np.nan)
+    else:
+        assert np.array_equal(steps, loss_steps), f"{run}: ent_coef and ent_coef_loss logged at different steps"
+        entropy = target_entropy(run) + coef_loss / np.log(coef)
     near = [int(np.argmin(abs(steps - s))) for s in SAC_STEPS]
     loss_steps, loss = scalars(run, "train/critic_loss")
     return [
@@ -94,8 +97,9 @@ def sac_table(per_arm: dict[str, list[list[float]]], command: str, target: float
         f"`{command}`: SB3's `train/ent_coef` (the entropy coefficient SAC tunes so that the policy's "
         f"entropy meets its target, {target:g} here) at the logged step nearest each column and its minimum "
         "over the run; the policy's entropy at the same steps and its minimum from 15k on (recovered from "
-        "`train/ent_coef_loss`, see the script); the mean `train/critic_loss` over the first 5,000 gradient "
-        "steps; mean over the arm's finished runs [min, max].",
+        "`train/ent_coef_loss`, see the script; - where the coefficient is fixed, as SB3 then logs no loss); "
+        "the mean `train/critic_loss` over the first 5,000 gradient steps; mean over the arm's finished runs "
+        "[min, max].",
         "",
         "| arm | runs | " + " | ".join(head) + " | critic loss, first 5k updates |",
         "|---|---|" + "---|" * (len(head) + 1),
@@ -104,7 +108,12 @@ def sac_table(per_arm: dict[str, list[list[float]]], command: str, target: float
     for arm, rows in per_arm.items():
         a = np.array(rows)
         digits = [3] * n_coef + [1] * n_coef
-        cells = [f"{a[:, j].mean():.{d}f} [{a[:, j].min():.{d}f}, {a[:, j].max():.{d}f}]" for j, d in enumerate(digits)]
+        cells = [
+            f"{a[:, j].mean():.{d}f} [{a[:, j].min():.{d}f}, {a[:, j].max():.{d}f}]"
+            if np.isfinite(a[:, j]).all()
+            else "-"
+            for j, d in enumerate(digits)
+        ]
         lines.append(f"| {arm} | {len(rows)} | " + " | ".join(cells) + f" | {a[:, -1].mean():.1f} |")
     return lines
 

@@ -40,3 +40,21 @@ def test_sac_entropy_is_recovered_from_the_entropy_coefficient_loss(tmp_path):
     assert entropy_at == pytest.approx(expected, abs=1e-4)
     assert row[2 * n + 1] == pytest.approx(true_entropy.min(), abs=1e-4)  # the minimum from 15k on
     assert train_logs.target_entropy(run) == -1.0
+
+
+def test_a_fixed_entropy_coefficient_leaves_the_entropy_unknown(tmp_path):
+    train_logs = load_script()
+    run = tmp_path / "sac-small-weit-s0"
+    (run / "tb" / "run_0").mkdir(parents=True)
+    (run / "config.yaml").write_text(yaml.safe_dump({"env": "Pendulum-v1"}))
+    writer = SummaryWriter(run / "tb" / "run_0")
+    for step in range(10_000, 100_001, 1_000):  # SB3 logs no ent_coef_loss when ent_coef is a number
+        writer.add_scalar("train/ent_coef", 0.05, step)
+        writer.add_scalar("train/critic_loss", 1.0, step)
+    writer.close()
+    row = train_logs.sac_row(run)
+    n = len(train_logs.SAC_STEPS)
+    assert row[: n + 1] == pytest.approx([0.05] * (n + 1))
+    assert np.isnan(row[n + 1 : 2 * n + 2]).all()
+    table = train_logs.sac_table({"weit": [row]}, "cmd", -1.0)
+    assert table[-1].count("| - ") == n + 1
