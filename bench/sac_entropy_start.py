@@ -31,6 +31,7 @@ from stable_baselines3 import SAC
 from weit_rl.agents import RunConfig, prepare
 from weit_rl.agents.model import new_model
 from weit_rl.bank_file import read_manifest
+from weit_rl.numerics import pin_kernels
 
 
 def collect(env_id: str, n: int, expert: SAC | None) -> torch.Tensor:
@@ -70,6 +71,7 @@ def main() -> None:
     p.add_argument("--states", type=int, default=5000, help="states per distribution")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args()
+    pin_kernels()  # before torch's first operation: the kernels the runs were built with (weit_rl/numerics.py)
     torch.set_num_threads(1)
     arms = args.arms.split(",")
     runs = {(arm, s): args.runs / f"sac-{args.size}-{arm}-s{s}" for arm in arms for s in range(args.seeds)}
