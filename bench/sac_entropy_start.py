@@ -46,6 +46,7 @@ def collect(env_id: str, n: int, expert: SAC | None) -> torch.Tensor:
         obs, _, terminated, truncated, _ = env.step(action)
         if terminated or truncated:
             obs, _ = env.reset()
+    env.close()
     return torch.as_tensor(np.array(states, dtype=np.float32))
 
 

@@ -53,8 +53,9 @@ def scalars(run: Path, tag: str) -> tuple[np.ndarray, np.ndarray]:
 
 def target_entropy(run: Path) -> float:
     """SB3's default target entropy: minus the task's action dimension."""
-    env_id = yaml.safe_load((run / "config.yaml").read_text())["env"]
-    return -float(np.prod(gym.spec(env_id).make().action_space.shape))
+    env = gym.make(yaml.safe_load((run / "config.yaml").read_text())["env"])
+    env.close()
+    return -float(np.prod(env.action_space.shape))
 
 
 def sac_row(run: Path) -> list[float]:
@@ -104,10 +105,9 @@ def sac_table(per_arm: dict[str, list[list[float]]], command: str, target: float
         "| arm | runs | " + " | ".join(head) + " | critic loss, first 5k updates |",
         "|---|---|" + "---|" * (len(head) + 1),
     ]
-    n_coef = len(SAC_STEPS) + 1
+    digits = [3] * (len(SAC_STEPS) + 1) + [1] * (len(SAC_STEPS) + 1)  # coefficients, then entropies
     for arm, rows in per_arm.items():
         a = np.array(rows)
-        digits = [3] * n_coef + [1] * n_coef
         cells = [
             f"{a[:, j].mean():.{d}f} [{a[:, j].min():.{d}f}, {a[:, j].max():.{d}f}]"
             if np.isfinite(a[:, j]).all()
