@@ -1,4 +1,5 @@
-"""bench/train_logs.py recovers SAC's policy entropy from what SB3 logs."""
+"""bench/train_logs.py recovers SAC's policy entropy from what SB3 logs; bench/sac_q_drift.py
+reads its windows."""
 
 import importlib.util
 from pathlib import Path
@@ -58,3 +59,31 @@ def test_a_fixed_entropy_coefficient_leaves_the_entropy_unknown(tmp_path):
     assert np.isnan(row[n + 1 : 2 * n + 2]).all()
     table = train_logs.sac_table({"weit": [row]}, "cmd", -1.0)
     assert table[-1].count("| - ") == n + 1
+
+
+def test_q_drift_averages_each_window_and_leaves_unlogged_ones_empty(tmp_path, monkeypatch):
+    """bench/sac_q_drift.py: per window, minus the actor loss and the retention KL (logged only
+    while retention is on, here to 50k); the evaluation return at each window's end."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "bench"))
+    spec = importlib.util.spec_from_file_location("sac_q_drift", Path(__file__).parents[1] / "bench/sac_q_drift.py")
+    q_drift = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(q_drift)
+    run = tmp_path / "sac-small-weit-s0"
+    (run / "tb" / "run_0").mkdir(parents=True)
+    writer = SummaryWriter(run / "tb" / "run_0")
+    for step in range(10_500, 100_001, 1_000):
+        writer.add_scalar("train/actor_loss", -step / 1_000, step)
+        if step <= 50_000:
+            writer.add_scalar("retention/kl_to_teacher", 2.0, step)
+    writer.close()
+    rows = ["timesteps,mean_return"] + [f"{s},{s / 10}" for s in range(0, 100_001, 5_000)]
+    (run / "evaluations.csv").write_text("\n".join(rows) + "\n")
+
+    minus_actor_loss = q_drift.window_means(run, "train/actor_loss", -1.0)
+    expected = [
+        np.mean([s / 1_000 for s in range(10_500, 100_001, 1_000) if lo < s <= hi]) for lo, hi in q_drift.WINDOWS
+    ]
+    assert minus_actor_loss == pytest.approx(expected)
+    kl = q_drift.window_means(run, "retention/kl_to_teacher")
+    assert kl[:4] == pytest.approx([2.0] * 4) and np.isnan(kl[4:]).all()
+    assert q_drift.returns_at_ends(run) == pytest.approx([hi / 10 for _, hi in q_drift.WINDOWS])
