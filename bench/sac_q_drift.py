@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import argparse
 import csv
-import re
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from train_logs import scalars
+from train_logs import finished_runs, scalars, spread_cell
 
 WINDOWS = ((10_000, 20_000), (20_000, 30_000), (30_000, 40_000), (40_000, 50_000), (50_000, 60_000), (90_000, 100_000))
 
@@ -41,24 +40,15 @@ def returns_at_ends(run: Path) -> list[float]:
     return [by_step.get(hi, np.nan) for _, hi in WINDOWS]
 
 
-def cell(values: np.ndarray, digits: int) -> str:
-    if not np.isfinite(values).all():
-        return "-"
-    return f"{values.mean():.{digits}f} [{values.min():.{digits}f}, {values.max():.{digits}f}]"
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", type=Path, help="a study's run folder for one task, e.g. runs/sac-start/Ant")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args()
-    name = re.compile(r"sac-(?P<size>[^-]+)-(?P<arm>.+)-s(?P<seed>\d+)$")
     per_arm: dict[str, list[list[float]]] = defaultdict(list)
-    for run in sorted(args.runs.iterdir()):
-        m = name.match(run.name)
-        if m and any(run.glob("tb/*/events*")) and (run / "model.zip").exists():
-            row = window_means(run, "retention/kl_to_teacher") + window_means(run, "train/actor_loss", -1.0)
-            per_arm[f"{m['size']} {m['arm']}"].append(row + returns_at_ends(run))
+    for run, size, arm in finished_runs(args.runs, "sac"):
+        row = window_means(run, "retention/kl_to_teacher") + window_means(run, "train/actor_loss", -1.0)
+        per_arm[f"{size} {arm}"].append(row + returns_at_ends(run))
     if not per_arm:
         raise SystemExit(f"no finished SAC run with TensorBoard logs under {args.runs}")
     windows = [f"{lo // 1000}-{hi // 1000}k" for lo, hi in WINDOWS]
@@ -79,7 +69,8 @@ def main() -> None:
     ]
     for arm, rows in sorted(per_arm.items()):
         a = np.array(rows)
-        lines.append(f"| {arm} | {len(rows)} | " + " | ".join(cell(a[:, j], d) for j, d in enumerate(digits)) + " |")
+        cells = [spread_cell(a[:, j], d) for j, d in enumerate(digits)]
+        lines.append(f"| {arm} | {len(rows)} | " + " | ".join(cells) + " |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

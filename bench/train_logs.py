@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import re
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 import gymnasium as gym
@@ -49,6 +50,22 @@ def scalars(run: Path, tag: str) -> tuple[np.ndarray, np.ndarray]:
             by_step.update({p.step: p.value for p in acc.Scalars(tag)})
     steps = sorted(by_step)
     return np.array(steps), np.array([by_step[s] for s in steps])
+
+
+def finished_runs(root: Path, algo: str) -> Iterator[tuple[Path, str, str]]:
+    """(run folder, size, arm) of every run under root that finished with TensorBoard logs."""
+    name = re.compile(rf"{algo}-(?P<size>[^-]+)-(?P<arm>.+)-s(?P<seed>\d+)$")
+    for run in sorted(root.iterdir()):
+        m = name.match(run.name)
+        if m and any(run.glob("tb/*/events*")) and (run / "model.zip").exists():
+            yield run, m["size"], m["arm"]
+
+
+def spread_cell(values: np.ndarray, digits: int) -> str:
+    """Mean [min, max] over an arm's runs; - where any run lacks the value."""
+    if not np.isfinite(values).all():
+        return "-"
+    return f"{values.mean():.{digits}f} [{values.min():.{digits}f}, {values.max():.{digits}f}]"
 
 
 def target_entropy(run: Path) -> float:
@@ -108,12 +125,7 @@ def sac_table(per_arm: dict[str, list[list[float]]], command: str, target: float
     digits = [3] * (len(SAC_STEPS) + 1) + [1] * (len(SAC_STEPS) + 1)  # coefficients, then entropies
     for arm, rows in per_arm.items():
         a = np.array(rows)
-        cells = [
-            f"{a[:, j].mean():.{d}f} [{a[:, j].min():.{d}f}, {a[:, j].max():.{d}f}]"
-            if np.isfinite(a[:, j]).all()
-            else "-"
-            for j, d in enumerate(digits)
-        ]
+        cells = [spread_cell(a[:, j], d) for j, d in enumerate(digits)]
         lines.append(f"| {arm} | {len(rows)} | " + " | ".join(cells) + f" | {a[:, -1].mean():.1f} |")
     return lines
 
@@ -142,14 +154,11 @@ def main() -> None:
     p.add_argument("--size", default=None, help="only the runs of this size (default: every size)")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args()
-    name = re.compile(rf"{args.algo}-(?P<size>[^-]+)-(?P<arm>.+)-s(?P<seed>\d+)$")
     row = sac_row if args.algo == "sac" else ppo_row
     per_cell: dict[tuple[str, str], list[list[float]]] = defaultdict(list)
-    for run in sorted(args.runs.iterdir()):
-        m = name.match(run.name)
-        finished = m and any(run.glob("tb/*/events*")) and (run / "model.zip").exists()
-        if finished and args.size in (None, m["size"]):
-            per_cell[m["size"], m["arm"]].append(row(run))
+    for run, size, arm in finished_runs(args.runs, args.algo):
+        if args.size in (None, size):
+            per_cell[size, arm].append(row(run))
             last = run
     one_size = len({size for size, _ in per_cell}) == 1
     per_arm = {(arm if one_size else f"{size} {arm}"): rows for (size, arm), rows in per_cell.items()}
