@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from weit_rl.agents.config import RunConfig, needs, prepare, resolve_device
     from weit_rl.agents.enjoy import Episode, play
     from weit_rl.agents.evaluation import evaluate, evaluate_saved, make_eval_env, saved_task
-    from weit_rl.agents.model import ALGO_CLASSES, algo_kwargs, build_model, init_sources, new_model
+    from weit_rl.agents.model import algo_class, algo_kwargs, build_model, init_sources, new_model
     from weit_rl.agents.train import train
 
 # name -> the submodule that defines it
@@ -44,7 +44,7 @@ _SOURCES = {
     "evaluate_saved": "evaluation",
     "make_eval_env": "evaluation",
     "saved_task": "evaluation",
-    "ALGO_CLASSES": "model",
+    "algo_class": "model",
     "algo_kwargs": "model",
     "build_model": "model",
     "init_sources": "model",
@@ -53,7 +53,6 @@ _SOURCES = {
 }
 
 __all__ = [
-    "ALGO_CLASSES",
     "CriticWarmup",
     "Retention",
     "EVAL_COLUMNS",
@@ -61,6 +60,7 @@ __all__ = [
     "Episode",
     "EvalCSVCallback",
     "RunConfig",
+    "algo_class",
     "algo_kwargs",
     "best_score",
     "build_model",

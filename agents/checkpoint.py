@@ -14,7 +14,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from weit_rl.agents.config import RunConfig, resolve_device
-from weit_rl.agents.model import ALGO_CLASSES
+from weit_rl.agents.model import algo_class
 from weit_rl.agents.run_state import save_run_state
 from weit_rl.envs import make_env
 
@@ -82,7 +82,7 @@ def load_checkpoint(cfg: RunConfig, ckpt_dir: Path) -> BaseAlgorithm:
     if (ckpt_dir / "vecnormalize.pkl").exists():
         env = VecNormalize.load(str(ckpt_dir / "vecnormalize.pkl"), env)
         env.training, env.norm_reward = True, True
-    model = ALGO_CLASSES[cfg.algo].load(ckpt_dir / "model.zip", env=env, device=resolve_device(cfg.device))
+    model = algo_class(cfg).load(ckpt_dir / "model.zip", env=env, device=resolve_device(cfg.device))
     if (ckpt_dir / "replay_buffer.pkl").exists():
         model.load_replay_buffer(ckpt_dir / "replay_buffer.pkl")
     elif getattr(model, "replay_buffer", None) is not None:

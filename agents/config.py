@@ -13,7 +13,15 @@ from typing import Any
 import yaml
 
 from weit_rl import UserError
-from weit_rl.config import LEARNERS, apply_overrides, check_algo, check_seed, learner_hyperparams, parse_size
+from weit_rl.config import (
+    ENGINE_NAMES,
+    LEARNERS,
+    apply_overrides,
+    check_algo,
+    check_seed,
+    learner_hyperparams,
+    parse_size,
+)
 from weit_rl.envs import resolve_task
 from weit_rl.experts import default_bank, default_expert
 from weit_rl.recipe import RECIPES, Needs, check_init, recipe_finetune_steps, recipe_retention
@@ -34,6 +42,13 @@ class RunConfig:
     steps: int = field(default=100_000, metadata={"help": "environment steps"})
     seed: int = field(default=0, metadata={"help": "seed of the env, the weights and the fitting"})
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda[:N]"})
+    engine: str = field(
+        default="fast",
+        metadata={
+            "help": "training code: fast (weit_rl/fast.py: SB3's PPO/SAC with faster updates, the same "
+            "algorithm; the default) or stock (SB3's own classes, as every run recorded before this option)"
+        },
+    )
     bank: str | None = field(default=None, metadata={"help": "template bank (default banks/<Env>-<algo>.safetensors)"})
     expert: str | None = field(
         default=None, metadata={"help": "expert folder or model.zip, for select (default experts/<Env>-<algo>)"}
@@ -171,6 +186,7 @@ GROUPS = {
         "steps",
         "seed",
         "device",
+        "engine",
         "bank",
         "expert",
         "run_dir",
@@ -209,12 +225,19 @@ def _flat(value: Any, key: str) -> dict[str, Any]:
     return {key: value}
 
 
+# What a field meant before it existed, where that differs from its default today.
+BEFORE = {"engine": "stock"}
+
+
 def absent(name: str) -> Any:
     """What a config.yaml without the field meant: it was written before the field existed,
-    when the recipe was plain and every other field had its default (None: not a field)."""
+    when the recipe was plain, the engine stock and every other field had its default
+    (None: not a field)."""
     f = next((f for f in fields(RunConfig) if f.name == name), None)
     if f is None:
         return None
+    if name in BEFORE:
+        return BEFORE[name]
     return RECIPES["plain"].get(name, f.default_factory() if f.default_factory is not MISSING else f.default)
 
 
@@ -295,6 +318,7 @@ def prepare(cfg: RunConfig) -> RunConfig:
     _check_choice("reward_stats", cfg.reward_stats, ("fresh", "bank"))
     _check_choice("retention_teacher", cfg.retention_teacher, ("init", "expert", "bank"))
     _check_choice("learner", cfg.learner, LEARNERS)
+    _check_choice("engine", cfg.engine, ENGINE_NAMES)
     _check_choice("pretrain", cfg.pretrain, SCHEMES)
     if cfg.pretrain != "none" and cfg.init != "scratch":
         raise UserError(f"pretrain {cfg.pretrain} trains a network from its own random templates: use init scratch")

@@ -91,6 +91,7 @@ def train_expert(
             **scheme,
             obs_stats="fresh",
             obs_update="running",  # SB3's own statistics: an expert starts from nothing
+            engine="stock",  # every shipped expert's candidates trained on it; their folders resume
         )
         train(cfg, command)
         kept = cand / "best" if cfg.keep_best else cand

@@ -15,10 +15,14 @@ from weit_rl.agents.config import RunConfig, needs, resolve_device
 from weit_rl.bank import Bank, load_bank
 from weit_rl.constrained import constrained_class
 from weit_rl.envs import make_env
+from weit_rl.fast import ENGINES
 from weit_rl.policies import as_stock, init_obs_rms, policy_class_for
-from weit_rl.sb3 import ACTIVATIONS, ALGOS, bank_obs_rms
+from weit_rl.sb3 import ACTIVATIONS, bank_obs_rms
 
-ALGO_CLASSES: dict[str, type[BaseAlgorithm]] = ALGOS  # one table, kept with the SB3 glue
+
+def algo_class(cfg: RunConfig) -> type[BaseAlgorithm]:
+    """The SB3 class that trains `cfg`: its engine's PPO or SAC (weit_rl/fast.py)."""
+    return ENGINES[cfg.engine][cfg.algo]
 
 
 def _policy_kwargs(algo: str, params: dict[str, Any], net_arch: list[int]) -> dict[str, Any]:
@@ -71,7 +75,7 @@ def build_model(cfg: RunConfig, env: VecEnv, bank: Bank | None = None) -> BaseAl
         )
     params = algo_kwargs(cfg.algo, cfg.hyperparams)
     params["learning_rate"] = params.get("learning_rate", 3e-4) * cfg.lr_scale
-    model = ALGO_CLASSES[cfg.algo](
+    model = algo_class(cfg)(
         policy,
         env,
         policy_kwargs=policy_kwargs,

@@ -68,16 +68,19 @@ class _Killed(BaseCallback):
         return True
 
 
+@pytest.mark.parametrize("engine", ["fast", "stock"])
 @pytest.mark.parametrize("algo", ["ppo", "sac"])
 def test_a_run_resumed_from_its_checkpoint_continues_as_the_uninterrupted_one(
-    algo, tmp_path, tiny_ppo_bank, tiny_sac_bank
+    algo, engine, tmp_path, tiny_ppo_bank, tiny_sac_bank
 ):
     """Weights, statistics, replay buffer, random streams and every env's MuJoCo state come
     back: the evaluations after the resume are the uninterrupted run's, bit for bit."""
     bank = tiny_ppo_bank if algo == "ppo" else tiny_sac_bank
 
     def cfg(name):
-        return _tiny_run(tmp_path / name, algo, bank, n_epochs=2, init="weit", steps=768, seed=5, checkpoint_freq=256)
+        return _tiny_run(
+            tmp_path / name, algo, bank, n_epochs=2, init="weit", steps=768, seed=5, checkpoint_freq=256, engine=engine
+        )
 
     whole = _evaluations(train(cfg("whole")))
     with pytest.raises(RuntimeError, match="killed"):
@@ -93,6 +96,13 @@ def test_pinned_kernels_leave_a_users_choice(monkeypatch):
     monkeypatch.setattr(os, "environ", env)
     pin_kernels()
     assert env == {"ATEN_CPU_CAPABILITY": "default"} | ({"MKL_CBWR": "COMPATIBLE"} if PINNED else {})
+
+
+def test_the_fast_engine_pins_mkls_avx2_branch(monkeypatch):
+    env: dict[str, str] = {}
+    monkeypatch.setattr(os, "environ", env)
+    pin_kernels("fast")
+    assert env == ({"MKL_CBWR": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"} if PINNED else {})
 
 
 @pytest.mark.skipif(

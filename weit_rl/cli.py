@@ -446,7 +446,8 @@ def _interrupt(signum: int, frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.cmd not in LIGHT_COMMANDS:
-        pin_kernels()  # before torch chooses its kernels: same command, same run on any machine
+        # before torch chooses its kernels: same command, same run on any machine (by engine, when training)
+        pin_kernels(args.engine if args.cmd == "train" else "stock")
         import torch
 
         # Small MLPs gain nothing from intra-op threads, and extra threads thrash when several

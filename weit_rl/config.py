@@ -13,6 +13,7 @@ from weit_rl import UserError
 from weit_rl.schema import CONFIGS, HYPERPARAMS, check, check_hyperparams
 
 ALGOS = ("ppo", "sac")
+ENGINE_NAMES = ("fast", "stock")  # the training code (weit_rl/fast.py); kernels by engine: weit_rl/numerics.py
 
 
 def load_yaml(name: str) -> dict[str, Any]:

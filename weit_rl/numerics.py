@@ -9,7 +9,13 @@ session's machine than seeds 1-4, started 3,506 and 3,333 from one configuration
 MKL's conditional numerical reproducibility (MKL_CBWR=COMPATIBLE) and torch's AVX2 kernels
 exist on every x86-64 machine of the last decade; they cost ~20% of an initialization's CPU
 time and no difference beyond measurement noise in training (docs/protocol.md, "Same command, same run", has the
-measurements). CUDA runs are not covered."""
+measurements). CUDA runs are not covered.
+
+The pinned MKL branch is per engine (weit_rl/fast.py). The stock engine keeps COMPATIBLE, as every
+run recorded before the fast engine computed. The fast engine takes MKL's AVX2 branch, which MKL
+documents as reproducible on every processor with AVX2: on the small matrices of an RL update
+COMPATIBLE is 2-3x slower (a 256x64 by 64x64 product: about 100 against 45 microseconds on the
+development machine, reports/train_speed.md)."""
 
 from __future__ import annotations
 
@@ -18,13 +24,17 @@ import platform
 from pathlib import Path
 
 X86 = platform.machine().lower() in ("x86_64", "amd64")
-PINNED = {"MKL_CBWR": "COMPATIBLE", "ATEN_CPU_CAPABILITY": "avx2"} if X86 else {}
+MKL_BRANCH = {"stock": "COMPATIBLE", "fast": "AVX2"}  # by engine
+PINNED_BY_ENGINE = {
+    engine: {"MKL_CBWR": branch, "ATEN_CPU_CAPABILITY": "avx2"} if X86 else {} for engine, branch in MKL_BRANCH.items()
+}
+PINNED = PINNED_BY_ENGINE["stock"]  # commands that do not train (banks, evaluation) and the benchmarks
 
 
-def pin_kernels() -> None:
+def pin_kernels(engine: str = "stock") -> None:
     """Call before torch is first used: both libraries read these once. A value the user
     set wins (e.g. ATEN_CPU_CAPABILITY=avx512 for speed, at the price of reruns elsewhere)."""
-    for key, value in PINNED.items():
+    for key, value in PINNED_BY_ENGINE[engine].items():
         os.environ.setdefault(key, value)
 
 

@@ -99,6 +99,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "default: the study's, else METHOD of --primary",
     )
     p.add_argument("--seeds", type=int, default=None, help="number of seeds per cell (seeds 0..N-1)")
+    p.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="seeds FIRST..FIRST+N-1 instead of 0..N-1: a pilot or development runs on seeds no study uses",
+    )
     p.add_argument("--steps", type=int, default=None, help="environment steps per run")
     p.add_argument("--eval-freq", type=int, default=None, help="steps between evaluations")
     p.add_argument("--eval-episodes", type=int, default=None, help="deterministic episodes per evaluation")
@@ -112,6 +118,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bank", default=None, help="template bank for weit/distill (default: the shipped bank)")
     p.add_argument("--expert", default=None, help="expert for select (default: the shipped expert)")
     p.add_argument("--device", default="cpu", help="cpu (default: small MLPs train fastest there), cuda or auto")
+    p.add_argument(
+        "--engine",
+        choices=("fast", "stock"),
+        default=None,
+        help="training code of every run of the part (weit_rl/fast.py): default the part's own (stock for a "
+        "part recorded before engines existed), else fast; fixed when the part starts",
+    )
     p.add_argument(
         "--backend",
         choices=("local", "ray"),

@@ -24,12 +24,20 @@ from weit_rl import UserError
 from weit_rl.agents import RunConfig, train
 from weit_rl.compare.study import definition, is_done, merge_study, read_scratch, read_study, record_run, write_study
 from weit_rl.compare.sweep import Sweep
-from weit_rl.numerics import PINNED
+from weit_rl.numerics import PINNED_BY_ENGINE
 
 # One thread per run for every library that might start a pool: runs are the parallelism.
 # Set before a worker starts, since numpy's BLAS reads them when it is first imported.
 ONE_THREAD = {"WEIT_RL_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-WORKER_ENV = ONE_THREAD | PINNED  # and the pinned kernels: a run trains the same on any worker
+
+
+def worker_env(engine: str) -> dict[str, str]:
+    """A worker's environment: one thread, and the kernels its engine pins, so that a run
+    trains the same on any worker (weit_rl/numerics.py)."""
+    return ONE_THREAD | PINNED_BY_ENGINE[engine]
+
+
+WORKER_ENV = worker_env("stock")  # the benchmarks' workers
 
 Result = tuple[str, dict[str, str]]  # (scratch run folder, the files to record)
 Done = Callable[[str, Result | None, BaseException | None], None]
@@ -108,11 +116,17 @@ def spawn_pool(workers: int, initializer: Callable[[], None] = _one_thread) -> P
 
 
 def run_local(cfgs: list[dict[str, Any]], command: str, workers: int, done: Done) -> None:
-    """Runs in `workers` spawned processes, one torch thread each, kernels pinned (WORKER_ENV)."""
-    pool = spawn_pool(workers, _local_worker)
+    """Runs in `workers` spawned processes, one torch thread each, kernels pinned by engine
+    (worker_env): one pool per engine, since a process reads its kernel setting once."""
+    for engine in sorted({cfg["engine"] for cfg in cfgs}):
+        _run_pool([cfg for cfg in cfgs if cfg["engine"] == engine], command, workers, worker_env(engine), done)
+
+
+def _run_pool(cfgs: list[dict[str, Any]], command: str, workers: int, env: dict[str, str], done: Done) -> None:
+    pool = spawn_pool(min(workers, len(cfgs)), _local_worker)
     try:
         saved = dict(os.environ)
-        os.environ.update({k: os.environ.get(k, v) for k, v in WORKER_ENV.items()})
+        os.environ.update({k: os.environ.get(k, v) for k, v in env.items()})
         try:  # workers are spawned by the submits and inherit this environment; ours is put back
             futures = {pool.submit(train_one, cfg, command): cfg["run_dir"] for cfg in cfgs}
         finally:
@@ -144,7 +158,7 @@ def run_ray(cfgs: list[dict[str, Any]], command: str, workers: int, address: str
     started = not ray.is_initialized()
     if started:
         try:
-            runtime_env = {"env_vars": WORKER_ENV}
+            runtime_env = {"env_vars": ONE_THREAD}  # each task adds its engine's kernels
             if address:
                 ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
             else:
@@ -157,7 +171,10 @@ def run_ray(cfgs: list[dict[str, Any]], command: str, workers: int, address: str
     pending: dict[Any, str] = {}
     try:
         task = ray.remote(num_cpus=1, max_retries=0)(train_one)
-        pending = {task.remote(cfg, command): cfg["run_dir"] for cfg in cfgs}
+        pending = {
+            task.options(runtime_env={"env_vars": worker_env(cfg["engine"])}).remote(cfg, command): cfg["run_dir"]
+            for cfg in cfgs
+        }
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             run_dir = pending.pop(ready[0])

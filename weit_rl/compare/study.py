@@ -32,9 +32,20 @@ RUN_FILES = ("evaluations.csv", "config.yaml")
 OUTSIDE = "<outside the repository>/"
 # Fields of a part's definition that every sweep adding runs to the study must share. settings: the
 # RunConfig overrides every arm shares (--set); primary: [method, baseline] (--primary).
-FIXED = ("env_id", "algo", "steps", "eval_freq", "eval_episodes", "primary_size", "bank_sha256", "settings", "primary")
+FIXED = (
+    "env_id",
+    "algo",
+    "steps",
+    "eval_freq",
+    "eval_episodes",
+    "primary_size",
+    "bank_sha256",
+    "settings",
+    "primary",
+    "engine",
+)
 # What a definition written before these fields existed meant.
-BEFORE = {"settings": {}, "primary": ["weit", "scratch"]}
+BEFORE = {"settings": {}, "primary": ["weit", "scratch"], "engine": "stock"}
 
 
 @cache
@@ -174,6 +185,7 @@ def definition(sweep: Any) -> dict[str, Any]:
         "expert": portable(sweep.expert),
         "references": sweep.references or None,
         "settings": sweep.settings,
+        "engine": sweep.engine,
         "arms": {name: sweep.arms.get(name, {"init": name}) for name in sweep.inits},
         "grid": _grid(sweep.cells()),
         "primary": sweep.primary,

@@ -36,7 +36,7 @@ from weit_rl.compare.study import (
     read_study,
     select_parts,
 )
-from weit_rl.config import check_algo, hyperparams, parse_size, size_name
+from weit_rl.config import check_algo, check_seed, hyperparams, parse_size, size_name
 from weit_rl.envs import resolve_task, short_name
 
 
@@ -70,6 +70,7 @@ class Sweep:
     references: dict[str, Any] = field(default_factory=dict)  # expert and random returns, with sources
     notes: list[str] = field(default_factory=list)
     grid: dict[str, list[int]] = field(default_factory=dict)  # "size/arm": its seeds, where cells plan fewer
+    engine: str = "fast"  # one per part (weit_rl/fast.py): a part recorded before engines existed is stock
 
     @property
     def study_dir(self) -> Path:
@@ -135,6 +136,7 @@ class Sweep:
             checkpoint_freq=self.checkpoint_freq,
             progress_bar=False,
             keep_best=False,
+            engine=self.engine,
             **over,
         )  # a study records evaluations.csv and config.yaml only
         if not run_needs(cfg).expert:
@@ -180,6 +182,8 @@ def resolve(args: argparse.Namespace) -> Sweep:
     sweep = replace(
         sweep,
         **sources,
+        # the engine asked for, else the part's own (stock if recorded before engines), else the default
+        engine=args.engine or (old.get("engine", "stock") if old else sweep.engine),
         references=reference_returns(sources.get("bank"), sources.get("expert")),
         primary_size=old["primary_size"] if old and args.primary_size is None else sweep.primary_size,
         primary=primary or old.get("primary") or sweep.primary,
@@ -213,6 +217,8 @@ def _from_options(args: argparse.Namespace, name: str, env_id: str, algo: str) -
     pick = lambda key: prof[key] if getattr(args, key) is None else getattr(args, key)  # noqa: E731
     sizes, settings = _split(pick("sizes")), parse_pairs(args.settings or [], "--set")
     arms = select_arms(_split(pick("inits")), parse_arms(args.arm), args.inits is not None)
+    if "engine" in settings or any("engine" in over for over in arms.values()):
+        raise UserError("the engine is the part's, not an arm's: pass --engine fast|stock, not engine= in --set/--arm")
     if not sizes or not arms:
         raise UserError("--sizes and --arms need at least one entry each, e.g. --sizes tiny,small --arms scratch,weit")
     for size in sizes:
@@ -221,6 +227,8 @@ def _from_options(args: argparse.Namespace, name: str, env_id: str, algo: str) -
     for flag, value in (("--seeds", seeds), ("--steps", steps), ("--eval-episodes", episodes)):
         if value < 1:
             raise UserError(f"{flag} must be >= 1, got {value}")
+    check_seed(args.first_seed + seeds - 1)
+    check_seed(args.first_seed)
     rollout = _rollout(algo, env_id)
     eval_freq = (
         args.eval_freq or prof.get("eval_freq", {}).get(algo) or math.ceil(steps / prof["evals"] / rollout) * rollout
@@ -248,7 +256,7 @@ def _from_options(args: argparse.Namespace, name: str, env_id: str, algo: str) -
         algo=algo,
         sizes=sizes,
         inits=list(arms),
-        seeds=list(range(seeds)),
+        seeds=list(range(args.first_seed, args.first_seed + seeds)),
         steps=steps,
         eval_freq=eval_freq,
         eval_episodes=episodes,
@@ -265,7 +273,7 @@ def _from_options(args: argparse.Namespace, name: str, env_id: str, algo: str) -
     )
     for arm in arms:  # RunConfig's own checks (choices, counts, hyperparameters), before anything is written
         try:
-            prepare(sweep.config(sizes[0], arm, 0))
+            prepare(sweep.config(sizes[0], arm, sweep.seeds[0]))
         except UserError as err:
             raise UserError(f"arm {arm} ({describe(sweep.arm(arm))}): {err}") from None
     return sweep
@@ -315,6 +323,7 @@ def from_study(
         bank_sha256=d.get("bank_sha256"),
         references=d.get("references") or {},
         settings=d.get("settings") or {},
+        engine=d.get("engine", "stock"),
         primary=declared,
         arms=arms_of(d),
         grid=grid_of(d),

@@ -42,6 +42,7 @@ OPTIONS = {
     "primary_size",
     "candidates",
     "seeds",
+    "first_seed",
     "steps",
     "eval_freq",
     "eval_episodes",
@@ -49,6 +50,7 @@ OPTIONS = {
     "bank",
     "expert",
     "report_dir",
+    "engine",
 }
 
 
