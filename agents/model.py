@@ -14,6 +14,7 @@ from weit_rl import UserError
 from weit_rl.agents.config import RunConfig, needs, resolve_device
 from weit_rl.bank import Bank, load_bank
 from weit_rl.constrained import constrained_class
+from weit_rl.critics import critic_policy
 from weit_rl.envs import make_env
 from weit_rl.fast import ENGINES
 from weit_rl.policies import as_stock, init_obs_rms, policy_class_for
@@ -45,7 +46,9 @@ def build_model(cfg: RunConfig, env: VecEnv, bank: Bank | None = None) -> BaseAl
     weit_rl's policy classes, which initialize at construction (weit_rl.policies). `bank`,
     when given, is cfg.bank already loaded."""
     policy_kwargs = _policy_kwargs(cfg.algo, cfg.hyperparams, cfg.net_arch)
-    policy: Any = "MlpPolicy"
+    policy: Any = critic_policy(policy_kwargs) or "MlpPolicy"
+    if policy != "MlpPolicy" and (cfg.init != "scratch" or cfg.pretrain != "none"):
+        raise UserError("critic_layer_norm trains scratch policies only so far: pass --init scratch")
     if cfg.pretrain != "none":
         policy = constrained_class(cfg.algo)
         policy_kwargs.update(

@@ -18,6 +18,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from weit_rl.agents import CriticWarmup, RunConfig, train
 from weit_rl.agents.config import absent, changed_fields, prepare
+from weit_rl.critics import LayerNormSACPolicy
 from weit_rl.fast import FastPPO, FastSAC, adam_step, fuse_adam
 from weit_rl.numerics import PINNED
 
@@ -44,9 +45,9 @@ def _same_state(a, b):
         torch.testing.assert_close(sa[name], sb[name], atol=TOL, rtol=0, msg=name)
 
 
-def _sac(cls, ent_coef="auto"):
+def _sac(cls, ent_coef="auto", policy="MlpPolicy"):
     model = cls(
-        "MlpPolicy",
+        policy,
         make_vec_env("Hopper-v5", seed=0),
         learning_starts=100,
         batch_size=64,
@@ -58,9 +59,10 @@ def _sac(cls, ent_coef="auto"):
     return model
 
 
-@pytest.mark.parametrize("ent_coef", ["auto", 0.05])
-def test_one_sac_update_of_each_engine_is_the_same(ent_coef, tmp_path):
-    stock, fast = _twins(FastSAC, SAC, lambda cls: _sac(cls, ent_coef), tmp_path)
+@pytest.mark.parametrize("ent_coef,policy", [("auto", "MlpPolicy"), (0.05, "MlpPolicy"), ("auto", LayerNormSACPolicy)])
+def test_one_sac_update_of_each_engine_is_the_same(ent_coef, policy, tmp_path):
+    stock, fast = _twins(FastSAC, SAC, lambda cls: _sac(cls, ent_coef, policy), tmp_path)
+    assert fast._fast_plan() is not None  # the fast update, not SB3's fallback
     for step in range(3):  # the same batches and noise: the same draws, in the same order
         for model in (stock, fast):
             np.random.seed(step)
@@ -212,3 +214,15 @@ def test_weit_rl_train_pins_the_kernels_of_its_engine(tmp_path):
         assert out.returncode == 0, out.stderr
         saved = yaml.safe_load((run / "config.yaml").read_text())
         assert saved["engine"] == engine and f"MKL_CBWR={branch}," in saved["kernels"]
+
+
+def test_the_layer_norm_critic_normalizes_every_hidden_layer():
+    model = SAC(LayerNormSACPolicy, make_vec_env("Hopper-v5"), policy_kwargs=dict(net_arch=[16, 8]), buffer_size=10)
+    for critic in (model.critic, model.critic_target):
+        for net in critic.q_networks:
+            kinds = [type(m).__name__ for m in net]
+            assert kinds == ["Linear", "LayerNorm", "ReLU", "Linear", "LayerNorm", "ReLU", "Linear"]
+    assert set(model.critic.state_dict()) == set(model.critic_target.state_dict())
+    critic_params = {id(p) for p in model.critic.parameters()}
+    assert critic_params == {id(p) for group in model.critic.optimizer.param_groups for p in group["params"]}
+    assert all(type(m) is not torch.nn.LayerNorm for m in model.actor.modules())

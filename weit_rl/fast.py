@@ -93,7 +93,8 @@ def adam_step(optimizer: torch.optim.Optimizer) -> None:
                 state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         steps = [s["step"] for s in states]
-        torch._foreach_add_(steps, 1)
+        for step in steps:  # _foreach_add_ takes a slow path for these scalar tensors on CPU
+            step.add_(1)
         beta1, beta2 = group["betas"]
         torch._fused_adam_(
             params,
@@ -123,27 +124,36 @@ def _zero_grad(params: list[torch.nn.Parameter]) -> None:
 
 
 def _plain_mlp(net: torch.nn.Module) -> bool:
-    """Linear layers and parameter-free activations only (what `_layers` runs)."""
+    """Linear and LayerNorm layers and parameter-free activations only (what `_layers` runs)."""
     modules = list(net.children()) if isinstance(net, torch.nn.Sequential) else [net]
-    return all(isinstance(m, torch.nn.Linear) or not list(m.parameters()) for m in modules)
+    return all(isinstance(m, torch.nn.Linear | torch.nn.LayerNorm) or not list(m.parameters()) for m in modules)
 
 
-Layers = list[tuple[Any, ...]]  # ("linear", weight, bias) or ("act", function)
+Layers = list[tuple[Any, ...]]  # ("linear", weight, bias), ("norm", shape, weight, bias, eps) or ("act", function)
+
+
+def _layer(m: torch.nn.Module) -> tuple[Any, ...]:
+    if isinstance(m, torch.nn.Linear):
+        return ("linear", m.weight, m.bias)
+    if isinstance(m, torch.nn.LayerNorm):
+        return ("norm", m.normalized_shape, m.weight, m.bias, m.eps)
+    return ("act", ACTIVATIONS.get(type(m), m))
 
 
 def _layers(net: torch.nn.Module) -> Layers:
-    """An nn.Sequential of Linear layers and activations (or one Linear) as a list to run
-    without module calls: ("linear", weight, bias) or ("act", function)."""
-    modules = list(net.children()) if isinstance(net, torch.nn.Sequential) else [net]
-    return [
-        ("linear", m.weight, m.bias) if isinstance(m, torch.nn.Linear) else ("act", ACTIVATIONS.get(type(m), m))
-        for m in modules
-    ]
+    """An nn.Sequential of the layers `_plain_mlp` accepts (or one Linear) as a list to run
+    without module calls."""
+    return [_layer(m) for m in (net.children() if isinstance(net, torch.nn.Sequential) else [net])]
 
 
 def _run(layers: Layers, x: Tensor) -> Tensor:
     for kind, *args in layers:
-        x = F.linear(x, *args) if kind == "linear" else args[0](x)
+        if kind == "linear":
+            x = F.linear(x, *args)
+        elif kind == "norm":
+            x = F.layer_norm(x, *args)
+        else:
+            x = args[0](x)
     return x
 
 

@@ -156,7 +156,7 @@ COUNT = Range(int, 1)
 _POLICY_KWARGS = {"activation_fn": str, "log_std_init": NUMBER, "share_features_extractor": bool, "use_expln": bool}
 POLICY_KWARGS = {
     "ppo": _POLICY_KWARGS | {"ortho_init": bool, "full_std": bool, "squash_output": bool},
-    "sac": _POLICY_KWARGS | {"n_critics": COUNT, "clip_mean": NUMBER},
+    "sac": _POLICY_KWARGS | {"n_critics": COUNT, "clip_mean": NUMBER, "critic_layer_norm": bool},
 }
 _COMMON = {
     "n_envs": COUNT,
