@@ -18,6 +18,7 @@ PRETRAIN ?= none
 REPLACE ?=
 RUN_DIR ?=
 EVAL_EPISODES ?=
+ENGINE ?=
 
 .PHONY: install test test-fast lint expert templates train compare bench clean
 
@@ -60,7 +61,7 @@ train: install
 	$(BIN)/weit-rl train --env $(ENV) --size $(SIZE) --algo $(ALGO) --init $(INIT) --steps $(STEPS) \
 		--seed $(SEED) --device $(DEVICE) $(if $(BANK),--bank $(BANK)) $(if $(EXPERT),--expert $(EXPERT)) \
 		$(if $(HYPERPARAMS),--hyperparams $(HYPERPARAMS)) $(if $(RUN_DIR),--run-dir $(RUN_DIR)) \
-		$(if $(EVAL_EPISODES),--eval-episodes $(EVAL_EPISODES))
+		$(if $(EVAL_EPISODES),--eval-episodes $(EVAL_EPISODES)) $(if $(ENGINE),--engine $(ENGINE))
 
 compare: install
 	$(BIN)/weit-rl compare --env $(ENV) --algo $(ALGO) --profile $(PROFILE) \

@@ -61,6 +61,52 @@ def frozen_copy(policy: BasePolicy) -> BasePolicy:
     return copy.requires_grad_(False).eval()
 
 
+def obs_stats(norm: VecNormalize | None) -> ObsStats | None:
+    """The (mean, std) VecNormalize normalizes observations with now; None without it."""
+    if norm is None:
+        return None
+    return norm.obs_rms.mean.copy(), np.sqrt(norm.obs_rms.var + norm.epsilon)
+
+
+class FrozenPolicy:
+    """A frozen copy of a policy and the observation statistics its weights expect. Its
+    function on raw observations stays fixed: when VecNormalize's statistics move, its first
+    layers are rewritten for the new ones (agents/normalization.py)."""
+
+    def __init__(self, policy: BasePolicy, stats: ObsStats | None):
+        self.policy, self.stats = policy, stats
+
+    @classmethod
+    def kept(cls, source: BasePolicy, path: Path | None, stats: ObsStats | None, device: torch.device) -> FrozenPolicy:
+        """`source` as it is now, saved at `path`; or, if `path` holds one already (a resumed
+        run), the policy saved there."""
+        frozen = frozen_copy(source).to(device)
+        if path is not None and path.exists():
+            saved = torch.load(path, map_location=device, weights_only=False)
+        else:
+            saved = {"policy": frozen.state_dict(), "obs_stats": stats}
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                torch.save(saved, path)
+        frozen.load_state_dict(saved["policy"])
+        return cls(frozen, saved["obs_stats"])
+
+    def follow(self, norm: VecNormalize | None) -> None:
+        """Rewrite the first layers for the statistics `norm` normalizes with now."""
+        now = obs_stats(norm)
+        if now is None or self.stats is None or not isinstance(self.policy, ActorCriticPolicy):
+            return
+        (mean, std), (new_mean, new_std) = self.stats, now
+        if np.array_equal(mean, new_mean) and np.array_equal(std, new_std):
+            return
+        for layer in first_linears(self.policy):
+            absorb(layer, mean, std, new_mean, new_std)
+        self.stats = now
+
+    def gaussian(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        return gaussian_params(self.policy, obs)
+
+
 class CriticWarmup(BaseCallback):
     """Freeze the actor for the first `steps` environment steps of the run.
 
@@ -128,7 +174,7 @@ class Retention(BaseCallback):
         self.weight, self.decay_steps = weight, decay_steps
         self.teacher_path = Path(teacher_path) if teacher_path is not None else None
         self.expert, self.expert_stats = expert, expert_stats
-        self.teacher: BasePolicy | None = None
+        self.teacher: FrozenPolicy | None = None
         self._obs: Tensor | None = None
         self.kl_sum, self.kl_n = 0.0, 0
 
@@ -137,46 +183,20 @@ class Retention(BaseCallback):
 
     def _on_training_start(self) -> None:
         policy = self.model.policy
-        self.teacher = frozen_copy(self.expert if self.expert is not None else policy).to(policy.device)
         env = self.model.get_env()
         self.norm = env if isinstance(env, VecNormalize) and env.norm_obs else None
-        if self.teacher_path is not None and self.teacher_path.exists():  # a resumed run keeps its teacher
-            saved = torch.load(self.teacher_path, map_location=policy.device, weights_only=False)
-        else:
-            stats = self.expert_stats if self.expert is not None else self._obs_stats()
-            saved = {"policy": self.teacher.state_dict(), "obs_stats": stats}
-            if self.teacher_path is not None:
-                self.teacher_path.parent.mkdir(parents=True, exist_ok=True)
-                torch.save(saved, self.teacher_path)
-        self.teacher.load_state_dict(saved["policy"])
-        self.teacher_stats = saved["obs_stats"]  # the statistics its weights expect
-        self._follow_statistics()
+        source = self.expert if self.expert is not None else policy
+        stats = self.expert_stats if self.expert is not None else obs_stats(self.norm)
+        self.teacher = FrozenPolicy.kept(source, self.teacher_path, stats, policy.device)
+        self.teacher.follow(self.norm)
         self._hook(policy)
-
-    def _obs_stats(self) -> ObsStats | None:
-        if self.norm is None:
-            return None
-        rms = self.norm.obs_rms
-        return rms.mean.copy(), np.sqrt(rms.var + self.norm.epsilon)
-
-    def _follow_statistics(self) -> None:
-        """Rewrite the teacher's first layers for the current statistics (agents/normalization.py)."""
-        now = self._obs_stats()
-        if now is None or self.teacher_stats is None or not isinstance(self.teacher, ActorCriticPolicy):
-            return
-        (mean, std), (new_mean, new_std) = self.teacher_stats, now
-        if np.array_equal(mean, new_mean) and np.array_equal(std, new_std):
-            return
-        for layer in first_linears(self.teacher):
-            absorb(layer, mean, std, new_mean, new_std)
-        self.teacher_stats = now
 
     def _on_rollout_end(self) -> None:
         if self.kl_n:
             self.logger.record("retention/kl_to_teacher", self.kl_sum / self.kl_n)
             self.logger.record("retention/beta", self.beta())
             self.kl_sum, self.kl_n = 0.0, 0
-        self._follow_statistics()  # the update that follows normalizes with the statistics as they are now
+        self.teacher.follow(self.norm)  # the update that follows normalizes with the statistics as they are now
 
     def _hook(self, policy: BasePolicy) -> None:
         """Torch hooks, no patched methods: the actor's features extractor records the
@@ -200,7 +220,7 @@ class Retention(BaseCallback):
         if beta <= 0 or self._obs is None:
             return
         with torch.no_grad():
-            t_mean, t_log_std = gaussian_params(self.teacher, self._obs)
+            t_mean, t_log_std = self.teacher.gaussian(self._obs)
         mean, log_std = gaussian_params(policy, self._obs)
         kl = gaussian_kl(t_mean, t_log_std, mean, log_std).mean()
         if kl.requires_grad:  # not while a critic warm-up freezes the actor

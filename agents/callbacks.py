@@ -29,16 +29,21 @@ def read_evals(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def truncate_evals(path: Path, max_step: int) -> None:
-    """On resume, forget evaluations made after the checkpoint we restart from. The file is
-    rewritten with the current columns (blank where an older file had none)."""
+def truncate_csv(path: Path, max_step: int, columns: list[str]) -> None:
+    """On resume, forget the rows of a per-step file (evaluations.csv, diagnostics.csv) written
+    after the checkpoint we restart from. The file is rewritten with `columns` (blank where an
+    older file had none)."""
     if not path.exists():
         return
     keep = [row for row in read_evals(path) if int(row["timesteps"]) <= max_step]
     with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, EVAL_COLUMNS, restval="", lineterminator="\n")
+        writer = csv.DictWriter(f, columns, restval="", extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         writer.writerows(keep)
+
+
+def truncate_evals(path: Path, max_step: int) -> None:
+    truncate_csv(path, max_step, EVAL_COLUMNS)
 
 
 def duration(seconds: float) -> str:

@@ -26,6 +26,7 @@ from weit_rl.agents.aids import CriticWarmup, Retention
 from weit_rl.agents.callbacks import CheckpointCallback, EvalCSVCallback, Progress, truncate_evals
 from weit_rl.agents.checkpoint import load_checkpoint, recover_checkpoint, save_checkpoint
 from weit_rl.agents.config import RunConfig, changed_fields, prepare
+from weit_rl.agents.diagnostics import Diagnostics
 from weit_rl.agents.evaluation import make_eval_env
 from weit_rl.agents.model import new_model
 from weit_rl.agents.normalization import PreservingObsNormalization
@@ -103,6 +104,8 @@ def _train(cfg: RunConfig, run_dir: Path, command: str | None, callbacks: list[B
         )
     all_callbacks = CallbackList(
         [
+            # first: it reads the last update's logged losses, which an evaluation's log dump clears
+            Diagnostics(run_dir / "diagnostics.csv", run_dir / "initial_policy.pt"),
             EvalCSVCallback(
                 eval_env,
                 run_dir / "evaluations.csv",

@@ -89,6 +89,8 @@ def test_a_run_resumed_from_its_checkpoint_continues_as_the_uninterrupted_one(
     resumed = _evaluations(train(cfg("resumed")))
     assert [row[0] for row in whole] == [str(s) for s in range(0, 769, 128)]
     assert resumed == whole
+    diagnostics = [(tmp_path / name / "diagnostics.csv").read_text() for name in ("whole", "resumed")]
+    assert diagnostics[0] == diagnostics[1]
 
 
 def test_pinned_kernels_leave_a_users_choice(monkeypatch):
@@ -118,11 +120,11 @@ def test_workers_compute_with_the_pinned_kernels(monkeypatch):
 
 def test_benchmarks_that_use_torch_pin_the_kernels():
     """A benchmark that builds or trains policies computes with the kernels `weit-rl` pins, so that
-    its runs are the runs the CLI trains (stock_eval.py runs stock SB3 in a child on purpose)."""
-    uses_torch = [
-        script
-        for script in sorted((Path(__file__).parents[1] / "bench").glob("*.py"))
-        if re.search(r"^(import torch|from weit_rl)", script.read_text(), re.MULTILINE)
-    ]
+    its runs are the runs the CLI trains (stock_eval.py runs stock SB3 in a child on purpose;
+    train_speed.py pins each child's kernels by the engine it measures). Statistics alone
+    (weit_rl.stats, numpy) need no pin."""
+    scripts = sorted((Path(__file__).parents[1] / "bench").glob("*.py"))
+    uses_torch = [s for s in scripts if re.search(r"^(import torch|from weit_rl(?!\.stats ))", s.read_text(), re.M)]
     assert len(uses_torch) >= 8
     assert [s.name for s in uses_torch if "    pin_kernels()" not in s.read_text()] == []
+    assert "    pin_kernels(spec[" in (Path(__file__).parents[1] / "bench" / "train_speed.py").read_text()

@@ -171,6 +171,23 @@ def cmd_eval(a: argparse.Namespace) -> None:
     print(json.dumps({"env": env_id, "algo": algo, "mean_return": sum(returns) / len(returns), "returns": returns}))
 
 
+def cmd_diagnose(a: argparse.Namespace) -> None:
+    from weit_rl.agents.diagnostics import EVERY, plot, table
+
+    runs = [Path(r) for r in a.runs]
+    missing = [str(r) for r in runs if not (r / "diagnostics.csv").is_file()]
+    if missing:
+        raise UserError(
+            f"no diagnostics.csv in {', '.join(missing)}: pass run folders trained since diagnostics were "
+            "recorded (runs/<Env>/<run>, or a study's reports/<study>/runs/<Env>/<run>)"
+        )
+    if a.every < EVERY or a.every % EVERY:
+        raise UserError(f"--every must be a multiple of {EVERY:,} (the rows' spacing), got {a.every}")
+    for run in runs:
+        print(table(run, a.every))
+    print(f"plot written: {plot(runs, Path(a.plot))}")
+
+
 def cmd_enjoy(a: argparse.Namespace) -> None:
     from weit_rl.agents.enjoy import play
     from weit_rl.agents.evaluation import saved_task
@@ -410,6 +427,12 @@ def parser() -> argparse.ArgumentParser:
     v = sub.add_parser("eval", help="evaluate a saved run or expert (task and algorithm from its config.yaml)")
     _add_saved_run_options(v, episodes=10, what="deterministic episodes")
     v.set_defaults(fn=cmd_eval)
+
+    d = sub.add_parser("diagnose", help="what runs' learners did (their diagnostics.csv) beside their evaluations")
+    d.add_argument("runs", nargs="+", metavar="RUN", help="run folders holding diagnostics.csv and evaluations.csv")
+    d.add_argument("--every", type=int, default=10_000, help="table rows every this many steps (default 10000)")
+    d.add_argument("--plot", default="diagnose.png", help="the plot to write (default diagnose.png)")
+    d.set_defaults(fn=cmd_diagnose)
 
     y = sub.add_parser("enjoy", help="play a saved run or expert in a window, or record it with --video")
     _add_saved_run_options(y, episodes=1, what="episodes to play")

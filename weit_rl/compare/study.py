@@ -29,6 +29,7 @@ from weit_rl.agents.config import changed_fields, prepare
 from weit_rl.envs import short_name
 
 RUN_FILES = ("evaluations.csv", "config.yaml")
+OPTIONAL_RUN_FILES = ("diagnostics.csv",)  # recorded where the run wrote one (runs since diagnostics)
 OUTSIDE = "<outside the repository>/"
 # Fields of a part's definition that every sweep adding runs to the study must share. settings: the
 # RunConfig overrides every arm shares (--set); primary: [method, baseline] (--primary).
@@ -114,6 +115,9 @@ def record_run(run: Path, files: dict[str, str]) -> None:
     tmp.mkdir(parents=True)
     (tmp / "evaluations.csv").write_text(files["evaluations.csv"])
     (tmp / "config.yaml").write_text(portable_config(files["config.yaml"]))
+    for name in OPTIONAL_RUN_FILES:
+        if name in files:
+            (tmp / name).write_text(files[name])
     shutil.rmtree(run, ignore_errors=True)
     tmp.rename(run)
 
@@ -122,7 +126,8 @@ def read_scratch(run_dir: Path) -> dict[str, str] | None:
     """The files to record from a scratch run folder, if training finished there."""
     if not (run_dir / "model.zip").exists() or not all((run_dir / n).is_file() for n in RUN_FILES):
         return None
-    return {name: (run_dir / name).read_text() for name in RUN_FILES}
+    present = [name for name in OPTIONAL_RUN_FILES if (run_dir / name).is_file()]
+    return {name: (run_dir / name).read_text() for name in (*RUN_FILES, *present)}
 
 
 def part_file(runs_root: Path, env_id: str, algo: str) -> Path:
