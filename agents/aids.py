@@ -165,13 +165,16 @@ class Retention(BaseCallback):
         teacher_path: str | Path | None = None,
         expert: BasePolicy | None = None,
         expert_stats: ObsStats | None = None,
+        means_only: bool = False,
     ):
         """The default recipe's retention: `model.learn(n, callback=Retention())`. `teacher_path`
         keeps the teacher on disk, so that a resumed run keeps it too; `expert` (with the
         observation statistics its weights expect, if it normalizes) teaches instead of the
-        policy's initial self."""
+        policy's initial self. `means_only` pulls the action means alone: the KL is taken at
+        the policy's own spread, held constant, so the spread is left to the learner (SAC's
+        entropy tuning, PPO's entropy bonus)."""
         super().__init__()
-        self.weight, self.decay_steps = weight, decay_steps
+        self.weight, self.decay_steps, self.means_only = weight, decay_steps, means_only
         self.teacher_path = Path(teacher_path) if teacher_path is not None else None
         self.expert, self.expert_stats = expert, expert_stats
         self.teacher: FrozenPolicy | None = None
@@ -222,6 +225,8 @@ class Retention(BaseCallback):
         with torch.no_grad():
             t_mean, t_log_std = self.teacher.gaussian(self._obs)
         mean, log_std = gaussian_params(policy, self._obs)
+        if self.means_only:
+            t_log_std = log_std = log_std.detach()
         kl = gaussian_kl(t_mean, t_log_std, mean, log_std).mean()
         if kl.requires_grad:  # not while a critic warm-up freezes the actor
             (beta * kl).backward()

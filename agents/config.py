@@ -160,6 +160,17 @@ class RunConfig:
         },
     )
     retention_steps: int = field(default=50_000, metadata={"help": "steps over which the retention weight decays to 0"})
+    retention_means_only: bool = field(
+        default=False,
+        metadata={"help": "retention pulls the action means only; the spread is left to the learner (SAC's tuning)"},
+    )
+    warmup_actions: str = field(
+        default="random",
+        metadata={
+            "help": "SAC's first learning_starts steps act at random (SB3's uniform actions) or with the policy "
+            "(its own stochastic actions: an initialized policy's data; the fast engine)"
+        },
+    )
     lr_scale: float = field(default=1.0, metadata={"help": "multiplies the config's learning rate"})
     # Constraint-based pre-training (weit_rl/pretrain.py, weit_rl/constrained.py): for experts
     pretrain: str = field(
@@ -200,7 +211,14 @@ GROUPS = {
     ),
     "the initialization recipe": ("recipe", "fit_steps", "finetune_steps", "calib"),
     "controlled-arm options (docs/protocol.md)": ("obs_stats", "obs_count", "obs_update", "log_std", "reward_stats"),
-    "training-time aids": ("warmup_steps", "retention", "retention_teacher", "retention_steps"),
+    "training-time aids": (
+        "warmup_steps",
+        "warmup_actions",
+        "retention",
+        "retention_teacher",
+        "retention_steps",
+        "retention_means_only",
+    ),
     "constraint-based pre-training (experts)": (
         "pretrain",
         "pretrain_templates",
@@ -319,6 +337,9 @@ def prepare(cfg: RunConfig) -> RunConfig:
     _check_choice("retention_teacher", cfg.retention_teacher, ("init", "expert", "bank"))
     _check_choice("learner", cfg.learner, LEARNERS)
     _check_choice("engine", cfg.engine, ENGINE_NAMES)
+    _check_choice("warmup_actions", cfg.warmup_actions, ("random", "policy"))
+    if cfg.warmup_actions == "policy" and (cfg.algo != "sac" or cfg.engine != "fast"):
+        raise UserError("warmup_actions 'policy' is SAC's on the fast engine: pass --algo sac --engine fast")
     _check_choice("pretrain", cfg.pretrain, SCHEMES)
     if cfg.pretrain != "none" and cfg.init != "scratch":
         raise UserError(f"pretrain {cfg.pretrain} trains a network from its own random templates: use init scratch")

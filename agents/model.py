@@ -87,6 +87,8 @@ def build_model(cfg: RunConfig, env: VecEnv, bank: Bank | None = None) -> BaseAl
         verbose=0,
         **params,
     )
+    if cfg.warmup_actions == "policy":
+        model.warmup_from_policy = True  # FastSAC: the warm-up acts with the policy (saved with the model)
     if cfg.init != "scratch":
         as_stock(model)
     _control_log_std(model, cfg, bank)

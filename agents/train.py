@@ -243,7 +243,8 @@ def training_aids(cfg: RunConfig, run_dir: Path, policy: BasePolicy) -> list[Bas
                 cfg.env,
             )
             expert, stats = teacher_policy(bank, policy), teacher_obs_stats(bank)
-        aids.append(Retention(cfg.retention, cfg.retention_steps, run_dir / "teacher.pt", expert, stats))
+        teacher = run_dir / "teacher.pt"
+        aids.append(Retention(cfg.retention, cfg.retention_steps, teacher, expert, stats, cfg.retention_means_only))
     return aids
 
 

@@ -192,3 +192,47 @@ def test_the_expert_or_the_bank_can_teach_and_a_missing_one_is_refused(
         assert saved["policy"]["mlp_extractor.policy_net.0.weight"].shape == (16, 17)
         mean = load_bank(tiny_ppo_bank).obs_mean.numpy()
     np.testing.assert_allclose(saved["obs_stats"][0], mean, rtol=1e-6)  # the statistics its weights expect
+
+
+@pytest.mark.parametrize("algo", ["ppo", "sac"])
+def test_means_only_retention_leaves_the_spread_alone(algo):
+    """The retention term's gradient reaches the means' weights, never the log-std's."""
+    model = _ppo() if algo == "ppo" else _sac_auto_entropy()
+    policy = model.policy
+    retention = Retention(weight=1.0, means_only=True)
+    retention.init_callback(model)
+    retention.on_training_start(locals(), globals())
+    with torch.no_grad():  # move the policy off its start, so that there is something to pull back
+        for p in actor_parameters(policy):
+            p.add_(0.3 * torch.randn_like(p))
+    policy.zero_grad(set_to_none=True)
+    retention._obs = torch.randn(32, *model.observation_space.shape)
+    retention._add_gradient(policy)
+    spread = [policy.log_std] if algo == "ppo" else list(policy.actor.log_std.parameters())
+    means = list(policy.action_net.parameters()) if algo == "ppo" else list(policy.actor.mu.parameters())
+    assert all(p.grad is None or torch.count_nonzero(p.grad) == 0 for p in spread)
+    assert all(p.grad is not None and torch.count_nonzero(p.grad) > 0 for p in means)
+
+
+def test_policy_warmup_fills_the_buffer_with_the_policys_own_actions():
+    """warmup_actions=policy: the first learning_starts steps are the policy's samples (here near
+    its mean, its spread pinned to SB3's minimum), not uniform actions."""
+    from weit_rl.fast import FastSAC
+
+    model = FastSAC("MlpPolicy", make_vec_env("Hopper-v5", seed=0), learning_starts=300, seed=0, buffer_size=500)
+    model.warmup_from_policy = True
+    with torch.no_grad():
+        model.actor.log_std.weight.zero_()
+        model.actor.log_std.bias.fill_(-20.0)
+    model.learn(200)
+    buf = model.replay_buffer
+    obs = torch.as_tensor(buf.observations[: buf.pos, 0]).float()
+    with torch.no_grad():
+        expected = torch.tanh(model.actor.get_action_dist_params(obs)[0]).numpy()
+    np.testing.assert_allclose(buf.actions[: buf.pos, 0], expected, atol=1e-4)
+    assert model.num_timesteps < model.learning_starts  # no update has moved the actor yet
+
+
+def test_policy_warmup_needs_sac_on_the_fast_engine():
+    with pytest.raises(UserError, match="fast engine"):
+        train(RunConfig(env="Hopper", algo="sac", init="scratch", warmup_actions="policy", engine="stock"))

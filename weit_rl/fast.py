@@ -195,7 +195,11 @@ class _SACPlan:
 
 
 class FastSAC(SAC):
-    """SB3's SAC with the fast update (module docstring)."""
+    """SB3's SAC with the fast update (module docstring). With `warmup_from_policy` set (a
+    training aid, agents/config.py `warmup_actions`), the first learning_starts steps act with
+    the policy's own stochastic actions instead of uniform ones."""
+
+    warmup_from_policy = False
 
     def _setup_model(self) -> None:
         super()._setup_model()
@@ -313,7 +317,7 @@ class FastSAC(SAC):
     ) -> tuple[np.ndarray, np.ndarray]:
         """SB3's exploration action; the policy's sample is drawn as predict() draws it."""
         plan = self._fast_plan()
-        if self.num_timesteps < learning_starts or plan is None:
+        if (self.num_timesteps < learning_starts and not self.warmup_from_policy) or plan is None:
             return super()._sample_action(learning_starts, action_noise, n_envs)
         with torch.no_grad():
             mean, log_std = self._gaussian(plan, torch.as_tensor(self._last_obs, device=self.device))
