@@ -23,6 +23,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 from stable_baselines3.sac.policies import SACPolicy
 from torch import Tensor
 
+from weit_rl.agents.callbacks import read_evals
 from weit_rl.sb3 import absorb, first_linears
 
 ObsStats = tuple[np.ndarray, np.ndarray]  # (mean, std) a network's inputs were normalized with
@@ -150,6 +151,14 @@ class CriticWarmup(BaseCallback):
         self._set_frozen(False)
 
 
+def passed_start(evaluations: Path) -> int | None:
+    """The first evaluated step after 0 whose mean return reaches step 0's (None: not yet)."""
+    rows = [(int(r["timesteps"]), float(r["mean_return"])) for r in read_evals(evaluations)]
+    if not rows or rows[0][0] != 0:
+        return None
+    return next((step for step, mean in rows[1:] if mean >= rows[0][1]), None)
+
+
 class Retention(BaseCallback):
     """Add beta(t) * KL(teacher || policy) to the actor's gradient on every minibatch.
 
@@ -166,15 +175,19 @@ class Retention(BaseCallback):
         expert: BasePolicy | None = None,
         expert_stats: ObsStats | None = None,
         means_only: bool = False,
+        held_until: Path | None = None,
     ):
         """The default recipe's retention: `model.learn(n, callback=Retention())`. `teacher_path`
         keeps the teacher on disk, so that a resumed run keeps it too; `expert` (with the
         observation statistics its weights expect, if it normalizes) teaches instead of the
         policy's initial self. `means_only` pulls the action means alone: the KL is taken at
         the policy's own spread, held constant, so the spread is left to the learner (SAC's
-        entropy tuning, PPO's entropy bonus)."""
+        entropy tuning, PPO's entropy bonus). `held_until` (a run's evaluations.csv) ties the
+        schedule to the run's progress: the weight holds until an evaluation after step 0 returns
+        at least the step-0 evaluation's mean, then decays over `decay_steps`."""
         super().__init__()
         self.weight, self.decay_steps, self.means_only = weight, decay_steps, means_only
+        self.held_until = Path(held_until) if held_until is not None else None
         self.teacher_path = Path(teacher_path) if teacher_path is not None else None
         self.expert, self.expert_stats = expert, expert_stats
         self.teacher: FrozenPolicy | None = None
@@ -182,7 +195,19 @@ class Retention(BaseCallback):
         self.kl_sum, self.kl_n = 0.0, 0
 
     def beta(self) -> float:
-        return self.weight * max(0.0, 1.0 - self.num_timesteps / self.decay_steps)
+        start = 0 if self.held_until is None else self._passed_start()
+        if start is None:
+            return self.weight
+        return self.weight * min(1.0, max(0.0, 1.0 - (self.num_timesteps - start) / self.decay_steps))
+
+    def _passed_start(self) -> int | None:
+        """passed_start of the run's evaluations, read again only when the file changed."""
+        assert self.held_until is not None
+        stat = self.held_until.stat() if self.held_until.exists() else None
+        key = (stat.st_mtime_ns, stat.st_size) if stat else None
+        if getattr(self, "_passed_key", ()) != key:
+            self._passed_key, self._passed = key, passed_start(self.held_until)
+        return self._passed
 
     def _on_training_start(self) -> None:
         policy = self.model.policy

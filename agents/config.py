@@ -160,6 +160,13 @@ class RunConfig:
         },
     )
     retention_steps: int = field(default=50_000, metadata={"help": "steps over which the retention weight decays to 0"})
+    retention_schedule: str = field(
+        default="linear",
+        metadata={
+            "help": "linear: the weight decays to 0 over retention_steps from the start; progress: it holds "
+            "until an evaluation returns at least step 0's, then decays over retention_steps"
+        },
+    )
     retention_means_only: bool = field(
         default=False,
         metadata={"help": "retention pulls the action means only; the spread is left to the learner (SAC's tuning)"},
@@ -217,6 +224,7 @@ GROUPS = {
         "retention",
         "retention_teacher",
         "retention_steps",
+        "retention_schedule",
         "retention_means_only",
     ),
     "constraint-based pre-training (experts)": (
@@ -338,6 +346,7 @@ def prepare(cfg: RunConfig) -> RunConfig:
     _check_choice("learner", cfg.learner, LEARNERS)
     _check_choice("engine", cfg.engine, ENGINE_NAMES)
     _check_choice("warmup_actions", cfg.warmup_actions, ("random", "policy"))
+    _check_choice("retention_schedule", cfg.retention_schedule, ("linear", "progress"))
     if cfg.warmup_actions == "policy" and (cfg.algo != "sac" or cfg.engine != "fast"):
         raise UserError("warmup_actions 'policy' is SAC's on the fast engine: pass --algo sac --engine fast")
     _check_choice("pretrain", cfg.pretrain, SCHEMES)

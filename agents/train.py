@@ -243,8 +243,11 @@ def training_aids(cfg: RunConfig, run_dir: Path, policy: BasePolicy) -> list[Bas
                 cfg.env,
             )
             expert, stats = teacher_policy(bank, policy), teacher_obs_stats(bank)
+        held = run_dir / "evaluations.csv" if cfg.retention_schedule == "progress" else None
         teacher = run_dir / "teacher.pt"
-        aids.append(Retention(cfg.retention, cfg.retention_steps, teacher, expert, stats, cfg.retention_means_only))
+        aids.append(
+            Retention(cfg.retention, cfg.retention_steps, teacher, expert, stats, cfg.retention_means_only, held)
+        )
     return aids
 
 

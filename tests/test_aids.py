@@ -236,3 +236,19 @@ def test_policy_warmup_fills_the_buffer_with_the_policys_own_actions():
 def test_policy_warmup_needs_sac_on_the_fast_engine():
     with pytest.raises(UserError, match="fast engine"):
         train(RunConfig(env="Hopper", algo="sac", init="scratch", warmup_actions="policy", engine="stock"))
+
+
+def test_retention_tied_to_progress_holds_until_the_start_is_passed(tmp_path):
+    evals = tmp_path / "evaluations.csv"
+    retention = Retention(weight=1.0, decay_steps=10_000, held_until=evals)
+    retention.num_timesteps = 30_000
+    assert retention.beta() == 1.0  # no evaluations yet: held
+    evals.write_text("timesteps,mean_return\n0,100.0\n10000,80.0\n20000,99.9\n")
+    assert retention.beta() == 1.0  # below the start so far: held
+    evals.write_text("timesteps,mean_return\n0,100.0\n10000,80.0\n20000,99.9\n30000,100.0\n")
+    assert retention.beta() == 1.0  # passed at 30k: the decay starts now
+    retention.num_timesteps = 35_000
+    assert retention.beta() == pytest.approx(0.5)
+    retention.num_timesteps = 50_000
+    assert retention.beta() == 0.0
+    assert Retention(weight=1.0, decay_steps=10_000).beta() == 1.0  # linear: from step 0
