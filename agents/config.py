@@ -312,8 +312,9 @@ def _check_counts(cfg: RunConfig) -> None:
         raise UserError(f"lr_scale must be > 0, got {cfg.lr_scale}: pass --lr-scale 1 to keep the config's rate")
 
 
-def prepare(cfg: RunConfig) -> RunConfig:
-    """Validate and resolve a config before anything is written (bad input fails here)."""
+def prepare(cfg: RunConfig, quiet: bool = False) -> RunConfig:
+    """Validate and resolve a config before anything is written (bad input fails here);
+    `quiet`: no note on stderr (a look ahead at what the run will need, not the run)."""
     cfg.env = resolve_task(cfg.env)
     cfg.algo = check_algo(cfg.algo)
     cfg.init = check_init(cfg.init)
@@ -332,11 +333,12 @@ def prepare(cfg: RunConfig) -> RunConfig:
             )
         # A short run (a smoke test, a quick look) should still learn: the config's value is for long runs.
         cfg.hyperparams["learning_starts"] = max(cfg.steps // 2, 1)
-        print(
-            f"note: SAC's learning_starts lowered from {learning_starts} to {cfg.hyperparams['learning_starts']} "
-            f"for a {cfg.steps}-step run (set it with --hyperparams learning_starts=N)",
-            file=sys.stderr,
-        )
+        if not quiet:
+            print(
+                f"note: SAC's learning_starts lowered from {learning_starts} to {cfg.hyperparams['learning_starts']} "
+                f"for a {cfg.steps}-step run (set it with --hyperparams learning_starts=N)",
+                file=sys.stderr,
+            )
     _apply_recipe(cfg)
     _check_choice("obs_stats", cfg.obs_stats, ("bank", "fresh", "init"))
     _check_choice("log_std", cfg.log_std, ("config", "bank", "init"))
@@ -392,4 +394,4 @@ def fill_sources(cfg: RunConfig) -> RunConfig:
 def run_needs(cfg: RunConfig) -> Needs:
     """What the run will read once prepared (the recipe fills retention): train, compare's
     sweeps and their source checks ask this."""
-    return needs(prepare(copy.deepcopy(cfg)))
+    return needs(prepare(copy.deepcopy(cfg), quiet=True))

@@ -147,7 +147,12 @@ def run_lock(run_dir: Path) -> Iterator[None]:
     dies, so a killed run resumes. Folders it created are removed if they are still empty
     when the run fails (bad input leaves nothing behind)."""
     created = [p for p in (run_dir, *run_dir.parents) if not p.exists()]
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(
+            f"cannot create the run folder {run_dir} ({err.strerror}): pass a --run-dir you can write in"
+        ) from None
     fd = os.open(run_dir, os.O_RDONLY)
     try:
         if fcntl is not None:

@@ -158,7 +158,7 @@ def test_the_teacher_keeps_its_function_when_the_statistics_move(preserve, tmp_p
     aids = [PreservingObsNormalization(), retention] if preserve else [retention]
     model.learn(192, callback=aids, reset_num_timesteps=False)
     assert not np.allclose(env.obs_rms.mean, mean0, atol=1e-3)
-    torch.testing.assert_close(means(retention.teacher), start, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(means(retention.teacher.policy), start, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("teacher", ["expert", "bank"])

@@ -172,3 +172,21 @@ def test_env_help_says_which_tasks_have_banks(tmp_path, monkeypatch):
     (tmp_path / "banks" / "Hopper-sac.safetensors").write_bytes(b"")
     text = _task_help()
     assert "banks here (`weit-rl list`) for Hopper;" in text and "for HalfCheetah, Walker2d, Ant, Humanoid, run" in text
+
+
+def test_an_uncreatable_run_folder(tiny_ppo_bank, cwd):
+    out = run_cli("train", "--env", "HalfCheetah", "--bank", str(tiny_ppo_bank), "--run-dir", "/proc/nope", cwd=cwd)
+    one_error(out, "cannot create the run folder /proc/nope")
+
+
+def test_list_into_a_reader_that_leaves(tmp_path):
+    """`weit-rl list | head -1`: the reader closes the pipe; no BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    for _ in range(3):  # `true` leaves before Python has started: the write meets a closed pipe
+        proc = subprocess.Popen(
+            f"{sys.executable} -m weit_rl.cli list | true", shell=True, stderr=subprocess.PIPE, text=True
+        )
+        _, err = proc.communicate(timeout=120)
+        assert "Traceback" not in err and "BrokenPipe" not in err, err

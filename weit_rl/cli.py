@@ -484,12 +484,16 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, _interrupt)
     try:
         args.fn(args)
+        sys.stdout.flush()  # inside the try: a reader that left shows here, not at exit
     except UserError as err:
         print(f"weit-rl: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("weit-rl: interrupted; run the same command again to resume from the last checkpoint", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader left (`weit-rl list | head -1`): stop quietly, as cat does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return 0
 
 

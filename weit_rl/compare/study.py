@@ -273,7 +273,7 @@ def check_existing_runs(sweep: Any) -> None:
             path = folder / "config.yaml"
             if not path.exists():
                 continue
-            cfg = cfg or prepare(sweep.config(size, arm, seed))
+            cfg = cfg or prepare(sweep.config(size, arm, seed), quiet=True)
             old = yaml.safe_load(path.read_text()) or {}
             diff = [d for d in changed_fields(cfg, old) if d.split(":")[0] not in ("bank", "expert")]
             if bool(old.get("bank")) != bool(sweep.bank):  # every arm gets the sweep's bank, or none does

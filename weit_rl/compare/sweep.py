@@ -273,7 +273,7 @@ def _from_options(args: argparse.Namespace, name: str, env_id: str, algo: str) -
     )
     for arm in arms:  # RunConfig's own checks (choices, counts, hyperparameters), before anything is written
         try:
-            prepare(sweep.config(sizes[0], arm, sweep.seeds[0]))
+            prepare(sweep.config(sizes[0], arm, sweep.seeds[0]), quiet=True)
         except UserError as err:
             raise UserError(f"arm {arm} ({describe(sweep.arm(arm))}): {err}") from None
     return sweep
