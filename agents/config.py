@@ -23,7 +23,7 @@ from weit_rl.config import (
     parse_size,
 )
 from weit_rl.envs import resolve_task
-from weit_rl.experts import default_bank, default_expert
+from weit_rl.experts import bank_path, default_bank, default_expert
 from weit_rl.recipe import RECIPES, Needs, check_init, recipe_finetune_steps, recipe_retention
 from weit_rl.recipe import needs as init_needs
 from weit_rl.schema import SCHEMES
@@ -386,9 +386,25 @@ def needs(cfg: RunConfig) -> Needs:
 def fill_sources(cfg: RunConfig) -> RunConfig:
     """The bank and expert the run reads (run_needs), the task's shipped ones where not given."""
     need, env_id, algo = run_needs(cfg), resolve_task(cfg.env), check_algo(cfg.algo)
+    if need.bank and not cfg.bank and not bank_path(env_id, algo).exists() and only_statistics(cfg):
+        # scratch reads nothing else from a bank: without one it starts from fresh statistics
+        print(
+            f"note: no bank at {bank_path(env_id, algo)}: scratch starts from fresh observation statistics "
+            "(--obs-stats fresh)",
+            file=sys.stderr,
+        )
+        cfg.obs_stats = "fresh"
+        need = run_needs(cfg)
     cfg.bank = cfg.bank or (default_bank(env_id, algo) if need.bank else None)
     cfg.expert = cfg.expert or (default_expert(env_id, algo) if need.expert else None)
     return cfg
+
+
+def only_statistics(cfg: RunConfig) -> bool:
+    """Whether the bank would give the run its observation statistics and nothing else."""
+    fresh = copy.deepcopy(cfg)
+    fresh.obs_stats = "fresh"
+    return cfg.init == "scratch" and cfg.obs_stats == "bank" and not run_needs(fresh).bank
 
 
 def run_needs(cfg: RunConfig) -> Needs:

@@ -190,3 +190,17 @@ def test_list_into_a_reader_that_leaves(tmp_path):
         )
         _, err = proc.communicate(timeout=120)
         assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+@pytest.mark.parametrize("env", ["Hopper", "Humanoid"])
+def test_scratch_trains_without_a_bank(env, cwd):
+    """scratch reads nothing from a bank but its statistics: without one it starts fresh, in one line."""
+    out = run_cli(
+        "train", "--env", env, "--init", "scratch", "--size", "tiny", "--steps", "64", "--eval-freq", "64",
+        "--eval-episodes", "1", "--no-progress", "--hyperparams", "n_steps=64", "batch_size=32", cwd=cwd,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    notes = [line for line in out.stderr.splitlines() if "no bank at" in line]
+    assert len(notes) == 1 and "fresh observation statistics" in notes[0]
+    saved = yaml.safe_load(next(cwd.glob("runs/*/*/config.yaml")).read_text())
+    assert saved["obs_stats"] == "fresh" and saved["bank"] is None

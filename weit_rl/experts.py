@@ -52,7 +52,8 @@ def default_bank(env_id: str, algo: str) -> str:
     path = bank_path(env_id, algo)
     if not path.exists():
         raise UserError(
-            f"no {algo} template bank for {env_id} at {path}: build one with "
+            f"no {algo} template bank for {env_id} at {path} (banks are looked up under WEIT_RL_HOME, else "
+            "the current folder: run from the repository or set WEIT_RL_HOME); build one with "
             f"`make templates ENV={short_name(env_id)} ALGO={algo}` (needs an expert: "
             f"{_expert_hint(env_id, algo)}), or pass --bank PATH (BANK=PATH with make)"
         )
