@@ -59,6 +59,8 @@ def test_train_smoke_from_tiny_bank(algo, tiny_ppo_bank, tiny_sac_bank, tmp_path
     # `weit-rl eval` reads the task and algorithm from config.yaml and reloads the normalization statistics
     out = run_cli("eval", str(run), "--episodes", "1")
     assert out.returncode == 0, out.stderr
+    assert f"HalfCheetah {algo.upper()}, mean return" in out.stdout and "over 1 deterministic episodes" in out.stdout
+    out = run_cli("eval", str(run), "--episodes", "1", "--json")
     result = json.loads(out.stdout)
     assert (result["env"], result["algo"], len(result["returns"])) == ("HalfCheetah-v5", algo, 1)
 

@@ -168,7 +168,15 @@ def cmd_eval(a: argparse.Namespace) -> None:
 
     env_id, algo = saved_task(a.path, a.env, a.algo)
     returns = evaluate_saved(a.path, env_id, algo, a.episodes, a.seed)
-    print(json.dumps({"env": env_id, "algo": algo, "mean_return": sum(returns) / len(returns), "returns": returns}))
+    mean = sum(returns) / len(returns)
+    if a.json:
+        print(json.dumps({"env": env_id, "algo": algo, "mean_return": mean, "returns": returns}))
+        return
+    spread = (sum((r - mean) ** 2 for r in returns) / len(returns)) ** 0.5
+    print(
+        f"{a.path}: {short_name(env_id)} {algo.upper()}, mean return {mean:,.1f} ± {spread:,.1f} over "
+        f"{len(returns)} deterministic episodes (min {min(returns):,.1f}, max {max(returns):,.1f})"
+    )
 
 
 def cmd_diagnose(a: argparse.Namespace) -> None:
@@ -426,6 +434,7 @@ def parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("eval", help="evaluate a saved run or expert (task and algorithm from its config.yaml)")
     _add_saved_run_options(v, episodes=10, what="deterministic episodes")
+    v.add_argument("--json", action="store_true", help="print the task, algorithm and every return as JSON")
     v.set_defaults(fn=cmd_eval)
 
     d = sub.add_parser("diagnose", help="what runs' learners did (their diagnostics.csv) beside their evaluations")
