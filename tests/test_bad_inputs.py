@@ -139,7 +139,7 @@ def test_eval_of_an_unfinished_run(tiny_ppo_expert, tmp_path, cwd):
     one_error(out, "is an unfinished run")
     assert "(weit-rl train --env HalfCheetah --steps 100000)" in out.stderr and str(run / "checkpoint") in out.stderr
     assert sorted(run.rglob("*")) == before
-    out = run_cli("eval", str(run / "checkpoint"), "--episodes", "1", cwd=cwd)
+    out = run_cli("eval", str(run / "checkpoint"), "--episodes", "1", "--json", cwd=cwd)
     assert out.returncode == 0 and json.loads(out.stdout)["env"] == "HalfCheetah-v5", out.stderr
     assert "deprecated" not in out.stdout + out.stderr and not any(cwd.iterdir())
 
