@@ -14,6 +14,7 @@ alike, never to one arm only.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -78,11 +79,21 @@ class FrozenPolicy:
         self.policy, self.stats = policy, stats
 
     @classmethod
-    def kept(cls, source: BasePolicy, path: Path | None, stats: ObsStats | None, device: torch.device) -> FrozenPolicy:
+    def kept(
+        cls,
+        source: BasePolicy,
+        path: Path | None,
+        stats: ObsStats | None,
+        device: torch.device,
+        resumed: dict[str, Any] | None = None,
+    ) -> FrozenPolicy:
         """`source` as it is now, saved at `path`; or, if `path` holds one already (a resumed
-        run), the policy saved there."""
+        run), the policy saved there; or `resumed`, the copy as a checkpoint kept it (its first
+        layers rewritten as they were then: a resumed run continues bit for bit)."""
         frozen = frozen_copy(source).to(device)
-        if path is not None and path.exists():
+        if resumed is not None:
+            saved = resumed
+        elif path is not None and path.exists():
             saved = torch.load(path, map_location=device, weights_only=False)
         else:
             saved = {"policy": frozen.state_dict(), "obs_stats": stats}
@@ -91,6 +102,10 @@ class FrozenPolicy:
                 torch.save(saved, path)
         frozen.load_state_dict(saved["policy"])
         return cls(frozen, saved["obs_stats"])
+
+    def state(self) -> dict[str, Any]:
+        """What kept(resumed=...) restores."""
+        return {"policy": {k: v.clone() for k, v in self.policy.state_dict().items()}, "obs_stats": self.stats}
 
     def follow(self, norm: VecNormalize | None) -> None:
         """Rewrite the first layers for the statistics `norm` normalizes with now."""
@@ -191,6 +206,7 @@ class Retention(BaseCallback):
         self.teacher_path = Path(teacher_path) if teacher_path is not None else None
         self.expert, self.expert_stats = expert, expert_stats
         self.teacher: FrozenPolicy | None = None
+        self.resumed: dict[str, Any] | None = None  # the teacher as a checkpoint kept it (agents/train.py)
         self._obs: Tensor | None = None
         self.kl_sum, self.kl_n = 0.0, 0
 
@@ -215,7 +231,7 @@ class Retention(BaseCallback):
         self.norm = env if isinstance(env, VecNormalize) and env.norm_obs else None
         source = self.expert if self.expert is not None else policy
         stats = self.expert_stats if self.expert is not None else obs_stats(self.norm)
-        self.teacher = FrozenPolicy.kept(source, self.teacher_path, stats, policy.device)
+        self.teacher = FrozenPolicy.kept(source, self.teacher_path, stats, policy.device, self.resumed)
         self.teacher.follow(self.norm)
         self._hook(policy)
 

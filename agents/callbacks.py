@@ -196,6 +196,11 @@ class EvalCSVCallback(BaseCallback):
         self.logger.dump(self.num_timesteps)
 
 
+def frozen_of(callback: Any) -> Any:
+    """The FrozenPolicy a retention or diagnostics callback holds (None before it started)."""
+    return getattr(callback, "teacher", None) or getattr(callback, "initial", None)
+
+
 class CheckpointCallback(BaseCallback):
     """Saves model, normalization stats, SAC's replay buffer and the run's state
     (agents/run_state.py) at the first rollout start `freq` steps after the last save,
@@ -205,9 +210,19 @@ class CheckpointCallback(BaseCallback):
     every callback that acts at a rollout's start, and a resumed run's random streams are set
     after every callback has started (`streams`, from restore_run_state)."""
 
-    def __init__(self, ckpt_dir: Path, freq: int, eval_env: VecEnv, streams: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        ckpt_dir: Path,
+        freq: int,
+        eval_env: VecEnv,
+        streams: dict[str, Any] | None = None,
+        frozen: dict[str, Any] | None = None,
+    ):
+        """`frozen`: name -> a callback holding a FrozenPolicy (`.teacher` or `.initial`), whose
+        copy, first layers rewritten for the statistics of the moment, the checkpoint keeps."""
         super().__init__()
         self.ckpt_dir, self.freq, self.eval_env, self.streams = ckpt_dir, freq, eval_env, streams
+        self.frozen = frozen or {}
         self.last = 0
 
     def _on_training_start(self) -> None:
@@ -217,7 +232,8 @@ class CheckpointCallback(BaseCallback):
 
     def _on_rollout_start(self) -> None:
         if self.num_timesteps - self.last >= self.freq:
-            save_checkpoint(self.model, self.ckpt_dir, self.eval_env)
+            frozen = {name: frozen_of(cb).state() for name, cb in self.frozen.items() if frozen_of(cb) is not None}
+            save_checkpoint(self.model, self.ckpt_dir, self.eval_env, frozen)
             self.last = self.num_timesteps
 
     def _on_step(self) -> bool:

@@ -7,8 +7,10 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import torch
 import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
@@ -44,11 +46,18 @@ def save_best(model: BaseAlgorithm, best_dir: Path, mean_return: float) -> None:
     tmp.rename(best_dir)
 
 
-def save_checkpoint(model: BaseAlgorithm, ckpt_dir: Path, eval_env: VecEnv | None = None) -> None:
+FROZEN = "frozen.pt"  # the frozen policies of the run's callbacks (retention's teacher, diagnostics' start)
+
+
+def save_checkpoint(
+    model: BaseAlgorithm, ckpt_dir: Path, eval_env: VecEnv | None = None, frozen: dict[str, Any] | None = None
+) -> None:
     """With `eval_env` (a save between two rollouts) the run's state too, so that the run
     resumes bit for bit; without it (Ctrl-C in the middle of a rollout) a resumed run
-    continues with new episodes."""
+    continues with new episodes. `frozen`: the callbacks' frozen policies as they are now."""
     tmp = _save_policy(model, ckpt_dir)
+    if frozen:
+        torch.save(frozen, tmp / FROZEN)
     if hasattr(model, "replay_buffer") and model.replay_buffer is not None:
         model.save_replay_buffer(tmp / "replay_buffer.pkl")
     if eval_env is not None:
@@ -75,6 +84,12 @@ def recover_checkpoint(ckpt_dir: Path) -> None:
         old.rename(ckpt_dir)
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def load_frozen(ckpt_dir: Path) -> dict[str, Any]:
+    """The frozen policies a checkpoint kept ({} for one written before it kept them)."""
+    path = ckpt_dir / FROZEN
+    return torch.load(path, map_location="cpu", weights_only=False) if path.exists() else {}
 
 
 def load_checkpoint(cfg: RunConfig, ckpt_dir: Path) -> BaseAlgorithm:

@@ -48,19 +48,30 @@ class Diagnostics(BaseCallback):
     """Append a row to `path` every `every` steps (resumed runs keep the rows up to their
     checkpoint; the initial policy is kept in `initial_path`)."""
 
-    def __init__(self, path: Path, initial_path: Path, every: int = EVERY, batch: int = 256):
+    def __init__(self, path: Path, initial_path: Path | None, every: int = EVERY, batch: int = 256):
+        """`initial_path` None: no KL from the initial policy (a constrained policy, which a
+        stock SB3 policy cannot copy)."""
         super().__init__()
-        self.path, self.initial_path, self.every, self.batch = Path(path), Path(initial_path), every, batch
+        self.path, self.every, self.batch = Path(path), every, batch
+        self.initial_path = Path(initial_path) if initial_path is not None else None
         self.initial: FrozenPolicy | None = None
+        self.resumed: dict[str, Any] | None = None  # the initial policy as a checkpoint kept it
 
     def _on_training_start(self) -> None:
         policy = self.model.policy
-        with torch.random.fork_rng(devices=[]):  # building the copy draws weights: the run's stream must not move
-            self.initial = FrozenPolicy.kept(policy, self.initial_path, obs_stats(self._norm()), policy.device)
+        if self.initial_path is None:
+            self.initial = None
+        else:
+            self._keep_initial(policy)
         truncate_csv(self.path, self.num_timesteps, COLUMNS)
         if not self.path.exists():
             self.path.write_text(",".join(COLUMNS) + "\n")
         self.next_row = (self.num_timesteps // self.every + 1) * self.every
+
+    def _keep_initial(self, policy: Any) -> None:
+        with torch.random.fork_rng(devices=[]):  # building the copy draws weights: the run's stream must not move
+            stats = obs_stats(self._norm())
+            self.initial = FrozenPolicy.kept(policy, self.initial_path, stats, policy.device, self.resumed)
 
     def _norm(self) -> VecNormalize | None:
         env = self.model.get_env()
@@ -101,10 +112,11 @@ class Diagnostics(BaseCallback):
         mean, log_std = gaussian_params(policy, obs)
         log_std = log_std.expand_as(mean)
         row["entropy"] = float((log_std + HALF_LOG_2PI_E).sum(dim=-1).mean())
-        assert self.initial is not None
-        self.initial.follow(self._norm())
-        init_mean, init_log_std = self.initial.gaussian(obs)
-        row["kl_from_init"] = float(gaussian_kl(init_mean, init_log_std.expand_as(init_mean), mean, log_std).mean())
+        if self.initial is not None:
+            self.initial.follow(self._norm())
+            init_mean, init_log_std = self.initial.gaussian(obs)
+            kl = gaussian_kl(init_mean, init_log_std.expand_as(init_mean), mean, log_std)
+            row["kl_from_init"] = float(kl.mean())
         if isinstance(policy, SACPolicy):
             log_alpha = getattr(model, "log_ent_coef", None)
             row["ent_coef"] = float(log_alpha.exp()) if log_alpha is not None else float(model.ent_coef_tensor)

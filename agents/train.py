@@ -24,7 +24,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 from weit_rl import UserError
 from weit_rl.agents.aids import CriticWarmup, Retention
 from weit_rl.agents.callbacks import CheckpointCallback, EvalCSVCallback, Progress, truncate_evals
-from weit_rl.agents.checkpoint import load_checkpoint, recover_checkpoint, save_checkpoint
+from weit_rl.agents.checkpoint import load_checkpoint, load_frozen, recover_checkpoint, save_checkpoint
 from weit_rl.agents.config import RunConfig, changed_fields, prepare
 from weit_rl.agents.diagnostics import Diagnostics
 from weit_rl.agents.evaluation import make_eval_env
@@ -102,10 +102,20 @@ def _train(cfg: RunConfig, run_dir: Path, command: str | None, callbacks: list[B
             "the run goes on with new episodes, not as the uninterrupted run would",
             file=sys.stderr,
         )
+    initial = run_dir / "initial_policy.pt" if cfg.pretrain == "none" else None  # constrained: no stock copy
+    diagnostics = Diagnostics(run_dir / "diagnostics.csv", initial)
+    frozen: dict[str, BaseCallback] = {"initial": diagnostics}
+    retention = next((aid for aid in aids if isinstance(aid, Retention)), None)
+    if retention is not None:
+        frozen["teacher"] = retention
+    if resumed:
+        kept = load_frozen(ckpt_dir)
+        for name, callback in frozen.items():
+            callback.resumed = kept.get(name)
     all_callbacks = CallbackList(
         [
             # first: it reads the last update's logged losses, which an evaluation's log dump clears
-            Diagnostics(run_dir / "diagnostics.csv", run_dir / "initial_policy.pt"),
+            diagnostics,
             EvalCSVCallback(
                 eval_env,
                 run_dir / "evaluations.csv",
@@ -118,7 +128,7 @@ def _train(cfg: RunConfig, run_dir: Path, command: str | None, callbacks: list[B
             ),
             *aids,
             *(callbacks or []),
-            CheckpointCallback(ckpt_dir, cfg.checkpoint_freq, eval_env, streams),  # last: see its docstring
+            CheckpointCallback(ckpt_dir, cfg.checkpoint_freq, eval_env, streams, frozen),  # last: see its docstring
         ]
     )
     remaining = max(cfg.steps - model.num_timesteps, 0)

@@ -237,8 +237,10 @@ def report(summary: dict, meta: dict) -> str:
         f"Command: `python bench/train_speed.py --repeats {meta['repeats']}`  ",
         f"Machine: {meta['machine']}; {meta['date']}; load average {meta['load']:.2f} at the start.",
         "",
-        "Environment steps per CPU second of `model.learn` (one torch thread, a fresh process per "
-        "measurement), medians of the repeats; SAC measured after its warm-up (every step updates), PPO "
+        "Environment steps per CPU second of `model.learn` (one torch thread), medians of the repeats. Each "
+        "repeat trains every variant of every case, in alternating order; each measurement runs in a fresh "
+        "child process, since MKL reads its kernel branch once per process and the engines pin different ones; "
+        "SAC measured after its warm-up (every step updates), PPO "
         "after a first rollout. `stock`: SB3's own classes with the kernels every recorded run used (MKL "
         "COMPATIBLE); `stock-avx2`: SB3's classes on the fast engine's kernels (MKL AVX2); `fast`: the "
         "fast engine (weit_rl/fast.py) on its kernels. speed-up: fast / stock; same kernels: fast / "
@@ -284,10 +286,15 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", default="reports/train_speed")
+    p.add_argument("--report-only", action="store_true", help="rewrite the page from the JSON of the last run")
     p.add_argument("--child", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
         print(json.dumps(child(json.loads(a.child))))
+        return
+    if a.report_only:
+        saved = json.loads(Path(a.out + ".json").read_text())
+        Path(a.out + ".md").write_text(report(summarize(saved["results"]), saved["meta"]))
         return
     from weit_rl.numerics import cpu_model
 

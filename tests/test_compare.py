@@ -93,7 +93,7 @@ def test_tiny_grid_end_to_end(local_sweep):
     assert sorted(p.name for p in (folder / "runs").iterdir()) == ["HalfCheetah"]
     for run in RUNS:
         recorded = folder / "runs" / "HalfCheetah" / run
-        assert sorted(p.name for p in recorded.iterdir()) == ["config.yaml", "evaluations.csv"]
+        assert sorted(p.name for p in recorded.iterdir()) == ["config.yaml", "diagnostics.csv", "evaluations.csv"]
         assert [int(t) for (t,) in columns(recorded, "timesteps")] == [0, 512, 1024]
         assert (root / "runs" / "tiny" / "HalfCheetah" / run / "model.zip").exists()  # trained in scratch
     for name in (
