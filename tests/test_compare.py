@@ -952,3 +952,24 @@ def test_an_arm_may_bring_its_own_bank(tmp_path):
     with pytest.raises(UserError, match="bank nope.safetensors does not exist"):
         compare.resolve(parse(*argv, "--study", "own2", "--arm", "weit_b:init=weit,bank=nope.safetensors"))
     assert not (tmp_path / "own2").exists()
+
+
+def test_a_part_keeps_its_engine_and_a_part_from_before_engines_is_stock(tmp_path):
+    """New parts train on the fast engine; a part recorded before engines existed keeps the stock
+    engine; asking a part for the other engine is refused (a part never mixes engines)."""
+    out = ("--out-dir", str(tmp_path / "runs"), "--report-dir", str(tmp_path / "reports"))
+    common = ("--env", "HalfCheetah", "--sizes", "tiny", "--arms", "scratch", "--steps", "1024")
+    args = parse(*common, "--set", "obs_stats=fresh", *out)
+    sweep = compare.resolve(args)
+    assert sweep.engine == "fast" and sweep.config("tiny", "scratch", 0).engine == "fast"
+    old = study.definition(sweep)
+    del old["engine"]  # as every part recorded before engines
+    study.write_study(sweep.study_file, old)
+    sweep = compare.resolve(args)
+    assert sweep.engine == "stock" and sweep.config("tiny", "scratch", 0).engine == "stock"
+    with pytest.raises(UserError, match="engine 'stock' \\(now 'fast'\\)"):
+        compare.resolve(parse(*common, "--set", "obs_stats=fresh", "--engine", "fast", *out))
+    with pytest.raises(UserError, match="the engine is the part's"):
+        compare.resolve(parse(*common, "--set", "obs_stats=fresh", "engine=stock", *out))
+    later = compare.resolve(parse(*common, "--set", "obs_stats=fresh", "--seeds", "3", "--first-seed", "200", *out))
+    assert later.seeds == [200, 201, 202]
