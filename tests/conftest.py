@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -89,3 +90,14 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "weit_rl.cli", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600
     )
+
+
+def scratch_run(run_dir: Path, algo: str, steps: int, rollout: int, **kw: Any) -> Any:
+    """A tiny scratch run on Hopper with fresh statistics (no bank), one evaluation episode:
+    PPO rollouts of `rollout` steps, SAC updates from step `rollout`."""
+    from weit_rl.agents import RunConfig
+
+    hyper = {"n_steps": rollout, "batch_size": 32, "n_epochs": 1} if algo == "ppo" else {"learning_starts": rollout}
+    settings = dict(env="Hopper", algo=algo, size="tiny", init="scratch", obs_stats="fresh", steps=steps)
+    settings |= dict(eval_episodes=1, run_dir=str(run_dir), progress_bar=False, hyperparam_overrides=hyper)
+    return RunConfig(**(settings | kw))

@@ -10,9 +10,11 @@ import pytest
 import torch
 from stable_baselines3.common.env_util import make_vec_env
 
-from weit_rl.agents import RunConfig, train
+from weit_rl.agents import train
 from weit_rl.agents.diagnostics import COLUMNS, Diagnostics
 from weit_rl.fast import FastSAC
+
+from conftest import scratch_run
 
 pytestmark = pytest.mark.slow  # trains
 
@@ -24,21 +26,8 @@ def _rows(path):
 
 @pytest.mark.parametrize("algo", ["ppo", "sac"])
 def test_a_run_writes_one_row_per_thousand_steps(algo, tmp_path):
-    hyper = {"n_steps": 500, "batch_size": 100, "n_epochs": 1} if algo == "ppo" else {"learning_starts": 500}
-    cfg = RunConfig(
-        env="Hopper",
-        algo=algo,
-        size="tiny",
-        init="scratch",
-        obs_stats="fresh",
-        steps=3000,
-        eval_freq=1000,
-        eval_episodes=1,
-        run_dir=str(tmp_path / "run"),
-        progress_bar=False,
-        hyperparam_overrides=hyper,
-    )
-    rows = _rows(train(cfg) / "diagnostics.csv")
+    run = train(scratch_run(tmp_path / "run", algo, steps=3000, rollout=500, eval_freq=1000))
+    rows = _rows(run / "diagnostics.csv")
     assert list(rows[0]) == COLUMNS
     assert [int(r["timesteps"]) for r in rows] == [1000, 2000, 3000]
     filled = {c for r in rows[1:] for c in COLUMNS if r[c] != ""}

@@ -22,6 +22,8 @@ from weit_rl.critics import LayerNormSACPolicy
 from weit_rl.fast import FastPPO, FastSAC, adam_step, fuse_adam
 from weit_rl.numerics import PINNED
 
+from conftest import scratch_run
+
 TOL = 1e-5
 
 
@@ -152,21 +154,7 @@ print(json.dumps(actions.tolist()))
 @pytest.mark.slow
 @pytest.mark.parametrize("algo", ["ppo", "sac"])
 def test_a_fast_run_loads_in_stock_sb3_and_records_its_engine(algo, tmp_path):
-    hyper = {"n_steps": 128, "batch_size": 32, "n_epochs": 1} if algo == "ppo" else {"learning_starts": 64}
-    cfg = RunConfig(
-        env="Hopper",
-        algo=algo,
-        size="tiny",
-        init="scratch",
-        obs_stats="fresh",
-        steps=256,
-        eval_freq=256,
-        eval_episodes=1,
-        run_dir=str(tmp_path / "run"),
-        progress_bar=False,
-        hyperparam_overrides=hyper,
-    )
-    run = train(cfg)
+    run = train(scratch_run(tmp_path / "run", algo, steps=256, rollout=128 if algo == "ppo" else 64, eval_freq=256))
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert saved["engine"] == "fast"
     obs = np.random.default_rng(0).normal(size=(6, 11)).astype(np.float32)

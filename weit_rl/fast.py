@@ -167,6 +167,8 @@ def _flatten_only(*extractors: torch.nn.Module) -> bool:
 class _SACPlan:
     """What the fast SAC update reads, gathered once: parameter lists and each network's layers."""
 
+    algo = "SAC"
+
     def __init__(self, model: SAC):
         actor, critic, target = model.actor, model.critic, model.critic_target
         self.actor_params = list(actor.parameters())
@@ -194,12 +196,32 @@ class _SACPlan:
         return [text for hit, text in checks if hit]
 
 
-class FastSAC(SAC):
+class _FastUpdate:
+    """What both fast classes share: the fast update's plan, gathered on the first update (or
+    False where the fast update does not cover the model: SB3's own code runs), never saved."""
+
+    plan_class: Any
+    _plan: Any = None
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_plan"]  # type: ignore[misc]
+
+    def _fast_plan(self) -> Any:
+        if self._plan is None:
+            gaps = self.plan_class.gaps(self)
+            if gaps:
+                _say_once(f"the fast {self.plan_class.algo} update does not cover {', '.join(gaps)}: SB3's own runs")
+            self._plan = False if gaps else self.plan_class(self)
+        return self._plan or None
+
+
+class FastSAC(_FastUpdate, SAC):
     """SB3's SAC with the fast update (module docstring). With `warmup_from_policy` set (a
     training aid, agents/config.py `warmup_actions`), the first learning_starts steps act with
     the policy's own stochastic actions instead of uniform ones."""
 
     warmup_from_policy = False
+    plan_class = _SACPlan
 
     def _setup_model(self) -> None:
         super()._setup_model()
@@ -207,18 +229,7 @@ class FastSAC(SAC):
         self.critic.optimizer = fuse_adam(self.critic.optimizer)
         if self.ent_coef_optimizer is not None:
             self.ent_coef_optimizer = fuse_adam(self.ent_coef_optimizer)
-        self._plan: _SACPlan | None | bool = None  # None: not yet checked; False: SB3's own code
-
-    def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_plan"]
-
-    def _fast_plan(self) -> _SACPlan | None:
-        if self._plan is None:
-            gaps = _SACPlan.gaps(self)
-            if gaps:
-                _say_once(f"the fast SAC update does not cover {', '.join(gaps)}: SB3's own update runs")
-            self._plan = False if gaps else _SACPlan(self)
-        return self._plan or None
+        self._plan = None
 
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         plan = self._fast_plan()
@@ -342,6 +353,8 @@ def _q_values(critics: list[Layers], obs: Tensor, actions: Tensor) -> Tensor:
 class _PPOPlan:
     """What the fast PPO update reads, gathered once."""
 
+    algo = "PPO"
+
     def __init__(self, model: PPO):
         policy = model.policy
         self.params = list(policy.parameters())
@@ -375,24 +388,15 @@ class _PPOPlan:
         return values.flatten(), log_prob, entropy
 
 
-class FastPPO(PPO):
+class FastPPO(_FastUpdate, PPO):
     """SB3's PPO with the fast update (module docstring)."""
+
+    plan_class = _PPOPlan
 
     def _setup_model(self) -> None:
         super()._setup_model()
         self.policy.optimizer = fuse_adam(self.policy.optimizer)
-        self._plan: _PPOPlan | None | bool = None  # None: not yet checked; False: SB3's own code
-
-    def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_plan"]
-
-    def _fast_plan(self) -> _PPOPlan | None:
-        if self._plan is None:
-            gaps = _PPOPlan.gaps(self)
-            if gaps:
-                _say_once(f"the fast PPO update does not cover {', '.join(gaps)}: SB3's own update runs")
-            self._plan = False if gaps else _PPOPlan(self)
-        return self._plan or None
+        self._plan = None
 
     def train(self) -> None:
         plan = self._fast_plan()
