@@ -4,6 +4,7 @@ on stdout), and periodic checkpoints. evaluations.csv is read and written here o
 from __future__ import annotations
 
 import csv
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,18 @@ def truncate_csv(path: Path, max_step: int, columns: list[str]) -> None:
 
 def truncate_evals(path: Path, max_step: int) -> None:
     truncate_csv(path, max_step, EVAL_COLUMNS)
+
+
+def command(name: str) -> str:
+    """How to run an installed command from here: the virtual environment's own copy (after
+    `make install` it is not on PATH), relative to this folder when it lies below it."""
+    path = Path(sys.executable).parent / name
+    if not path.exists():
+        return name
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def duration(seconds: float) -> str:
@@ -99,11 +112,11 @@ class Progress:
             row("start", *evals[0]),
             row("best", *best) + ("  (model kept in best/)" if best_kept else ""),
             row("final", *evals[-1]),
-            f"  watch it:  tensorboard --logdir {run_dir / 'tb'}",
-            f"             weit-rl enjoy {run_dir} --video out.mp4",
+            f"  watch it:  {command('tensorboard')} --logdir {run_dir / 'tb'}",
+            f"             {command('weit-rl')} enjoy {run_dir} --video out.mp4",
         ]
         if best_kept:
-            lines.append(f"             weit-rl enjoy {run_dir / 'best'} --video best.mp4")
+            lines.append(f"             {command('weit-rl')} enjoy {run_dir / 'best'} --video best.mp4")
         print("\n".join(lines), flush=True)
 
 

@@ -3,6 +3,8 @@ PPO's rounding to whole rollouts, and a closing summary; the best model is kept 
 and evaluations.csv has '\n' line endings (older '\r\n' files still read)."""
 
 import importlib
+import re
+import shutil
 
 import numpy as np
 import pytest
@@ -61,6 +63,8 @@ def test_a_run_prints_each_evaluation_and_a_summary(tiny_ppo_bank, tmp_path, mon
     assert f"best   step {int(rows[best]['timesteps']):>11,}  return {means[best]:>10,.1f}" in summary
     assert f"final  step       1,024  return {means[-1]:>10,.1f}" in summary
     assert f"tensorboard --logdir {run / 'tb'}" in summary and f"weit-rl enjoy {run} --video out.mp4" in summary
+    hints = re.findall(r"(\S*(?:tensorboard|weit-rl)) (?:--logdir|enjoy)", summary)
+    assert hints and all(shutil.which(hint) for hint in hints), hints  # each runs as printed (no PATH needed)
 
     # best/ by default, holding the best evaluation's model
     assert {p.name for p in (run / "best").iterdir()} == {"model.zip", "vecnormalize.pkl", "score.yaml"}
