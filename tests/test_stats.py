@@ -182,3 +182,28 @@ def test_iqm_matches_rliable_where_it_is_installed():
     for n in (3, 5, 7, 10):
         x = rng.normal(size=n)
         assert stats.iqm(x) == pytest.approx(metrics.aggregate_iqm(x[:, None]))
+
+
+def test_keep_reads_the_mean_curve_and_reports_the_per_run_version_beside():
+    grid = np.array([0, 10, 20, 30])
+    runs = np.array([[1.0, 0.5, 0.9, 1.2], [0.6, 0.6, 0.1, 0.8]])  # mean curve 0.8, 0.55, 0.5, 1.0
+    out = stats.keep(grid, runs)
+    assert out["start"] == pytest.approx(0.8) and out["lowest"] == pytest.approx(0.5)
+    assert out["lowest_step"] == 20 and out["keep_ratio"] == pytest.approx(0.5 / 0.8)
+    assert out["keep_ratio_per_run"] == pytest.approx((0.5 / 1.0 + 0.1 / 0.6) / 2)
+    with pytest.raises(ValueError):
+        stats.keep(np.array([10, 20]), runs[:, :2])
+
+
+def test_keep_recomputes_the_headlines_falls():
+    """The keep-and-grow issue's table, from the headline's shipped report (size small)."""
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "reports" / "headline"
+    expected = {("Walker2d-sac", "weit"): (0.70, 0.18, 65_000), ("Ant-sac", "weit"): (0.63, -0.08, 55_000)}
+    expected |= {("Hopper-ppo", "weit"): (0.77, 0.54, 80_000), ("Walker2d-sac", "distill"): (0.93, 0.10, 50_000)}
+    for (part, arm), (start, lowest, step) in expected.items():
+        results = json.loads((root / f"{part}.json").read_text())["results"]
+        out = stats.keep(np.array(results["grid"]), np.array(results["sizes"]["small"][arm]["curve"]["runs"]))
+        assert (round(out["start"], 2), round(out["lowest"], 2), out["lowest_step"]) == (start, lowest, step)

@@ -55,6 +55,26 @@ def final_score(timesteps: np.ndarray, returns: np.ndarray, budget: float, last:
     return float(np.mean(kept[-last:]))
 
 
+def keep(grid: np.ndarray, curves: np.ndarray) -> dict[str, float]:
+    """How well an arm keeps its start (docs/protocol.md, "Keeping a start"), from its runs'
+    normalized curves on one evaluation grid (runs x steps, grid[0] = 0): the mean curve's
+    start, its lowest point after step 0 and that step, the keep ratio (lowest / start), and
+    the per-run version (the mean over runs of each run's lowest point after 0 over its own
+    start), reported beside and never selected on."""
+    curves = np.atleast_2d(np.asarray(curves, dtype=float))
+    if np.asarray(grid)[0] != 0 or curves.shape[1] < 2:
+        raise ValueError("keep needs a grid starting at step 0 and at least one evaluation after it")
+    mean_curve = curves.mean(axis=0)
+    low = int(np.argmin(mean_curve[1:])) + 1
+    return {
+        "start": float(mean_curve[0]),
+        "lowest": float(mean_curve[low]),
+        "lowest_step": float(np.asarray(grid)[low]),
+        "keep_ratio": float(mean_curve[low] / mean_curve[0]),
+        "keep_ratio_per_run": float(np.mean(curves[:, 1:].min(axis=1) / curves[:, 0])),
+    }
+
+
 def steps_to_level(timesteps: np.ndarray, scores: np.ndarray, level: float) -> float:
     """Step of the first evaluation whose score is >= `level`; +inf if none (censored:
     the run never got there within its budget)."""
