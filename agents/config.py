@@ -386,16 +386,19 @@ def needs(cfg: RunConfig) -> Needs:
 def fill_sources(cfg: RunConfig) -> RunConfig:
     """The bank and expert the run reads (run_needs), the task's shipped ones where not given."""
     need, env_id, algo = run_needs(cfg), resolve_task(cfg.env), check_algo(cfg.algo)
-    if need.bank and not cfg.bank and not bank_path(env_id, algo).exists() and only_statistics(cfg):
-        # scratch reads nothing else from a bank: without one it starts from fresh statistics
-        print(
-            f"note: no bank at {bank_path(env_id, algo)}: scratch starts from fresh observation statistics "
-            "(--obs-stats fresh)",
-            file=sys.stderr,
-        )
-        cfg.obs_stats = "fresh"
-        need = run_needs(cfg)
-    cfg.bank = cfg.bank or (default_bank(env_id, algo) if need.bank else None)
+    if need.bank and not cfg.bank:
+        try:
+            cfg.bank = default_bank(env_id, algo)
+        except UserError:
+            if not only_statistics(cfg):
+                raise
+            # scratch reads nothing else from a bank: without one it starts from fresh statistics
+            print(
+                f"note: no bank at {bank_path(env_id, algo)}: scratch starts from fresh observation statistics "
+                "(--obs-stats fresh)",
+                file=sys.stderr,
+            )
+            cfg.obs_stats = "fresh"
     cfg.expert = cfg.expert or (default_expert(env_id, algo) if need.expert else None)
     return cfg
 
