@@ -19,8 +19,16 @@ REPLACE ?=
 RUN_DIR ?=
 EVAL_EPISODES ?=
 ENGINE ?=
+STUDY ?=
+OUT ?=
+SEEDS ?=
+SIZES ?=
+ARMS ?=
+# $(call given,VAR,TEXT): TEXT only where VAR was set on the command line or in the environment,
+# for variables whose default belongs to another target (STEPS is train's 100,000).
+given = $(if $(filter command line environment,$(origin $(1))),$(2))
 
-.PHONY: install test test-fast lint expert templates train compare bench clean
+.PHONY: install install-ray test test-fast lint expert templates train compare bench clean
 
 install: $(BIN)/weit-rl
 
@@ -33,8 +41,12 @@ $(BIN)/weit-rl: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[test]"  # Ray (compare --backend ray) is the optional extra .[ray]
+	$(BIN)/pip install -q -e ".[test]"  # Ray (compare --backend ray) is the optional extra .[ray]: make install-ray
 	touch $@
+
+# The optional extra for `weit-rl compare --backend ray` (CI installs it, so that its test runs).
+install-ray: install
+	$(BIN)/pip install -q -e ".[ray]"
 
 # The full suite (what CI runs), on every core; test-fast leaves out what trains, builds or spawns.
 test: install
@@ -51,7 +63,8 @@ lint: install
 	$(BIN)/deptry .
 
 expert: install
-	$(BIN)/weit-rl expert --env $(ENV) --algo $(ALGO) --device $(DEVICE) --pretrain $(PRETRAIN) $(if $(REPLACE),--replace)
+	$(BIN)/weit-rl expert --env $(ENV) --algo $(ALGO) --device $(DEVICE) --pretrain $(PRETRAIN) $(if $(REPLACE),--replace) \
+		$(call given,STEPS,--steps $(STEPS))
 
 templates: install
 	$(BIN)/weit-rl templates --env $(ENV) --algo $(ALGO) $(if $(EXPERT),--expert $(EXPERT),$(if $(filter-out none,$(PRETRAIN)),--expert experts/$(ENV)-$(ALGO)-$(PRETRAIN))) \
@@ -63,9 +76,14 @@ train: install
 		$(if $(HYPERPARAMS),--hyperparams $(HYPERPARAMS)) $(if $(RUN_DIR),--run-dir $(RUN_DIR)) \
 		$(if $(EVAL_EPISODES),--eval-episodes $(EVAL_EPISODES)) $(if $(ENGINE),--engine $(ENGINE))
 
+# A sweep records under OUT/STUDY/ (default runs/<profile>/): the shipped reports/ are the
+# project's studies (weit-rl study). STEPS, SEEDS, SIZES and ARMS scale it down when given.
 compare: install
 	$(BIN)/weit-rl compare --env $(ENV) --algo $(ALGO) --profile $(PROFILE) \
-		$(if $(BANK),--bank $(BANK)) $(if $(EXPERT),--expert $(EXPERT))
+		$(if $(BANK),--bank $(BANK)) $(if $(EXPERT),--expert $(EXPERT)) $(if $(STUDY),--study $(STUDY)) \
+		$(if $(OUT),--report-dir $(OUT)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(SIZES),--sizes $(SIZES)) \
+		$(if $(ARMS),--arms $(ARMS)) $(call given,STEPS,--steps $(STEPS)) \
+		$(if $(EVAL_EPISODES),--eval-episodes $(EVAL_EPISODES)) $(if $(ENGINE),--engine $(ENGINE))
 
 bench: install
 	$(BIN)/python bench/bench_init.py

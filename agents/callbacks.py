@@ -6,12 +6,15 @@ from __future__ import annotations
 import csv
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
+from tqdm import TqdmExperimentalWarning
+from tqdm.rich import tqdm
 
 from weit_rl.agents.checkpoint import best_score, save_best, save_checkpoint
 from weit_rl.agents.evaluation import evaluate
@@ -118,6 +121,29 @@ class Progress:
         if best_kept:
             lines.append(f"             {command('weit-rl')} enjoy {run_dir / 'best'} --video best.mp4")
         print("\n".join(lines), flush=True)
+
+
+class ProgressBar(BaseCallback):
+    """SB3's progress bar (tqdm.rich) over the whole run: it counts the model's steps from
+    where a resumed run starts up to `total`, the steps the run really takes (planned_steps).
+    SB3's own counts to the steps asked for, which PPO's whole rollouts overshoot."""
+
+    def __init__(self, total: int):
+        super().__init__()
+        self.total = total
+
+    def _on_training_start(self) -> None:
+        with warnings.catch_warnings():  # tqdm.rich is "experimental"; SB3 hides the warning too
+            warnings.simplefilter("ignore", TqdmExperimentalWarning)
+            self.bar = tqdm(total=self.total, initial=self.num_timesteps)
+
+    def _on_step(self) -> bool:
+        self.bar.update(min(self.num_timesteps, self.total) - self.bar.n)  # never past its total
+        return True
+
+    def _on_training_end(self) -> None:
+        self.bar.refresh()  # draw the last steps before the bar stops
+        self.bar.close()
 
 
 class EvalCSVCallback(BaseCallback):

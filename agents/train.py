@@ -23,7 +23,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from weit_rl import UserError
 from weit_rl.agents.aids import CriticWarmup, Retention
-from weit_rl.agents.callbacks import CheckpointCallback, EvalCSVCallback, Progress, truncate_evals
+from weit_rl.agents.callbacks import CheckpointCallback, EvalCSVCallback, Progress, ProgressBar, truncate_evals
 from weit_rl.agents.checkpoint import load_checkpoint, load_frozen, recover_checkpoint, save_checkpoint
 from weit_rl.agents.config import RunConfig, changed_fields, prepare
 from weit_rl.agents.diagnostics import Diagnostics
@@ -72,11 +72,12 @@ def _train(cfg: RunConfig, run_dir: Path, command: str | None, callbacks: list[B
         model = new_model(cfg)
     aids = training_aids(cfg, run_dir, model.policy)  # before anything is written: a bad expert fails here
     chunk, total = planned_steps(model, cfg.steps)
-    if total != cfg.steps:
-        print(
-            f"{cfg.algo.upper()} trains whole rollouts of {chunk:,} steps: {total:,} steps (asked for {cfg.steps:,})",
-            flush=True,
-        )
+    uninterrupted = -(-cfg.steps // chunk) * chunk
+    if total != cfg.steps or total != uninterrupted:
+        line = f"{cfg.algo.upper()} trains whole rollouts of {chunk:,} steps: {total:,} steps (asked for {cfg.steps:,})"
+        if total != uninterrupted:  # docs/protocol.md, Resume: its rollouts now end at other steps
+            line += f"; {uninterrupted:,} before Ctrl-C stopped it within a rollout, at step {model.num_timesteps:,}"
+        print(line, flush=True)
     progress = Progress(total, reference_returns(cfg.bank))
     if not ckpt_dir.exists():
         if (run_dir / "config.yaml").exists():
@@ -128,6 +129,7 @@ def _train(cfg: RunConfig, run_dir: Path, command: str | None, callbacks: list[B
             ),
             *aids,
             *(callbacks or []),
+            *([ProgressBar(total)] if cfg.progress_bar else []),
             CheckpointCallback(ckpt_dir, cfg.checkpoint_freq, eval_env, streams, frozen),  # last: see its docstring
         ]
     )
@@ -138,7 +140,6 @@ def _train(cfg: RunConfig, run_dir: Path, command: str | None, callbacks: list[B
             callback=all_callbacks,
             tb_log_name="run",
             reset_num_timesteps=False,
-            progress_bar=cfg.progress_bar,
         )
     except KeyboardInterrupt:
         save_checkpoint(model, ckpt_dir)  # Ctrl-C loses nothing: the same command resumes here

@@ -1,5 +1,6 @@
 """The command line: smoke runs of PPO and SAC, resume after a kill, and bad input."""
 
+import argparse
 import csv
 import json
 import signal
@@ -122,6 +123,19 @@ def test_train_options_are_the_run_config_fields(capsys):
     for f in fields(RunConfig):
         if "help" in f.metadata and f.default is not MISSING and f.default is not None and f.type != "bool":
             assert f"(default: {f.default})" in " ".join(text.split()), f.name
+
+
+def _subcommands() -> dict[str, argparse.ArgumentParser]:
+    (sub,) = [a for a in parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return sub.choices
+
+
+@pytest.mark.parametrize("command", sorted(_subcommands()))
+def test_every_option_of_every_command_has_help(command):
+    sub = _subcommands()[command]
+    options = [a for a in sub._actions if not isinstance(a, argparse._HelpAction)]
+    bare = [a.option_strings or [a.dest] for a in options if not a.help]
+    assert not bare, f"weit-rl {command}: no help for {bare}"
 
 
 def test_killed_run_resumes_from_checkpoint(tiny_ppo_bank, tmp_path):
@@ -328,6 +342,8 @@ def test_info_prints_a_summary_then_the_manifest(tiny_ppo_bank):
     summary, _, manifest = out.stdout.partition("\n\n")
     assert summary.startswith(f"bank {tiny_ppo_bank}") and "HalfCheetah-v5 ppo" in summary and "4 templates" in summary
     assert json.loads(manifest)["task"] == "HalfCheetah-v5"
+    sha = json.loads(manifest)["tensor_sha256"]
+    assert f"  checksum verified (sha256 {sha[:16]}...): complete and unedited" in summary.splitlines()
     only = run_cli("info", str(tiny_ppo_bank), "--json")
     assert json.loads(only.stdout)["n_templates"] == 4
     beside = run_cli("info", str(tiny_ppo_bank.with_suffix(".json")), "--json")  # the manifest's JSON copy

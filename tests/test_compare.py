@@ -4,15 +4,20 @@ synthetic study whose every number a reviewer's own numpy recomputes from runs/ 
 
 import argparse
 import csv
+import importlib.util
 import json
 import math
 import os
 import re
+import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
+import types
 from dataclasses import asdict
 from pathlib import Path
 
@@ -20,9 +25,11 @@ import numpy as np
 import pytest
 import yaml
 
-from weit_rl import UserError, compare
+from weit_rl import UserError, cli, compare, plots
 from weit_rl.agents import prepare
 from weit_rl.compare import study
+from weit_rl.compare.runners import worker_env
+from weit_rl.numerics import PINNED
 
 from conftest import run_cli
 
@@ -110,6 +117,8 @@ def test_tiny_grid_end_to_end(local_sweep):
             assert "/tmp" not in path.read_text() and str(root) not in path.read_text(), path
     config = yaml.safe_load((folder / "runs" / "HalfCheetah" / "ppo-tiny-weit-s0" / "config.yaml").read_text())
     assert config["run_dir"] == "runs/tiny/HalfCheetah/ppo-tiny-weit-s0"
+    # the part's kernels, whatever the compare process pinned for itself (a fast part: MKL's AVX2)
+    assert "MKL_CBWR=AVX2" in config["kernels"] or not PINNED
     assert config["bank"] == study.OUTSIDE + "bank-ppo.safetensors"
     text = (folder / "HalfCheetah-ppo.md").read_text()
     assert "](HalfCheetah-ppo-learning_curves.png)" in text and "`runs/HalfCheetah/study-ppo.json`" in text
@@ -218,10 +227,57 @@ def test_stopping_the_sweep_process_checkpoints_its_runs(tiny_ppo_bank, tmp_path
     assert not (scratch / "ppo-tiny-scratch-s2").exists()
 
 
-def test_ray_backend_gives_the_local_results(local_sweep, tmp_path, tiny_ppo_bank):
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def ray_cluster(tmp_path, monkeypatch):
+    """A local Ray cluster of 2 CPUs, started as a user starts one (`ray start --head`), with its
+    own token, ports and temporary folder; yields its address. Stopped after the test, its whole
+    process group killed if it does not stop in time."""
+    pytest.importorskip("ray", reason="Ray is not installed (optional: pip install '.[ray]')")
+    for key, value in {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}.items():
+        monkeypatch.setenv(key, value)  # the cluster's token, which the sweep (run_cli) passes on
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    temp = tempfile.mkdtemp(prefix="ray")  # short: Ray's socket paths under it must fit 107 characters
+    port, log = _free_port(), tmp_path / "ray-start.log"
+    argv = [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", "--num-cpus=2", f"--port={port}"]
+    argv += [f"--ray-client-server-port={_free_port()}", f"--temp-dir={temp}", "--include-dashboard=false"]
+    with log.open("w") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 180
+        while "Ray runtime started" not in log.read_text():
+            assert proc.poll() is None and time.time() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()  # `ray start --block` stops the cluster's processes on SIGTERM
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of the group
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=10)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.mark.parametrize("where", ["cluster", "here"])
+def test_ray_backend_gives_the_local_results(where, request, local_sweep, tmp_path, tiny_ppo_bank):
+    """Two runs as Ray tasks on 2 CPUs, on a cluster reached by --address or on a Ray the sweep
+    starts itself, record what the local backend recorded: the same evaluations, diagnostics
+    and configuration (kernels included), bit for bit."""
     pytest.importorskip("ray", reason="Ray is not installed (optional: pip install '.[ray]')")
     root, _ = local_sweep
-    args = parse(
+    address = ["--address", request.getfixturevalue("ray_cluster")] if where == "cluster" else []
+    out = run_cli(
+        "compare",
         *TINY,
         "--arms",
         "scratch,weit",
@@ -231,15 +287,24 @@ def test_ray_backend_gives_the_local_results(local_sweep, tmp_path, tiny_ppo_ban
         str(tiny_ppo_bank),
         "--backend",
         "ray",
+        *address,
         "--out-dir",
         str(tmp_path / "runs"),
         "--report-dir",
         str(tmp_path / "reports"),
+        cwd=tmp_path,
     )
-    compare.run_compare(args, "weit-rl compare (ray test)")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "(ray, 2 workers)" in out.stderr
     for run in ("ppo-tiny-scratch-s0", "ppo-tiny-weit-s0"):
         mine, local = (r / "reports" / "tiny" / "runs" / "HalfCheetah" / run for r in (tmp_path, root))
-        assert columns(mine, "timesteps", "mean_return") == columns(local, "timesteps", "mean_return")
+        scores = ("timesteps", "mean_return", "std_return", "returns")  # all but the timings
+        assert columns(mine, *scores) == columns(local, *scores), run
+        assert (mine / "diagnostics.csv").read_text() == (local / "diagnostics.csv").read_text(), run
+        config, local_config = (yaml.safe_load((r / "config.yaml").read_text()) for r in (mine, local))
+        for key in ("run_dir", "code_version"):  # where it trained; the commit, if one came in between
+            config.pop(key), local_config.pop(key)
+        assert config == local_config, run
     assert (tmp_path / "reports" / "tiny" / "HalfCheetah-ppo.md").exists()
 
 
@@ -485,7 +550,45 @@ def test_ray_backend_without_ray_is_a_clear_error(monkeypatch, tmp_path):
 
     monkeypatch.setattr(builtins, "__import__", no_ray)
     with pytest.raises(UserError, match=r"pip install '\.\[ray\]'"):
-        compare.run_ray([{"run_dir": str(tmp_path)}], "test", 1, None, lambda *a: None)
+        compare.run_ray([{"run_dir": str(tmp_path)}], "test", 1, {}, None, lambda *a: None)
+
+
+def test_ray_backend_with_an_unreachable_cluster_is_a_clear_error(monkeypatch, tmp_path, tiny_ppo_bank):
+    """An address where no cluster answers fails at once, in one line that names it and says how
+    to start or point at one (Ray itself would retry for many minutes); so does a failed ray.init."""
+    has_ray, calls = importlib.util.find_spec("ray") is not None, []
+
+    def init(**kw):
+        calls.append(kw)
+        raise ConnectionError("Failed to connect to Ray cluster at 127.0.0.1:1\nTraceback (most recent call last): ...")
+
+    fake = types.SimpleNamespace(is_initialized=lambda: False, init=init, shutdown=lambda: None)
+    monkeypatch.setitem(sys.modules, "ray", fake)  # with or without Ray installed
+    nothing = f"127.0.0.1:{_free_port()}"  # a closed port: refused at once
+    run = [{"run_dir": str(tmp_path), "engine": "stock"}]
+    for address in (nothing, f"ray://{nothing}"):
+        start = time.time()
+        with pytest.raises(UserError, match=r"no Ray cluster answers at --address " + re.escape(address)) as err:
+            compare.run_ray(run, "test", 1, {}, address, lambda *a: None)
+        assert time.time() - start < 10 and not calls
+        assert "\n" not in str(err.value) and "ray start --head" in str(err.value)
+    with pytest.raises(UserError, match=r"not a Ray address"):
+        compare.run_ray(run, "test", 1, {}, "127.0.0.1:port", lambda *a: None)
+    with socket.socket() as listening:  # something answers, but ray.init fails: still one line
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        address = f"127.0.0.1:{listening.getsockname()[1]}"
+        with pytest.raises(UserError, match="could not reach Ray at --address " + re.escape(address)) as err:
+            compare.run_ray(run, "test", 1, {}, address, lambda *a: None)
+    assert len(calls) == 1 and "\n" not in str(err.value) and "ray start --head" in str(err.value)
+    # The CLI prints it as one line and exits 2 (without Ray: the line that says how to install it).
+    where = ["--out-dir", str(tmp_path / "runs"), "--report-dir", str(tmp_path / "reports")]
+    argv = [*TINY, "--arms", "scratch", "--bank", str(tiny_ppo_bank), "--backend", "ray", "--address", nothing, *where]
+    out = run_cli("compare", *argv, cwd=tmp_path)
+    error = [line for line in out.stderr.splitlines() if line.startswith("weit-rl: error:")]
+    expected = f"no Ray cluster answers at --address {nothing}" if has_ray else "--backend ray needs Ray"
+    assert out.returncode == 2 and len(error) == 1 and expected in error[0], out.stderr
+    assert out.stderr.rstrip().endswith("or use --backend local"), out.stderr  # the message is its last line
 
 
 def test_paths_in_shipped_files_are_portable():
@@ -658,6 +761,39 @@ def test_a_reviewer_recomputes_every_number_from_the_runs_alone(tmp_path):
     assert "weit vs scratch at size tiny" in text and "**weit better**" in text
     assert "(R - random) / (expert - random)" in text and "integral over [0, budget] of the step-function" in text
     assert "Training time summed over 18 of 36 runs" in text and "20.0% evaluating" in text
+
+
+def test_compare_prints_the_reports_table_of_arms_and_where_its_files_are(tmp_path, capsys):
+    runs = synthetic_study(tmp_path)
+    folder = tmp_path / "reports" / "synth"
+    args = ["compare", "--study", "synth", "--report-only", "--report-dir", str(tmp_path / "reports"), "--reps", "100"]
+    cli.cmd_compare(cli.parser().parse_args(args))
+    out = capsys.readouterr().out
+    assert "primary comparison: weit vs scratch at size tiny" in out and "weit better" in out
+    rows = [line.split() for line in out.splitlines()]
+    md = (runs.parent / "HalfCheetah-ppo.md").read_text().split("## Results per size")[1].split("## Figures")[0]
+    for size in ("tiny", "small"):
+        table = md.split(f"### {size} ")[1].split("\n\n")[1].splitlines()  # the size's table of arms
+        for arm in ARMS:
+            cells = next(row for row in table if row.startswith(f"| {arm} |")).strip("| ").split(" | ")
+            assert " ".join(cells).split() in rows, (size, arm)  # each value of the report's row, as plain text
+    assert f"report:  {folder / 'HalfCheetah-ppo.md'}" in out
+    figures = [line.split(maxsplit=1)[1] for line in out.splitlines() if line.startswith("figure:")]
+    assert figures and all(Path(path).is_file() for path in figures)
+    assert str(folder / "HalfCheetah-ppo-learning_curves.png") in figures
+
+
+def test_learning_curve_panels_share_their_y_range(tmp_path, monkeypatch):
+    figures, save = [], plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or save(fig, path))
+    grid = np.array([0.0, 512.0, 1024.0])
+    sizes = {  # one size learns ten times as much as the other
+        size: {"weit": {"curve": {"mean": grid * top / 1024, "runs": [grid * top / 1024]}}}
+        for size, top in (("tiny", 1.0), ("small", 10.0))
+    }
+    assert plots.learning_curves(tmp_path / "curves.png", grid, sizes, "mean return").is_file()
+    tiny, small = figures[0].axes
+    assert tiny.get_ylim() == small.get_ylim() and tiny.get_ylim()[1] >= 10.0
 
 
 def test_small_studies_fallback_normalization_and_missing_runs(tmp_path):
@@ -962,14 +1098,37 @@ def test_a_part_keeps_its_engine_and_a_part_from_before_engines_is_stock(tmp_pat
     args = parse(*common, "--set", "obs_stats=fresh", *out)
     sweep = compare.resolve(args)
     assert sweep.engine == "fast" and sweep.config("tiny", "scratch", 0).engine == "fast"
+    assert sweep.kernels == "AVX2" and worker_env(sweep.kernels).get("MKL_CBWR", "AVX2") == "AVX2"
     old = study.definition(sweep)
-    del old["engine"]  # as every part recorded before engines
+    del old["engine"], old["kernels"]  # as every part recorded before engines
     study.write_study(sweep.study_file, old)
     sweep = compare.resolve(args)
     assert sweep.engine == "stock" and sweep.config("tiny", "scratch", 0).engine == "stock"
+    assert sweep.kernels == "COMPATIBLE"  # what every part recorded before "kernels" computed with
     with pytest.raises(UserError, match="engine 'stock' \\(now 'fast'\\)"):
         compare.resolve(parse(*common, "--set", "obs_stats=fresh", "--engine", "fast", *out))
     with pytest.raises(UserError, match="the engine is the part's"):
         compare.resolve(parse(*common, "--set", "obs_stats=fresh", "engine=stock", *out))
     later = compare.resolve(parse(*common, "--set", "obs_stats=fresh", "--seeds", "3", "--first-seed", "200", *out))
     assert later.seeds == [200, 201, 202]
+
+
+def test_a_rebuild_of_unchanged_runs_leaves_every_file_as_it_was(tmp_path):
+    """Rebuilding a shipped study must not dirty the repository: only new data rewrites a report."""
+    runs = synthetic_study(tmp_path, seeds=2)
+    rebuild = parse("--study", "synth", "--report-only", "--report-dir", str(tmp_path / "reports"), "--reps", "50")
+    compare.run_compare(rebuild, "weit-rl compare --report-only")
+    folder = runs.parent
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    assert {"HalfCheetah-ppo.md", "HalfCheetah-ppo.json", "HalfCheetah-ppo-learning_curves.png"} <= set(before)
+    compare.run_compare(rebuild, "weit-rl compare --report-only --study synth")  # another command, same data
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
+    (folder / "HalfCheetah-ppo-learning_curves.png").unlink()  # a deleted figure is drawn again
+    compare.run_compare(rebuild, "weit-rl compare --report-only")
+    assert (folder / "HalfCheetah-ppo-learning_curves.png").exists()
+    csv_file = runs / "HalfCheetah" / "ppo-tiny-weit-s0" / "evaluations.csv"
+    rows = csv_file.read_text().splitlines()
+    rows[2] = "512,5000.0,0,5000.0"  # new data: the report follows it
+    csv_file.write_text("\n".join(rows) + "\n")
+    compare.run_compare(rebuild, "weit-rl compare --report-only")
+    assert (folder / "HalfCheetah-ppo.md").read_bytes() != before["HalfCheetah-ppo.md"]

@@ -1,5 +1,8 @@
 """Initializers and the SB3 policy classes: what gets written, determinism, fitting."""
 
+import re
+import shutil
+
 import pytest
 import torch
 from stable_baselines3 import PPO, SAC
@@ -200,8 +203,29 @@ def test_bank_mismatches_raise_clear_errors(tiny_ppo_bank, tiny_sac_bank):
             make_vec_env("Hopper-v5"),
             policy_kwargs=dict(bank=str(tiny_ppo_bank), activation_fn=torch.nn.ReLU),
         )
-    with pytest.raises(UserError, match="tanh"):
-        PPO(WeiTActorCriticPolicy, make_vec_env(ENV), policy_kwargs=dict(bank=str(tiny_ppo_bank)))
+    with pytest.raises(UserError, match="activation_fn=Tanh but the bank's templates were fitted with relu"):
+        PPO(
+            WeiTActorCriticPolicy,
+            make_vec_env(ENV),
+            policy_kwargs=dict(bank=str(tiny_ppo_bank), activation_fn=torch.nn.Tanh),
+        )
+
+
+def test_the_policy_takes_the_banks_activation_and_finds_a_bank_by_name(tiny_ppo_bank, tmp_path, monkeypatch, capsys):
+    (tmp_path / "banks").mkdir()
+    shutil.copy(tiny_ppo_bank, tmp_path / "banks" / "Mine-ppo.safetensors")
+    monkeypatch.setenv("WEIT_RL_HOME", str(tmp_path))
+    kwargs = dict(bank="Mine-ppo", net_arch=[8], fit_steps=1, finetune_steps=0)
+    model = PPO(WeiTActorCriticPolicy, make_vec_env(ENV), policy_kwargs=kwargs)
+    assert model.policy.activation_fn is torch.nn.ReLU  # PPO's default is Tanh: this is the bank's
+    assert model.policy.init_context.bank == str(tmp_path / "banks" / "Mine-ppo.safetensors")
+    said = capsys.readouterr().out.splitlines()
+    assert said[0].startswith("weit_rl: initializing the 8 PPO policy by weit from ") and said[0].endswith(
+        "Mine-ppo.safetensors"
+    )
+    assert re.fullmatch(r"weit_rl: policy initialized in \d+\.\d s", said[1])
+    with pytest.raises(UserError, match="no template bank named 'Nope-ppo'"):
+        PPO(WeiTActorCriticPolicy, make_vec_env(ENV), policy_kwargs=dict(kwargs, bank="Nope-ppo"))
 
 
 def test_as_stock_records_plain_sb3_classes(tiny_ppo_bank):

@@ -1,5 +1,6 @@
 """A non-editable install exposes envs/ and agents/ as weit_rl.envs / weit_rl.agents,
-with the YAML configs inside the package, and every module the command line imports."""
+with the YAML configs (the studies' too) inside the package, builds without setuptools
+warnings, and holds every module the command line imports."""
 
 import subprocess
 import sys
@@ -32,6 +33,9 @@ def test_non_editable_install_imports_namespaced_packages(tmp_path):
         timeout=300,
     )
     assert build.returncode == 0, build.stderr
+    assert "Warning" not in build.stderr, build.stderr  # setuptools' "absent from the packages configuration"
+    studies = sorted(p.name for p in (ROOT / "configs" / "studies").glob("*.yaml"))
+    assert studies and sorted(p.name for p in (target / "weit_rl" / "configs" / "studies").glob("*.yaml")) == studies
     assert not (target / "envs").exists() and not (target / "agents").exists()  # no generic top-level names
     code = (
         "import weit_rl, weit_rl.envs, weit_rl.agents, weit_rl.cli, weit_rl.config as c;"

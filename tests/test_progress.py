@@ -3,12 +3,15 @@ PPO's rounding to whole rollouts, and a closing summary; the best model is kept 
 and evaluations.csv has '\n' line endings (older '\r\n' files still read)."""
 
 import importlib
+import io
 import re
 import shutil
 
 import numpy as np
 import pytest
 import yaml
+from stable_baselines3.common.callbacks import BaseCallback
+from tqdm import tqdm
 
 from weit_rl.agents import EVAL_COLUMNS, RunConfig, read_evals, train
 from weit_rl.agents.callbacks import Progress, duration, truncate_evals
@@ -16,6 +19,7 @@ from weit_rl.agents.callbacks import Progress, duration, truncate_evals
 pytestmark = pytest.mark.slow  # trains, builds or spawns: left out of `make test-fast`
 
 train_module = importlib.import_module("weit_rl.agents.train")  # the module: the package exports its function
+callbacks_module = importlib.import_module("weit_rl.agents.callbacks")
 
 
 def test_a_run_prints_each_evaluation_and_a_summary(tiny_ppo_bank, tmp_path, monkeypatch, capsys):
@@ -100,3 +104,41 @@ def test_evaluations_csv_is_written_with_lf_and_old_crlf_files_still_read(tmp_pa
     assert read_evals(path)[1]["eval_s"] == "1.00"  # no stray '\r' in the last column
     truncate_evals(path, 0)
     assert path.read_bytes() == ("\n".join(old[:2]) + "\n").encode()
+
+
+class _CtrlC(BaseCallback):
+    """Ctrl-C at `step`, in the middle of a rollout."""
+
+    def __init__(self, step: int):
+        super().__init__()
+        self.step = step
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps == self.step:
+            raise KeyboardInterrupt
+        return True
+
+
+def test_the_bar_ends_at_the_steps_the_run_takes_and_a_resumed_run_says_why_they_changed(tmp_path, monkeypatch, capsys):
+    bars = []
+
+    def bar(**kw):  # a plain tqdm into a buffer, kept to read its counts
+        bars.append(tqdm(file=io.StringIO(), **kw))
+        return bars[-1]
+
+    monkeypatch.setattr(callbacks_module, "tqdm", bar)
+    cfg = dict(env="HalfCheetah", init="scratch", size="8", steps=1000, eval_freq=512, eval_episodes=1, device="cpu")
+    cfg |= dict(run_dir=str(tmp_path / "run"), hyperparam_overrides={"n_steps": 256, "n_epochs": 1})
+    with pytest.raises(KeyboardInterrupt):
+        train(RunConfig(**cfg), callbacks=[_CtrlC(300)])
+    assert (bars[0].initial, bars[0].total) == (0, 1024)  # the whole rollouts PPO takes, not the 1,000 asked for
+    assert "PPO trains whole rollouts of 256 steps: 1,024 steps (asked for 1,000)" in capsys.readouterr().out
+
+    train(RunConfig(**cfg))  # resumed from step 300: 3 rollouts more
+    assert (bars[1].initial, bars[1].total, bars[1].n) == (300, 1068, 1068)
+    out = capsys.readouterr().out
+    assert (
+        "PPO trains whole rollouts of 256 steps: 1,068 steps (asked for 1,000); "
+        "1,024 before Ctrl-C stopped it within a rollout, at step 300"
+    ) in out
+    assert "eval  step 1,068/1,068" in out

@@ -270,13 +270,16 @@ def _summary(path: Path, m: dict) -> list[str]:
         f"  expert {'x'.join(map(str, expert.get('net_arch') or []))} ({expert.get('path')}), "
         f"return {describe_return(expert, returns=True)}",
         f"  made by: {m.get('command')} (code {m.get('code_version')}, {m.get('created')})",
+        f"  checksum verified (sha256 {m['tensor_sha256'][:16]}...): complete and unedited",  # cmd_info's verify_bank
     ]
 
 
 def cmd_compare(a: argparse.Namespace) -> None:
     from weit_rl.compare import run_compare
+    from weit_rl.compare.summary import terminal_summary
 
-    run_compare(a, _command())
+    for report in run_compare(a, _command()):
+        print("\n" + terminal_summary(report), flush=True)  # the results here, not only in the report
 
 
 def cmd_study(a: argparse.Namespace) -> None:
@@ -345,13 +348,13 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
 
     e = sub.add_parser("expert", help="train a large expert from configs/experts.yaml (resumes if interrupted)")
-    e.add_argument("--env", required=True)
-    e.add_argument("--algo", default="ppo")
+    e.add_argument("--env", required=True, help=f"task: {', '.join(TASKS)} (or their -v5 ids)")
+    e.add_argument("--algo", default="ppo", help="ppo or sac (default: ppo)")
     e.add_argument("--steps", type=int, default=None, help="override the recipe's step budget")
     e.add_argument(
         "--seed", type=int, default=None, help="train this candidate seed only (default: the recipe's seeds)"
     )
-    e.add_argument("--device", default="auto")
+    e.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
     e.add_argument("--out", default=None, help="folder (default experts/<Env>-<algo>[-<pretrain>])")
     e.add_argument(
         "--pretrain",
@@ -364,12 +367,12 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="ship the new best candidate over an expert the folder already ships (default: keep the shipped one)",
     )
-    e.add_argument("--no-progress", action="store_true")
+    e.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     e.set_defaults(fn=cmd_expert)
 
     t = sub.add_parser("templates", help="learn a template bank from an expert")
     t.add_argument("--env", default=None, help="task (required unless --shared)")
-    t.add_argument("--algo", default="ppo")
+    t.add_argument("--algo", default="ppo", help="the expert's algorithm: ppo or sac (default: ppo)")
     t.add_argument(
         "--expert",
         default=None,
@@ -411,7 +414,7 @@ def parser() -> argparse.ArgumentParser:
         "--templates", type=int, default=None, help="templates per role (default from configs/templates.yaml)"
     )
     t.add_argument("--block", type=int, default=None, help="template block size (default from configs/templates.yaml)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=0, help="seed of the expert's episodes and of learning (default: 0)")
     t.set_defaults(fn=cmd_templates)
 
     r = sub.add_parser(

@@ -20,6 +20,21 @@ def home() -> Path:
     return Path(os.environ.get("WEIT_RL_HOME", "."))
 
 
+def find_bank(bank: str) -> str:
+    """A bank given by path, or by name ("HalfCheetah-ppo"): banks/<name>.safetensors under
+    WEIT_RL_HOME (else the current folder), then in the checkout weit_rl is installed from."""
+    if Path(bank).exists() or "/" in bank or bank.endswith(".safetensors"):
+        return bank
+    file = f"{bank}.safetensors"
+    for root in (home(), Path(__file__).resolve().parents[1]):
+        if (root / "banks" / file).exists():
+            return str(root / "banks" / file)
+    raise UserError(
+        f"no template bank named {bank!r}: looked for banks/{file} under WEIT_RL_HOME (else the current "
+        f"folder) and beside the installed weit_rl; pass a path, or list the banks with `weit-rl list`"
+    )
+
+
 def expert_dir(env_id: str, algo: str, pretrain: str = "none") -> Path:
     """experts/<Env>-<algo>, or experts/<Env>-<algo>-<scheme> for a constrained expert."""
     return home() / "experts" / f"{short_name(env_id)}-{algo}{'' if pretrain == 'none' else '-' + pretrain}"

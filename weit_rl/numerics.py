@@ -25,9 +25,14 @@ from pathlib import Path
 
 X86 = platform.machine().lower() in ("x86_64", "amd64")
 MKL_BRANCH = {"stock": "COMPATIBLE", "fast": "AVX2"}  # by engine
-PINNED_BY_ENGINE = {
-    engine: {"MKL_CBWR": branch, "ATEN_CPU_CAPABILITY": "avx2"} if X86 else {} for engine, branch in MKL_BRANCH.items()
-}
+
+
+def pinned(branch: str) -> dict[str, str]:
+    """The environment that pins torch's AVX2 kernels and MKL's `branch` (nothing off x86-64)."""
+    return {"MKL_CBWR": branch, "ATEN_CPU_CAPABILITY": "avx2"} if X86 else {}
+
+
+PINNED_BY_ENGINE = {engine: pinned(branch) for engine, branch in MKL_BRANCH.items()}
 PINNED = PINNED_BY_ENGINE["stock"]  # commands that do not train (banks, evaluation) and the benchmarks
 
 

@@ -58,8 +58,8 @@ def _places(panels: dict[str, dict[str, Any]]) -> dict[str, int]:
     return {arm: i for i, arm in enumerate(dict.fromkeys(a for by_arm in panels.values() for a in by_arm))}
 
 
-def _panels(n: int, width: float = 4.5, height: float = 3.5):
-    fig, axes = _pyplot().subplots(1, max(n, 1), figsize=(width * max(n, 1), height), squeeze=False)
+def _panels(n: int, width: float = 4.5, height: float = 3.5, sharey: bool = False):
+    fig, axes = _pyplot().subplots(1, max(n, 1), figsize=(width * max(n, 1), height), squeeze=False, sharey=sharey)
     return fig, axes[0]
 
 
@@ -77,9 +77,10 @@ def learning_curves(path: Path, grid: np.ndarray, sizes: dict[str, dict[str, Any
     """One panel per size, one colour per initializer: its mean curve, each run thin,
     and the 95% band when there is one. `sizes[size][init]["curve"]` holds "mean",
     "runs" and optionally "low"/"high" on the step `grid`. With more than six arms the single
-    runs are left out and the legend goes beside the panels: they would hide the means."""
+    runs are left out and the legend goes beside the panels: they would hide the means. The
+    panels share their y range: sizes compare at a glance."""
     crowded = max((len(by_init) for by_init in sizes.values()), default=0) > 6
-    fig, axes = _panels(len(sizes), width=6.0 if crowded else 4.5)
+    fig, axes = _panels(len(sizes), width=6.0 if crowded else 4.5, sharey=True)
     place = _places(sizes)
     for ax, (size, by_init) in zip(axes, sizes.items()):
         for init, cell in by_init.items():
@@ -89,9 +90,10 @@ def learning_curves(path: Path, grid: np.ndarray, sizes: dict[str, dict[str, Any
             ax.plot(grid, c["mean"], color=color(init, i), label=f"{init} (n={len(c['runs'])})", lw=1.8)
             if "low" in c:
                 ax.fill_between(grid, c["low"], c["high"], color=color(init, i), alpha=0.2, lw=0)
-        ax.set(title=size, xlabel="environment steps", ylabel=ylabel)
+        ax.set(title=size, xlabel="environment steps")
         ax.grid(alpha=0.3)
         ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
+    axes[0].set_ylabel(ylabel)  # shared: the other panels' y axes read the same
     if crowded:
         axes[-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     else:

@@ -4,7 +4,9 @@ and `as_stock` makes a saved model.zip load without weit_rl."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -12,9 +14,11 @@ from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.sac.policies import SACPolicy
 
-from weit_rl.bank import Bank
+from weit_rl import UserError
+from weit_rl.bank import Bank, read_manifest
+from weit_rl.experts import find_bank
 from weit_rl.init import INITIALIZERS, InitContext, initialize
-from weit_rl.sb3 import bank_obs_rms, expert_obs_rms
+from weit_rl.sb3 import ACTIVATIONS, bank_obs_rms, expert_obs_rms, hidden_widths
 
 
 class _InitializedPolicy:
@@ -24,8 +28,12 @@ class _InitializedPolicy:
 
     def _take_init_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         given = {field: kwargs.pop(name) for name, field in _INIT_KWARGS.items() if name in kwargs}
+        if isinstance(given.get("bank"), (str, Path)):
+            given["bank"] = find_bank(str(given["bank"]))  # a path, or a shipped bank's name
         ctx = InitContext(algo=self.ALGO, **given)
         object.__setattr__(self, "init_context", ctx)  # before nn.Module.__init__ has run
+        if ctx.bank is not None and INITIALIZERS[ctx.init].needs_bank:
+            kwargs["activation_fn"] = _bank_activation(ctx.bank, kwargs.get("activation_fn"))
         return kwargs
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -33,7 +41,17 @@ class _InitializedPolicy:
 
     def _build(self, lr_schedule: Any) -> None:
         super()._build(lr_schedule)
-        initialize(self, self.init_context)
+        ctx = self.init_context
+        if ctx.init == "scratch":
+            initialize(self, ctx)
+            return
+        # Fitting takes seconds to minutes: say so before, and how long it took after.
+        source = ctx.bank.path if isinstance(ctx.bank, Bank) else ctx.bank or ctx.expert
+        widths = "x".join(map(str, hidden_widths(self)["actor"]))
+        print(f"weit_rl: initializing the {widths} {self.ALGO.upper()} policy by {ctx.init} from {source}", flush=True)
+        start = time.perf_counter()
+        initialize(self, ctx)
+        print(f"weit_rl: policy initialized in {time.perf_counter() - start:.1f} s", flush=True)
 
 
 class WeiTActorCriticPolicy(_InitializedPolicy, ActorCriticPolicy):
@@ -48,6 +66,18 @@ class WeiTSACPolicy(_InitializedPolicy, SACPolicy):
     """SAC policy initialized at construction; same extra policy_kwargs as the PPO one."""
 
     ALGO = "sac"
+
+
+def _bank_activation(bank: str | Bank, given: type | None) -> type:
+    """The bank's activation: the templates were fitted through it, so the policy takes it when
+    policy_kwargs name none, and a different one is refused."""
+    name = (bank.manifest if isinstance(bank, Bank) else read_manifest(bank))["activation"]
+    if given is not None and given is not ACTIVATIONS[name]:
+        raise UserError(
+            f"activation_fn={given.__name__} but the bank's templates were fitted with {name}: "
+            "leave activation_fn out (the bank's is taken)"
+        )
+    return ACTIVATIONS[name]
 
 
 def policy_class_for(algo: str) -> type[BasePolicy]:

@@ -102,6 +102,4 @@ def _report(sweep: Sweep, args: argparse.Namespace, command: str, start: float, 
         "wall_s": time.time() - start,  # validation and training; the report adds seconds
         "created": time.strftime("%Y-%m-%d %H:%M:%S %z"),
     }
-    path = write_report(sweep, meta, args.reps or stats.REPS, args.stats_seed)
-    print(f"report written: {path}")
-    return path
+    return write_report(sweep, meta, args.reps or stats.REPS, args.stats_seed)

@@ -108,7 +108,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=None, help="environment steps per run")
     p.add_argument("--eval-freq", type=int, default=None, help="steps between evaluations")
     p.add_argument("--eval-episodes", type=int, default=None, help="deterministic episodes per evaluation")
-    p.add_argument("--checkpoint-freq", type=int, default=None)
+    p.add_argument(
+        "--checkpoint-freq", type=int, default=None, help="steps between checkpoints of each run (default 50,000)"
+    )
     p.add_argument(
         "--primary-size",
         default=None,
@@ -139,7 +141,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--workers", type=int, default=None, help="parallel runs (default: the available CPU cores)")
     p.add_argument("--out-dir", default="runs", help="scratch root: runs train in OUT_DIR/<study>/<Env>/<run>/")
-    p.add_argument("--report-dir", default="reports", help="the study folder is REPORT_DIR/<study>/")
+    # A user's sweep records under runs/ like their training runs; the project's studies (weit-rl
+    # study, configs/studies/) record into reports/, which ships: nothing writes there unasked.
+    p.add_argument(
+        "--report-dir",
+        default="runs",
+        help="the study folder is REPORT_DIR/<study>/ (default runs; the shipped studies are reports/<study>/)",
+    )
     p.add_argument(
         "--report-only",
         action="store_true",

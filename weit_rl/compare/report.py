@@ -111,6 +111,11 @@ def _resolution_note(rows: list[dict[str, Any]], tested: int) -> list[str]:
     ]
 
 
+def _report_dir_option(sweep: Sweep) -> str:
+    """--report-dir as the rebuild command needs it (compare's default is runs/)."""
+    return "" if sweep.report_dir == Path("runs") else f" --report-dir {portable(sweep.report_dir)}"
+
+
 def render(sweep: Sweep, meta: dict[str, Any], r: dict[str, Any], timing: dict[str, Any]) -> str:
     """The Markdown report."""
     raw = r["normalization"] == "raw"
@@ -123,7 +128,8 @@ def render(sweep: Sweep, meta: dict[str, Any], r: dict[str, Any], timing: dict[s
         "",
         f"- Raw data: `runs/{env}/` beside this file ({meta['recorded']} runs: each run's evaluations.csv and "
         f"config.yaml; `runs/{env}/{sweep.study_file.name}` holds this part's settings and reference returns). "
-        f"`weit-rl compare --study {sweep.study} --env {env} --algo {sweep.algo} --report-only` rebuilds this "
+        f"`weit-rl compare --study {sweep.study} --env {env} --algo {sweep.algo}{_report_dir_option(sweep)} "
+        "--report-only` rebuilds this "
         "report from them alone (without --env: the report of every task and algorithm of the study)",
         f"- Command: `{meta['command']}`",
         f"- Code: weit_rl {meta['code_version']}",
@@ -359,7 +365,6 @@ def write_report(sweep: Sweep, meta: dict[str, Any], reps: int = stats.REPS, sta
     timing = run_timing(runs)
     out = sweep.study_dir
     out.mkdir(parents=True, exist_ok=True)
-    figures(out / sweep.part, results, sweep.steps, reps, stats_seed)
     meta = dict(
         meta,
         command=portable_command(meta["command"]),
@@ -393,6 +398,31 @@ def write_report(sweep: Sweep, meta: dict[str, Any], reps: int = stats.REPS, sta
         "timing": timing,
         "results": results,
     }
+    report, text = out / f"{sweep.part}.md", render(sweep, meta, results, timing)
+    if not meta["trained_now"] and _unchanged(out / f"{sweep.part}.json", document, report, text):
+        print(f"report unchanged: {report} (same runs, same analysis; files kept)")
+        return report
+    figures(out / sweep.part, results, sweep.steps, reps, stats_seed)
     _write_text(out / f"{sweep.part}.json", json.dumps(jsonable(document), indent=1) + "\n")
-    _write_text(out / f"{sweep.part}.md", render(sweep, meta, results, timing))
-    return out / f"{sweep.part}.md"
+    _write_text(report, text)
+    print(f"report written: {report}")
+    return report
+
+
+# What only says when and where a report was rebuilt: a rebuild that changes nothing else keeps
+# the files as they are, so rebuilding a shipped study leaves the repository clean.
+REBUILD_META = ("command", "backend", "workers", "wall_s", "created", "code_version", "hardware")
+REBUILD_LINES = ("- Command:", "- Code:", "- Hardware:", "- Wall time of this command:")
+
+
+def _unchanged(json_path: Path, document: dict[str, Any], md_path: Path, text: str) -> bool:
+    raw = document["results"]["normalization"] == "raw"  # raw returns have no steps-to-level figure
+    figures = [md_path.with_name(f"{md_path.stem}-{n}.png") for n in FIGURES if not (raw and n == "steps_to_level")]
+    if not all(p.exists() for p in (json_path, md_path, *figures)):  # a deleted figure is drawn again
+        return False
+    old, new = json.loads(json_path.read_text()), json.loads(json.dumps(jsonable(document)))
+    for doc in (old, new):
+        for key in REBUILD_META:
+            doc.get("meta", {}).pop(key, None)
+    lines = lambda t: [x for x in t.splitlines() if not x.startswith(REBUILD_LINES)]  # noqa: E731
+    return old == new and lines(md_path.read_text()) == lines(text)

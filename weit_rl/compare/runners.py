@@ -10,12 +10,14 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import torch
 from tqdm import tqdm
@@ -24,20 +26,20 @@ from weit_rl import UserError
 from weit_rl.agents import RunConfig, train
 from weit_rl.compare.study import definition, is_done, merge_study, read_scratch, read_study, record_run, write_study
 from weit_rl.compare.sweep import Sweep
-from weit_rl.numerics import PINNED_BY_ENGINE
+from weit_rl.numerics import MKL_BRANCH, pinned
 
 # One thread per run for every library that might start a pool: runs are the parallelism.
 # Set before a worker starts, since numpy's BLAS reads them when it is first imported.
 ONE_THREAD = {"WEIT_RL_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 
-def worker_env(engine: str) -> dict[str, str]:
-    """A worker's environment: one thread, and the kernels its engine pins, so that a run
-    trains the same on any worker (weit_rl/numerics.py)."""
-    return ONE_THREAD | PINNED_BY_ENGINE[engine]
+def worker_env(kernels: str) -> dict[str, str]:
+    """A worker's environment: one thread, and the part's MKL branch (weit_rl/numerics.py), so
+    that a run trains the same on any worker and every run of a part computes alike."""
+    return ONE_THREAD | pinned(kernels)
 
 
-WORKER_ENV = worker_env("stock")  # the benchmarks' workers
+WORKER_ENV = worker_env(MKL_BRANCH["stock"])  # the benchmarks' workers
 
 Result = tuple[str, dict[str, str]]  # (scratch run folder, the files to record)
 Done = Callable[[str, Result | None, BaseException | None], None]
@@ -115,18 +117,13 @@ def spawn_pool(workers: int, initializer: Callable[[], None] = _one_thread) -> P
     )
 
 
-def run_local(cfgs: list[dict[str, Any]], command: str, workers: int, done: Done) -> None:
-    """Runs in `workers` spawned processes, one torch thread each, kernels pinned by engine
-    (worker_env): one pool per engine, since a process reads its kernel setting once."""
-    for engine in sorted({cfg["engine"] for cfg in cfgs}):
-        _run_pool([cfg for cfg in cfgs if cfg["engine"] == engine], command, workers, worker_env(engine), done)
-
-
-def _run_pool(cfgs: list[dict[str, Any]], command: str, workers: int, env: dict[str, str], done: Done) -> None:
+def run_local(cfgs: list[dict[str, Any]], command: str, workers: int, env: dict[str, str], done: Done) -> None:
+    """Runs in `workers` spawned processes with `env` (worker_env: one torch thread, the part's
+    kernels; this process's own pin would not do, it follows the command, not the part)."""
     pool = spawn_pool(min(workers, len(cfgs)), _local_worker)
     try:
         saved = dict(os.environ)
-        os.environ.update({k: os.environ.get(k, v) for k, v in env.items()})
+        os.environ.update(env)
         try:  # workers are spawned by the submits and inherit this environment; ours is put back
             futures = {pool.submit(train_one, cfg, command): cfg["run_dir"] for cfg in cfgs}
         finally:
@@ -145,7 +142,56 @@ def _run_pool(cfgs: list[dict[str, Any]], command: str, workers: int, env: dict[
     pool.shutdown(wait=True)
 
 
-def run_ray(cfgs: list[dict[str, Any]], command: str, workers: int, address: str | None, done: Done) -> None:
+RAY_CLUSTER_HELP = (
+    "start one with `ray start --head --num-cpus N` and pass the address it prints (HOST:PORT, or "
+    "ray://HOST:10001 from another machine), leave --address out to start Ray here, or use --backend local"
+)
+
+
+def _ray_endpoint(address: str) -> tuple[str, int] | None:
+    """Where a Ray address points: HOST:PORT (the head's GCS, port 6379 by default) or
+    ray://HOST:PORT (Ray Client, 10001); None for what Ray resolves itself (auto, local)."""
+    client = address.startswith("ray://")
+    if address in ("auto", "local") or ("://" in address and not client):
+        return None
+    parts = urlsplit("//" + address.removeprefix("ray://"))
+    try:
+        port = parts.port or (10001 if client else 6379)
+    except ValueError:
+        raise UserError(f"--address {address}: not a Ray address; {RAY_CLUSTER_HELP}") from None
+    return (parts.hostname, port) if parts.hostname else None
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Ray retries an address that does not answer for many minutes: knock on its port first."""
+    endpoint = _ray_endpoint(address)
+    if endpoint is None:
+        return
+    try:
+        socket.create_connection(endpoint, timeout=timeout).close()
+    except OSError as err:
+        raise UserError(
+            f"no Ray cluster answers at --address {address} ({err.strerror or err}); {RAY_CLUSTER_HELP}"
+        ) from None
+
+
+def _ray_init_error(err: BaseException, address: str | None) -> UserError:
+    """ray.init's failure as one line: Ray's messages run over many lines (tracebacks of its GCS client)."""
+    chain = [err]
+    while chain[-1].__cause__ is not None and len(chain) < 5:
+        chain.append(chain[-1].__cause__)
+    first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    if not address:
+        return UserError(f"could not start Ray on this machine: {first}; use --backend local")
+    hint = RAY_CLUSTER_HELP
+    if any("authentication" in str(e).lower() for e in chain):  # a cluster with token authentication
+        hint = "the cluster wants its token: set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (or ~/.ray/auth_token)"
+    return UserError(f"could not reach Ray at --address {address}: {first}; {hint}")
+
+
+def run_ray(
+    cfgs: list[dict[str, Any]], command: str, workers: int, env: dict[str, str], address: str | None, done: Done
+) -> None:
     """The same runs as Ray tasks of one CPU each, on the cluster at `address` (or a
     local Ray started with `workers` CPUs)."""
     try:
@@ -158,23 +204,18 @@ def run_ray(cfgs: list[dict[str, Any]], command: str, workers: int, address: str
     started = not ray.is_initialized()
     if started:
         try:
-            runtime_env = {"env_vars": ONE_THREAD}  # each task adds its engine's kernels
             if address:
-                ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
+                _check_reachable(address)
+                ray.init(address=address, log_to_driver=False)
             else:
-                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, runtime_env=runtime_env)
+                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as err:
-            raise UserError(
-                f"could not start or reach Ray{f' at {address}' if address else ''}: {err}; "
-                "check --address, or use --backend local"
-            ) from None
+            raise _ray_init_error(err, address) from None
     pending: dict[Any, str] = {}
     try:
         task = ray.remote(num_cpus=1, max_retries=0)(train_one)
-        pending = {
-            task.options(runtime_env={"env_vars": worker_env(cfg["engine"])}).remote(cfg, command): cfg["run_dir"]
-            for cfg in cfgs
-        }
+        # each task gets run_local's worker environment, also on a Ray someone else started
+        pending = {task.options(runtime_env={"env_vars": env}).remote(cfg, command): cfg["run_dir"] for cfg in cfgs}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             run_dir = pending.pop(ready[0])
@@ -239,9 +280,9 @@ def run_sweep(
 
     try:
         if backend == "ray":
-            run_ray(todo, command, workers, address, done)
+            run_ray(todo, command, workers, worker_env(sweep.kernels), address, done)
         else:
-            run_local(todo, command, workers, done)
+            run_local(todo, command, workers, worker_env(sweep.kernels), done)
     finally:
         bar.close()
     if failed:

@@ -44,9 +44,12 @@ FIXED = (
     "settings",
     "primary",
     "engine",
+    "kernels",
 )
-# What a definition written before these fields existed meant.
-BEFORE = {"settings": {}, "primary": ["weit", "scratch"], "engine": "stock"}
+# What a definition written before these fields existed meant. Every part recorded before
+# "kernels" computed with MKL's COMPATIBLE branch, fast-engine parts included (compare's workers
+# kept the branch its own process had pinned).
+BEFORE = {"settings": {}, "primary": ["weit", "scratch"], "engine": "stock", "kernels": "COMPATIBLE"}
 
 
 @cache
@@ -191,6 +194,7 @@ def definition(sweep: Any) -> dict[str, Any]:
         "references": sweep.references or None,
         "settings": sweep.settings,
         "engine": sweep.engine,
+        "kernels": sweep.kernels,
         "arms": {name: sweep.arms.get(name, {"init": name}) for name in sweep.inits},
         "grid": _grid(sweep.cells()),
         "primary": sweep.primary,

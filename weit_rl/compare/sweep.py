@@ -27,6 +27,7 @@ from weit_rl.compare.options import add_arguments as add_arguments  # re-exporte
 from weit_rl.compare.results import reference_returns
 from weit_rl.compare.sources import resolve_sources
 from weit_rl.compare.study import (
+    BEFORE,
     arms_of,
     check_existing_runs,
     definition,
@@ -38,6 +39,7 @@ from weit_rl.compare.study import (
 )
 from weit_rl.config import check_algo, check_seed, hyperparams, parse_size, size_name
 from weit_rl.envs import resolve_task, short_name
+from weit_rl.numerics import MKL_BRANCH
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class Sweep:
     notes: list[str] = field(default_factory=list)
     grid: dict[str, list[int]] = field(default_factory=dict)  # "size/arm": its seeds, where cells plan fewer
     engine: str = "fast"  # one per part (weit_rl/fast.py): a part recorded before engines existed is stock
+    kernels: str = MKL_BRANCH["fast"]  # the part's MKL branch (weit_rl/numerics.py), every run computes with it
 
     @property
     def study_dir(self) -> Path:
@@ -179,11 +182,13 @@ def resolve(args: argparse.Namespace) -> Sweep:
     sweep = _from_options(args, name, env_id, algo)
     sources = resolve_sources(sweep, args.bank, args.expert)
     old = read_study(part_file(sweep.runs_root, env_id, algo)) or {}
+    # the engine asked for, else the part's own (stock if recorded before engines), else the default
+    engine = args.engine or (old.get("engine", "stock") if old else sweep.engine)
     sweep = replace(
         sweep,
         **sources,
-        # the engine asked for, else the part's own (stock if recorded before engines), else the default
-        engine=args.engine or (old.get("engine", "stock") if old else sweep.engine),
+        engine=engine,
+        kernels={**BEFORE, **old}["kernels"] if old else MKL_BRANCH[engine],  # a part's kernels never change
         references=reference_returns(sources.get("bank"), sources.get("expert")),
         primary_size=old["primary_size"] if old and args.primary_size is None else sweep.primary_size,
         primary=primary or old.get("primary") or sweep.primary,
@@ -324,6 +329,7 @@ def from_study(
         references=d.get("references") or {},
         settings=d.get("settings") or {},
         engine=d.get("engine", "stock"),
+        kernels=d.get("kernels", BEFORE["kernels"]),
         primary=declared,
         arms=arms_of(d),
         grid=grid_of(d),

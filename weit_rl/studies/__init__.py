@@ -26,6 +26,7 @@ __all__ = ["SUMMARIES", "Study", "add_study_arguments", "load", "names", "run_st
 def compare_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="weit-rl compare")
     add_arguments(p)
+    p.set_defaults(report_dir="reports")  # a study's folders are in reports/ unless its file says otherwise
     return p.parse_args(argv)
 
 
