@@ -25,6 +25,7 @@ from stable_baselines3.sac.policies import SACPolicy
 from torch import Tensor
 
 from weit_rl.agents.callbacks import read_evals
+from weit_rl.policies import stock_class
 from weit_rl.sb3 import absorb, first_linears
 
 ObsStats = tuple[np.ndarray, np.ndarray]  # (mean, std) a network's inputs were normalized with
@@ -57,8 +58,7 @@ def gaussian_kl(mean_p: Tensor, log_std_p: Tensor, mean_q: Tensor, log_std_q: Te
 def frozen_copy(policy: BasePolicy) -> BasePolicy:
     """A stock SB3 policy with the same weights, detached from training (a deepcopy would
     trip over the distribution tensors SB3 keeps on the policy)."""
-    stock = SACPolicy if isinstance(policy, SACPolicy) else ActorCriticPolicy
-    copy = stock(**policy._get_constructor_parameters()).to(policy.device)
+    copy = stock_class(policy)(**policy._get_constructor_parameters()).to(policy.device)
     copy.load_state_dict(policy.state_dict())
     return copy.requires_grad_(False).eval()
 

@@ -37,6 +37,16 @@ def test_a_run_writes_one_row_per_thousand_steps(algo, tmp_path):
     assert float(rows[0]["kl_from_init"]) >= 0 and float(rows[-1]["kl_from_init"]) > 0  # the policy moved
 
 
+def test_a_layernorm_critic_run_keeps_its_initial_policy(tmp_path):
+    """The initial policy is copied with the policy's own class: a LayerNorm critic is kept as one."""
+    cfg = scratch_run(tmp_path / "run", "sac", steps=1000, rollout=500, eval_freq=1000)
+    cfg.hyperparam_overrides["policy_kwargs"] = {"critic_layer_norm": True}
+    run = train(cfg)
+    saved = torch.load(run / "initial_policy.pt", weights_only=False)["policy"]
+    assert any(".weight" in k and v.dim() == 1 for k, v in saved.items() if k.startswith("critic."))  # LayerNorm
+    assert [int(r["timesteps"]) for r in _rows(run / "diagnostics.csv")] == [1000]
+
+
 def test_diagnostics_leave_the_training_unchanged(tmp_path):
     params = []
     for callbacks in ([], [Diagnostics(tmp_path / "d.csv", tmp_path / "init.pt", every=100)]):
