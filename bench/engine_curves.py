@@ -23,8 +23,10 @@ ENGINES = ("fast", "stock")
 
 def per_run(engine: str, env: str = "HalfCheetah", algo: str = "sac") -> dict[str, list[float]]:
     """The part's per-run normalized AUC and final score, from its report's JSON."""
-    cell = json.loads((FOLDER / engine / f"{env}-{algo}.json").read_text())["results"]["sizes"]["small"]["scratch"]
-    return {"runs": cell["runs"], "auc": cell["auc"], "final": cell["final"]}
+    report = json.loads((FOLDER / engine / f"{env}-{algo}.json").read_text())
+    cell = report["results"]["sizes"]["small"]["scratch"]
+    kernels = report["study"].get("kernels", "COMPATIBLE")  # absent: recorded before parts named them
+    return {"runs": cell["runs"], "auc": cell["auc"], "final": cell["final"], "kernels": kernels}
 
 
 def compare(reps: int, seed: int = 0) -> dict:
@@ -70,6 +72,11 @@ def page(result: dict) -> str:
         f"{n['fast']} runs on the fast engine, {n['stock']} on the stock engine (seeds 0-4 each). On AUC the test "
         f"is {verdict} at {result['alpha']}; with 5 runs per engine the percentile interval under-covers "
         "(about 88%, docs/protocol.md) and a difference smaller than the interval's half-width goes unseen.",
+        "",
+        "MKL branch of each part's runs (their config.yaml, `kernels`): "
+        + ", ".join(f"{e} {result['runs'][e]['kernels']}" for e in ENGINES)
+        + ": this compares the engines' update code at the same kernels. Fast-engine runs on MKL's AVX2 "
+        "branch (new parts since parts record their branch, weit_rl/numerics.py) are not in this comparison.",
         "",
     ]
     return "\n".join(lines)
