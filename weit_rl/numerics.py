@@ -15,7 +15,9 @@ The pinned MKL branch is per engine (weit_rl/fast.py). The stock engine keeps CO
 run recorded before the fast engine computed. The fast engine takes MKL's AVX2 branch, which MKL
 documents as reproducible on every processor with AVX2: on the small matrices of an RL update
 COMPATIBLE is 2-3x slower (a 256x64 by 64x64 product: about 100 against 45 microseconds on the
-development machine, reports/train_speed.md)."""
+development machine, reports/train_speed.md). `weit-rl train` pins its engine's branch; a compare or
+study part records its branch when it starts and every run of the part computes with it (parts
+recorded before that computed with COMPATIBLE, fast-engine parts included)."""
 
 from __future__ import annotations
 
