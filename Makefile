@@ -24,6 +24,8 @@ OUT ?=
 SEEDS ?=
 SIZES ?=
 ARMS ?=
+BANK_OUT ?=
+SAMPLES ?=
 # $(call given,VAR,TEXT): TEXT only where VAR was set on the command line or in the environment,
 # for variables whose default belongs to another target (STEPS is train's 100,000).
 given = $(if $(filter command line environment,$(origin $(1))),$(2))
@@ -66,9 +68,12 @@ expert: install
 	$(BIN)/weit-rl expert --env $(ENV) --algo $(ALGO) --device $(DEVICE) --pretrain $(PRETRAIN) $(if $(REPLACE),--replace) \
 		$(call given,STEPS,--steps $(STEPS))
 
+# BANK_OUT: the new bank's file (default banks/, which refuses a shipped bank unless REPLACE=1);
+# STEPS and SAMPLES scale template learning down when given.
 templates: install
 	$(BIN)/weit-rl templates --env $(ENV) --algo $(ALGO) $(if $(EXPERT),--expert $(EXPERT),$(if $(filter-out none,$(PRETRAIN)),--expert experts/$(ENV)-$(ALGO)-$(PRETRAIN))) \
-		$(if $(REPLACE),--replace)
+		$(if $(REPLACE),--replace) $(if $(BANK_OUT),--out $(BANK_OUT)) $(call given,STEPS,--steps $(STEPS)) \
+		$(if $(SAMPLES),--samples $(SAMPLES))
 
 train: install
 	$(BIN)/weit-rl train --env $(ENV) --size $(SIZE) --algo $(ALGO) --init $(INIT) --steps $(STEPS) \

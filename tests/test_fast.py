@@ -118,6 +118,21 @@ def test_one_ppo_epoch_of_each_engine_is_the_same(tmp_path):
         ), key
 
 
+def test_a_ppo_rollout_of_each_engine_is_the_same():
+    """From the same seed, the lean rollout draws the same actions and fills the same buffer,
+    through VecNormalize and time-outs' bootstraps (episodes of 300 steps, rollouts of 1,000)."""
+    buffers = []
+    for cls in (PPO, FastPPO):
+        env = VecNormalize(make_vec_env("HalfCheetah-v5", seed=3, env_kwargs={"max_episode_steps": 300}))
+        model = cls("MlpPolicy", env, n_steps=1000, batch_size=100, n_epochs=1, seed=3)
+        model.learn(1000)  # one rollout (after an update the engines agree to 1e-5, not bit for bit)
+        buffers.append(model.rollout_buffer)
+    assert model._plan  # the lean rollout ran
+    stock, fast = buffers
+    for name in ("observations", "actions", "rewards", "episode_starts", "values", "log_probs", "returns"):
+        np.testing.assert_array_equal(getattr(stock, name), getattr(fast, name), err_msg=name)
+
+
 def test_adam_step_is_adams_step_and_runs_its_hooks():
     torch.manual_seed(0)
     params = [torch.nn.Parameter(torch.randn(5, 3)), torch.nn.Parameter(torch.randn(3))]

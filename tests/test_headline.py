@@ -14,7 +14,7 @@ from test_compare import ARMS, EXPERT, RANDOM, REPS, SEED, STEPS, parse, percent
 
 from weit_rl import compare, stats
 from weit_rl.studies import load
-from weit_rl.studies.headline import NO_INTERVAL, NOT_RUN, verdicts, write_summary
+from weit_rl.studies.headline import FINDINGS, NO_INTERVAL, NOT_RUN, findings, verdicts, write_findings, write_summary
 
 pytestmark = pytest.mark.slow  # trains, builds or spawns: left out of `make test-fast`
 
@@ -267,3 +267,49 @@ def test_a_reviewer_s_check_recomputes_every_number_from_the_runs(summary, tmp_p
     assert any(e.startswith("HalfCheetah-ppo small weit vs distill: verdict: ") for e in errors)
     cells = {e.split(":")[0] for e in errors}  # each tampered cell is also not shown as summary.md shows it
     assert cells == {"Walker2d-ppo small weit vs select", "HalfCheetah-ppo small weit vs distill"}
+
+
+def mean_scores(runs: Path, env: str, size: str, arm: str, at: tuple[int, ...]) -> str:
+    """The README cell by hand from the runs' evaluations.csv: each run's normalized score at each
+    step of `at` (the last evaluation at or before it) and its final score (the mean of the last 3
+    evaluations at or before the budget), each averaged over runs."""
+    per_run = []
+    for csv_path in sorted((runs / env).glob(f"ppo-{size}-{arm}-s*/evaluations.csv")):
+        rows = np.loadtxt(csv_path, delimiter=",", skiprows=1, usecols=(0, 1))
+        t, s = rows[:, 0], (rows[:, 1] - RANDOM) / (EXPERT - RANDOM)
+        per_run.append([*(s[t <= b][-1] for b in at), s[t <= STEPS][-3:].mean()])
+    return " / ".join(f"{v:.2f}" for v in np.mean(per_run, axis=0))
+
+
+def test_readme_findings_table_is_the_runs_mean_scores(summary, tmp_path):
+    runs, _, _ = summary
+    at = (512, 1024)  # the synthetic runs' budget is 2,048 steps
+    table = findings(runs.parent, EXPECTED, at)
+    ppo, sac = table.split("\n\n**SAC**")  # one table per algorithm
+    rows = {tuple(c.strip() for c in line.split("|")[1:3]): line.split("|")[3:-1] for line in ppo.splitlines()}
+    assert ppo.splitlines()[2] == "| size | init | Walker2d | HalfCheetah |"
+    for size, label in (("tiny", "tiny (32x32)"), ("small", "small (64x64)")):
+        for arm in ("scratch", "weit", "distill"):
+            walker, cheetah = (c.strip() for c in rows[label, arm])  # the study's order
+            assert cheetah == mean_scores(runs, "HalfCheetah", size, arm, at)
+            stand_in = "scratch_fresh" if arm == "scratch" else arm  # Walker2d's scratch is scratch_fresh
+            assert walker == mean_scores(runs, "Walker2d", size, stand_in, at)
+    assert [c.strip() for c in rows["small (64x64)", "select"]] == [
+        mean_scores(runs, "Walker2d", "small", "select_kl", at),
+        NOT_RUN,
+    ]
+    assert "Walker2d scratch is the arm `scratch_fresh`" in table
+    assert "| small (64x64) | scratch | not run yet |" in sac  # the SAC part has no report yet
+
+    readme = tmp_path / "README.md"
+    before, after = "# weit_rl\n\n## What the studies found\n\nProse.\n\n", "\n\nLinks.\n"
+    readme.write_text(f"{before}{FINDINGS[0]}\nan old table\n{FINDINGS[1]}{after}")
+    assert write_findings(readme, table)
+    text = readme.read_text()
+    assert text == f"{before}{FINDINGS[0]}\n\n{table.strip()}\n\n{FINDINGS[1]}{after}"  # outside: untouched
+    mtime = readme.stat().st_mtime_ns
+    assert not write_findings(readme, findings(runs.parent, EXPECTED, at))  # unchanged data: not rewritten
+    assert readme.read_text() == text and readme.stat().st_mtime_ns == mtime
+    readme.write_text("# no markers\n")
+    assert not write_findings(readme, table) and readme.read_text() == "# no markers\n"
+    assert not write_findings(tmp_path / "absent.md", table)

@@ -193,6 +193,7 @@ def cmd_diagnose(a: argparse.Namespace) -> None:
         raise UserError(f"--every must be a multiple of {EVERY:,} (the rows' spacing), got {a.every}")
     for run in runs:
         print(table(run, a.every))
+    Path(a.plot).parent.mkdir(parents=True, exist_ok=True)
     print(f"plot written: {plot(runs, Path(a.plot))}")
 
 
@@ -443,7 +444,11 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser("diagnose", help="what runs' learners did (their diagnostics.csv) beside their evaluations")
     d.add_argument("runs", nargs="+", metavar="RUN", help="run folders holding diagnostics.csv and evaluations.csv")
     d.add_argument("--every", type=int, default=10_000, help="table rows every this many steps (default 10000)")
-    d.add_argument("--plot", default="diagnose.png", help="the plot to write (default diagnose.png)")
+    d.add_argument(
+        "--plot",
+        default="runs/diagnose.png",
+        help="the plot to write (default runs/diagnose.png: beside the runs, never among tracked files)",
+    )
     d.set_defaults(fn=cmd_diagnose)
 
     y = sub.add_parser("enjoy", help="play a saved run or expert in a window, or record it with --video")

@@ -36,8 +36,10 @@ import torch
 from gymnasium import spaces
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.buffers import ReplayBuffer, RolloutBuffer
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.torch_layers import FlattenExtractor
 from stable_baselines3.common.utils import explained_variance
+from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN
 from torch import Tensor
 from torch.nn import functional as F
@@ -377,6 +379,18 @@ class _PPOPlan:
         ]
         return [text for hit, text in checks if hit]
 
+    def act(self, obs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """policy(obs) for a diagonal Gaussian: a sampled action, its value and log-probability,
+        with torch.distributions.Normal's own draw (torch.normal) and arithmetic, so the same
+        numbers come out."""
+        features = self.pi_features(obs.float())
+        vf_features = features if self.shared else self.vf_features(obs.float())
+        mean, values = _run(self.pi, features), _run(self.vf, vf_features)
+        std = torch.ones_like(mean) * self.log_std.exp()
+        actions = torch.normal(mean, std)
+        log_prob = (-((actions - mean) ** 2) / (2 * std.pow(2)) - std.log() - LOG_SQRT_2PI).sum(dim=1)
+        return actions, values, log_prob
+
     def evaluate(self, obs: Tensor, actions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """policy.evaluate_actions for a diagonal Gaussian, without distribution objects."""
         features = self.pi_features(obs.float())  # a module call: Retention's hook reads its input
@@ -397,6 +411,43 @@ class FastPPO(_FastUpdate, PPO):
         super()._setup_model()
         self.policy.optimizer = fuse_adam(self.policy.optimizer)
         self._plan = None
+
+    def collect_rollouts(
+        self, env: VecEnv, callback: BaseCallback, rollout_buffer: RolloutBuffer, n_rollout_steps: int
+    ) -> bool:
+        """SB3's collect_rollouts (Box actions, no gSDE) with the policy run as `_PPOPlan.act`:
+        the same steps, draws and buffer contents, without a distribution object per step."""
+        plan = self._fast_plan()
+        if plan is None or self.policy.squash_output:
+            return super().collect_rollouts(env, callback, rollout_buffer, n_rollout_steps)
+        self.policy.set_training_mode(False)
+        rollout_buffer.reset()
+        callback.on_rollout_start()
+        low, high = self.action_space.low, self.action_space.high
+        for _ in range(n_rollout_steps):
+            with torch.no_grad():
+                actions, values, log_probs = plan.act(torch.as_tensor(self._last_obs, device=self.device))
+            actions = actions.cpu().numpy()
+            new_obs, rewards, dones, infos = env.step(np.clip(actions, low, high))
+            self.num_timesteps += env.num_envs
+            callback.update_locals(locals())
+            if not callback.on_step():
+                return False
+            self._update_info_buffer(infos, dones)
+            for idx, done in enumerate(dones):  # a time-out bootstraps with the value (SB3 issue 633)
+                terminal = infos[idx].get("terminal_observation")
+                if done and terminal is not None and infos[idx].get("TimeLimit.truncated", False):
+                    with torch.no_grad():
+                        terminal_value = self.policy.predict_values(self.policy.obs_to_tensor(terminal)[0])[0]
+                    rewards[idx] += self.gamma * terminal_value
+            rollout_buffer.add(self._last_obs, actions, rewards, self._last_episode_starts, values, log_probs)
+            self._last_obs, self._last_episode_starts = new_obs, dones
+        with torch.no_grad():
+            values = self.policy.predict_values(torch.as_tensor(new_obs, device=self.device))
+        rollout_buffer.compute_returns_and_advantage(last_values=values, dones=dones)
+        callback.update_locals(locals())
+        callback.on_rollout_end()
+        return True
 
     def train(self) -> None:
         plan = self._fast_plan()

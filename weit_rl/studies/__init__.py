@@ -15,10 +15,10 @@ from pathlib import Path
 from weit_rl.compare import add_arguments, run_compare
 from weit_rl.compare.study import part_file, read_study
 from weit_rl.envs import resolve_task
-from weit_rl.studies import ablation, headline, learners
+from weit_rl.studies import ablation, headline, keep, learners
 from weit_rl.studies.definition import Call, Study, add_study_arguments, load, names
 
-SUMMARIES = {"ablation": ablation.write, "headline": headline.write, "learners": learners.write}
+SUMMARIES = {"ablation": ablation.write, "headline": headline.write, "keep": keep.write, "learners": learners.write}
 
 __all__ = ["SUMMARIES", "Study", "add_study_arguments", "load", "names", "run_study"]
 

@@ -2,7 +2,7 @@
 algorithms and sizes, read from the parts' reports (reports/headline/<Env>-<algo>.json, written
 by `weit-rl compare`) and the runs' config.yaml. Parts or cells not recorded yet are shown as
 "not run yet". Statistics: weit_rl.stats; every cell's verdict is a permutation test, Holm-corrected
-over every cell of the page."""
+over every cell of the page. Also the findings tables between the markers of README.md."""
 
 from __future__ import annotations
 
@@ -390,9 +390,87 @@ def figure_parts(study_dir: Path, s: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+# --- The README's findings tables ------------------------------------------------------
+
+FINDINGS = (
+    "<!-- findings: weit-rl study headline --summary-only writes this table; do not edit -->",
+    "<!-- end of findings -->",
+)
+
+
+def findings(study_dir: Path, expected: dict[tuple[str, str], dict], at: Sequence[int] = figures.BUDGETS) -> str:
+    """Per algorithm, a Markdown table of the mean normalized score over runs at each step of `at`
+    and the final score (stats.FINAL_EVALS), per size and initializer (rows) and task (columns),
+    from the parts' JSON reports; arms stand under their role, as on summary.md."""
+    blocks = []
+    for algo in dict.fromkeys(a for _, a in expected):
+        parts = {env: want for (env, a), want in expected.items() if a == algo}
+        cells: dict[tuple[str, str, str], str] = {}
+        planned: set[tuple[str, str, str]] = set()
+        budgets, stand_ins = set(), []
+        for env, want in parts.items():
+            bases = want.get("baselines", {})
+            for size in want["sizes"]:
+                planned |= {(size, role(a, bases), env) for a in want.get("planned", {}).get(size, want["arms"])}
+            stand_ins += [f"{env} {base} is the arm `{arm}`" for base, arm in bases.items() if arm != base]
+            path = study_dir / f"{env}-{algo}.json"
+            if not path.exists():
+                continue
+            data = json.loads(path.read_text())
+            budgets.add(data["study"]["steps"])
+            grid = np.array(data["results"]["grid"])
+            for size, by_arm in data["results"]["sizes"].items():
+                for arm, cell in by_arm.items():
+                    mean = np.array(cell["curve"]["mean"])
+                    scores = [*(mean[np.searchsorted(grid, b, side="right") - 1] for b in at), np.mean(cell["final"])]
+                    cells[size, role(arm, bases), env] = " / ".join(f"{v:.2f}" for v in scores)
+        sizes = order_sizes(list({size for size, _, _ in planned}))
+        budget = " or ".join(f"{b:,}" for b in sorted(budgets))
+        lines = [
+            f"**{algo.upper()}**"
+            + (f", budget {budget} steps" if budgets else f" ({NOT_RUN})")
+            + ": mean normalized score over runs "
+            + " / ".join(f"at {b:,} steps" for b in at)
+            + f" / final (mean of the last {stats.FINAL_EVALS} evaluations at or before the budget)"
+            + "".join(f"; {s}" for s in stand_ins)
+            + ".",
+            "",
+            "| size | init | " + " | ".join(parts) + " |",
+            "|---|---|" + "---|" * len(parts),
+        ]
+        for size in sizes:
+            for arm in ALL_ARMS:
+                if any((size, arm, env) in planned for env in parts):
+                    missing = {env: NOT_RUN if (size, arm, env) in planned else "-" for env in parts}
+                    row = [cells.get((size, arm, env), missing[env]) for env in parts]
+                    lines.append(f"| {size_label(size)} | {arm} | " + " | ".join(row) + " |")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
+
+
+def write_findings(readme: Path, table: str) -> bool:
+    """Put `table` between README's findings markers. The file is rewritten only when that text
+    changes, so a rebuild of unchanged runs leaves it as it was; no file or no markers: skipped."""
+    if not readme.exists():
+        return False
+    text = readme.read_text()
+    head, begin, rest = text.partition(FINDINGS[0])
+    _, end, tail = rest.partition(FINDINGS[1])
+    if not (begin and end):
+        return False
+    new = f"{head}{begin}\n\n{table.strip()}\n\n{end}{tail}"
+    if new == text:
+        return False
+    readme.write_text(new)
+    return True
+
+
 def write(study: Study) -> Path:
-    """reports/summary.md (.json, .png) of the study; returns the Markdown file."""
-    return write_summary(study.folder, study.folder.parent, study.parts(), study.notes)
+    """reports/summary.md (.json, .png) of the study, and the findings tables of the README beside
+    reports/; returns the Markdown file."""
+    page = write_summary(study.folder, study.folder.parent, study.parts(), study.notes)
+    write_findings(study.folder.parent.parent / "README.md", findings(study.folder, study.parts()))
+    return page
 
 
 def write_summary(
