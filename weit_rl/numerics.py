@@ -1,5 +1,6 @@
-"""Pinned floating-point kernels, so that one configuration trains the same run on any
-x86-64 machine, not only on the one it first ran on.
+"""Pinned floating-point kernels, so that one configuration trains the same run on other x86-64
+machines, not only on the one it first ran on (across CPU vendors this has not held so far:
+docs/protocol.md, "Same command, same run").
 
 torch and MKL choose their vector kernels once per process, by the CPU they find
 (instruction set and vendor), and different kernels round differently. A template start
