@@ -17,12 +17,14 @@ from weit_rl.config import (
     ENGINE_NAMES,
     LEARNERS,
     apply_overrides,
+    canonical_size,
     check_algo,
     check_seed,
     learner_hyperparams,
     parse_size,
+    size_name,
 )
-from weit_rl.envs import resolve_task
+from weit_rl.envs import resolve_task, short_name
 from weit_rl.experts import bank_path, default_bank, default_expert
 from weit_rl.recipe import RECIPES, Needs, check_init, recipe_finetune_steps, recipe_retention
 from weit_rl.recipe import needs as init_needs
@@ -310,6 +312,12 @@ def _check_counts(cfg: RunConfig) -> None:
         raise UserError(f"calib must be >= 1, got {cfg.calib}: pass --calib N, or leave it out to use the whole bank")
     if not cfg.lr_scale > 0:  # SB3 would fail later, mid-construction, with its own message
         raise UserError(f"lr_scale must be > 0, got {cfg.lr_scale}: pass --lr-scale 1 to keep the config's rate")
+
+
+def default_run_dir(cfg: RunConfig) -> str:
+    """runs/<Env>/<algo>-<size>-<init>-s<seed>: one folder per network (64x2, 64,64 and small are one)."""
+    size = size_name(canonical_size(cfg.size))
+    return f"runs/{short_name(resolve_task(cfg.env))}/{check_algo(cfg.algo)}-{size}-{check_init(cfg.init)}-s{cfg.seed}"
 
 
 def prepare(cfg: RunConfig, quiet: bool = False) -> RunConfig:

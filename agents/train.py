@@ -25,7 +25,7 @@ from weit_rl import UserError
 from weit_rl.agents.aids import CriticWarmup, Retention
 from weit_rl.agents.callbacks import CheckpointCallback, EvalCSVCallback, Progress, ProgressBar, truncate_evals
 from weit_rl.agents.checkpoint import load_checkpoint, load_frozen, recover_checkpoint, save_checkpoint
-from weit_rl.agents.config import RunConfig, changed_fields, prepare
+from weit_rl.agents.config import RunConfig, changed_fields, default_run_dir, prepare
 from weit_rl.agents.diagnostics import Diagnostics
 from weit_rl.agents.evaluation import make_eval_env
 from weit_rl.agents.model import new_model
@@ -49,6 +49,7 @@ def train(cfg: RunConfig, command: str | None = None, callbacks: list[BaseCallba
 
     The model is built (and initialized, which validates banks and experts) before
     anything is written in the folder, so bad input leaves nothing behind."""
+    cfg.run_dir = cfg.run_dir or default_run_dir(cfg)  # from Python as from the command line
     cfg = prepare(cfg)
     run_dir = Path(cfg.run_dir)
     with run_lock(run_dir):

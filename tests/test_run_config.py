@@ -3,7 +3,7 @@
 from collections import Counter
 from dataclasses import fields
 
-from weit_rl.agents.config import GROUPS, RunConfig
+from weit_rl.agents.config import GROUPS, RunConfig, default_run_dir
 from weit_rl.cli import parser
 
 
@@ -19,3 +19,12 @@ def test_train_help_shows_the_groups():
     assert all(title in titles for title in GROUPS)
     losing = next(g for g in train._action_groups if g.title.startswith("ablation candidates that lost"))
     assert {a.dest for a in losing._group_actions} == set(GROUPS[losing.title])
+
+
+def test_a_run_without_a_folder_gets_the_command_lines_folder():
+    """train(RunConfig(...)) from Python writes where `weit-rl train` would: one folder per network."""
+    for size in ("small", "64x2", "64,64"):
+        assert default_run_dir(RunConfig(env="Hopper-v5", size=size, seed=3)) == "runs/Hopper/ppo-small-weit-s3"
+    assert default_run_dir(RunConfig(env="Hopper", algo="sac", size="256x3", init="scratch")) == (
+        "runs/Hopper/sac-256x3-scratch-s0"
+    )

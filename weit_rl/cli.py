@@ -19,10 +19,10 @@ import yaml
 # Only what builds the parser and answers `list` and `info`: no torch, SB3 or matplotlib
 # (tests/test_startup.py). Each command imports what it runs.
 from weit_rl import UserError
-from weit_rl.agents.config import GROUPS, RunConfig, fill_sources
+from weit_rl.agents.config import GROUPS, RunConfig, default_run_dir, fill_sources
 from weit_rl.bank_file import is_safetensors, verify_bank
 from weit_rl.compare.options import add_arguments
-from weit_rl.config import ALGOS, canonical_size, check_algo, check_seed, parse_overrides, parse_size, size_name
+from weit_rl.config import ALGOS, canonical_size, check_algo, check_seed, parse_overrides, parse_size
 from weit_rl.envs import TASKS, quiet_mujoco, resolve_task, short_name
 from weit_rl.experts import (
     bank_path,
@@ -33,7 +33,6 @@ from weit_rl.experts import (
     shipped,
 )
 from weit_rl.numerics import pin_kernels
-from weit_rl.recipe import check_init
 from weit_rl.studies.definition import add_study_arguments
 
 # Commands that answer from files alone: main loads neither torch nor MuJoCo for them
@@ -128,12 +127,10 @@ def cmd_train(a: argparse.Namespace) -> None:
         **{f.name: getattr(a, f.name) for f in fields(RunConfig) if f.name in vars(a)},
         hyperparam_overrides=parse_overrides(a.overrides),
     )
-    env_id, algo, init = resolve_task(cfg.env), check_algo(cfg.algo), check_init(cfg.init)
     fill_sources(cfg)
-    size = canonical_size(cfg.size)  # one folder per network: 64x2, 64,64 and small are one
-    cfg.run_dir = cfg.run_dir or f"runs/{short_name(env_id)}/{algo}-{size_name(size)}-{init}-s{cfg.seed}"
+    cfg.run_dir = cfg.run_dir or default_run_dir(cfg)
     check_run_dir(cfg.run_dir)
-    cfg.size = saved_size(size, Path(cfg.run_dir))
+    cfg.size = saved_size(canonical_size(cfg.size), Path(cfg.run_dir))
     out = train(cfg, _command())
     print(f"run written: {out}")
 
