@@ -27,7 +27,7 @@ RUN = Path("reports/keep/dev/runs/Hopper/ppo-small-ppo_old-s100")  # recorded on
 
 
 def main() -> None:
-    pin_kernels("stock")  # the kernels the keep/dev part computes with (COMPATIBLE)
+    pin_kernels()  # stock: the kernels the keep/dev part computes with (COMPATIBLE)
     import torch
 
     from weit_rl.agents import RunConfig, train
