@@ -49,7 +49,12 @@ FIXED = (
 # What a definition written before these fields existed meant. Every part recorded before
 # "kernels" computed with MKL's COMPATIBLE branch, fast-engine parts included (compare's workers
 # kept the branch its own process had pinned).
-BEFORE = {"settings": {}, "primary": ["weit", "scratch"], "engine": "stock", "kernels": "COMPATIBLE"}
+BEFORE = {
+    "settings": {},
+    "primary": ["weit", "scratch"],  # history: the default then, whatever it is now
+    "engine": "stock",
+    "kernels": "COMPATIBLE",
+}
 
 
 @cache
