@@ -5,6 +5,7 @@ way: cli -> compare -> experts -> agents/envs -> policies -> init -> sb3 -> core
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,3 +119,12 @@ def test_core_and_glue_stay_below():
         assert "stable_baselines3" not in {t.split(".")[0] for t in imported(name, modules()[name])}, name
     assert not {d for d in edges["weit_rl.sb3"] if d.startswith(("weit_rl.init", "weit_rl.policies", "weit_rl.agents"))}
     assert "weit_rl.fit" not in edges["weit_rl.bank"]
+
+
+def test_the_design_doc_draws_the_layers_pyproject_enforces():
+    """docs/design.md, section 4, shows import-linter's layers as they are, one row per layer."""
+    root = Path(__file__).resolve().parents[1]
+    layers = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"][0]["layers"]
+    rows = ["  ".join(m.strip().removeprefix("weit_rl.") for m in layer.split("|")) for layer in layers]
+    doc = (root / "docs" / "design.md").read_text().split("(checked in CI by import-linter, `pyproject.toml`):\n\n")[1]
+    assert [line.strip() for line in doc.split("\n\n")[0].splitlines()] == rows
