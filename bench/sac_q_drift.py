@@ -21,9 +21,19 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from train_logs import finished_runs, scalars, spread_cell
+
+from weit_rl.agents.tb_logs import finished_runs, scalars
 
 WINDOWS = ((10_000, 20_000), (20_000, 30_000), (30_000, 40_000), (40_000, 50_000), (50_000, 60_000), (90_000, 100_000))
+
+
+def spread_cell(values: np.ndarray, digits: int) -> str:
+    """Mean [min, max] over an arm's runs; - where any run lacks the value."""
+    return (
+        f"{values.mean():.{digits}f} [{values.min():.{digits}f}, {values.max():.{digits}f}]"
+        if np.isfinite(values).all()
+        else "-"
+    )
 
 
 def window_means(run: Path, tag: str, sign: float = 1.0) -> list[float]:

@@ -25,40 +25,18 @@ hold evaluations.csv and config.yaml only).
 from __future__ import annotations
 
 import argparse
-import re
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import yaml
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from weit_rl.agents.tb_logs import finished_runs, scalars
 
 SAC_STEPS = (15_000, 20_000, 30_000, 50_000, 100_000)
 PPO_WINDOWS = ((0, 40_000), (40_000, 100_000), (100_000, 200_000))  # (after, up to] in env steps
 PPO_TAGS = ("approx_kl", "clip_fraction", "explained_variance")
-
-
-def scalars(run: Path, tag: str) -> tuple[np.ndarray, np.ndarray]:
-    """One tag over the whole run; a resumed run has several event files, the later one wins."""
-    by_step: dict[int, float] = {}
-    for events in sorted(run.glob("tb/*/events*"), key=lambda f: f.stat().st_mtime):
-        acc = EventAccumulator(str(events), size_guidance={"scalars": 0})
-        acc.Reload()
-        if tag in acc.Tags()["scalars"]:
-            by_step.update({p.step: p.value for p in acc.Scalars(tag)})
-    steps = sorted(by_step)
-    return np.array(steps), np.array([by_step[s] for s in steps])
-
-
-def finished_runs(root: Path, algo: str) -> Iterator[tuple[Path, str, str]]:
-    """(run folder, size, arm) of every run under root that finished with TensorBoard logs."""
-    name = re.compile(rf"{algo}-(?P<size>[^-]+)-(?P<arm>.+)-s(?P<seed>\d+)$")
-    for run in sorted(root.iterdir()):
-        m = name.match(run.name)
-        if m and any(run.glob("tb/*/events*")) and (run / "model.zip").exists():
-            yield run, m["size"], m["arm"]
 
 
 def spread_cell(values: np.ndarray, digits: int) -> str:
