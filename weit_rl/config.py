@@ -38,21 +38,28 @@ def check_seed(seed: int) -> int:
     return seed
 
 
+def key_value(item: str, where: str, example: str) -> tuple[str, Any, str]:
+    """One `key=value` of the command line: (key, the value read as YAML, never eval, the text).
+    `where` and `example` make the error a user can act on."""
+    key, sep, text = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise UserError(f"{where} takes key=value pairs, got {item!r}: e.g. {example}")
+    try:
+        return key, yaml.safe_load(text), text
+    except yaml.YAMLError:
+        raise UserError(
+            f"{where} {key}: {text!r} is not a YAML value: quote strings, write lists as [64, 64]"
+        ) from None
+
+
 def parse_overrides(items: list[str]) -> dict[str, Any]:
     """`key=value` strings (rl-zoo3's --hyperparams) -> a dict. Values are YAML (never
     eval): 1024, 3.0e-4, true, null, [64, 64], {log_std_init: -1}; 1e-4 is read as a
     number too. `policy_kwargs.log_std_init=-1` sets one nested key."""
     out: dict[str, Any] = {}
     for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise UserError(f"--hyperparams takes key=value pairs, got {item!r}: e.g. n_steps=1024 learning_rate=1e-4")
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError:
-            raise UserError(
-                f"--hyperparams {key}: {text!r} is not a YAML value: quote strings, write lists as [64, 64]"
-            ) from None
+        key, value, _ = key_value(item, "--hyperparams", "n_steps=1024 learning_rate=1e-4")
         if isinstance(value, str):
             try:
                 value = float(value)  # YAML 1.1 reads 1e-4 as text

@@ -13,6 +13,7 @@ import yaml
 
 from weit_rl import UserError
 from weit_rl.agents import RunConfig
+from weit_rl.config import key_value
 from weit_rl.recipe import INIT_NEEDS, check_init
 
 # RunConfig fields the sweep sets itself (per cell, or from its own options).
@@ -83,10 +84,7 @@ def parse_pairs(items: list[str], where: str, allow_init: bool = False) -> dict[
     """KEY=VALUE items as RunConfig overrides, each key checked against RunConfig's fields."""
     out: dict[str, Any] = {}
     for item in items:
-        key, eq, text = item.partition("=")
-        key = key.strip()
-        if not eq or not key:
-            raise UserError(f"{where}: {item!r} is not KEY=VALUE (e.g. obs_count=10000)")
+        key, value, text = key_value(item, where, "obs_count=10000")
         if key not in _FIELDS:
             raise UserError(
                 f"{where}: unknown setting {key!r}; RunConfig fields that can be set: {', '.join(settable())}"
@@ -100,10 +98,6 @@ def parse_pairs(items: list[str], where: str, allow_init: bool = False) -> dict[
             raise UserError(f"{where}: {key} cannot be set here: {hint}; fields the sweep owns: {', '.join(OWNED)}")
         if key in out:
             raise UserError(f"{where}: {key} is given twice")
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            raise UserError(f"{where}: cannot read the value of {key}={text!r} as YAML ({err})") from None
         out[key] = _typed(key, value, text, where)
     return out
 
