@@ -121,10 +121,11 @@ def test_workers_compute_with_the_pinned_kernels(monkeypatch):
 def test_benchmarks_that_use_torch_pin_the_kernels():
     """A benchmark that builds or trains policies computes with the kernels `weit-rl` pins, so that
     its runs are the runs the CLI trains (stock_eval.py runs stock SB3 in a child on purpose;
-    train_speed.py pins each child's kernels by the engine it measures). Statistics alone
-    (weit_rl.stats, numpy) need no pin."""
+    train_speed.py pins each child's kernels by the engine it measures). Statistics and logs alone
+    (weit_rl.stats, weit_rl.agents.tb_logs, numpy) need no pin."""
     scripts = sorted((Path(__file__).parents[1] / "bench").glob("*.py"))
-    uses_torch = [s for s in scripts if re.search(r"^(import torch|from weit_rl(?!\.stats ))", s.read_text(), re.M)]
+    reads_only = r"(?!\.stats |\.agents\.tb_logs )"  # statistics and TensorBoard logs: no policy computed
+    uses_torch = [s for s in scripts if re.search(rf"^(import torch|from weit_rl{reads_only})", s.read_text(), re.M)]
     assert len(uses_torch) >= 8
     assert [s.name for s in uses_torch if "    pin_kernels()" not in s.read_text()] == []
     assert "    pin_kernels(spec[" in (Path(__file__).parents[1] / "bench" / "train_speed.py").read_text()
