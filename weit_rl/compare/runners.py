@@ -206,9 +206,10 @@ def run_ray(
         try:
             if address:
                 _check_reachable(address)
-                ray.init(address=address, log_to_driver=False)
+                ray.init(address=address, log_to_driver=False, runtime_env={"env_vars": env})
             else:
-                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+                # the job's environment: workers Ray starts have it, none is set up per task
+                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
         except (ConnectionError, RuntimeError, ValueError) as err:
             raise _ray_init_error(err, address) from None
     pending: dict[Any, str] = {}
