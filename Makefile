@@ -57,12 +57,14 @@ test: install
 test-fast: install
 	$(BIN)/pytest -q -n auto -m "not slow" tests
 
-# Style, format, the import layers of docs/design.md (section 4) and unused or missing dependencies.
+# Style, format, the import layers of docs/design.md (section 4), unused or missing dependencies, and types
+# (mypy over the package, its agents/ and envs/ included: [tool.mypy] in pyproject.toml).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/deptry .
+	$(BIN)/mypy
 
 expert: install
 	$(BIN)/weit-rl expert --env $(ENV) --algo $(ALGO) --device $(DEVICE) --pretrain $(PRETRAIN) $(if $(REPLACE),--replace) \

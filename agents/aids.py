@@ -26,7 +26,7 @@ from torch import Tensor
 
 from weit_rl.agents.callbacks import read_evals
 from weit_rl.policies import stock_class
-from weit_rl.sb3 import absorb, first_linears
+from weit_rl.sb3 import absorb, first_linears, norm_obs_rms
 
 ObsStats = tuple[np.ndarray, np.ndarray]  # (mean, std) a network's inputs were normalized with
 
@@ -44,7 +44,9 @@ def gaussian_params(policy: BasePolicy, obs: Tensor) -> tuple[Tensor, Tensor]:
     if isinstance(policy, SACPolicy):
         mean, log_std, _ = policy.actor.get_action_dist_params(obs)
         return mean, log_std
+    assert isinstance(policy, ActorCriticPolicy)
     dist = policy.get_distribution(obs).distribution
+    assert isinstance(dist, torch.distributions.Distribution)  # one, not a list
     return dist.mean, dist.stddev.log()
 
 
@@ -67,7 +69,8 @@ def obs_stats(norm: VecNormalize | None) -> ObsStats | None:
     """The (mean, std) VecNormalize normalizes observations with now; None without it."""
     if norm is None:
         return None
-    return norm.obs_rms.mean.copy(), np.sqrt(norm.obs_rms.var + norm.epsilon)
+    rms = norm_obs_rms(norm)
+    return rms.mean.copy(), np.sqrt(rms.var + norm.epsilon)
 
 
 class FrozenPolicy:
@@ -231,8 +234,8 @@ class Retention(BaseCallback):
         self.norm = env if isinstance(env, VecNormalize) and env.norm_obs else None
         source = self.expert if self.expert is not None else policy
         stats = self.expert_stats if self.expert is not None else obs_stats(self.norm)
-        self.teacher = FrozenPolicy.kept(source, self.teacher_path, stats, policy.device, self.resumed)
-        self.teacher.follow(self.norm)
+        self.teacher = teacher = FrozenPolicy.kept(source, self.teacher_path, stats, policy.device, self.resumed)
+        teacher.follow(self.norm)
         self._hook(policy)
 
     def _on_rollout_end(self) -> None:
@@ -240,6 +243,7 @@ class Retention(BaseCallback):
             self.logger.record("retention/kl_to_teacher", self.kl_sum / self.kl_n)
             self.logger.record("retention/beta", self.beta())
             self.kl_sum, self.kl_n = 0.0, 0
+        assert self.teacher is not None  # made at training start
         self.teacher.follow(self.norm)  # the update that follows normalizes with the statistics as they are now
 
     def _hook(self, policy: BasePolicy) -> None:
@@ -249,6 +253,7 @@ class Retention(BaseCallback):
         if isinstance(policy, SACPolicy):
             extractor, optimizer = policy.actor.features_extractor, policy.actor.optimizer
         else:
+            assert isinstance(policy, ActorCriticPolicy)
             extractor, optimizer = policy.pi_features_extractor, policy.optimizer
 
         def capture(module: torch.nn.Module, args: tuple) -> None:
@@ -263,6 +268,7 @@ class Retention(BaseCallback):
         beta = self.beta()
         if beta <= 0 or self._obs is None:
             return
+        assert self.teacher is not None  # made at training start
         with torch.no_grad():
             t_mean, t_log_std = self.teacher.gaussian(self._obs)
         mean, log_std = gaussian_params(policy, self._obs)

@@ -7,6 +7,7 @@ import csv
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,7 @@ class Progress:
         random, expert = self.refs
         return f"  normalized {(mean - random) / (expert - random):.2f}"
 
-    def evaluated(self, step: int, returns: np.ndarray) -> None:
+    def evaluated(self, step: int, returns: Sequence[float] | np.ndarray) -> None:
         mean = float(np.mean(returns))
         line = f"eval  step {step:,}/{self.total:,}  return {mean:,.1f} ± {np.std(returns):,.1f}{self.normalized(mean)}"
         done, seconds = step - self.since[0], time.perf_counter() - self.since[1]
@@ -205,6 +206,7 @@ class EvalCSVCallback(BaseCallback):
         start = time.perf_counter()
         train_env = self.model.get_env()
         if isinstance(train_env, VecNormalize):
+            assert isinstance(self.eval_env, VecNormalize)  # make_eval_env normalizes as the training env does
             self.eval_env.obs_rms = train_env.obs_rms
         returns = evaluate(self.model, self.eval_env, self.episodes)
         self.last_mean = float(np.mean(returns))

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from weit_rl.agents.config import RunConfig, resolve_device
@@ -58,7 +59,7 @@ def save_checkpoint(
     tmp = _save_policy(model, ckpt_dir)
     if frozen:
         torch.save(frozen, tmp / FROZEN)
-    if hasattr(model, "replay_buffer") and model.replay_buffer is not None:
+    if isinstance(model, OffPolicyAlgorithm) and model.replay_buffer is not None:
         model.save_replay_buffer(tmp / "replay_buffer.pkl")
     if eval_env is not None:
         save_run_state(tmp, model, eval_env)
@@ -98,9 +99,11 @@ def load_checkpoint(cfg: RunConfig, ckpt_dir: Path) -> BaseAlgorithm:
         env = VecNormalize.load(str(ckpt_dir / "vecnormalize.pkl"), env)
         env.training, env.norm_reward = True, True
     model = algo_class(cfg).load(ckpt_dir / "model.zip", env=env, device=resolve_device(cfg.device))
+    if not isinstance(model, OffPolicyAlgorithm):
+        return model
     if (ckpt_dir / "replay_buffer.pkl").exists():
         model.load_replay_buffer(ckpt_dir / "replay_buffer.pkl")
-    elif getattr(model, "replay_buffer", None) is not None:
+    elif model.replay_buffer is not None:
         # A checkpoint that reached a new machine without its buffer (gigabytes, never committed):
         # refill the buffer for the config's learning_starts before updates resume (SB3 acts at
         # random until then) rather than update on a handful of transitions.

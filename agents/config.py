@@ -26,7 +26,7 @@ from weit_rl.config import (
 )
 from weit_rl.envs import resolve_task, short_name
 from weit_rl.experts import bank_path, default_bank, default_expert
-from weit_rl.recipe import RECIPES, Needs, check_init, recipe_finetune_steps, recipe_retention
+from weit_rl.recipe import RECIPES, Needs, check_init, recipe_finetune_steps, recipe_retention, starts_fresh
 from weit_rl.recipe import needs as init_needs
 from weit_rl.schema import SCHEMES
 
@@ -196,7 +196,9 @@ class RunConfig:
     pretrain_lr: float = field(default=1e-3, metadata={"help": "soft: learning rate of the templates and scalers"})
 
 
-# `weit-rl train --help` shows RunConfig's options in these groups; every option is in one.
+# `weit-rl train --help` shows RunConfig's options in these groups; every option is in one. The
+# losing ablation candidates' options are accepted (their runs reproduce) but left out of --help.
+LOST = "ablation candidates that lost (reports/ablation/), kept reproducible"
 GROUPS = {
     "the run": (
         "env",
@@ -228,6 +230,7 @@ GROUPS = {
         "retention_steps",
         "retention_schedule",
         "retention_means_only",
+        "lr_scale",
     ),
     "constraint-based pre-training (experts)": (
         "pretrain",
@@ -236,7 +239,7 @@ GROUPS = {
         "pretrain_penalty",
         "pretrain_lr",
     ),
-    "ablation candidates that lost (reports/ablation/), kept reproducible": ("rebalance", "scale_penalty", "lr_scale"),
+    LOST: ("rebalance", "scale_penalty"),
 }
 
 
@@ -273,7 +276,8 @@ def changed_fields(cfg: RunConfig, saved: dict[str, Any]) -> list[str]:
     """What differs between `cfg` and the run's saved config.yaml, as "key: saved -> now",
     over the fields that define the run (a field the saved file lacks counts as `absent`)."""
     now = yaml.safe_load(yaml.safe_dump(asdict(cfg)))  # the representation the saved file has
-    old, new = {}, {}
+    old: dict[str, Any] = {}
+    new: dict[str, Any] = {}
     for f in fields(RunConfig):
         if f.name in FREE_FIELDS:
             continue
@@ -314,10 +318,27 @@ def _check_counts(cfg: RunConfig) -> None:
         raise UserError(f"lr_scale must be > 0, got {cfg.lr_scale}: pass --lr-scale 1 to keep the config's rate")
 
 
+def run_name(algo: str, size: str, name: str, seed: int) -> str:
+    """<algo>-<size>-<name>-s<seed>, the one rule for a run folder's name: `name` is the
+    initializer for `weit-rl train`, the arm for compare; one folder per network (64x2, 64,64
+    and small are one)."""
+    return f"{algo}-{size_name(canonical_size(size))}-{name}-s{seed}"
+
+
 def default_run_dir(cfg: RunConfig) -> str:
-    """runs/<Env>/<algo>-<size>-<init>-s<seed>: one folder per network (64x2, 64,64 and small are one)."""
-    size = size_name(canonical_size(cfg.size))
-    return f"runs/{short_name(resolve_task(cfg.env))}/{check_algo(cfg.algo)}-{size}-{check_init(cfg.init)}-s{cfg.seed}"
+    """runs/<Env>/<run_name>, where `weit-rl train` and `agents.train` put a run not given a folder."""
+    name = run_name(check_algo(cfg.algo), cfg.size, check_init(cfg.init), cfg.seed)
+    return f"runs/{short_name(resolve_task(cfg.env))}/{name}"
+
+
+def resolve(cfg: RunConfig, quiet: bool = False) -> RunConfig:
+    """Every default and derived value of a run, filled in this one place, which the command line,
+    compare's sweeps (and so the studies) and the Python API (`agents.train`) all reach: the
+    task's shipped bank and expert where the run reads one and none is given (`fill_sources`),
+    the run folder (`default_run_dir`), then `prepare`'s checks and the recipe's values."""
+    fill_sources(cfg)
+    cfg.run_dir = cfg.run_dir or default_run_dir(cfg)
+    return prepare(cfg, quiet)
 
 
 def prepare(cfg: RunConfig, quiet: bool = False) -> RunConfig:
@@ -360,7 +381,7 @@ def prepare(cfg: RunConfig, quiet: bool = False) -> RunConfig:
     if cfg.warmup_actions == "policy" and (cfg.algo != "sac" or cfg.engine != "fast"):
         raise UserError("warmup_actions 'policy' is SAC's on the fast engine: pass --algo sac --engine fast")
     _check_choice("pretrain", cfg.pretrain, SCHEMES)
-    if cfg.pretrain != "none" and cfg.init != "scratch":
+    if cfg.pretrain != "none" and not starts_fresh(cfg.init):
         raise UserError(f"pretrain {cfg.pretrain} trains a network from its own random templates: use init scratch")
     if cfg.pretrain != "none" and cfg.obs_update == "preserve" and cfg.hyperparams.get("normalize"):
         raise UserError(
@@ -415,7 +436,7 @@ def only_statistics(cfg: RunConfig) -> bool:
     """Whether the bank would give the run its observation statistics and nothing else."""
     fresh = copy.deepcopy(cfg)
     fresh.obs_stats = "fresh"
-    return cfg.init == "scratch" and cfg.obs_stats == "bank" and not run_needs(fresh).bank
+    return starts_fresh(cfg.init) and cfg.obs_stats == "bank" and not run_needs(fresh).bank
 
 
 def run_needs(cfg: RunConfig) -> Needs:

@@ -17,8 +17,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from stable_baselines3 import SAC
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.vec_env import VecNormalize
 from stable_baselines3.sac.policies import SACPolicy
 
@@ -86,18 +89,22 @@ class Diagnostics(BaseCallback):
         return True
 
     def _states(self) -> torch.Tensor | None:
-        model = self.model
+        model, shape = self.model, self.model.observation_space.shape
+        assert shape is not None  # a Box
         if isinstance(model, OnPolicyAlgorithm):
-            obs = model.rollout_buffer.observations.reshape(-1, *model.observation_space.shape)
+            obs = model.rollout_buffer.observations.reshape(-1, *shape)
         else:
+            assert isinstance(model, OffPolicyAlgorithm) and model.replay_buffer is not None
             buf = model.replay_buffer
             filled = buf.buffer_size if buf.full else buf.pos
             if filled == 0:
                 return None
             rows = (np.arange(buf.pos - min(self.batch, filled), buf.pos)) % buf.buffer_size
-            obs = buf.observations[rows].reshape(-1, *model.observation_space.shape)
+            obs = buf.observations[rows].reshape(-1, *shape)
             if model._vec_normalize_env is not None:
-                obs = model._vec_normalize_env.normalize_obs(obs)
+                normalized = model._vec_normalize_env.normalize_obs(obs)
+                assert isinstance(normalized, np.ndarray)  # as obs is
+                obs = normalized
         return torch.as_tensor(obs, device=model.device).float()
 
     @torch.no_grad()
@@ -118,11 +125,13 @@ class Diagnostics(BaseCallback):
             kl = gaussian_kl(init_mean, init_log_std.expand_as(init_mean), mean, log_std)
             row["kl_from_init"] = float(kl.mean())
         if isinstance(policy, SACPolicy):
+            assert isinstance(model, SAC)
             log_alpha = getattr(model, "log_ent_coef", None)
             row["ent_coef"] = float(log_alpha.exp()) if log_alpha is not None else float(model.ent_coef_tensor)
             q = torch.cat(policy.critic(obs, torch.tanh(mean)), dim=1)
             row["q_pi"] = float(q.min(dim=1).values.mean())
         else:
+            assert isinstance(policy, ActorCriticPolicy)
             row["value"] = float(policy.predict_values(obs).mean())
         return row
 

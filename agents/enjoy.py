@@ -14,6 +14,7 @@ from pathlib import Path
 import gymnasium as gym
 import imageio.v2 as imageio
 import numpy as np
+from imageio.core.format import Format
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecNormalize
 from tqdm import tqdm
@@ -52,6 +53,7 @@ def play(
     model, norm = load_model(path, algo)
     env = _make_env(env_id, recording=video is not None)
     video_out = _Video(Path(video), fps=env.metadata.get("render_fps", 30)) if video else None
+    assert env.spec is not None  # gym.make sets it
     limit = min(max_steps or math.inf, env.spec.max_episode_steps or math.inf)
     bar = tqdm(
         total=episodes * (limit + 1) if limit < math.inf else None,
@@ -80,13 +82,16 @@ def _make_env(env_id: str, recording: bool) -> gym.Env:
         return gym.make(env_id, render_mode="human")
     _check_opengl()
     import mujoco  # only now: a broken MUJOCO_GL backend makes its first import fail
+    from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
 
     quiet_mujoco()
 
     # The model's own "track" camera follows the agent's centre of mass; without it, gymnasium 1.4
     # renders a free camera that stays where the agent started.
     env = gym.make(env_id, render_mode="rgb_array", camera_name="track")
-    model = env.unwrapped.model
+    base = env.unwrapped
+    assert isinstance(base, MujocoEnv)  # every task is a MuJoCo one
+    model = base.model
     # Drawn without a GPU (Mesa's llvmpipe), a frame takes ~15x less CPU without 4x multisampling, the
     # overhead lights' 4096x4096 shadow maps (barely visible), the floor's reflection and half the
     # facets on rounded shapes (no visible change at 480x480).
@@ -120,7 +125,8 @@ class _Video:
     that fails leaves nothing behind) and renamed into place once complete."""
 
     def __init__(self, out: Path, fps: int):
-        self.out, self.tmp, self.fps, self.writer = out, out.with_name(f"{out.stem}.partial{out.suffix}"), fps, None
+        self.out, self.tmp, self.fps = out, out.with_name(f"{out.stem}.partial{out.suffix}"), fps
+        self.writer: Format.Writer | None = None
 
     def append(self, frame: np.ndarray) -> None:
         try:
@@ -136,6 +142,7 @@ class _Video:
             raise self._error(err) from None
 
     def finish(self) -> None:
+        assert self.writer is not None  # opened at the first frame, the reset state's
         try:
             self.writer.close()
             os.replace(self.tmp, self.out)

@@ -17,11 +17,12 @@ from weit_rl.agents.config import RunConfig
 from weit_rl.agents.model import build_model, init_sources
 from weit_rl.config import check_algo, check_seed
 from weit_rl.envs import make_env, resolve_task
-from weit_rl.sb3 import load_model
+from weit_rl.sb3 import load_model, norm_obs_rms, space_size
 
 
 def evaluate(model: BaseAlgorithm, env: VecEnv, episodes: int) -> list[float]:
     returns, _ = evaluate_policy(model, env, n_eval_episodes=episodes, deterministic=True, return_episode_rewards=True)
+    assert isinstance(returns, list)  # one per episode (return_episode_rewards)
     return [float(r) for r in returns]
 
 
@@ -32,7 +33,8 @@ def make_eval_env(cfg: RunConfig, train_env: VecEnv) -> VecEnv:
     which kept evaluation at ~40% of a small PPO run's wall time (reports/ablation/README.md)."""
     normalize = isinstance(train_env, VecNormalize)
     env = make_env(cfg.env, n_envs=cfg.eval_episodes, seed=cfg.seed + 10_000, normalize=normalize, training=False)
-    if normalize:
+    if isinstance(train_env, VecNormalize):
+        assert isinstance(env, VecNormalize)  # make_env normalizes as asked
         env.obs_rms = train_env.obs_rms
     return env
 
@@ -58,7 +60,7 @@ def evaluate_saved(path: str, env_id: str, algo: str, episodes: int, seed: int =
     check_seed(seed)
     model, norm = load_model(path, algo)
     env = make_env(
-        env_id, seed=seed, normalize=norm is not None, obs_rms=norm.obs_rms if norm else None, training=False
+        env_id, seed=seed, normalize=norm is not None, obs_rms=norm_obs_rms(norm) if norm else None, training=False
     )
     check_fits(model, env, path, env_id)
     return evaluate(model, env, episodes)
@@ -68,7 +70,7 @@ def check_fits(model: BaseAlgorithm, env: VecEnv | gym.Env, path: str, env_id: s
     """One clear error for a saved model played on a task of other observation/action sizes."""
 
     def dims(x: BaseAlgorithm | VecEnv | gym.Env) -> str:
-        return f"{x.observation_space.shape[0]}/{x.action_space.shape[0]}"
+        return f"{space_size(x.observation_space)}/{space_size(x.action_space)}"
 
     if dims(model) != dims(env):
         raise UserError(

@@ -24,7 +24,13 @@ from weit_rl.agents.config import RunConfig
 from weit_rl.agents.evaluation import evaluate_saved
 from weit_rl.agents.train import train
 from weit_rl.config import expert_recipe, learner_hyperparams, load_yaml
-from weit_rl.constrained import composition_residual, export_stock, template_tensors
+from weit_rl.constrained import (
+    ConstrainedActorCriticPolicy,
+    ConstrainedSACPolicy,
+    composition_residual,
+    export_stock,
+    template_tensors,
+)
 from weit_rl.envs import short_name
 from weit_rl.experts import EVAL_EPISODES, EVAL_SEED, evaluation_summary, expert_dir
 from weit_rl.provenance import code_version
@@ -118,6 +124,7 @@ def export_constrained(kept: Path, run: Path, dest: Path, algo: str) -> dict[str
     templates and expert-size scalers in dest/templates.safetensors; returns what was exported."""
     model = ALGOS[algo].load(kept / "model.zip", device="cpu")
     policy = model.policy
+    assert isinstance(policy, ConstrainedActorCriticPolicy | ConstrainedSACPolicy)  # a constrained run's
     info = {k: v for k, v in policy.constraint_kwargs.items()} | {"residual": composition_residual(policy)}
     dest.mkdir(parents=True, exist_ok=True)
     export_stock(model, dest / "model.zip")

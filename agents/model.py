@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.running_mean_std import RunningMeanStd
-from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from weit_rl import UserError
 from weit_rl.agents.config import RunConfig, needs, resolve_device
@@ -16,8 +18,9 @@ from weit_rl.bank import Bank, load_bank
 from weit_rl.constrained import constrained_class
 from weit_rl.critics import critic_policy
 from weit_rl.envs import make_env
-from weit_rl.fast import ENGINES
+from weit_rl.fast import ENGINES, FastSAC
 from weit_rl.policies import as_stock, init_obs_rms, policy_class_for
+from weit_rl.recipe import starts_fresh
 from weit_rl.sb3 import ACTIVATIONS, bank_obs_rms
 
 
@@ -47,7 +50,7 @@ def build_model(cfg: RunConfig, env: VecEnv, bank: Bank | None = None) -> BaseAl
     when given, is cfg.bank already loaded."""
     policy_kwargs = _policy_kwargs(cfg.algo, cfg.hyperparams, cfg.net_arch)
     policy: Any = critic_policy(policy_kwargs) or "MlpPolicy"
-    if policy != "MlpPolicy" and (cfg.init != "scratch" or cfg.pretrain != "none"):
+    if policy != "MlpPolicy" and (not starts_fresh(cfg.init) or cfg.pretrain != "none"):
         raise UserError("critic_layer_norm trains scratch policies only so far: pass --init scratch")
     if cfg.pretrain != "none":
         policy = constrained_class(cfg.algo)
@@ -58,7 +61,7 @@ def build_model(cfg: RunConfig, env: VecEnv, bank: Bank | None = None) -> BaseAl
             penalty=cfg.pretrain_penalty,
             composition_lr=cfg.pretrain_lr,
         )
-    elif cfg.init != "scratch":
+    elif not starts_fresh(cfg.init):
         policy = policy_class_for(cfg.algo)
         policy_kwargs.update(
             init=cfg.init,
@@ -88,8 +91,9 @@ def build_model(cfg: RunConfig, env: VecEnv, bank: Bank | None = None) -> BaseAl
         **params,
     )
     if cfg.warmup_actions == "policy":
+        assert isinstance(model, FastSAC)  # prepare() allows it for SAC on the fast engine only
         model.warmup_from_policy = True  # FastSAC: the warm-up acts with the policy (saved with the model)
-    if cfg.init != "scratch":
+    if not starts_fresh(cfg.init):
         as_stock(model)
     _control_log_std(model, cfg, bank)
     return model
@@ -100,6 +104,7 @@ def _control_log_std(model: BaseAlgorithm, cfg: RunConfig, bank: Bank | None) ->
     """PPO's exploration noise, the same for every arm unless cfg.log_std is "init"."""
     if cfg.algo != "ppo" or cfg.log_std == "init":
         return
+    assert isinstance(model.policy, ActorCriticPolicy)  # PPO's
     log_std = model.policy.log_std
     if cfg.log_std == "bank":
         if bank is None or bank.log_std is None:
@@ -135,7 +140,9 @@ def new_model(cfg: RunConfig) -> BaseAlgorithm:
         obs_rms=obs_rms,
     )
     if cfg.reward_stats == "bank":
-        env.ret_rms = bank_ret_rms(bank)
+        ret_rms = bank_ret_rms(bank)
+        if isinstance(env, VecNormalize):  # what reads it
+            env.ret_rms = ret_rms
     return build_model(cfg, env, bank)
 
 
@@ -146,6 +153,6 @@ def bank_ret_rms(bank: Bank | None) -> RunningMeanStd:
             "reward_stats 'bank' needs a bank that stores the expert's reward statistics: rebuild it "
             "with `make templates ENV=<task>` and pass BANK=PATH (--bank)"
         )
-    rms = RunningMeanStd(shape=())
-    rms.mean, rms.var, rms.count = 0.0, float(bank.ret_var), float(bank.manifest.get("ret_count", 1e4))
+    rms = RunningMeanStd(shape=())  # mean 0
+    rms.var, rms.count = np.array(float(bank.ret_var)), float(bank.manifest.get("ret_count", 1e4))
     return rms

@@ -18,7 +18,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecNormalize
 
-from weit_rl.sb3 import absorb, first_linears
+from weit_rl.sb3 import absorb, as_policy, first_linears, norm_obs_rms
 
 
 class PreservingObsNormalization(BaseCallback):
@@ -28,23 +28,23 @@ class PreservingObsNormalization(BaseCallback):
         env = self.model.get_env()
         self.norm = env if isinstance(env, VecNormalize) and env.norm_obs else None
         if self.norm is not None:
-            rms = self.norm.obs_rms
+            rms = norm_obs_rms(self.norm)
             self.held = (rms.mean.copy(), rms.var.copy(), rms.count)
             self.pending: list[np.ndarray] = []
 
     def _on_step(self) -> bool:
         if self.norm is not None:
             self.pending.append(np.array(self.norm.get_original_obs()))
-            rms = self.norm.obs_rms  # VecNormalize just updated it: hold it still until the rollout ends
+            rms = norm_obs_rms(self.norm)  # VecNormalize just updated it: hold it still until the rollout ends
             rms.mean, rms.var, rms.count = self.held[0].copy(), self.held[1].copy(), self.held[2]
         return True
 
     def _on_rollout_start(self) -> None:
         if self.norm is None or not self.pending:
             return
-        rms, eps = self.norm.obs_rms, self.norm.epsilon
+        rms, eps = norm_obs_rms(self.norm), self.norm.epsilon
         mean, std = rms.mean.copy(), np.sqrt(rms.var + eps)
         rms.update(np.concatenate(self.pending))
-        for layer in first_linears(self.model.policy):
+        for layer in first_linears(as_policy(self.model.policy)):
             absorb(layer, mean, std, rms.mean, np.sqrt(rms.var + eps))
         self.held, self.pending = (rms.mean.copy(), rms.var.copy(), rms.count), []

@@ -65,7 +65,7 @@ def set_random_streams(streams: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(streams["cuda"])
 
 
-def _vec_state(env: VecEnv) -> dict[str, Any]:
+def _vec_state(env: VecEnv | None) -> dict[str, Any]:
     state: dict[str, Any] = {}
     if isinstance(env, VecNormalize):  # its pickle (vecnormalize.pkl) leaves these out
         state["normalize"] = {k: copy.deepcopy(getattr(env, k)) for k in ("returns", "old_obs", "old_reward")}
@@ -77,11 +77,13 @@ def _vec_state(env: VecEnv) -> dict[str, Any]:
     return state
 
 
-def _set_vec_state(env: VecEnv, state: dict[str, Any]) -> None:
+def _set_vec_state(env: VecEnv | None, state: dict[str, Any]) -> None:
     if isinstance(env, VecNormalize):
         for key, value in state["normalize"].items():
             setattr(env, key, value)
         env = env.venv
+    if not isinstance(env, DummyVecEnv):
+        raise TypeError(f"cannot restore the state of a {type(env).__name__}: weit_rl's envs are DummyVecEnvs")
     for sub, saved in zip(env.envs, state["envs"], strict=True):
         _set_env_state(sub, saved)
     env._seeds, env._options = copy.deepcopy(state["seeds"])
@@ -102,6 +104,7 @@ def _env_state(env: gym.Env) -> dict[str, Any]:
 
 def _set_env_state(env: gym.Env, state: dict[str, Any]) -> None:
     for saved in state["wrappers"]:
+        assert isinstance(env, gym.Wrapper)  # saved by _env_state: one state per wrapper
         vars(env).update(copy.deepcopy(saved))
         env = env.env
     base: Any = env

@@ -11,21 +11,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import TrainFrequencyUnit
+from stable_baselines3.common.type_aliases import TrainFreq, TrainFrequencyUnit
 from stable_baselines3.common.vec_env import VecNormalize
 
 from weit_rl import UserError
 from weit_rl.agents.aids import CriticWarmup, Retention
 from weit_rl.agents.callbacks import CheckpointCallback, EvalCSVCallback, Progress, ProgressBar, truncate_evals
 from weit_rl.agents.checkpoint import load_checkpoint, load_frozen, recover_checkpoint, save_checkpoint
-from weit_rl.agents.config import RunConfig, changed_fields, default_run_dir, prepare
+from weit_rl.agents.config import RunConfig, changed_fields, resolve
 from weit_rl.agents.diagnostics import Diagnostics
 from weit_rl.agents.evaluation import make_eval_env
 from weit_rl.agents.model import new_model
@@ -34,9 +36,10 @@ from weit_rl.agents.run_state import restore_run_state
 from weit_rl.bank import check_compatible, load_bank, read_manifest
 from weit_rl.numerics import kernels
 from weit_rl.provenance import code_version
-from weit_rl.sb3 import activation_name, load_model
+from weit_rl.sb3 import activation_name, as_policy, load_model, norm_obs_rms, space_size
 from weit_rl.teacher import teacher_obs_stats, teacher_policy
 
+fcntl: ModuleType | None
 try:
     import fcntl
 except ImportError:  # Windows: no flock, run folders go unguarded
@@ -49,8 +52,8 @@ def train(cfg: RunConfig, command: str | None = None, callbacks: list[BaseCallba
 
     The model is built (and initialized, which validates banks and experts) before
     anything is written in the folder, so bad input leaves nothing behind."""
-    cfg.run_dir = cfg.run_dir or default_run_dir(cfg)  # from Python as from the command line
-    cfg = prepare(cfg)
+    cfg = resolve(cfg)  # from Python as from the command line
+    assert cfg.run_dir is not None  # set above
     run_dir = Path(cfg.run_dir)
     with run_lock(run_dir):
         return _train(cfg, run_dir, command, callbacks)
@@ -96,7 +99,9 @@ def _train(cfg: RunConfig, run_dir: Path, command: str | None, callbacks: list[B
         (run_dir / "config.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
         (run_dir / "command.txt").write_text((command or " ".join(sys.argv)) + "\n")
     model.tensorboard_log = str(run_dir / "tb")
-    eval_env = make_eval_env(cfg, model.get_env())
+    train_env = model.get_env()
+    assert train_env is not None  # the model's own, made or loaded with it
+    eval_env = make_eval_env(cfg, train_env)
     streams = restore_run_state(ckpt_dir, model, eval_env) if resumed else None
     if resumed and streams is None:
         print(
@@ -106,7 +111,7 @@ def _train(cfg: RunConfig, run_dir: Path, command: str | None, callbacks: list[B
         )
     initial = run_dir / "initial_policy.pt" if cfg.pretrain == "none" else None  # constrained: no stock copy
     diagnostics = Diagnostics(run_dir / "diagnostics.csv", initial)
-    frozen: dict[str, BaseCallback] = {"initial": diagnostics}
+    frozen: dict[str, Diagnostics | Retention] = {"initial": diagnostics}
     retention = next((aid for aid in aids if isinstance(aid, Retention)), None)
     if retention is not None:
         frozen["teacher"] = retention
@@ -196,6 +201,7 @@ def planned_steps(model: BaseAlgorithm, steps: int) -> tuple[int, int]:
     if isinstance(model, OnPolicyAlgorithm):
         chunk = model.n_steps
     else:
+        assert isinstance(model, OffPolicyAlgorithm) and isinstance(model.train_freq, TrainFreq)  # made by _setup_model
         chunk = model.train_freq.frequency if model.train_freq.unit == TrainFrequencyUnit.STEP else 1
     chunk *= model.n_envs
     start = model.num_timesteps
@@ -245,7 +251,9 @@ def training_aids(cfg: RunConfig, run_dir: Path, policy: BasePolicy) -> list[Bas
                 raise UserError("retention_teacher 'expert' needs the expert: pass --expert PATH (EXPERT=PATH)")
             model, norm = load_model(cfg.expert, cfg.algo)
             expert = model.policy
-            stats = None if norm is None else (norm.obs_rms.mean.copy(), np.sqrt(norm.obs_rms.var + norm.epsilon))
+            if norm is not None:
+                rms = norm_obs_rms(norm)
+                stats = (rms.mean.copy(), np.sqrt(rms.var + norm.epsilon))
         elif cfg.retention_teacher == "bank":
             if not cfg.bank:
                 raise UserError("retention_teacher 'bank' needs a template bank: pass --bank PATH (BANK=PATH)")
@@ -254,9 +262,9 @@ def training_aids(cfg: RunConfig, run_dir: Path, policy: BasePolicy) -> list[Bas
                 bank,
                 cfg.bank,
                 cfg.algo,
-                *policy.observation_space.shape,
-                *policy.action_space.shape,
-                activation_name(policy),
+                space_size(policy.observation_space),
+                space_size(policy.action_space),
+                activation_name(as_policy(policy)),
                 cfg.env,
             )
             expert, stats = teacher_policy(bank, policy), teacher_obs_stats(bank)

@@ -1,6 +1,8 @@
 """A reviewer's check of reports/summary.json (and .md) against the headline's raw runs, with numpy
 alone: weit_rl is not imported, every rule is re-implemented from its statement in the reports
 (docs/protocol.md; each part report's "statistics" block). Exit status 1 when any number differs.
+The re-implementation is on purpose: an independent check shares no code with what it checks, so it
+stays in bench/ and imports nothing of the library (tests run it as a program).
 
 From each run's evaluations.csv and its part's references (runs/<Env>/study-<algo>.json):
 normalized AUC (step function over the budget, steps past it count as the budget), steps to 50%

@@ -26,12 +26,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from stable_baselines3.common.callbacks import BaseCallback
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from weit_rl.agents import RunConfig, new_model, prepare, train
 from weit_rl.agents.aids import actor_parameters
+from weit_rl.compare.arms import parse_arms, parse_pairs
 from weit_rl.envs import resolve_task, short_name
 from weit_rl.experts import default_bank, default_expert
 from weit_rl.numerics import pin_kernels
@@ -67,20 +67,6 @@ class ActorGradNorm(BaseCallback):
 
     def _on_step(self) -> bool:
         return True
-
-
-def parse_overrides(items: list[str]) -> dict:
-    """key=value pairs (values parsed as YAML scalars)."""
-    out = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        out[key.strip()] = yaml.safe_load(value)
-    return out
-
-
-def parse_arm(text: str) -> tuple[str, dict]:
-    name, _, rest = text.partition(":")
-    return name, parse_overrides([kv for kv in rest.split(",") if kv])
 
 
 def before_rl(cfg: RunConfig, held_out) -> dict[str, float | list[float]]:
@@ -213,8 +199,8 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     env_id = resolve_task(args.env)
-    arms = dict(parse_arm(a) for a in (args.arm or ["scratch:init=scratch", "weit:init=weit", "distill:init=distill"]))
-    shared = parse_overrides(args.set)
+    arms = parse_arms(args.arm or ["scratch", "weit", "distill"])  # compare's --arm syntax and checks
+    shared = parse_pairs(args.set, "--set")
     seeds = [int(s) for s in args.seeds.split(",")]
     out, runs = Path(args.out), Path(args.runs)
     expert_model, norm = load_model(default_expert(env_id, "ppo"), "ppo")

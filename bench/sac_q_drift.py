@@ -16,13 +16,12 @@ Why: the headline's initialized SAC arms fall as retention's weight runs out (it
 from __future__ import annotations
 
 import argparse
-import csv
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-from weit_rl.agents.tb_logs import finished_runs, scalars
+from weit_rl.agents.tb_logs import finished_runs, q_drift
 
 WINDOWS = ((10_000, 20_000), (20_000, 30_000), (30_000, 40_000), (40_000, 50_000), (50_000, 60_000), (90_000, 100_000))
 
@@ -36,20 +35,6 @@ def spread_cell(values: np.ndarray, digits: int) -> str:
     )
 
 
-def window_means(run: Path, tag: str, sign: float = 1.0) -> list[float]:
-    """The tag averaged over each window (after, up to]; nan where nothing was logged."""
-    steps, values = scalars(run, tag)
-    return [
-        float(sign * values[m].mean()) if (m := (steps > lo) & (steps <= hi)).any() else np.nan for lo, hi in WINDOWS
-    ]
-
-
-def returns_at_ends(run: Path) -> list[float]:
-    with (run / "evaluations.csv").open() as f:
-        by_step = {int(r["timesteps"]): float(r["mean_return"]) for r in csv.DictReader(f)}
-    return [by_step.get(hi, np.nan) for _, hi in WINDOWS]
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", type=Path, help="a study's run folder for one task, e.g. runs/sac-start/Ant")
@@ -57,8 +42,8 @@ def main() -> None:
     args = p.parse_args()
     per_arm: dict[str, list[list[float]]] = defaultdict(list)
     for run, size, arm in finished_runs(args.runs, "sac"):
-        row = window_means(run, "retention/kl_to_teacher") + window_means(run, "train/actor_loss", -1.0)
-        per_arm[f"{size} {arm}"].append(row + returns_at_ends(run))
+        drift = q_drift(run, WINDOWS)  # the library's per-window KL, -actor_loss and return
+        per_arm[f"{size} {arm}"].append(drift["kl_to_teacher"] + drift["-actor_loss"] + drift["return"])
     if not per_arm:
         raise SystemExit(f"no finished SAC run with TensorBoard logs under {args.runs}")
     windows = [f"{lo // 1000}-{hi // 1000}k" for lo, hi in WINDOWS]

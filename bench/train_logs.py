@@ -28,11 +28,9 @@ import argparse
 from collections import defaultdict
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
-import yaml
 
-from weit_rl.agents.tb_logs import finished_runs, scalars
+from weit_rl.agents.tb_logs import finished_runs, sac_entropy, scalars, target_entropy, window_means
 
 SAC_STEPS = (15_000, 20_000, 30_000, 50_000, 100_000)
 PPO_WINDOWS = ((0, 40_000), (40_000, 100_000), (100_000, 200_000))  # (after, up to] in env steps
@@ -46,26 +44,12 @@ def spread_cell(values: np.ndarray, digits: int) -> str:
     return f"{values.mean():.{digits}f} [{values.min():.{digits}f}, {values.max():.{digits}f}]"
 
 
-def target_entropy(run: Path) -> float:
-    """SB3's default target entropy: minus the task's action dimension."""
-    env = gym.make(yaml.safe_load((run / "config.yaml").read_text())["env"])
-    env.close()
-    return -float(np.prod(env.action_space.shape))
-
-
 def sac_row(run: Path) -> list[float]:
     """ent_coef near each of SAC_STEPS and its minimum; the policy's entropy near the same steps
     and its minimum from 15k on; the mean critic loss of the first 5,000 gradient steps (learning
-    starts at 10k). SB3 logs ent_coef_loss = -log(ent_coef) * (log_prob + target) averaged over the
-    batch, so the entropy -log_prob is target + ent_coef_loss / log(ent_coef) (ill-conditioned
-    only while ent_coef is near 1, in the first updates)."""
-    steps, coef = scalars(run, "train/ent_coef")
-    loss_steps, coef_loss = scalars(run, "train/ent_coef_loss")
-    if loss_steps.size == 0:  # a fixed coefficient: SB3 logs no loss, the entropy is not recoverable
-        entropy = np.full_like(coef, np.nan)
-    else:
-        assert np.array_equal(steps, loss_steps), f"{run}: ent_coef and ent_coef_loss logged at different steps"
-        entropy = target_entropy(run) + coef_loss / np.log(coef)
+    starts at 10k). The entropy is recovered from the coefficient's loss by the library
+    (weit_rl.agents.tb_logs.sac_entropy); nan where the coefficient is fixed."""
+    steps, coef, entropy = sac_entropy(run)
     near = [int(np.argmin(abs(steps - s))) for s in SAC_STEPS]
     loss_steps, loss = scalars(run, "train/critic_loss")
     return [
@@ -79,11 +63,7 @@ def sac_row(run: Path) -> list[float]:
 
 def ppo_row(run: Path) -> list[float]:
     """Each of PPO_TAGS averaged over the updates logged in each of PPO_WINDOWS."""
-    out = []
-    for tag in PPO_TAGS:
-        steps, values = scalars(run, f"train/{tag}")
-        out += [float(values[(steps > lo) & (steps <= hi)].mean()) for lo, hi in PPO_WINDOWS]
-    return out
+    return [mean for tag in PPO_TAGS for mean in window_means(run, f"train/{tag}", PPO_WINDOWS)]
 
 
 def sac_table(per_arm: dict[str, list[list[float]]], command: str, target: float) -> list[str]:
@@ -93,7 +73,8 @@ def sac_table(per_arm: dict[str, list[list[float]]], command: str, target: float
         f"`{command}`: SB3's `train/ent_coef` (the entropy coefficient SAC tunes so that the policy's "
         f"entropy meets its target, {target:g} here) at the logged step nearest each column and its minimum "
         "over the run; the policy's entropy at the same steps and its minimum from 15k on (recovered from "
-        "`train/ent_coef_loss`, see the script; - where the coefficient is fixed, as SB3 then logs no loss); "
+        "`train/ent_coef_loss`, see weit_rl/agents/tb_logs.py; - where the coefficient is fixed, as SB3 then logs "
+        "no loss); "
         "the mean `train/critic_loss` over the first 5,000 gradient steps; mean over the arm's finished runs "
         "[min, max].",
         "",

@@ -73,7 +73,7 @@ def make_env(
         return env
     env = VecNormalize(env, norm_obs=True, norm_reward=training, training=training)
     if obs_rms is not None:
-        env.obs_rms = copy_rms(obs_rms)
+        env.obs_rms = copy_rms(obs_rms)  # type: ignore[assignment]  # SB3 types obs_rms as its Dict-space form only
     return env
 
 

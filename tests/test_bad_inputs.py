@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from weit_rl import UserError
+from weit_rl.agents import RunConfig
 from weit_rl.bank import load_bank, read_manifest, save_bank, verify_bank
 from weit_rl.cli import _task_help, cmd_train, parser
 from weit_rl.config import canonical_size
@@ -204,3 +205,19 @@ def test_scratch_trains_without_a_bank(env, cwd):
     assert len(notes) == 1 and "fresh observation statistics" in notes[0]
     saved = yaml.safe_load(next(cwd.glob("runs/*/*/config.yaml")).read_text())
     assert saved["obs_stats"] == "fresh" and saved["bank"] is None
+
+
+def test_the_python_api_resolves_a_run_as_the_command_line_does(cwd, monkeypatch, capfd):
+    """agents.train(RunConfig(...)) from any folder fills what `weit-rl train` fills, in the one
+    place both reach (agents/config.py resolve): the run folder, and without a bank, scratch from
+    fresh statistics said in one line."""
+    from weit_rl.agents import train
+
+    monkeypatch.chdir(cwd)
+    hp = {"n_steps": 64, "batch_size": 32}
+    cfg = RunConfig(env="Hopper", init="scratch", size="tiny", steps=64, eval_freq=64, eval_episodes=1)
+    out = train(dataclasses.replace(cfg, progress_bar=False, hyperparam_overrides=hp))
+    assert out == Path("runs/Hopper/ppo-tiny-scratch-s0")
+    saved = yaml.safe_load((cwd / out / "config.yaml").read_text())
+    assert saved["obs_stats"] == "fresh" and saved["bank"] is None
+    assert capfd.readouterr().err.count("no bank at") == 1

@@ -5,6 +5,9 @@ trains), its numbers recomputed by hand."""
 import csv
 import json
 import math
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -248,21 +251,28 @@ def test_size_figure_measures_from_the_runs_curves():
     assert figures.hidden_params("small") == 64 * 64 + 64 + 64
 
 
-def test_a_reviewer_s_check_recomputes_every_number_from_the_runs(summary, tmp_path):
-    import importlib.util
+def check_summary(summary_json: Path, study: Path) -> tuple[int, int, list[str]]:
+    """Run bench/check_summary.py as a reviewer would (a program, not imported: it re-implements the
+    rules apart from the library): (exit status, numbers checked, the differences it prints)."""
+    cmd = [sys.executable, "bench/check_summary.py", "--summary", str(summary_json), "--study", str(study)]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    *errors, last = out.stdout.splitlines()
+    checked, differ = re.fullmatch(r"(\d+) numbers checked against the runs, (\d+) differ", last).groups()
+    assert int(differ) == len(errors), out.stdout
+    return out.returncode, int(checked), errors
 
-    spec = importlib.util.spec_from_file_location("check_summary", Path(__file__).parents[1] / "bench/check_summary.py")
-    check_summary = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(check_summary)
+
+def test_a_reviewer_s_check_recomputes_every_number_from_the_runs(summary, tmp_path):
     runs, text, data = summary
-    clean = check_summary.check(runs.parents[1] / "summary.json", runs.parent)
-    assert clean.errors == [] and clean.checked > 100
+    status, checked, errors = check_summary(runs.parents[1] / "summary.json", runs.parent)
+    assert (status, errors) == (0, []) and checked > 100
     cell = data["parts"]["Walker2d-ppo"]["comparisons"]["small"]["select"]  # against the stand-in select_kl
     cell["estimate"] += 0.01
     data["parts"]["HalfCheetah-ppo"]["comparisons"]["small"]["distill"]["verdict"] = "tie"  # no verdict the rule gives
     (tmp_path / "summary.json").write_text(json.dumps(data))
     (tmp_path / "summary.md").write_text(text)
-    errors = check_summary.check(tmp_path / "summary.json", runs.parent).errors
+    status, _, errors = check_summary(tmp_path / "summary.json", runs.parent)
+    assert status == 1
     assert any(e.startswith("Walker2d-ppo small weit vs select: estimate: ") for e in errors)
     assert any(e.startswith("HalfCheetah-ppo small weit vs distill: verdict: ") for e in errors)
     cells = {e.split(":")[0] for e in errors}  # each tampered cell is also not shown as summary.md shows it

@@ -1,6 +1,7 @@
 """The import graph of weit_rl (agents/ and envs/ included) has no circle, counting
 imports inside functions: one hidden in a function is still a circle. Data flows one
-way: cli -> compare -> experts -> agents/envs -> policies -> init -> sb3 -> core."""
+way: cli -> compare -> experts -> agents/envs -> policies -> init -> sb3 -> core. And bench/ is
+imported by no other bench script and by no test."""
 
 from __future__ import annotations
 
@@ -128,3 +129,87 @@ def test_the_design_doc_draws_the_layers_pyproject_enforces():
     rows = ["  ".join(m.strip().removeprefix("weit_rl.") for m in layer.split("|")) for layer in layers]
     doc = (root / "docs" / "design.md").read_text().split("(checked in CI by import-linter, `pyproject.toml`):\n\n")[1]
     assert [line.strip() for line in doc.split("\n\n")[0].splitlines()] == rows
+
+
+# bench/ measures, and nothing reaches into it as a module: no bench script imports another, no test
+# imports one (a test may run one, as a program: tests/test_headline.py runs bench/check_summary.py).
+# What users or tests need from a benchmark lives in the library (weit_rl.agents.tb_logs, for one).
+LOADERS = {"spec_from_file_location", "SourceFileLoader", "run_path", "import_module", "__import__"}
+PATH_CHANGES = {"syspath_prepend"}  # pytest's monkeypatch; sys.path's own methods are matched below
+
+
+def bench_modules() -> set[str]:
+    return {path.stem for path in (ROOT / "bench").glob("*.py")}
+
+
+def reaches_into_bench(path: Path, stems: set[str], in_bench: bool) -> list[str]:
+    """Each line of `path` that loads a bench script as a module: `import X` or `from X import` of a
+    bench module (or of `bench.X`), importlib or runpy given a bench path or name, or sys.path
+    pointed at bench/ (in a bench script, any change of sys.path: weit_rl is installed, and the
+    only thing it would add is bench/ itself)."""
+
+    def mentions_bench(node: ast.AST) -> bool:
+        texts = [n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+        return any(t == "bench" or "bench/" in t or t.removesuffix(".py").rpartition("/")[2] in stems for t in texts)
+
+    def is_sys_path(node: ast.AST) -> bool:
+        return isinstance(node, ast.Attribute) and node.attr == "path" and getattr(node.value, "id", None) == "sys"
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        if any(name.split(".")[0] in stems or name.split(".")[:1] == ["bench"] for name in names):
+            found.append(f"{path.name}:{node.lineno}: imports {', '.join(names)}")
+        if isinstance(node, ast.Call):
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            changes_path = called in PATH_CHANGES or (
+                isinstance(func, ast.Attribute) and is_sys_path(func.value) and called in ("insert", "append", "extend")
+            )
+            if (called in LOADERS or changes_path) and (mentions_bench(node) or (changes_path and in_bench)):
+                found.append(f"{path.name}:{node.lineno}: {called}(...) reaches bench/")
+        if isinstance(node, (ast.Assign, ast.AugAssign)):  # sys.path = [...], sys.path += [...], sys.path[:0] = ...
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            touched = any(is_sys_path(t) or (isinstance(t, ast.Subscript) and is_sys_path(t.value)) for t in targets)
+            if touched and (in_bench or mentions_bench(node.value)):
+                found.append(f"{path.name}:{node.lineno}: sets sys.path towards bench/")
+    return sorted(found, key=lambda hit: int(hit.split(":")[1]))
+
+
+def test_reaches_into_bench_sees_every_way_in(tmp_path):
+    stems = {"train_logs", "sac_q_drift", "check_summary"}
+    test = tmp_path / "test_x.py"
+    test.write_text(
+        "import importlib.util\nimport subprocess, sys\nfrom pathlib import Path\n"
+        "from weit_rl.agents.tb_logs import scalars\n"  # the library: fine
+        'subprocess.run([sys.executable, "bench/check_summary.py"])\n'  # running a script: fine
+        'spec = importlib.util.spec_from_file_location("x", Path(__file__).parents[1] / "bench/train_logs.py")\n'
+        'def test(monkeypatch):\n    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "bench"))\n'
+        "import sac_q_drift\n"
+        'sys.path.insert(0, "bench")\n'
+        'importlib.import_module("check_summary")\n'
+    )
+    found = reaches_into_bench(test, stems, in_bench=False)
+    assert [line.split(":")[1] for line in found] == ["6", "8", "9", "10", "11"], found
+    script = tmp_path / "cross.py"
+    script.write_text(
+        "import sys\nfrom pathlib import Path\nimport numpy as np\n"
+        "sys.path.insert(0, str(Path(__file__).parent))\n"  # no "bench" in sight: still towards bench/
+        "from train_logs import SAC_STEPS\n"
+        "from bench.sac_q_drift import WINDOWS\n"
+        "sys.path += [str(Path(__file__).parent)]\n"
+    )
+    found = reaches_into_bench(script, stems, in_bench=True)
+    assert [line.split(":")[1] for line in found] == ["4", "5", "6", "7"], found
+
+
+def test_no_bench_script_is_imported_by_another_or_by_a_test():
+    stems = bench_modules()
+    assert {"train_logs", "sac_q_drift", "check_summary"} <= stems
+    found = [hit for path in sorted((ROOT / "bench").glob("*.py")) for hit in reaches_into_bench(path, stems, True)]
+    found += [hit for path in sorted((ROOT / "tests").rglob("*.py")) for hit in reaches_into_bench(path, stems, False)]
+    assert found == [], "bench/ is reached as a module (move what is shared into the library):\n" + "\n".join(found)

@@ -122,8 +122,9 @@ def test_a_second_process_is_refused_and_a_killed_run_resumes(tmp_path, capsys):
 
 def test_a_run_that_fails_before_writing_leaves_no_folder(tmp_path):
     run = tmp_path / "a" / "b" / "run"
-    with pytest.raises(UserError, match="needs a template bank"):  # raised after the folder is locked
-        train(_cfg(run, retention=1.0, retention_teacher="bank"))
+    missing = str(tmp_path / "nowhere.safetensors")
+    with pytest.raises(UserError, match="not found"):  # raised after the folder is locked
+        train(_cfg(run, retention=1.0, retention_teacher="bank", bank=missing))
     assert not (tmp_path / "a").exists()
 
 

@@ -3,7 +3,7 @@
 from collections import Counter
 from dataclasses import fields
 
-from weit_rl.agents.config import GROUPS, RunConfig, default_run_dir
+from weit_rl.agents.config import GROUPS, LOST, RunConfig, default_run_dir
 from weit_rl.cli import parser
 
 
@@ -16,9 +16,12 @@ def test_every_option_is_in_exactly_one_group():
 def test_train_help_shows_the_groups():
     train = next(a for a in parser()._subparsers._group_actions[0].choices.values() if a.prog.endswith("train"))
     titles = [g.title for g in train._action_groups]
-    assert all(title in titles for title in GROUPS)
-    losing = next(g for g in train._action_groups if g.title.startswith("ablation candidates that lost"))
-    assert {a.dest for a in losing._group_actions} == set(GROUPS[losing.title])
+    assert all(title in titles for title in GROUPS if title != LOST)
+    assert LOST not in titles  # the losing ablation candidates: accepted, not listed
+    text = train.format_help()
+    assert all(f"--{name.replace('_', '-')}" not in text for name in GROUPS[LOST]) and "--lr-scale" in text
+    args = train.parse_args(["--env", "Hopper", "--rebalance", "--scale-penalty", "0.1"])
+    assert args.rebalance is True and args.scale_penalty == 0.1
 
 
 def test_a_run_without_a_folder_gets_the_command_lines_folder():

@@ -207,3 +207,20 @@ def test_keep_recomputes_the_headlines_falls():
         results = json.loads((root / f"{part}.json").read_text())["results"]
         out = stats.keep(np.array(results["grid"]), np.array(results["sizes"]["small"][arm]["curve"]["runs"]))
         assert (round(out["start"], 2), round(out["lowest"], 2), out["lowest_step"]) == (start, lowest, step)
+
+
+def test_one_verdict_rule_with_suggestive():
+    """stats.verdict, what every report says: the family's (Holm) p decides; where only the
+    uncorrected p rejects, "suggestive"; a zero difference is never a verdict."""
+    assert stats.verdict(0.1, 0.04, 0.01) == "better" and stats.verdict(-0.1, 0.04) == "worse"
+    assert stats.verdict(0.1, 0.2, 0.03) == "suggestive" and stats.verdict(-0.1, 0.2, 0.05) == "suggestive"
+    assert stats.verdict(0.1, 0.2, 0.06) == "inconclusive" and stats.verdict(0.1, 0.2) == "inconclusive"
+    assert stats.verdict(0.0, 0.01, 0.01) == "inconclusive"
+
+
+def test_one_interval_rule_below_min_runs():
+    few, enough = np.arange(stats.MIN_RUNS - 1.0), np.arange(float(stats.MIN_RUNS))
+    assert stats.interval([few], stats.mean, seed=0) == {"estimate": few.mean(), "low": None, "high": None}
+    ci = stats.interval([enough], stats.mean, seed=0, reps=200)
+    point, low, high = stats.bootstrap_ci([enough], stats.mean, np.random.default_rng(0), 200)
+    assert ci == {"estimate": float(point), "low": float(low), "high": float(high)} and low < point < high

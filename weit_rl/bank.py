@@ -151,7 +151,7 @@ def _template_set(tensors: dict[str, Tensor], prefix: str, d_in: int, d_out: int
 
 def check_compatible(
     bank: Bank,
-    path: str | Path,
+    path: str | Path | None,
     algo: str,
     obs_dim: int,
     act_dim: int,

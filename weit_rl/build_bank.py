@@ -13,6 +13,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.vec_env import VecNormalize
 
 from weit_rl import UserError
@@ -26,7 +27,15 @@ from weit_rl.experts import EVAL_EPISODES, EVAL_SEED, bank_path, default_expert,
 from weit_rl.fit import evaluate_loss, fit_scalers, learn_templates
 from weit_rl.kron import TemplateSet
 from weit_rl.provenance import code_version
-from weit_rl.sb3 import activation_name, hidden_widths, load_model, record_expert_data
+from weit_rl.sb3 import (
+    activation_name,
+    as_policy,
+    hidden_widths,
+    load_model,
+    norm_obs_rms,
+    record_expert_data,
+    space_size,
+)
 from weit_rl.standardize import Standardization
 from weit_rl.teacher import teacher_scalers
 
@@ -43,15 +52,15 @@ class Expert:
 
     @property
     def obs_dim(self) -> int:
-        return self.model.observation_space.shape[0]
+        return space_size(self.model.observation_space)
 
     @property
     def act_dim(self) -> int:
-        return self.model.action_space.shape[0]
+        return space_size(self.model.action_space)
 
     @property
     def activation(self) -> str:
-        return activation_name(self.model.policy)
+        return activation_name(as_policy(self.model.policy))
 
 
 def refuse_existing(out_path: Path, replace: bool, elsewhere: str = "--out PATH") -> None:
@@ -65,8 +74,8 @@ def refuse_existing(out_path: Path, replace: bool, elsewhere: str = "--out PATH"
 def open_expert(expert: str, env_id: str, algo: str) -> Expert:
     """Load the expert and check that it plays `env_id`."""
     model, norm = load_model(expert, algo)
-    obs_dim = model.observation_space.shape[0]
-    env_obs = gym.make(env_id).observation_space.shape[0]
+    obs_dim = space_size(model.observation_space)
+    env_obs = space_size(gym.make(env_id).observation_space)
     if env_obs != obs_dim:
         raise UserError(
             f"expert {expert} takes {obs_dim}-dim observations but {env_id} gives {env_obs}: "
@@ -173,6 +182,7 @@ def write_bank(
     templates were made (pretraining, n_templates, block, aux_sizes, teacher_widths,
     template_steps); `extra`: manifest fields appended at the end."""
     algo, env_id, model, norm = src.algo, src.env_id, src.model, src.norm
+    policy, rms = as_policy(model.policy), norm_obs_rms(norm) if norm is not None else None
     n_critics = int(calib_data.critic_target.shape[1])
     fit_units = units or Standardization.identity(src.obs_dim, n_critics)
     expert_manifest = read_expert_manifest(src.path)
@@ -199,14 +209,14 @@ def write_bank(
         "seed": seed,
         "expert": {
             "path": src.path,
-            "net_arch": hidden_widths(model.policy)["actor"],
+            "net_arch": hidden_widths(policy)["actor"],
             "eval_return_mean": expert_manifest.get("eval_return_mean"),
             "eval_episodes": expert_manifest.get("eval_episodes"),
             "evaluation": expert_manifest.get("evaluation"),
         },
         "random_return": float(np.mean(random_returns)),
         "random_episodes": len(random_returns),
-        "obs_count": float(norm.obs_rms.count) if norm is not None else None,
+        "obs_count": float(rms.count) if rms is not None else None,
         "ret_count": float(norm.ret_rms.count) if norm is not None and norm.norm_reward else None,
         "command": command,
         "code_version": code_version(),
@@ -218,9 +228,9 @@ def write_bank(
         actor_t,
         critic_t,
         calib_data,
-        obs_mean=torch.as_tensor(norm.obs_rms.mean) if norm is not None else None,
-        obs_var=torch.as_tensor(norm.obs_rms.var) if norm is not None else None,
-        log_std=model.policy.log_std.detach().cpu() if algo == "ppo" else None,
+        obs_mean=torch.as_tensor(rms.mean) if rms is not None else None,
+        obs_var=torch.as_tensor(rms.var) if rms is not None else None,
+        log_std=policy.log_std.detach().cpu() if isinstance(policy, ActorCriticPolicy) else None,
         ret_var=torch.tensor(float(norm.ret_rms.var)) if norm is not None and norm.norm_reward else None,
         standardization=units,
         teacher=teacher,

@@ -19,7 +19,7 @@ import yaml
 # Only what builds the parser and answers `list` and `info`: no torch, SB3 or matplotlib
 # (tests/test_startup.py). Each command imports what it runs.
 from weit_rl import UserError
-from weit_rl.agents.config import GROUPS, RunConfig, default_run_dir, fill_sources
+from weit_rl.agents.config import GROUPS, LOST, RunConfig, default_run_dir
 from weit_rl.bank_file import is_safetensors, verify_bank
 from weit_rl.compare.options import add_arguments
 from weit_rl.config import ALGOS, canonical_size, check_algo, check_seed, parse_overrides, parse_size
@@ -127,8 +127,7 @@ def cmd_train(a: argparse.Namespace) -> None:
         **{f.name: getattr(a, f.name) for f in fields(RunConfig) if f.name in vars(a)},
         hyperparam_overrides=parse_overrides(a.overrides),
     )
-    fill_sources(cfg)
-    cfg.run_dir = cfg.run_dir or default_run_dir(cfg)
+    cfg.run_dir = cfg.run_dir or default_run_dir(cfg)  # agents.train resolves the rest (agents/config.py resolve)
     check_run_dir(cfg.run_dir)
     cfg.size = saved_size(canonical_size(cfg.size), Path(cfg.run_dir))
     out = train(cfg, _command())
@@ -178,20 +177,26 @@ def cmd_eval(a: argparse.Namespace) -> None:
 
 def cmd_diagnose(a: argparse.Namespace) -> None:
     from weit_rl.agents.diagnostics import EVERY, plot, table
+    from weit_rl.agents.tb_logs import has_logs, log_table
 
     runs = [Path(r) for r in a.runs]
-    missing = [str(r) for r in runs if not (r / "diagnostics.csv").is_file()]
+    recorded = [r for r in runs if (r / "diagnostics.csv").is_file()]
+    missing = [str(r) for r in runs if r not in recorded and not has_logs(r)]
     if missing:
         raise UserError(
-            f"no diagnostics.csv in {', '.join(missing)}: pass run folders trained since diagnostics were "
-            "recorded (runs/<Env>/<run>, or a study's reports/<study>/runs/<Env>/<run>)"
+            f"no diagnostics.csv nor TensorBoard logs (tb/) in {', '.join(missing)}: pass run folders "
+            "(runs/<Env>/<run>, or a study's reports/<study>/runs/<Env>/<run>)"
         )
     if a.every < EVERY or a.every % EVERY:
         raise UserError(f"--every must be a multiple of {EVERY:,} (the rows' spacing), got {a.every}")
     for run in runs:
-        print(table(run, a.every))
-    Path(a.plot).parent.mkdir(parents=True, exist_ok=True)
-    print(f"plot written: {plot(runs, Path(a.plot))}")
+        if run in recorded:
+            print(table(run, a.every))
+        if has_logs(run):  # what SB3 logged: SAC's entropy and Q drift, PPO's update sizes
+            print(log_table(run, a.every))
+    if recorded:  # the plot draws diagnostics.csv
+        Path(a.plot).parent.mkdir(parents=True, exist_ok=True)
+        print(f"plot written: {plot(recorded, Path(a.plot))}")
 
 
 def cmd_enjoy(a: argparse.Namespace) -> None:
@@ -299,8 +304,9 @@ def add_run_options(p: argparse.ArgumentParser, helps: dict[str, str] | None = N
     `helps`' text for it): the command line and the library cannot drift apart. Fields with
     metadata {"cli": False} or types other than str/int/float/bool (lists, dicts) are left out."""
     hints = typing.get_type_hints(RunConfig)
-    titled = {title: p.add_argument_group(title) for title in GROUPS}
+    titled = {title: p if title == LOST else p.add_argument_group(title) for title in GROUPS}
     groups = {name: titled[title] for title, names in GROUPS.items() for name in names}
+    hidden = set(GROUPS[LOST])
     for f in fields(RunConfig):
         kind = _scalar(hints[f.name])
         if f.metadata.get("cli") is False or kind is None:
@@ -309,12 +315,14 @@ def add_run_options(p: argparse.ArgumentParser, helps: dict[str, str] | None = N
         required = f.default is MISSING and f.default_factory is MISSING
         default = None if required else f.default
         text = (helps or {}).get(f.name) or f.metadata.get("help", f"RunConfig.{f.name}")
+        if f.name in hidden:  # accepted, not listed (LOST)
+            text = argparse.SUPPRESS
         if kind is bool:  # a switch that flips the default
             flag = f.metadata.get("flag", f"--{'no-' if default else ''}{f.name.replace('_', '-')}")
             g.add_argument(flag, dest=f.name, action="store_false" if default else "store_true", help=text)
             continue
         flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
-        shown = "" if default is None else f" (default: {default})"
+        shown = "" if default is None or text == argparse.SUPPRESS else f" (default: {default})"
         g.add_argument(flag, dest=f.name, type=kind, default=default, required=required, help=text + shown)
 
 
@@ -438,8 +446,14 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true", help="print the task, algorithm and every return as JSON")
     v.set_defaults(fn=cmd_eval)
 
-    d = sub.add_parser("diagnose", help="what runs' learners did (their diagnostics.csv) beside their evaluations")
-    d.add_argument("runs", nargs="+", metavar="RUN", help="run folders holding diagnostics.csv and evaluations.csv")
+    d = sub.add_parser(
+        "diagnose",
+        help="what runs' learners did (diagnostics.csv; SAC's entropy and Q drift, PPO's update sizes from tb/ "
+        "where the run kept it) beside their evaluations",
+    )
+    d.add_argument(
+        "runs", nargs="+", metavar="RUN", help="run folders holding evaluations.csv and diagnostics.csv or tb/"
+    )
     d.add_argument("--every", type=int, default=10_000, help="table rows every this many steps (default 10000)")
     d.add_argument(
         "--plot",

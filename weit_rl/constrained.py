@@ -6,8 +6,9 @@ is (hard) or is pulled towards (soft) a composition of templates shared by role
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -16,16 +17,16 @@ from stable_baselines3.sac.policies import Actor, ContinuousCritic, SACPolicy
 from torch import Tensor, nn
 
 from weit_rl.kron import KronMLP, TemplateSet
-from weit_rl.pretrain import KronLayer, add_penalty, soft_penalty, write_compositions
-from weit_rl.sb3 import ACTIVATIONS, linears, ppo_layers, read_weights, write_weights
+from weit_rl.pretrain import KronLayer, LinearLayer, add_penalty, soft_penalty, write_compositions
+from weit_rl.sb3 import ACTIVATIONS, as_policy, head, linears, ppo_layers, read_weights, write_weights
 
 # policy_kwargs of the constrained classes, with their defaults
 CONSTRAINT_KWARGS = {"constraint": "hard", "n_templates": 16, "block": 16, "penalty": 1e-3, "composition_lr": 1e-3}
 
-Tied = list[tuple[KronMLP, list[list[nn.Module]]]]  # each KronMLP with its layers (groups of Linear modules)
+Tied = list[tuple[KronMLP, list[list[LinearLayer]]]]  # each KronMLP with its layers (groups of Linear modules)
 
 
-def activation_name(fn: type[nn.Module]) -> str:
+def activation_name(fn: object) -> str:
     return next(name for name, cls in ACTIVATIONS.items() if cls is fn)
 
 
@@ -36,16 +37,17 @@ def _swap(root: nn.Module, old: nn.Module, new: nn.Module) -> None:
                 setattr(parent, name, new)
 
 
-def constrain(root: nn.Module, net: KronMLP, layers: list[list[nn.Module]], hard: bool) -> list[list[nn.Module]]:
+def constrain(root: nn.Module, net: KronMLP, layers: list[list[LinearLayer]], hard: bool) -> list[list[LinearLayer]]:
     """hard: every Linear module becomes its KronLayer (row slices for a stacked group);
     soft: the modules keep their weights, set to the composition to start with. Returns the
     layers as they now are."""
     if not hard:
         write_compositions([(net, layers)])
         return layers
-    out = []
+    out: list[list[LinearLayer]] = []
     for i, group in enumerate(layers):
-        start, new = 0, []
+        start = 0
+        new: list[LinearLayer] = []
         for m in group:
             new.append(KronLayer(net, i, slice(start, start + m.out_features)))
             _swap(root, m, new[-1])
@@ -54,8 +56,25 @@ def constrain(root: nn.Module, net: KronMLP, layers: list[list[nn.Module]], hard
     return out
 
 
+def _tied(module: nn.Module) -> Tied:
+    """The layers a constrained network is tied to (in its __dict__: not submodules to register)."""
+    return module.__dict__["tied"]
+
+
+def _kron(actor: nn.Module) -> KronMLP:
+    return cast(KronMLP, actor.kron)  # registered by make_actor: nn.Module types submodules as Tensor | Module
+
+
+def _krons(critic: nn.Module) -> list[KronMLP]:
+    return list(cast(Iterable[KronMLP], critic.krons))  # registered by make_critic (an nn.ModuleList)
+
+
 class _Constrained:
     """Mixin: takes the constraint's policy_kwargs before SB3's constructor runs."""
+
+    constraint_kwargs: dict[str, Any]  # set by _take_constraint_kwargs
+    optimizer_class: type[torch.optim.Optimizer]  # SB3's BasePolicy sets these two
+    optimizer_kwargs: dict[str, Any]
 
     def _take_constraint_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         given = {k: kwargs.pop(k, default) for k, default in CONSTRAINT_KWARGS.items()}
@@ -76,8 +95,10 @@ class _Constrained:
         """hard: one optimizer over everything (the compositions are the network). soft: the
         templates and scalers in their own group at composition_lr, the penalty added per step."""
         kwargs = dict(self.optimizer_kwargs)
+        # SB3 types the class as torch's base Optimizer, whose constructor takes no lr: its subclasses do
+        make: Callable[..., torch.optim.Optimizer] = self.optimizer_class
         if self.hard:
-            return self.optimizer_class(rl_params, lr=lr, **kwargs)
+            return make(rl_params, lr=lr, **kwargs)
         c = self.constraint_kwargs
         composition = [p for net, _ in tied for p in net.parameters()]
         ids = {id(p) for p in composition}
@@ -85,12 +106,9 @@ class _Constrained:
             {"params": [p for p in rl_params if id(p) not in ids]},
             {"params": list({id(p): p for p in composition}.values()), "fixed_lr": c["composition_lr"]},
         ]
-        optimizer = self.optimizer_class(groups, lr=lr, **kwargs)
+        optimizer = make(groups, lr=lr, **kwargs)
         add_penalty(optimizer, lambda: soft_penalty(c["penalty"], tied))
         return optimizer
-
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        return super()._get_constructor_parameters() | self.constraint_kwargs  # type: ignore[misc]
 
 
 class ConstrainedActorCriticPolicy(_Constrained, ActorCriticPolicy):
@@ -98,6 +116,9 @@ class ConstrainedActorCriticPolicy(_Constrained, ActorCriticPolicy):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **self._take_constraint_kwargs(kwargs))
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        return super()._get_constructor_parameters() | self.constraint_kwargs
 
     def _build(self, lr_schedule: Any) -> None:
         super()._build(lr_schedule)
@@ -127,16 +148,20 @@ class ConstrainedSACPolicy(_Constrained, SACPolicy):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **self._take_constraint_kwargs(kwargs))
 
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        return super()._get_constructor_parameters() | self.constraint_kwargs
+
     def make_actor(self, features_extractor: Any = None) -> Actor:
         actor = super().make_actor(features_extractor)
-        hidden, act_dim = linears(actor.latent_pi), actor.mu.out_features
-        actor.kron = KronMLP(
+        mu, log_std = head(actor.mu), head(actor.log_std)
+        hidden, act_dim = linears(actor.latent_pi), mu.out_features
+        actor.kron = kron = KronMLP(
             self._templates(hidden[0].in_features, 2 * act_dim),
             [m.out_features for m in hidden],
             activation_name(self.net_args["activation_fn"]),
         )
-        layers = constrain(actor, actor.kron, [[m] for m in hidden] + [[actor.mu, actor.log_std]], self.hard)
-        actor.__dict__["tied"] = [(actor.kron, layers)]
+        layers = constrain(actor, kron, [[m] for m in hidden] + [[mu, log_std]], self.hard)
+        actor.__dict__["tied"] = [(kron, layers)]
         return actor
 
     def make_critic(self, features_extractor: Any = None) -> ContinuousCritic:
@@ -144,22 +169,23 @@ class ConstrainedSACPolicy(_Constrained, SACPolicy):
         qs = [linears(q) for q in critic.q_networks]
         templates = self._templates(qs[0][0].in_features, 1)
         act = activation_name(self.net_args["activation_fn"])
-        critic.krons = nn.ModuleList([KronMLP(templates, [m.out_features for m in q[:-1]], act) for q in qs])
+        krons = [KronMLP(templates, [m.out_features for m in q[:-1]], act) for q in qs]
+        critic.krons = nn.ModuleList(krons)
         critic.__dict__["tied"] = [
-            (net, constrain(critic, net, [[m] for m in q], self.hard)) for net, q in zip(critic.krons, qs)
+            (net, constrain(critic, net, [[m] for m in q], self.hard)) for net, q in zip(krons, qs)
         ]
         return critic
 
     def _build(self, lr_schedule: Any) -> None:
         super()._build(lr_schedule)
-        for net in self.critic_target.krons:
+        for net in _krons(self.critic_target):
             net.cache = False  # SAC's polyak_update moves the target's parameters unseen by the cache
-        self.actor.optimizer = self._optimizer(list(self.actor.parameters()), self.actor.tied, lr_schedule(1))
+        self.actor.optimizer = self._optimizer(list(self.actor.parameters()), _tied(self.actor), lr_schedule(1))
         critic_params = [p for name, p in self.critic.named_parameters() if "features_extractor" not in name]
-        self.critic.optimizer = self._optimizer(critic_params, self.critic.tied, lr_schedule(1))
+        self.critic.optimizer = self._optimizer(critic_params, _tied(self.critic), lr_schedule(1))
 
     def krons(self) -> dict[str, KronMLP]:
-        return {"actor": self.actor.kron, **{f"critic{i}": net for i, net in enumerate(self.critic.krons)}}
+        return {"actor": _kron(self.actor), **{f"critic{i}": net for i, net in enumerate(_krons(self.critic))}}
 
 
 def constrained_class(algo: str) -> type:
@@ -181,7 +207,11 @@ def composition_residual(policy: ConstrainedActorCriticPolicy | ConstrainedSACPo
     """||W - composition|| / ||W|| over every layer: 0 for a hard constraint, how far a soft
     expert sits from template form."""
     with torch.no_grad():
-        tied = getattr(policy, "tied", None) or [*policy.actor.tied, *policy.critic.tied]
+        tied = (
+            _tied(policy)
+            if isinstance(policy, ConstrainedActorCriticPolicy)
+            else [*_tied(policy.actor), *_tied(policy.critic)]
+        )
         gap = soft_penalty(1.0, tied)
         norm = sum(float(m.weight.pow(2).sum() + m.bias.pow(2).sum()) for _, layers in tied for g in layers for m in g)
     return float(gap) ** 0.5 / norm**0.5
@@ -190,7 +220,7 @@ def composition_residual(policy: ConstrainedActorCriticPolicy | ConstrainedSACPo
 def export_stock(model: BaseAlgorithm, path: str | Path) -> Path:
     """Save `model` as stock SB3 would: the policy's assembled weights in SB3's own policy
     class (fresh optimizers), so the zip loads without weit_rl."""
-    policy = model.policy
+    policy = as_policy(model.policy)
     stock_cls = SACPolicy if isinstance(policy, SACPolicy) else ActorCriticPolicy
     kwargs = {k: v for k, v in policy._get_constructor_parameters().items() if k not in CONSTRAINT_KWARGS}
     kwargs["lr_schedule"] = model.lr_schedule

@@ -18,6 +18,7 @@ class LayerNormSACPolicy(SACPolicy):
     def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> ContinuousCritic:
         critic = super().make_critic(features_extractor)
         for idx, net in enumerate(critic.q_networks):
+            assert isinstance(net, nn.Sequential)  # as SB3 builds each Q-network
             layers: list[nn.Module] = []
             for module in net:
                 layers.append(module)

@@ -109,7 +109,7 @@ def describe_return(m: dict[str, Any], returns: bool = False) -> str:
 def shipped() -> list[dict[str, Any]]:
     """The banks and experts under home(), one row each (for `weit-rl list`): kind, task,
     algo, network, return, megabytes, path. An unreadable bank is listed with its error."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for path in sorted((home() / "banks").glob("*.safetensors")):
         try:
             m = read_manifest(path)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import Any
+from typing import Any, cast, overload
 
 import numpy as np
 import torch
@@ -40,7 +40,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.torch_layers import FlattenExtractor
 from stable_baselines3.common.utils import explained_variance
 from stable_baselines3.common.vec_env import VecEnv
-from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN
+from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN, Actor
 from torch import Tensor
 from torch.nn import functional as F
 from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
@@ -61,6 +61,10 @@ def _say_once(message: str) -> None:
 # --- Adam ---------------------------------------------------------------------------
 
 
+@overload
+def fuse_adam(optimizer: torch.optim.Adam) -> torch.optim.Adam: ...
+@overload
+def fuse_adam(optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer: ...
 def fuse_adam(optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
     """The same Adam over the same parameters with fused=True; any other optimizer as it is.
     Its state_dict has Adam's format, so stock SB3 loads it."""
@@ -115,6 +119,11 @@ def adam_step(optimizer: torch.optim.Optimizer) -> None:
         )
     for hook in (*optimizer._optimizer_step_post_hooks.values(), *_global_optimizer_post_hooks.values()):
         hook(optimizer, (), {})
+
+
+def _log_std(actor: Actor) -> torch.nn.Module:
+    """SAC's log_std layer: SB3 types it as gSDE's Parameter, which the fast update does not cover."""
+    return cast(torch.nn.Module, actor.log_std)
 
 
 def _zero_grad(params: list[torch.nn.Parameter]) -> None:
@@ -177,7 +186,7 @@ class _SACPlan:
         self.critic_params = list(critic.parameters())
         self.target_params = list(target.parameters())
         self.features = actor.features_extractor  # called as a module: Retention's hook reads its input
-        self.latent, self.mu, self.log_std = _layers(actor.latent_pi), _layers(actor.mu), _layers(actor.log_std)
+        self.latent, self.mu, self.log_std = _layers(actor.latent_pi), _layers(actor.mu), _layers(_log_std(actor))
         self.critics = [_layers(net) for net in critic.q_networks]
         self.targets = [_layers(net) for net in target.q_networks]
 
@@ -193,7 +202,7 @@ class _SACPlan:
             (model._vec_normalize_env is not None, "VecNormalize'd replay samples"),
             (not _flatten_only(actor.features_extractor, critic.features_extractor), "non-Flatten features"),
             (critic.share_features_extractor, "a shared features extractor"),
-            (not all(map(_plain_mlp, [actor.latent_pi, actor.mu, actor.log_std, *critic.q_networks])), "its layers"),
+            (not all(map(_plain_mlp, [actor.latent_pi, actor.mu, _log_std(actor), *critic.q_networks])), "its layers"),
         ]
         return [text for hit, text in checks if hit]
 
@@ -204,9 +213,6 @@ class _FastUpdate:
 
     plan_class: Any
     _plan: Any = None
-
-    def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_plan"]  # type: ignore[misc]
 
     def _fast_plan(self) -> Any:
         if self._plan is None:
@@ -224,6 +230,9 @@ class FastSAC(_FastUpdate, SAC):
 
     warmup_from_policy = False
     plan_class = _SACPlan
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_plan"]
 
     def _setup_model(self) -> None:
         super()._setup_model()
@@ -243,6 +252,7 @@ class FastSAC(_FastUpdate, SAC):
             optimizers.append(self.ent_coef_optimizer)
         self._update_learning_rate(optimizers)
 
+        assert isinstance(self.target_entropy, float)  # _setup_model resolved "auto"
         logs: list[Tensor] = []
         for gradient_step in range(gradient_steps):
             obs, actions, next_obs, dones, rewards = self._sample(batch_size)
@@ -297,6 +307,7 @@ class FastSAC(_FastUpdate, SAC):
         """ReplayBuffer.sample: the same random draws and the same data, indexed straight
         from the buffer's arrays."""
         buf = self.replay_buffer
+        assert buf is not None  # made by _setup_model
         upper = buf.buffer_size if buf.full else buf.pos
         rows = np.random.randint(0, upper, size=batch_size)
         envs = np.random.randint(0, high=buf.n_envs, size=(batch_size,))
@@ -335,8 +346,9 @@ class FastSAC(_FastUpdate, SAC):
         with torch.no_grad():
             mean, log_std = self._gaussian(plan, torch.as_tensor(self._last_obs, device=self.device))
             squashed = torch.tanh(mean + torch.empty_like(mean).normal_() * log_std.exp())
-        policy = self.policy
-        unscaled = policy.unscale_action(squashed.cpu().numpy().reshape((-1, *self.action_space.shape)))
+        policy, shape = self.policy, self.action_space.shape
+        assert shape is not None  # a Box (the fast plan's)
+        unscaled = policy.unscale_action(squashed.cpu().numpy().reshape((-1, *shape)))
         scaled = policy.scale_action(unscaled)
         if action_noise is not None:
             scaled = np.clip(scaled + action_noise(), -1, 1)
@@ -407,6 +419,9 @@ class FastPPO(_FastUpdate, PPO):
 
     plan_class = _PPOPlan
 
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_plan"]
+
     def _setup_model(self) -> None:
         super()._setup_model()
         self.policy.optimizer = fuse_adam(self.policy.optimizer)
@@ -423,6 +438,7 @@ class FastPPO(_FastUpdate, PPO):
         self.policy.set_training_mode(False)
         rollout_buffer.reset()
         callback.on_rollout_start()
+        assert isinstance(self.action_space, spaces.Box)  # the fast plan's
         low, high = self.action_space.low, self.action_space.high
         for _ in range(n_rollout_steps):
             with torch.no_grad():
@@ -440,6 +456,9 @@ class FastPPO(_FastUpdate, PPO):
                     with torch.no_grad():
                         terminal_value = self.policy.predict_values(self.policy.obs_to_tensor(terminal)[0])[0]
                     rewards[idx] += self.gamma * terminal_value
+            # Flatten features (the fast plan's): array observations, set with the episode starts by _setup_learn
+            assert isinstance(self._last_obs, np.ndarray) and self._last_episode_starts is not None
+            assert isinstance(new_obs, np.ndarray)
             rollout_buffer.add(self._last_obs, actions, rewards, self._last_episode_starts, values, log_probs)
             self._last_obs, self._last_episode_starts = new_obs, dones
         with torch.no_grad():
@@ -455,6 +474,8 @@ class FastPPO(_FastUpdate, PPO):
             return super().train()
         self.policy.set_training_mode(True)  # once per rollout: cheap here
         self._update_learning_rate(self.policy.optimizer)
+        # _setup_model made both schedules (SB3 types them as the floats they may be given as)
+        assert callable(self.clip_range) and (self.clip_range_vf is None or callable(self.clip_range_vf))
         clip_range = self.clip_range(self._current_progress_remaining)
         clip_range_vf = None if self.clip_range_vf is None else self.clip_range_vf(self._current_progress_remaining)
 

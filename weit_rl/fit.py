@@ -4,8 +4,9 @@ expert data is plain tensors, networks are kron.KronMLP / kron.PlainMLP."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Generic, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -13,15 +14,21 @@ from torch.optim.adam import adam
 from tqdm.auto import tqdm
 
 from weit_rl.data import ExpertData
-from weit_rl.kron import KronMLP, TemplateSet
+from weit_rl.kron import KronMLP, PlainMLP, TemplateSet
+
+Net = TypeVar("Net", KronMLP, PlainMLP)
 
 
-class PolicyNets(nn.Module):
+class PolicyNets(nn.Module, Generic[Net]):
     """One actor and one critic per critic target column (PPO: 1, SAC: 2)."""
 
-    def __init__(self, actor: nn.Module, critics: list[nn.Module]):
+    actor: Net
+    critics: Sequence[Net]  # an nn.ModuleList of them
+
+    def __init__(self, actor: Net, critics: list[Net]):
         super().__init__()
-        self.actor, self.critics = actor, nn.ModuleList(critics)
+        self.actor = actor
+        self.add_module("critics", nn.ModuleList(critics))
 
     def materialize(self) -> dict[str, list]:
         return {"actor": self.actor.materialize(), "critics": [c.materialize() for c in self.critics]}
@@ -68,7 +75,7 @@ def train_nets(
         for _ in bar:
             idx = torch.randint(len(data), (min(batch_size, len(data)),), generator=gen)
             batch = data.batch(idx)
-            loss = sum(distill_loss(n, batch, scale) for n in nets) / len(nets)
+            loss = _mean([distill_loss(n, batch, scale) for n in nets])
             if penalty is not None:
                 loss = loss + penalty()
             step(loss)
@@ -76,6 +83,13 @@ def train_nets(
             if desc is not None and len(losses) % 50 == 0:
                 bar.set_postfix(loss=f"{losses[-1]:.4f}")
     return losses
+
+
+def _mean(losses: list[Tensor]) -> Tensor:
+    """sum(losses) / len(losses), summed as Python's sum does (from 0): a Tensor, as `losses` is never empty."""
+    mean = sum(losses) / len(losses)
+    assert isinstance(mean, Tensor)
+    return mean
 
 
 @contextmanager
@@ -107,12 +121,12 @@ def _flat_adam(params: list[nn.Parameter], lr: float) -> Iterator[Callable[[Tens
     for p, start, end in zip(params, offsets, offsets[1:]):
         p.data = flat[start:end].view_as(p)
         p.grad = grad[start:end].view_as(p)  # backward adds into an existing gradient in place
-    views = [p.grad.data_ptr() for p in params]
+    views = [_grad(p).data_ptr() for p in params]
 
     def step(loss: Tensor) -> None:
         grad.zero_()
         loss.backward()
-        if views and [p.grad.data_ptr() for p in params] != views:  # checked once: Adam would see no gradient
+        if views and [_grad(p).data_ptr() for p in params] != views:  # checked once: Adam would see no gradient
             raise RuntimeError("backward replaced a gradient instead of adding into it")
         views.clear()
         with torch.no_grad():
@@ -137,7 +151,12 @@ def _flat_adam(params: list[nn.Parameter], lr: float) -> Iterator[Callable[[Tens
         yield step
     finally:
         for p in params:
-            p.data, p.grad = p.data.clone(), p.grad.clone()
+            p.data, p.grad = p.data.clone(), _grad(p).clone()
+
+
+def _grad(p: nn.Parameter) -> Tensor:
+    assert p.grad is not None  # _flat_adam gives every parameter its view of the gradient buffer
+    return p.grad
 
 
 def kron_nets(
@@ -147,7 +166,7 @@ def kron_nets(
     n_critics: int,
     activation: str,
     generator: torch.Generator,
-) -> PolicyNets:
+) -> PolicyNets[KronMLP]:
     actor = KronMLP(actor_t, widths, activation, generator)
     critics = [KronMLP(critic_t, widths, activation, generator) for _ in range(n_critics)]
     return PolicyNets(actor, critics)
@@ -160,7 +179,7 @@ def nets_with_scalers(
     n_critics: int,
     activation: str,
     scalers: dict[str, Tensor],
-) -> PolicyNets:
+) -> PolicyNets[KronMLP]:
     """The networks of `widths` assembled from the templates and stored scalers ("actor.<name>",
     "critic<i>.<name>", as a bank stores its teacher), frozen."""
     nets = kron_nets(actor_t, critic_t, widths, n_critics, activation, torch.Generator())
@@ -185,7 +204,7 @@ def learn_templates(
     batch_size: int = 512,
     seed: int = 0,
     progress: bool = True,
-) -> tuple[TemplateSet, TemplateSet, list[float], list[PolicyNets]]:
+) -> tuple[TemplateSet, TemplateSet, list[float], list[PolicyNets[KronMLP]]]:
     """Constraint-based pre-training: auxiliary networks of every size in `aux_sizes`,
     each with its own scalers, all assembled from the same two TemplateSets, are trained
     together to reproduce the expert (variable-sized initialization as multi-task learning).
@@ -214,7 +233,7 @@ def fit_scalers(
     seed: int = 0,
     norm_penalty: float = 0.0,
     target_norms: dict[str, list] | None = None,
-) -> tuple[PolicyNets, list[float]]:
+) -> tuple[PolicyNets[KronMLP], list[float]]:
     """Fresh scalers for one target size, templates frozen, a few hundred Adam steps.
     With `norm_penalty`, each assembled weight matrix is also pulled towards the Frobenius
     norm in `target_norms` ({"actor": [...], "critics": [[...], ...]}, e.g. a default
@@ -234,14 +253,16 @@ def fit_scalers(
     return nets, losses
 
 
-def scale_penalty(nets: PolicyNets, target_norms: dict[str, list]) -> Tensor:
+def scale_penalty(nets: PolicyNets[KronMLP], target_norms: dict[str, list]) -> Tensor:
     """Sum over layers of log(||W||_F / target)^2: zero when every layer has its target scale."""
     pairs = [(nets.actor, target_norms["actor"])] + list(zip(nets.critics, target_norms["critics"]))
-    return sum(torch.log(w.norm() / t).pow(2) for net, norms in pairs for (w, _), t in zip(net.layers(), norms))
+    total = sum(torch.log(w.norm() / t).pow(2) for net, norms in pairs for (w, _), t in zip(net.layers(), norms))
+    assert isinstance(total, Tensor)  # a sum over layers, never empty
+    return total
 
 
 def train_tasks(
-    tasks: list[tuple[list[PolicyNets], ExpertData]],
+    tasks: list[tuple[list[PolicyNets[KronMLP]], ExpertData]],
     params: list[nn.Parameter],
     steps: int,
     lr: float,
@@ -261,8 +282,8 @@ def train_tasks(
             parts = []
             for (nets, data), scale in zip(tasks, scales):
                 batch = data.batch(torch.randint(len(data), (min(batch_size, len(data)),), generator=gen))
-                parts.append(sum(distill_loss(n, batch, scale) for n in nets) / len(nets))
-            loss = sum(parts) / len(parts)
+                parts.append(_mean([distill_loss(n, batch, scale) for n in nets]))
+            loss = _mean(parts)
             step(loss)
             losses.append([p.item() for p in parts])
             if desc is not None and len(losses) % 50 == 0:
@@ -282,7 +303,7 @@ def learn_shared_templates(
     seed: int = 0,
     hidden: dict[str, tuple[Tensor, Tensor]] | None = None,
     progress: bool = True,
-) -> tuple[list[tuple[TemplateSet, TemplateSet]], list[list[float]], list[list[PolicyNets]]]:
+) -> tuple[list[tuple[TemplateSet, TemplateSet]], list[list[float]], list[list[PolicyNets[KronMLP]]]]:
     """learn_templates across tasks: one actor and one critic TemplateSet per task (the input and
     output templates fit the task's dimensions) whose hidden templates are one pair of Parameters
     shared by every task, trained jointly on all tasks' data. With `hidden` ({"actor": (hid_w,

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from stable_baselines3.common.policies import BasePolicy
 
 from weit_rl import UserError
 from weit_rl.bank import Bank, check_compatible, load_bank
@@ -26,13 +25,17 @@ from weit_rl.recipe import needs as needs
 from weit_rl.recipe import recipe_retention as recipe_retention
 from weit_rl.sb3 import (
     OBS_EPSILON,
+    Policy,
     activation_name,
+    as_policy,
     critic_count,
     fold_obs_stats,
     hidden_widths,
     load_model,
     load_model_norm,
+    norm_obs_rms,
     read_weights,
+    space_size,
     write_weights,
 )
 
@@ -72,7 +75,7 @@ class InitContext:
         return recipe_finetune_steps(self.init, self.recipe) if self.finetune_steps is None else self.finetune_steps
 
 
-def _bank_for(policy: BasePolicy, ctx: InitContext) -> Bank:
+def _bank_for(policy: Policy, ctx: InitContext) -> Bank:
     if ctx.bank is None:
         raise UserError(f"init {ctx.init!r} needs a template bank: pass --bank PATH (BANK=PATH with make)")
     bank = ctx.bank if isinstance(ctx.bank, Bank) else load_bank(ctx.bank)
@@ -80,8 +83,8 @@ def _bank_for(policy: BasePolicy, ctx: InitContext) -> Bank:
         bank,
         bank.path,
         ctx.algo,
-        policy.observation_space.shape[0],
-        policy.action_space.shape[0],
+        space_size(policy.observation_space),
+        space_size(policy.action_space),
         activation_name(policy),
         ctx.task,
         critic_count(policy),
@@ -95,7 +98,7 @@ def _calibration(bank: Bank, ctx: InitContext) -> ExpertData:
     return bank.units.apply(bank.calib_set if ctx.calib is None else bank.calib_set.subset(ctx.calib))
 
 
-def _same_widths(policy: BasePolicy) -> list[int]:
+def _same_widths(policy: Policy) -> list[int]:
     widths = hidden_widths(policy)
     if widths["actor"] != widths["critic"]:
         raise UserError(
@@ -105,11 +108,11 @@ def _same_widths(policy: BasePolicy) -> list[int]:
     return widths["actor"]
 
 
-def scratch(policy: BasePolicy, ctx: InitContext) -> None:
+def scratch(policy: Policy, ctx: InitContext) -> None:
     """SB3's default initialization: leave the freshly built policy as it is."""
 
 
-def weit(policy: BasePolicy, ctx: InitContext) -> None:
+def weit(policy: Policy, ctx: InitContext) -> None:
     """Templates (frozen) with fresh scalers fitted on the bank's calibration data; then,
     with finetune_steps, all weights distilled further on the same data."""
     bank = _bank_for(policy, ctx)
@@ -134,7 +137,7 @@ def weit(policy: BasePolicy, ctx: InitContext) -> None:
     write_weights(policy, bank.units.fold(weights) | {"log_std": ctx.source_log_std(bank.log_std)})
 
 
-def distill(policy: BasePolicy, ctx: InitContext) -> None:
+def distill(policy: Policy, ctx: InitContext) -> None:
     """Baseline: distill the target-size network itself (all weights, from SB3's default
     init) on the same calibration data with the same total number of optimizer steps as
     weit (fit_steps + finetune_steps), in the same standardized units."""
@@ -174,14 +177,15 @@ def _rebalanced(weights: dict, default: dict, activation: str) -> dict:
     }
 
 
-def select(policy: BasePolicy, ctx: InitContext) -> None:
+def select(policy: Policy, ctx: InitContext) -> None:
     """Baseline: weight selection (Xu et al. 2024) from the expert: evenly spaced neurons
     of each kept layer; a shallower target keeps the expert's first layers and its last."""
     if ctx.expert is None:
         raise UserError("init 'select' needs the expert: pass --expert PATH (EXPERT=PATH with make)")
     expert, _ = load_model(ctx.expert, ctx.algo)
-    _check_expert_fits(expert.policy, policy, ctx.expert)
-    source, widths = read_weights(expert.policy), _same_widths(policy)
+    expert_policy = as_policy(expert.policy)
+    _check_expert_fits(expert_policy, policy, ctx.expert)
+    source, widths = read_weights(expert_policy), _same_widths(policy)
     expert_widths = [w.shape[0] for w, _ in source["actor"][:-1]]
     if not select_fits(widths, expert_widths):
         raise UserError(
@@ -196,12 +200,12 @@ def select(policy: BasePolicy, ctx: InitContext) -> None:
     write_weights(policy, out)
 
 
-def _check_expert_fits(expert: BasePolicy, policy: BasePolicy, path: str) -> None:
+def _check_expert_fits(expert: Policy, policy: Policy, path: str) -> None:
     """One clear error where the expert's weights cannot be copied into the policy (or would
     be copied under another activation, or another number of critics)."""
 
-    def dims(p: BasePolicy) -> str:
-        return f"{p.observation_space.shape[0]}/{p.action_space.shape[0]}"
+    def dims(p: Policy) -> str:
+        return f"{space_size(p.observation_space)}/{space_size(p.action_space)}"
 
     if dims(expert) != dims(policy):
         raise UserError(
@@ -253,7 +257,7 @@ class Initializer:
     fitted to observations normalized as the bank (or the expert) saw them, so a run that
     supplies one also starts its VecNormalize from that source's statistics."""
 
-    fn: Callable[[BasePolicy, InitContext], None]
+    fn: Callable[[Policy, InitContext], None]
     needs_bank: bool = False
     needs_expert: bool = False
 
@@ -270,7 +274,7 @@ if INITIALIZERS.keys() != INIT_NEEDS.keys():
     raise ImportError(f"weit_rl.recipe.INIT_NEEDS {list(INIT_NEEDS)} and INITIALIZERS {list(INITIALIZERS)} differ")
 
 
-def initialize(policy: BasePolicy, ctx: InitContext) -> None:
+def initialize(policy: Policy, ctx: InitContext) -> None:
     """Run the initializer; for a policy given raw observations, fold into its first layers
     the statistics its weights expect."""
     INITIALIZERS[check_init(ctx.init)].fn(policy, ctx)
@@ -287,11 +291,17 @@ def fitted_obs_stats(ctx: InitContext) -> tuple[np.ndarray, np.ndarray] | None:
     bank's (PPO banks) or select's expert's VecNormalize; None for raw-observation weights."""
     entry = INITIALIZERS[ctx.init]
     if entry.needs_bank:
+        assert ctx.bank is not None  # initialize's initializer has refused a missing bank
         bank = ctx.bank if isinstance(ctx.bank, Bank) else load_bank(ctx.bank)
         if bank.obs_mean is None:
             return None
+        assert bank.obs_var is not None  # stored together (build_bank)
         return bank.obs_mean.double().numpy(), np.sqrt(bank.obs_var.double().numpy() + OBS_EPSILON)
     if entry.needs_expert:
+        assert ctx.expert is not None  # initialize's initializer has refused a missing expert
         norm = load_model_norm(ctx.expert)
-        return None if norm is None else (norm.obs_rms.mean.copy(), np.sqrt(norm.obs_rms.var + norm.epsilon))
+        if norm is None:
+            return None
+        rms = norm_obs_rms(norm)
+        return rms.mean.copy(), np.sqrt(rms.var + norm.epsilon)
     return None

@@ -14,12 +14,13 @@ TemplateSet through its own Scalers.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-ACTIVATIONS = {"relu": F.relu, "tanh": torch.tanh, "elu": F.elu}
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {"relu": F.relu, "tanh": torch.tanh, "elu": F.elu}
 
 
 def assemble(scalers: Tensor, templates: Tensor, rows: int, cols: int) -> Tensor:

@@ -12,11 +12,10 @@ from typing import Any
 
 import numpy as np
 
-Band = tuple[np.ndarray, np.ndarray, np.ndarray]  # estimate, lower, upper
+from weit_rl.arms import ARMS
 
-# One colour per initializer, the same in every figure; other arms (named arms of a
-# study, initializers added later) take the other tab20 colours by their place in the study.
-COLORS = {"scratch": "#7f7f7f", "weit": "#d62728", "distill": "#1f77b4", "select": "#2ca02c"}
+Band = tuple[np.ndarray, np.ndarray, np.ndarray]  # estimate, lower, upper
+Profile = tuple[np.ndarray, np.ndarray | None, np.ndarray | None]  # fraction, lower, upper (None: no band)
 
 
 @cache
@@ -38,17 +37,18 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-@cache
 def _fallback() -> list[str]:
     import matplotlib
 
-    return [c for c in map(matplotlib.colors.to_hex, matplotlib.colormaps["tab20"].colors) if c not in COLORS.values()]
+    taken = {arm.color for arm in ARMS.values()}
+    return [c for c in map(matplotlib.colors.to_hex, matplotlib.color_sequences["tab20"]) if c not in taken]
 
 
-def color(init: str, i: int = 0) -> str:
-    """The arm's colour: its initializer's if it is one, else the i-th other colour."""
-    if init in COLORS:
-        return COLORS[init]
+def color(arm: str, i: int = 0) -> str:
+    """The arm's colour: its own if it is registered (weit_rl/arms.py, the same in every figure),
+    else the i-th of the other tab20 colours (a study's own arms, by their place in the study)."""
+    if arm in ARMS:
+        return ARMS[arm].color
     fallback = _fallback()
     return fallback[i % len(fallback)]
 
@@ -138,7 +138,7 @@ def level_steps(path: Path, sizes: dict[str, dict[str, Any]], budget: int) -> Pa
     return _save(fig, path)
 
 
-def performance_profiles(path: Path, taus: np.ndarray, profiles: dict[str, dict[str, Band]], xlabel: str) -> Path:
+def performance_profiles(path: Path, taus: np.ndarray, profiles: dict[str, dict[str, Profile]], xlabel: str) -> Path:
     """Score distributions (fraction of runs scoring above tau) per size, with 95% bands.
     `profiles[size][init]` is (fraction, lower, upper) over `taus`; lower/upper may be None."""
     fig, axes = _panels(len(profiles))
@@ -147,7 +147,7 @@ def performance_profiles(path: Path, taus: np.ndarray, profiles: dict[str, dict[
         for init, (mid, lo, hi) in by_init.items():
             i = place[init]
             ax.plot(taus, mid, color=color(init, i), label=init, lw=1.8)
-            if lo is not None:
+            if lo is not None and hi is not None:
                 ax.fill_between(taus, lo, hi, color=color(init, i), alpha=0.2, lw=0)
         ax.set(title=size, xlabel=xlabel, ylabel="fraction of runs with score > τ", ylim=(-0.02, 1.02))
         ax.grid(alpha=0.3)

@@ -12,19 +12,23 @@ from typing import Any
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.running_mean_std import RunningMeanStd
+from stable_baselines3.common.type_aliases import Schedule
 from stable_baselines3.sac.policies import SACPolicy
 
 from weit_rl import UserError
 from weit_rl.bank import Bank, read_manifest
 from weit_rl.experts import find_bank
 from weit_rl.init import INITIALIZERS, InitContext, initialize
-from weit_rl.sb3 import ACTIVATIONS, bank_obs_rms, expert_obs_rms, hidden_widths
+from weit_rl.recipe import starts_fresh
+from weit_rl.sb3 import ACTIVATIONS, Policy, bank_obs_rms, expert_obs_rms, hidden_widths
 
 
 class _InitializedPolicy:
-    """Mixin: build the stock networks, then one hook writes the initialized weights."""
+    """Mixin: build the stock networks, then one hook (each class's _build) writes the
+    initialized weights."""
 
     ALGO = ""
+    init_context: InitContext  # set by _take_init_kwargs
 
     def _take_init_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         given = {field: kwargs.pop(name) for name, field in _INIT_KWARGS.items() if name in kwargs}
@@ -39,19 +43,19 @@ class _InitializedPolicy:
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **self._take_init_kwargs(kwargs))
 
-    def _build(self, lr_schedule: Any) -> None:
-        super()._build(lr_schedule)
-        ctx = self.init_context
-        if ctx.init == "scratch":
-            initialize(self, ctx)
-            return
-        # Fitting takes seconds to minutes: say so before, and how long it took after.
-        source = ctx.bank.path if isinstance(ctx.bank, Bank) else ctx.bank or ctx.expert
-        widths = "x".join(map(str, hidden_widths(self)["actor"]))
-        print(f"weit_rl: initializing the {widths} {self.ALGO.upper()} policy by {ctx.init} from {source}", flush=True)
-        start = time.perf_counter()
-        initialize(self, ctx)
-        print(f"weit_rl: policy initialized in {time.perf_counter() - start:.1f} s", flush=True)
+
+def _initialize(policy: Policy, ctx: InitContext, algo: str) -> None:
+    """The hook, once SB3 has built the stock networks."""
+    if starts_fresh(ctx.init):
+        initialize(policy, ctx)
+        return
+    # Fitting takes seconds to minutes: say so before, and how long it took after.
+    source = ctx.bank.path if isinstance(ctx.bank, Bank) else ctx.bank or ctx.expert
+    widths = "x".join(map(str, hidden_widths(policy)["actor"]))
+    print(f"weit_rl: initializing the {widths} {algo.upper()} policy by {ctx.init} from {source}", flush=True)
+    start = time.perf_counter()
+    initialize(policy, ctx)
+    print(f"weit_rl: policy initialized in {time.perf_counter() - start:.1f} s", flush=True)
 
 
 class WeiTActorCriticPolicy(_InitializedPolicy, ActorCriticPolicy):
@@ -61,11 +65,19 @@ class WeiTActorCriticPolicy(_InitializedPolicy, ActorCriticPolicy):
 
     ALGO = "ppo"
 
+    def _build(self, lr_schedule: Schedule) -> None:
+        super()._build(lr_schedule)
+        _initialize(self, self.init_context, self.ALGO)
+
 
 class WeiTSACPolicy(_InitializedPolicy, SACPolicy):
     """SAC policy initialized at construction; same extra policy_kwargs as the PPO one."""
 
     ALGO = "sac"
+
+    def _build(self, lr_schedule: Schedule) -> None:
+        super()._build(lr_schedule)
+        _initialize(self, self.init_context, self.ALGO)
 
 
 def _bank_activation(bank: str | Bank, given: type | None) -> type:

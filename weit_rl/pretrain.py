@@ -12,7 +12,7 @@ trained. Knows nothing of SB3 (weit_rl.constrained puts these into SB3 policies)
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import torch
 from torch import Tensor, nn
@@ -26,6 +26,8 @@ class KronLayer(nn.Module):
     """A Linear layer assembled from layer `index` of `net` (rows `rows` of it: SAC's actor head
     is one template layer split into mu and log_std). `net` is held, not registered as a
     submodule: the policy registers each KronMLP once, however many layers it feeds."""
+
+    net: KronMLP  # in the instance's __dict__ (see __init__)
 
     def __init__(self, net: KronMLP, index: int, rows: slice = slice(None)):
         super().__init__()
@@ -50,14 +52,18 @@ class KronLayer(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, template layer {self.index}"
 
 
-def stacked(group: Sequence[nn.Module]) -> tuple[Tensor, Tensor]:
+# A policy's Linear layer: torch's own, or a KronLayer standing in for it.
+LinearLayer: TypeAlias = nn.Linear | KronLayer
+
+
+def stacked(group: Sequence[LinearLayer]) -> tuple[Tensor, Tensor]:
     """The (W, b) of one template layer made of several Linear modules stacked by rows."""
     if len(group) == 1:
         return group[0].weight, group[0].bias
     return torch.cat([m.weight for m in group]), torch.cat([m.bias for m in group])
 
 
-def soft_penalty(weight: float, nets: Sequence[tuple[KronMLP, Sequence[Sequence[nn.Module]]]]) -> Tensor:
+def soft_penalty(weight: float, nets: Sequence[tuple[KronMLP, Sequence[Sequence[LinearLayer]]]]) -> Tensor:
     """weight * sum over layers of ||W - composition||^2 (weights and biases): zero exactly
     when every layer is its composition. `nets` pairs each KronMLP with its layers, each a
     group of Linear modules stacked by rows."""
@@ -71,7 +77,7 @@ def soft_penalty(weight: float, nets: Sequence[tuple[KronMLP, Sequence[Sequence[
 
 
 @torch.no_grad()
-def write_compositions(nets: Sequence[tuple[KronMLP, Sequence[Sequence[nn.Module]]]]) -> None:
+def write_compositions(nets: Sequence[tuple[KronMLP, Sequence[Sequence[LinearLayer]]]]) -> None:
     """Start a soft-constrained network in template form: each layer set to its composition."""
     for net, layers in nets:
         for i, group in enumerate(layers):

@@ -45,6 +45,11 @@ def check_init(name: str) -> str:
     return name
 
 
+def starts_fresh(init: str) -> bool:
+    """Whether the initializer leaves SB3's own initialization as it is (it reads nothing: scratch)."""
+    return INIT_NEEDS[check_init(init)] == Needs(bank=False, expert=False)
+
+
 def _recipe(recipe: str) -> dict:
     if recipe not in RECIPES:
         raise UserError(f"unknown recipe {recipe!r}: choose one of {', '.join(RECIPES)}")

@@ -63,13 +63,13 @@ class Standardization:
         """Weights fitted in standardized units -> the same function on raw observations
         (first layers; a SAC critic's action inputs are left as they are) giving raw values
         (the critics' last layers)."""
-        actor = [_fold_input(*weights["actor"][0], self.obs_mean, self.obs_std), *weights["actor"][1:]]
+        actor = [_fold_input(weights["actor"][0], self.obs_mean, self.obs_std), *weights["actor"][1:]]
         critics = []
         for i, layers in enumerate(weights["critics"]):  # at least one hidden layer: first != last
             w, b = layers[-1]
             critics.append(
                 [
-                    _fold_input(*layers[0], self.obs_mean, self.obs_std),
+                    _fold_input(layers[0], self.obs_mean, self.obs_std),
                     *layers[1:-1],
                     (w * self.value_std[i], b * self.value_std[i] + self.value_mean[i]),
                 ]
@@ -77,8 +77,9 @@ class Standardization:
         return weights | {"actor": actor, "critics": critics}
 
 
-def _fold_input(w: Tensor, b: Tensor, mean: Tensor, std: Tensor) -> tuple[Tensor, Tensor]:
+def _fold_input(layer: tuple[Tensor, Tensor], mean: Tensor, std: Tensor) -> tuple[Tensor, Tensor]:
     """W (x - mean) / std + b = W' x + b' on the first len(mean) inputs."""
+    w, b = layer
     n = len(mean)
     scaled = w.clone()
     scaled[:, :n] = w[:, :n] / std

@@ -4,8 +4,9 @@ Per run: `auc_step`, `final_score`, `steps_to_level` on one run's evaluations.
 Aggregates over runs: `mean`, `iqm`, `median` (each takes `axis`, so the bootstrap can
 call it on a `(reps x runs)` array). Intervals: `bootstrap_ci` (percentile bootstrap,
 each sample resampled independently). Tests: `permutation_test` (difference of means),
-`smallest_p` (its resolution), `holm`, `decide`. Every random draw comes from the one
-`np.random.Generator` passed in, so a seed fixes every number.
+`smallest_p` (its resolution), `holm`, `decide`. The rules every report applies, defined here
+only: `interval` (no interval below MIN_RUNS runs) and `verdict` (with "suggestive"). Every random
+draw comes from the one `np.random.Generator` passed in, so a seed fixes every number.
 """
 
 from __future__ import annotations
@@ -203,6 +204,28 @@ def decide(difference: float, p: float, alpha: float = ALPHA) -> str:
     if p <= alpha and difference != 0:
         return "better" if difference > 0 else "worse"
     return "inconclusive"
+
+
+def verdict(difference: float, p: float, p_uncorrected: float | None = None, alpha: float = ALPHA) -> str:
+    """The one verdict rule of every report: `decide` on the family's (Holm-corrected) p-value;
+    "suggestive" where only the uncorrected test rejects (a lead for a follow-up, not a finding)."""
+    out = decide(difference, p, alpha)
+    if out == "inconclusive" and p_uncorrected is not None and p_uncorrected <= alpha and difference != 0:
+        return "suggestive"
+    return out
+
+
+def interval(
+    samples: Sequence[np.ndarray], func: Callable[..., np.ndarray], seed: int, reps: int = REPS
+) -> dict[str, float | None]:
+    """The one interval rule of every report: the estimate of `func` over the samples with its
+    percentile-bootstrap interval from a fresh default_rng(seed) (so each interval can be
+    recomputed on its own); the estimate alone, low and high None, below MIN_RUNS runs."""
+    arrays = [np.asarray(s, dtype=float) for s in samples]
+    if min(a.size for a in arrays) < MIN_RUNS:
+        return {"estimate": float(func(*arrays, axis=0)), "low": None, "high": None}
+    point, low, high = bootstrap_ci(arrays, func, np.random.default_rng(seed), reps)
+    return {"estimate": float(point), "low": float(low), "high": float(high)}
 
 
 def performance_profile(scores: np.ndarray, taus: np.ndarray, axis: int = 0) -> np.ndarray:

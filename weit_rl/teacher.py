@@ -11,11 +11,12 @@ from stable_baselines3.common.policies import BasePolicy
 from weit_rl import UserError
 from weit_rl.bank import Bank
 from weit_rl.fit import PolicyNets, nets_with_scalers
+from weit_rl.kron import KronMLP
 from weit_rl.policies import stock_class
-from weit_rl.sb3 import write_weights
+from weit_rl.sb3 import Policy, as_policy, write_weights
 
 
-def teacher_scalers(nets: PolicyNets) -> dict[str, torch.Tensor]:
+def teacher_scalers(nets: PolicyNets[KronMLP]) -> dict[str, torch.Tensor]:
     """What a bank stores of its teacher: the auxiliary network's scalers (the templates it shares)."""
     scalers = {f"actor.{k}": v for k, v in nets.actor.scalers.state_dict().items()}
     for i, critic in enumerate(nets.critics):
@@ -38,18 +39,19 @@ def check_teacher(bank: Bank) -> list[int]:
     return list(widths)
 
 
-def teacher_nets(bank: Bank) -> PolicyNets:
+def teacher_nets(bank: Bank) -> PolicyNets[KronMLP]:
     """The auxiliary network as template learning left it (in the bank's standardized units)."""
     widths, m = check_teacher(bank), bank.manifest
+    assert bank.teacher is not None  # check_teacher refuses a bank without one
     return nets_with_scalers(bank.actor, bank.critic, widths, m["n_critics"], m["activation"], bank.teacher)
 
 
-def teacher_policy(bank: Bank, like: BasePolicy) -> BasePolicy:
+def teacher_policy(bank: Bank, like: BasePolicy) -> Policy:
     """An SB3 policy of `like`'s stock class and spaces with the teacher's widths and weights;
     it expects observations normalized with the bank's statistics (teacher_obs_stats). The
     stock class, not weit_rl's: an initialized class would initialize the teacher too."""
     kwargs = like._get_constructor_parameters() | {"net_arch": check_teacher(bank)}
-    policy = stock_class(like)(**kwargs)
+    policy = as_policy(stock_class(like)(**kwargs))
     with torch.no_grad():
         write_weights(policy, bank.units.fold(teacher_nets(bank).materialize()) | {"log_std": bank.log_std})
     return policy
@@ -60,4 +62,5 @@ def teacher_obs_stats(bank: Bank, epsilon: float = 1e-8) -> tuple[np.ndarray, np
     statistics (PPO banks), none for raw observations (SAC)."""
     if bank.obs_mean is None:
         return None
+    assert bank.obs_var is not None  # stored together (build_bank)
     return bank.obs_mean.double().numpy(), np.sqrt(bank.obs_var.double().numpy() + epsilon)

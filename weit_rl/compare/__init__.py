@@ -80,6 +80,7 @@ def run_compare(args: argparse.Namespace, command: str) -> list[Path]:
     sweep = resolve(args)
     trained = run_sweep(sweep, command, args.backend, args.workers, args.address)
     d = study.read_study(sweep.study_file)  # the report covers every sweep of the part
+    assert d is not None  # run_sweep has written it
     part = replace(
         sweep, sizes=d["sizes"], inits=d["inits"], seeds=d["seeds"], arms=study.arms_of(d), grid=study.grid_of(d)
     )

@@ -13,6 +13,8 @@ import yaml
 
 from weit_rl import UserError
 from weit_rl.agents import RunConfig
+from weit_rl.arms import ARMS, check_registry
+from weit_rl.arms import DEFAULT_PRIMARY as DEFAULT_PRIMARY  # re-exported: the registry owns it
 from weit_rl.config import key_value
 from weit_rl.recipe import INIT_NEEDS, check_init
 
@@ -41,7 +43,6 @@ OWNED = (
 PER_ARM = ("init", "bank")
 # The controlled-arm fields: the report shows their values even when --set leaves them alone.
 CONTROLLED = ("obs_stats", "obs_count", "obs_update", "log_std", "reward_stats")
-DEFAULT_PRIMARY = ["weit", "scratch"]
 NAME = re.compile(r"[a-z0-9_]+")
 _FIELDS = {f.name: f for f in fields(RunConfig)}
 _TYPES = {"str": str, "int": int, "float": float, "bool": bool, "dict": dict, "list": list}
@@ -112,17 +113,20 @@ def check_name(name: str, where: str) -> str:
 
 def parse_arm(text: str) -> tuple[str, dict[str, Any]]:
     """`NAME:key=value,key=value` (a value may hold commas, as in a YAML list) as
-    (NAME, overrides); init=INITIALIZER is required unless NAME is an initializer."""
+    (NAME, overrides); init=INITIALIZER is required unless NAME is a registered arm
+    (weit_rl.arms), whose definition the overrides then extend."""
     name, _, body = text.partition(":")
     name = check_name(name.strip(), f"--arm {text!r}")
     items = [s for s in re.split(r",(?=\s*[A-Za-z_]\w*\s*=)", body) if s.strip()]
     over = parse_pairs(items, f"--arm {name}", allow_init=True)
-    if name in INIT_NEEDS:
-        if over.setdefault("init", name) != name:
+    if name in ARMS:
+        registered = ARMS[name].definition()
+        if over.setdefault("init", registered["init"]) != registered["init"]:
             raise UserError(
-                f"--arm {name}: an arm named after the initializer {name} must use it, not "
+                f"--arm {name}: the registered arm {name} uses init={registered['init']}, not "
                 f"init={over['init']}; give the arm another name"
             )
+        over = {**registered, **over}
     elif "init" not in over:
         raise UserError(
             f"--arm {name}: a named arm needs init=INITIALIZER (one of {', '.join(INIT_NEEDS)}), "
@@ -152,15 +156,22 @@ def select_arms(names: list[str], defined: dict[str, dict[str, Any]], explicit: 
             f"--arm {', '.join(unused)} defined but not listed in --arms: add "
             f"{','.join(unused)} there, or drop the definition"
         )
+    check_registry()
     arms = {}
     for name in [*names, *unused]:
-        if name not in defined and name not in INIT_NEEDS:
+        if name not in defined and name not in ARMS:
             raise UserError(
-                f"unknown initializer {name!r}: choose one of {', '.join(INIT_NEEDS)}, or define an "
+                f"unknown arm {name!r}: choose one of {', '.join(ARMS)} (weit_rl/arms.py), or define an "
                 f"arm with --arm {name}:init=INITIALIZER,KEY=VALUE"
             )
-        arms[check_name(name, "--arms")] = defined.get(name, {"init": name})
+        arms[check_name(name, "--arms")] = defined.get(name) or arm_definition(name)
     return arms
+
+
+def arm_definition(name: str) -> dict[str, Any]:
+    """A registered arm's RunConfig overrides; an unregistered name is an initializer alone
+    (what a study recorded before it wrote its arms down)."""
+    return ARMS[name].definition() if name in ARMS else {"init": name}
 
 
 def parse_primary(text: str | None) -> list[str] | None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from weit_rl.arms import ARMS, default_sweep
+
 # docs/protocol.md's evaluation for headline studies: at least 10 deterministic episodes,
 # every 10k steps (PPO) or 5k (SAC).
 PROTOCOL_EPISODES = 10
@@ -17,7 +19,7 @@ PROTOCOL_EVAL_FREQ = {"ppo": 10_000, "sac": 5_000}
 PROFILES: dict[str, dict[str, Any]] = {
     "quick": dict(
         sizes="tiny,small",
-        inits="scratch,weit,distill,select",
+        inits=",".join(default_sweep()),
         seeds=5,
         steps=20_480,
         evals=5,
@@ -27,7 +29,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     ),
     "full": dict(
         sizes="tiny,small,medium,128x3",
-        inits="scratch,weit,distill,select",
+        inits=",".join(default_sweep()),
         seeds=10,
         steps=300_000,
         eval_freq=PROTOCOL_EVAL_FREQ,
@@ -65,7 +67,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--arms",
         dest="inits",
         default=None,
-        help="comma-separated arms to run: initializers (scratch,weit,distill,select) or --arm names",
+        help="comma-separated arms to run: registered arms (weit_rl/arms.py: " + ",".join(ARMS) + ") or --arm names",
     )
     p.add_argument(
         "--arm",

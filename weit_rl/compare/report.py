@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from weit_rl import UserError, plots, stats
-from weit_rl.compare.arms import describe, settings_text
+from weit_rl.compare.arms import arm_definition, describe, settings_text
 from weit_rl.compare.results import analyse, load_runs
 from weit_rl.compare.results import timing as run_timing
 from weit_rl.compare.study import definition, portable, portable_command
@@ -84,6 +84,7 @@ def _verdict_sentence(c: dict[str, Any], raw: bool) -> str:
     word = {
         "better": f"**{c['method']} better**",
         "worse": f"**{c['method']} worse**",
+        "suggestive": "**suggestive** (only the uncorrected test rejects: a lead for a follow-up, not a finding)",
         "inconclusive": "**inconclusive** (no decision either way; not a tie)",
     }[c["verdict"]]
     return f"{what} {_ci(c['difference'], raw)}; {p}: {word}."
@@ -157,7 +158,7 @@ def render(sweep: Sweep, meta: dict[str, Any], r: dict[str, Any], timing: dict[s
         f"- Grid: sizes {', '.join(f'{s} {parse_size(s)}' for s in sweep.sizes)}; arms {', '.join(sweep.inits)}; "
         f"seeds {', '.join(map(str, sweep.seeds))}; budget {sweep.steps:,} steps per run (profile {sweep.profile})",
         "- Arms (RunConfig overrides; anything beyond init departs from the controlled arms of docs/protocol.md): "
-        + "; ".join(f"`{a}`: {describe(sweep.arms.get(a, {'init': a}))}" for a in sweep.inits),
+        + "; ".join(f"`{a}`: {describe(sweep.arms.get(a, arm_definition(a)))}" for a in sweep.inits),
         f"- {settings_text(sweep.settings, sweep.algo, normalizes)}. Every arm gets the sweep's bank "
         f"({portable(sweep.bank) or 'none'})"
         + (" for its observation statistics" if normalizes else "")
@@ -205,7 +206,9 @@ def render(sweep: Sweep, meta: dict[str, Any], r: dict[str, Any], timing: dict[s
             f"## Secondary comparisons (Holm-corrected over {tested} tests)",
             "",
             "Differences are candidate minus baseline (mean over runs, 95% bootstrap CI); P(candidate > "
-            f"baseline) is in {part}.json.",
+            f"baseline) is in {part}.json. Verdict: better or worse where the Holm-adjusted p is at most "
+            f"{stats.ALPHA}; suggestive where only the unadjusted p is (a lead for a follow-up, not a finding); "
+            "else inconclusive.",
             "",
             "| candidate | baseline | size | runs | AUC difference [95% CI] | p | Holm p | verdict | "
             "final difference [95% CI] |",
@@ -310,7 +313,7 @@ def figures(out: Path, results: dict[str, Any], budget: int, reps: int, seed: in
     finals = np.concatenate([c["final"] for by_init in sizes.values() for c in by_init.values()])
     taus = np.linspace(min(0.0, finals.min()), max(finals.max(), 0.0 if raw else 1.0) + 1e-9, 101)
     profile = lambda s, axis: stats.performance_profile(s, taus, axis)  # noqa: E731
-    profiles = {
+    profiles: dict[str, dict[str, plots.Profile]] = {
         size: {
             init: stats.bootstrap_ci([c["final"]], profile, np.random.default_rng(seed), reps)
             if len(c["final"]) >= stats.MIN_RUNS

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from weit_rl import UserError, stats
+from weit_rl.arms import DEFAULT_PRIMARY
 from weit_rl.bank_file import read_manifest
-from weit_rl.compare.arms import DEFAULT_PRIMARY
 from weit_rl.compare.study import is_done, portable
 from weit_rl.experts import read_expert_manifest
 
@@ -116,14 +116,6 @@ def ci(point: Any, low: Any = None, high: Any = None) -> dict[str, Any]:
     }
 
 
-def _interval(samples: list[np.ndarray], func: Any, seed: int, reps: int) -> dict[str, Any]:
-    """A percentile-bootstrap interval from a fresh generator seeded with `seed` (the same
-    seed for every interval, so each one can be recomputed on its own)."""
-    if min(len(s) for s in samples) < stats.MIN_RUNS:
-        return ci(func(*samples, axis=0))
-    return ci(*stats.bootstrap_ci(samples, func, np.random.default_rng(seed), reps))
-
-
 def per_run(run: Run, steps: int, expert: float | None, random: float, mode: str) -> dict[str, Any]:
     """One run's numbers: AUC (step function over [0, steps] / steps), final score (mean
     of the last 3 evaluations at or before the budget), steps to each level (inf: never reached)."""
@@ -176,19 +168,22 @@ def _cell(mine: list[dict[str, Any]], grid: np.ndarray, reps: int, seed: int) ->
         "final": final.tolist(),
         "steps": {f: [m["steps"][f] for m in mine] for f in mine[0]["steps"]},
         "aggregate": {
-            metric: {"mean": _interval([v], stats.mean, seed, reps), "iqm": _interval([v], stats.iqm, seed, reps)}
+            metric: {
+                "mean": stats.interval([v], stats.mean, seed, reps),
+                "iqm": stats.interval([v], stats.iqm, seed, reps),
+            }
             for metric, v in (("auc", auc), ("final", final))
         },
         "levels": {},
         "step0": step0.tolist(),  # the head start: raw mean return at step 0
-        "step0_mean": _interval([step0], stats.mean, seed, reps),
+        "step0_mean": stats.interval([step0], stats.mean, seed, reps),
     }
     for f, values in cell["steps"].items():
         v = np.array(values)
         cell["levels"][f] = {
             "reached": int(np.isfinite(v).sum()),
             "n": int(v.size),
-            "median": _interval([v], stats.median, seed, reps),
+            "median": stats.interval([v], stats.median, seed, reps),
         }
     cell["curve"] = {"mean": stats.mean(curves).tolist(), "runs": curves.tolist()}  # pointwise over runs
     if len(mine) >= stats.MIN_RUNS:
@@ -238,37 +233,41 @@ def compare_arms(
             "n": [int(x.size), int(y.size)],
             "tested": min(x.size, y.size) >= stats.MIN_RUNS,
         }
-        row["difference"] = _interval([x, y], stats.difference_of_means, seed, reps)
-        row["final_difference"] = _interval(
+        row["difference"] = stats.interval([x, y], stats.difference_of_means, seed, reps)
+        row["final_difference"] = stats.interval(
             [np.array(sizes[size][k]["final"]) for k in (method, base)], stats.difference_of_means, seed, reps
         )
-        row["p_improvement"] = _interval([x, y], stats.probability_of_improvement, seed, reps)
+        row["p_improvement"] = stats.interval([x, y], stats.probability_of_improvement, seed, reps)
         row["p"] = stats.permutation_test(x, y, np.random.default_rng(seed), reps) if row["tested"] else None
         out.append(row)
     secondary = [r for r in out if r["role"] == "secondary" and r["tested"]]
     # Holm is monotone in every p, so a test still above ALPHA with every p at its floor
     # cannot reject whatever its runs hold: its run counts are too few for the family.
     for r in secondary:
-        r["p_floor"] = stats.smallest_p(*r["n"], reps)
+        n_x, n_y = r["n"]
+        r["p_floor"] = stats.smallest_p(n_x, n_y, reps)
     for r, adjusted, best in zip(
         secondary, stats.holm([r["p"] for r in secondary]), stats.holm([r["p_floor"] for r in secondary])
     ):
         r["p_holm"], r["p_holm_best"] = float(adjusted), float(best)
     for r in out:
-        p = r["p"] if r["role"] == "primary" else r.get("p_holm")
-        r["verdict"] = stats.decide(r["difference"]["estimate"], p) if r["tested"] else "not tested (n < 5)"
+        if not r["tested"]:
+            r["verdict"] = "not tested (n < 5)"
+            continue
+        p = r["p"] if r["role"] == "primary" else r["p_holm"]  # a tested secondary comparison has its Holm p
+        r["verdict"] = stats.verdict(r["difference"]["estimate"], p, r["p"])
     return out
 
 
 def timing(runs: list[Run]) -> dict[str, Any]:
     """Training time summed over runs and the share of it spent evaluating, from the
     evaluations.csv columns wall_s and eval_s (runs without them are counted apart)."""
-    timed = [r for r in runs if r.wall_s is not None and r.eval_s is not None]
-    wall = sum(r.wall_s for r in timed)
+    timed = [(r.wall_s, r.eval_s) for r in runs if r.wall_s is not None and r.eval_s is not None]
+    wall, evaluating = sum(w for w, _ in timed), sum(e for _, e in timed)
     return {
         "runs_timed": len(timed),
         "runs": len(runs),
         "wall_s": wall,
-        "eval_s": sum(r.eval_s for r in timed),
-        "eval_share": sum(r.eval_s for r in timed) / wall if wall > 0 else None,
+        "eval_s": evaluating,
+        "eval_share": evaluating / wall if wall > 0 else None,
     }

@@ -88,7 +88,8 @@ def train_one(cfg: dict[str, Any], command: str) -> Result:
         finally:
             sys.stdout.flush(), sys.stderr.flush()
             os.dup2(saved[0], 1), os.dup2(saved[1], 2)
-            os.close(saved[0]), os.close(saved[1])
+            os.close(saved[0])
+            os.close(saved[1])
     files = read_scratch(run_dir)
     if files is None:
         raise RuntimeError(f"training ended without model.zip and evaluations.csv in {run_dir}")

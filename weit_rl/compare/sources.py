@@ -44,7 +44,9 @@ def _env_dims(env_id: str) -> tuple[int, int]:
 
     env = gym.make(env_id)
     try:
-        return int(env.observation_space.shape[0]), int(env.action_space.shape[0])
+        obs, act = env.observation_space.shape, env.action_space.shape
+        assert obs is not None and act is not None  # Boxes
+        return int(obs[0]), int(act[0])
     finally:
         env.close()
 
@@ -61,16 +63,16 @@ def _check_expert(sweep: Any, expert: str) -> None:
     """The expert loads, fits the task, and is wide and deep enough for weight selection at
     every size (the rule of weit_rl.init.select, checked before the first run)."""
     from weit_rl.init import select_fits
-    from weit_rl.sb3 import hidden_widths, load_model
+    from weit_rl.sb3 import as_policy, hidden_widths, load_model, space_size
 
     model, _ = load_model(expert, sweep.algo)
     obs_dim, _ = _env_dims(sweep.env_id)
-    if model.observation_space.shape[0] != obs_dim:
+    if space_size(model.observation_space) != obs_dim:
         raise UserError(
-            f"expert {expert} takes {model.observation_space.shape[0]}-dim observations but "
+            f"expert {expert} takes {space_size(model.observation_space)}-dim observations but "
             f"{sweep.env_id} gives {obs_dim}: pass the expert trained on this task with --expert"
         )
-    expert_widths = hidden_widths(model.policy)["actor"]
+    expert_widths = hidden_widths(as_policy(model.policy))["actor"]
     select = [a for a in sweep.inits if sweep.arm(a)["init"] == "select"]
     for size in sweep.sizes:  # select's own size rule (the only initializer that copies from the expert)
         if select and not select_fits(parse_size(size), expert_widths):

@@ -20,12 +20,13 @@ import shutil
 import subprocess
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import yaml
 
 from weit_rl import UserError
 from weit_rl.agents.config import changed_fields, prepare
+from weit_rl.compare.arms import arm_definition
 from weit_rl.envs import short_name
 
 RUN_FILES = ("evaluations.csv", "config.yaml")
@@ -76,6 +77,10 @@ def repo_root() -> Path:
     return Path.cwd().resolve()
 
 
+@overload
+def portable(path: str | Path) -> str: ...
+@overload
+def portable(path: str | Path | None) -> str | None: ...
 def portable(path: str | Path | None) -> str | None:
     """`path` relative to the repository root; outside it, only its name, marked as such."""
     if path is None:
@@ -200,7 +205,7 @@ def definition(sweep: Any) -> dict[str, Any]:
         "settings": sweep.settings,
         "engine": sweep.engine,
         "kernels": sweep.kernels,
-        "arms": {name: sweep.arms.get(name, {"init": name}) for name in sweep.inits},
+        "arms": {name: sweep.arms.get(name, arm_definition(name)) for name in sweep.inits},
         "grid": _grid(sweep.cells()),
         "primary": sweep.primary,
         "candidates": sweep.candidates,
@@ -223,7 +228,7 @@ def grid_of(d: dict[str, Any]) -> dict[str, list[int]]:
 def arms_of(d: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Every arm's definition (RunConfig overrides, "init" included); a definition from
     before named arms lists initializers only."""
-    return {name: (d.get("arms") or {}).get(name, {"init": name}) for name in d["inits"]}
+    return {name: (d.get("arms") or {}).get(name, arm_definition(name)) for name in d["inits"]}
 
 
 def merge_study(old: dict[str, Any] | None, new: dict[str, Any], where: Path) -> dict[str, Any]:

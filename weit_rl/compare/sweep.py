@@ -11,9 +11,10 @@ from typing import Any
 
 from weit_rl import UserError
 from weit_rl.agents import RunConfig, prepare, resolve_device
-from weit_rl.agents.config import run_needs
+from weit_rl.agents.config import run_name, run_needs
 from weit_rl.compare.arms import (
     DEFAULT_PRIMARY,
+    arm_definition,
     check_known,
     describe,
     parse_arms,
@@ -37,7 +38,7 @@ from weit_rl.compare.study import (
     read_study,
     select_parts,
 )
-from weit_rl.config import check_algo, check_seed, hyperparams, parse_size, size_name
+from weit_rl.config import canonical_size, check_algo, check_seed, hyperparams, parse_size
 from weit_rl.envs import resolve_task, short_name
 from weit_rl.numerics import MKL_BRANCH
 
@@ -93,10 +94,10 @@ class Sweep:
 
     def arm(self, name: str) -> dict[str, Any]:
         """The arm's RunConfig overrides, the shared settings included ("init" always there)."""
-        return {**self.settings, **self.arms.get(name, {"init": name})}
+        return {**self.settings, **self.arms.get(name, arm_definition(name))}
 
-    def run_name(self, size: str, init: str, seed: int) -> str:
-        return f"{self.algo}-{size_name(size)}-{init}-s{seed}"
+    def run_name(self, size: str, arm: str, seed: int) -> str:
+        return run_name(self.algo, size, arm, seed)
 
     def recorded(self, size: str, init: str, seed: int) -> Path:
         """The run's folder in the study (what ships and what decides "done")."""
@@ -178,6 +179,7 @@ def resolve(args: argparse.Namespace) -> Sweep:
             )
         return parts[0]
     algo, env_id, name = _common(args)
+    assert env_id is not None  # _common requires --env without --report-only
     primary, candidates = parse_primary(args.primary), parse_candidates(args.candidates)
     sweep = _from_options(args, name, env_id, algo)
     sources = resolve_sources(sweep, args.bank, args.expert)
@@ -220,7 +222,8 @@ def _common(args: argparse.Namespace) -> tuple[str, str | None, str]:
 def _from_options(args: argparse.Namespace, name: str, env_id: str, algo: str) -> Sweep:
     prof = PROFILES[args.profile]
     pick = lambda key: prof[key] if getattr(args, key) is None else getattr(args, key)  # noqa: E731
-    sizes, settings = _split(pick("sizes")), parse_pairs(args.settings or [], "--set")
+    # one name per network, as `weit-rl train` names it (64x2 is small): the run folders agree
+    sizes, settings = [canonical_size(s) for s in _split(pick("sizes"))], parse_pairs(args.settings or [], "--set")
     arms = select_arms(_split(pick("inits")), parse_arms(args.arm), args.inits is not None)
     if "engine" in settings or any("engine" in over for over in arms.values()):
         raise UserError("the engine is the part's, not an arm's: pass --engine fast|stock, not engine= in --set/--arm")
@@ -242,7 +245,8 @@ def _from_options(args: argparse.Namespace, name: str, env_id: str, algo: str) -
         raise UserError(f"--eval-freq must be >= 1, got {eval_freq}")
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be >= 1, got {args.workers}")
-    primary = args.primary_size or (prof["primary_size"] if prof["primary_size"] in sizes else sizes[0])
+    primary = canonical_size(args.primary_size) if args.primary_size else None
+    primary = primary or (prof["primary_size"] if prof["primary_size"] in sizes else sizes[0])
     if args.profile == "full" and (episodes < PROTOCOL_EPISODES or eval_freq > PROTOCOL_EVAL_FREQ[algo]):
         raise UserError(
             f"the full profile follows docs/protocol.md: at least {PROTOCOL_EPISODES} episodes every "

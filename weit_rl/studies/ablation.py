@@ -237,7 +237,7 @@ def head_start(env_dir: Path, steps: int, freq: int) -> list[str]:
         "|---|---|---|---|---|---|---|---|",
     ]
     for arm, (t, curve, n) in curves.items():
-        final = float(np.mean(curve[-3:]))
+        final = float(np.mean(curve[-stats.FINAL_EVALS :]))
         hit = np.flatnonzero(curve >= target)
         reach = f"{t[hit[0]]:,}" if hit.size else "never"
         share = f"{t[hit[0]] / budget:.2f}" if hit.size else "-"

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from weit_rl import stats
+from weit_rl import arms, stats
 from weit_rl.agents.config import absent
 from weit_rl.compare.report import jsonable
 from weit_rl.config import parse_size
@@ -27,11 +27,10 @@ from weit_rl.studies.figures import role
 LEVEL = "0.5"  # steps to 50% of the expert's return
 NOT_RUN = "not run yet"
 NO_INTERVAL = f"n < {stats.MIN_RUNS}: no interval"
-BASELINES = ("scratch", "distill", "select")
-ALL_ARMS = ("scratch", "weit", "distill", "select")
+BASELINES = tuple(arms.baselines())  # what the method is compared with, in the registry's order
+METHOD = arms.DEFAULT_PRIMARY[0]
 # config.yaml fields that differ between runs of one arm by design; any other difference is a mixed recipe.
 PER_RUN = ("seed", "size", "net_arch", "run_dir", "device", "progress_bar", "expert", "code_version", "kernels")
-RECIPE_ARMS = ("weit", "distill")  # the arms whose initialization recipe the page lists
 INIT_RECIPE = ("fit_steps", "finetune_steps", "calib", "rebalance", "scale_penalty")
 TRAINING = ("learner", "warmup_steps", "retention", "retention_steps", "lr_scale")  # listed for every arm
 RECIPE = INIT_RECIPE + TRAINING
@@ -44,16 +43,6 @@ STAND_IN_WHY = {  # why a part's summary compares with a variant of a baseline (
 # --- Statistics (pure) -----------------------------------------------------------------
 
 
-def interval(samples: list, func: Any, reps: int, seed: int) -> dict[str, Any]:
-    """Percentile bootstrap of func over the samples (each resampled on its own, from a fresh
-    default_rng(seed), as the parts' reports do); the estimate alone below MIN_RUNS runs."""
-    arrays = [np.asarray(s, dtype=float) for s in samples]
-    if min(a.size for a in arrays) < stats.MIN_RUNS:
-        return {"estimate": float(func(*arrays, axis=0)), "low": None, "high": None}
-    point, low, high = stats.bootstrap_ci(arrays, func, np.random.default_rng(seed), reps)
-    return {"estimate": float(point), "low": float(low), "high": float(high)}
-
-
 def verdicts(cells: list[dict[str, Any]]) -> None:
     """Each cell's verdict from its permutation p-value, Holm-corrected over every tested cell
     of the page: "better"/"worse" when the corrected test rejects; "suggestive" when only the
@@ -62,9 +51,7 @@ def verdicts(cells: list[dict[str, Any]]) -> None:
     tested = [c for c in cells if c["p"] is not None]
     for c, adjusted in zip(tested, stats.holm([c["p"] for c in tested])):
         c["p_holm"] = float(adjusted)
-        c["verdict"] = stats.decide(c["estimate"], c["p_holm"])
-        if c["verdict"] == "inconclusive" and c["p"] <= stats.ALPHA:
-            c["verdict"] = "suggestive"
+        c["verdict"] = stats.verdict(c["estimate"], c["p_holm"], c["p"])
     for c in cells:
         c.setdefault("p_holm", None)
         c.setdefault("verdict", NO_INTERVAL)
@@ -109,7 +96,7 @@ def recipes(env_dir: Path, algo: str) -> dict[str, dict[str, list]]:
             seen.setdefault(m[1], {}).setdefault(key, set()).add(json.dumps(value, sort_keys=True))
     out = {}
     for arm, fields in seen.items():
-        keys = [k for k in fields if len(fields[k]) > 1 or k in TRAINING or (k in INIT_RECIPE and arm in RECIPE_ARMS)]
+        keys = [k for k in fields if len(fields[k]) > 1 or k in TRAINING or (k in INIT_RECIPE and arms.reads_bank(arm))]
         out[arm] = {k: [json.loads(v) for v in sorted(fields[k])] for k in sorted(keys, key=_recipe_first)}
     return out
 
@@ -118,13 +105,14 @@ def _recipe_first(key: str) -> tuple[int, str]:
     return (RECIPE.index(key), "") if key in RECIPE else (len(RECIPE), key)
 
 
-def scratch_first(arms: list[str]) -> list[str]:
-    return sorted(arms, key=lambda a: a != "scratch")  # stable: the rest keep their order
+def scratch_first(names: list[str]) -> list[str]:
+    return sorted(names, key=lambda a: a != arms.DEFAULT_PRIMARY[1])  # stable: the rest keep their order
 
 
 def collect(study_dir: Path, expected: dict[tuple[str, str], dict]) -> dict[str, Any]:
     """Every number of the page, from the parts' JSON reports."""
-    parts, pooled = {}, {}
+    parts: dict[str, Any] = {}
+    pooled: dict[tuple[str, str, str], dict[str, Any]] = {}
     for (env, algo), want in expected.items():
         stand_ins = want.get("baselines", {})
         path = study_dir / f"{env}-{algo}.json"
@@ -170,9 +158,9 @@ def collect(study_dir: Path, expected: dict[tuple[str, str], dict]) -> dict[str,
             }  # none on raw returns
             part["comparisons"][size] = {}
             for base in BASELINES:
-                if "weit" in by_arm and base in by_arm:
-                    x, y = np.array(by_arm["weit"]["auc"]), np.array(by_arm[base]["auc"])
-                    ci = interval([x, y], stats.difference_of_means, reps, seed)
+                if METHOD in by_arm and base in by_arm:
+                    x, y = np.array(by_arm[METHOD]["auc"]), np.array(by_arm[base]["auc"])
+                    ci = stats.interval([x, y], stats.difference_of_means, seed, reps)
                     test = min(x.size, y.size) >= stats.MIN_RUNS
                     p = stats.permutation_test(x, y, np.random.default_rng(seed), reps) if test else None
                     part["comparisons"][size][base] = dict(ci, p=p, n=[int(x.size), int(y.size)], reps=reps)
@@ -181,10 +169,10 @@ def collect(study_dir: Path, expected: dict[tuple[str, str], dict]) -> dict[str,
                     pooled.setdefault((algo, size, arm), {"reps": reps, "seed": seed, "tasks": {}})
                     pooled[(algo, size, arm)]["tasks"][env] = by_arm[arm]["auc"]
     verdicts([c for part in parts.values() for by_base in part["comparisons"].values() for c in by_base.values()])
-    iqm = {}
-    for (algo, size, arm), p in pooled.items():
-        tasks = dict(sorted(p["tasks"].items()))  # the order of the strata fixes the draws
-        ci = interval(list(tasks.values()), pooled_iqm, p["reps"], p["seed"])
+    iqm: dict[str, dict[str, dict[str, Any]]] = {}
+    for (algo, size, arm), pool in pooled.items():
+        tasks = dict(sorted(pool["tasks"].items()))  # the order of the strata fixes the draws
+        ci = stats.interval(list(tasks.values()), pooled_iqm, pool["seed"], pool["reps"])
         iqm.setdefault(algo, {}).setdefault(size, {})[arm] = dict(ci, runs={t: len(v) for t, v in tasks.items()})
     return {"study": study_dir.name, "parts": parts, "iqm": iqm}
 
@@ -203,7 +191,7 @@ def resolution(parts: dict[str, Any]) -> str:
     tested = [c for p in parts.values() for by in p["comparisons"].values() for c in by.values() if c["p"] is not None]
     if not tested:
         return "No cell has enough runs for a test yet."
-    floors = {tuple(c["n"]): stats.smallest_p(*c["n"], reps=c["reps"]) for c in tested}
+    floors = {tuple(c["n"]): stats.smallest_p(c["n"][0], c["n"][1], reps=c["reps"]) for c in tested}
     first = stats.ALPHA / len(tested)
     text = "; ".join(f"{a} vs {b} runs: {p:.4f}" for (a, b), p in sorted(floors.items()))
     short = [f"{a} vs {b}" for (a, b), p in sorted(floors.items()) if p > first]
@@ -242,6 +230,7 @@ def primary_line(part: dict[str, Any]) -> str:
 
 def render(s: dict[str, Any], notes: Sequence[str] = ()) -> str:
     parts = s["parts"]
+    every_arm = arms.in_order([a for p in parts.values() for a in p["arms"]])
     lines = [
         "# Headline: weit across tasks, algorithms and policy sizes",
         "",
@@ -339,14 +328,14 @@ def render(s: dict[str, Any], notes: Sequence[str] = ()) -> str:
         "Median over runs of the first evaluation step at which a run's score reaches 0.5; a run that never "
         'does is censored (+∞), and "censored" means the median run never got there.',
         "",
-        "| task | algo | size | " + " | ".join(ALL_ARMS) + " |",
-        "|---|---|---|" + "---|" * len(ALL_ARMS),
+        "| task | algo | size | " + " | ".join(every_arm) + " |",
+        "|---|---|---|" + "---|" * len(every_arm),
     ]
     for part in parts.values():
         for size in part["sizes"]:
             got = part["steps_to_50"].get(size, {})
             planned = part["planned"][size]
-            row = ["-" if a not in planned else steps_text(got[a]) if a in got else NOT_RUN for a in ALL_ARMS]
+            row = ["-" if a not in planned else steps_text(got[a]) if a in got else NOT_RUN for a in every_arm]
             lines.append(f"| {part['task']} | {part['algo'].upper()} | {size_label(size)} | " + " | ".join(row) + " |")
     lines += [
         "",
@@ -367,8 +356,8 @@ def render(s: dict[str, Any], notes: Sequence[str] = ()) -> str:
             text = ", ".join(
                 f"{'**mixed** ' if len(v) > 1 else ''}{k}={'|'.join(map(str, v))}" for k, v in fields.items()
             )
-            base = next((b for b, a in part["baselines"].items() if a == arm != b), None)
-            what = f" (the {base} baseline)" if base else ""
+            stands_for = next((b for b, a in part["baselines"].items() if a == arm != b), None)
+            what = f" (the {stands_for} baseline)" if stands_for else ""
             lines.append(f"  - {arm}{what}: {text or 'the same configuration in every run'}")
     return "\n".join(lines) + "\n"
 
@@ -405,8 +394,8 @@ def findings(study_dir: Path, expected: dict[tuple[str, str], dict], at: Sequenc
     blocks = []
     for algo in dict.fromkeys(a for _, a in expected):
         parts = {env: want for (env, a), want in expected.items() if a == algo}
-        cells: dict[tuple[str, str, str], str] = {}
-        planned: set[tuple[str, str, str]] = set()
+        cells: dict[tuple[str, str | None, str], str] = {}  # a None role stands for nothing (figures.role)
+        planned: set[tuple[str, str | None, str]] = set()
         budgets, stand_ins = set(), []
         for env, want in parts.items():
             bases = want.get("baselines", {})
@@ -439,7 +428,7 @@ def findings(study_dir: Path, expected: dict[tuple[str, str], dict], at: Sequenc
             "|---|---|" + "---|" * len(parts),
         ]
         for size in sizes:
-            for arm in ALL_ARMS:
+            for arm in arms.in_order([a for _, a, _ in planned if a]):
                 if any((size, arm, env) in planned for env in parts):
                     missing = {env: NOT_RUN if (size, arm, env) in planned else "-" for env in parts}
                     row = [cells.get((size, arm, env), missing[env]) for env in parts]

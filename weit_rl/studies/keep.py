@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from weit_rl import stats
+from weit_rl.recipe import starts_fresh
 from weit_rl.studies.definition import Study
 
 CURRENT = "sac_auto1"  # today's SAC learner (ent_coef tuned from 1.0, configs/sac.yaml)
@@ -57,6 +58,11 @@ def dev_rule(arms: dict[str, dict[str, Any]]) -> tuple[str, str]:
 CHOOSE = {"keep/pilot": pilot_rule, "keep/dev": dev_rule}
 
 
+def stage_kind(folder: str) -> str:
+    """A stage's later rounds (keep/dev2, keep/dev3) follow its rule (keep/dev)."""
+    return folder.rstrip("0123456789")
+
+
 def planned(study: Study) -> dict[str, dict[str, dict[str, Any]]]:
     """stage folder -> part ("<Env>-<algo>") -> its size and arms, each with its planned runs and
     initializer, in the study file's order."""
@@ -80,7 +86,7 @@ def measure(grid: list[float], cell: dict[str, Any], init: str) -> dict[str, Any
         "auc_low": auc["low"],
         "auc_high": auc["high"],
         "final": final["estimate"],
-        "keep": None if init == "scratch" else stats.keep(np.asarray(grid), np.asarray(cell["curve"]["runs"])),
+        "keep": None if starts_fresh(init) else stats.keep(np.asarray(grid), np.asarray(cell["curve"]["runs"])),
     }
 
 
@@ -106,8 +112,8 @@ def collect(study: Study, reports: Path) -> dict[str, Any]:
             done = sum(min(a["runs"], a["planned"]) for a in arms.values())
             total = sum(a["planned"] for a in arms.values())
             selection: dict[str, Any] = {"recorded": done, "planned": total, "arm": None, "why": None}
-            if done == total and folder in CHOOSE:
-                selection["arm"], selection["why"] = CHOOSE[folder](arms)
+            if done == total and stage_kind(folder) in CHOOSE:
+                selection["arm"], selection["why"] = CHOOSE[stage_kind(folder)](arms)
             stage["parts"][name] = {"size": part["size"], "arms": arms, "selection": selection}
         out[folder] = stage
     return out
@@ -154,7 +160,12 @@ def page(study: Study, data: dict[str, Any]) -> str:
         "",
     ]
     for folder, stage in data.items():
-        lines += [f"## {folder}", "", f"Selection rule: {RULES.get(folder, 'none written for this stage')}.", ""]
+        lines += [
+            f"## {folder}",
+            "",
+            f"Selection rule: {RULES.get(stage_kind(folder), 'none written for this stage')}.",
+            "",
+        ]
         for name, part in stage["parts"].items():
             lines += [
                 f"### {name} (size {part['size']})",
