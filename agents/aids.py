@@ -6,7 +6,7 @@ alike, never to one arm only.
 - Retention: a term beta(t) * KL(teacher || policy) on every minibatch the actor is updated
   on, beta decaying linearly to zero (kickstarting, Schmitt et al. 2018). The teacher is the
   policy as it was when training started (its initialization), the expert's policy, or the
-  bank's largest template network (weit_rl/teacher.py); it is saved in the run folder so that
+  bank's largest template network (weit_rl/policies/teacher.py); it is saved in the run folder so that
   a resumed run keeps the same teacher. Its function is fixed on raw observations: when
   VecNormalize's statistics move, its first layers are rewritten for the new statistics.
 """
@@ -25,8 +25,8 @@ from stable_baselines3.sac.policies import SACPolicy
 from torch import Tensor
 
 from weit_rl.agents.callbacks import read_evals
-from weit_rl.policies import stock_class
-from weit_rl.sb3 import absorb, first_linears, norm_obs_rms
+from weit_rl.policies.classes import stock_class
+from weit_rl.policies.sb3 import absorb, first_linears, norm_obs_rms
 
 ObsStats = tuple[np.ndarray, np.ndarray]  # (mean, std) a network's inputs were normalized with
 

@@ -13,6 +13,8 @@ from typing import Any
 import yaml
 
 from weit_rl import UserError
+from weit_rl.artifacts.experts import bank_path, default_bank, default_expert
+from weit_rl.artifacts.schema import SCHEMES
 from weit_rl.config import (
     ENGINE_NAMES,
     LEARNERS,
@@ -25,10 +27,8 @@ from weit_rl.config import (
     size_name,
 )
 from weit_rl.envs import resolve_task, short_name
-from weit_rl.experts import bank_path, default_bank, default_expert
 from weit_rl.recipe import RECIPES, Needs, check_init, recipe_finetune_steps, recipe_retention, starts_fresh
 from weit_rl.recipe import needs as init_needs
-from weit_rl.schema import SCHEMES
 
 
 @dataclass
@@ -47,7 +47,7 @@ class RunConfig:
     engine: str = field(
         default="fast",
         metadata={
-            "help": "training code: fast (weit_rl/fast.py: SB3's PPO/SAC with faster updates, the same "
+            "help": "training code: fast (weit_rl/policies/fast.py: SB3's PPO/SAC with faster updates, the same "
             "algorithm; the default) or stock (SB3's own classes, as every run recorded before this option)"
         },
     )
@@ -121,7 +121,8 @@ class RunConfig:
     reward_stats: str = field(
         default="fresh", metadata={"help": "reward-normalization statistics: fresh, or bank (the expert's)"}
     )
-    # weit's recipe (RECIPES, weit_rl/recipe.py; weit_rl.init.InitContext): fields left at None take the recipe's value
+    # weit's recipe (RECIPES, weit_rl/recipe.py; weit_rl.policies.init.InitContext): fields left at
+    # None take the recipe's value
     recipe: str = field(
         default="default",
         metadata={
@@ -158,7 +159,7 @@ class RunConfig:
         metadata={
             "help": "the retention teacher: init (the run's own "
             "initial policy), expert (the expert's policy, --expert) or bank (the bank's "
-            "largest template network, weit_rl/teacher.py)"
+            "largest template network, weit_rl/policies/teacher.py)"
         },
     )
     retention_steps: int = field(default=50_000, metadata={"help": "steps over which the retention weight decays to 0"})
@@ -181,7 +182,7 @@ class RunConfig:
         },
     )
     lr_scale: float = field(default=1.0, metadata={"help": "multiplies the config's learning rate"})
-    # Constraint-based pre-training (weit_rl/pretrain.py, weit_rl/constrained.py): for experts
+    # Constraint-based pre-training (weit_rl/templates/pretrain.py, weit_rl/policies/constrained.py): for experts
     pretrain: str = field(
         default="none",
         metadata={

@@ -23,7 +23,7 @@ from weit_rl import UserError
 from weit_rl.agents.evaluation import check_fits
 from weit_rl.config import check_seed
 from weit_rl.envs import quiet_mujoco, resolve_task
-from weit_rl.sb3 import load_model
+from weit_rl.policies.sb3 import load_model
 
 
 @dataclass

@@ -17,7 +17,7 @@ from weit_rl.agents.config import RunConfig
 from weit_rl.agents.model import build_model, init_sources
 from weit_rl.config import check_algo, check_seed
 from weit_rl.envs import make_env, resolve_task
-from weit_rl.sb3 import load_model, norm_obs_rms, space_size
+from weit_rl.policies.sb3 import load_model, norm_obs_rms, space_size
 
 
 def evaluate(model: BaseAlgorithm, env: VecEnv, episodes: int) -> list[float]:

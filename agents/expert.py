@@ -1,5 +1,5 @@
 """`weit-rl expert`: train a recipe's candidate seeds (configs/experts.yaml), evaluate each
-under the expert protocol (weit_rl.experts: 20 deterministic episodes on held-out seeds) and
+under the expert protocol (weit_rl.artifacts.experts: 20 deterministic episodes on held-out seeds) and
 ship the best. A constrained expert (pretrain hard or soft) is shipped as a stock SB3 model of
 its assembled weights, with its templates and scalers in templates.safetensors beside it.
 
@@ -23,18 +23,18 @@ from weit_rl import UserError
 from weit_rl.agents.config import RunConfig
 from weit_rl.agents.evaluation import evaluate_saved
 from weit_rl.agents.train import train
+from weit_rl.artifacts.experts import EVAL_EPISODES, EVAL_SEED, evaluation_summary, expert_dir
+from weit_rl.artifacts.provenance import code_version
 from weit_rl.config import expert_recipe, learner_hyperparams, load_yaml
-from weit_rl.constrained import (
+from weit_rl.envs import short_name
+from weit_rl.policies.constrained import (
     ConstrainedActorCriticPolicy,
     ConstrainedSACPolicy,
     composition_residual,
     export_stock,
     template_tensors,
 )
-from weit_rl.envs import short_name
-from weit_rl.experts import EVAL_EPISODES, EVAL_SEED, evaluation_summary, expert_dir
-from weit_rl.provenance import code_version
-from weit_rl.sb3 import ALGOS
+from weit_rl.policies.sb3 import ALGOS
 
 SHIPPED = ("model.zip", "vecnormalize.pkl", "config.yaml", "templates.safetensors")
 

@@ -1,5 +1,5 @@
 """PPO/SAC construction from a run config: SB3's stock MlpPolicy for scratch, the
-template-initialized policy classes (weit_rl.policies) for every other initializer."""
+template-initialized policy classes (weit_rl.policies.classes) for every other initializer."""
 
 from __future__ import annotations
 
@@ -14,18 +14,18 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from weit_rl import UserError
 from weit_rl.agents.config import RunConfig, needs, resolve_device
-from weit_rl.bank import Bank, load_bank
-from weit_rl.constrained import constrained_class
-from weit_rl.critics import critic_policy
+from weit_rl.artifacts.bank import Bank, load_bank
 from weit_rl.envs import make_env
-from weit_rl.fast import ENGINES, FastSAC
-from weit_rl.policies import as_stock, init_obs_rms, policy_class_for
+from weit_rl.policies.classes import as_stock, init_obs_rms, policy_class_for
+from weit_rl.policies.constrained import constrained_class
+from weit_rl.policies.critics import critic_policy
+from weit_rl.policies.fast import ENGINES, FastSAC
+from weit_rl.policies.sb3 import ACTIVATIONS, bank_obs_rms
 from weit_rl.recipe import starts_fresh
-from weit_rl.sb3 import ACTIVATIONS, bank_obs_rms
 
 
 def algo_class(cfg: RunConfig) -> type[BaseAlgorithm]:
-    """The SB3 class that trains `cfg`: its engine's PPO or SAC (weit_rl/fast.py)."""
+    """The SB3 class that trains `cfg`: its engine's PPO or SAC (weit_rl/policies/fast.py)."""
     return ENGINES[cfg.engine][cfg.algo]
 
 
@@ -46,7 +46,7 @@ def algo_kwargs(algo: str, params: dict[str, Any]) -> dict[str, Any]:
 
 def build_model(cfg: RunConfig, env: VecEnv, bank: Bank | None = None) -> BaseAlgorithm:
     """An SB3 model of `cfg`'s algorithm and size; `init` other than scratch goes through
-    weit_rl's policy classes, which initialize at construction (weit_rl.policies). `bank`,
+    weit_rl's policy classes, which initialize at construction (weit_rl.policies.classes). `bank`,
     when given, is cfg.bank already loaded."""
     policy_kwargs = _policy_kwargs(cfg.algo, cfg.hyperparams, cfg.net_arch)
     policy: Any = critic_policy(policy_kwargs) or "MlpPolicy"

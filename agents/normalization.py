@@ -18,7 +18,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecNormalize
 
-from weit_rl.sb3 import absorb, as_policy, first_linears, norm_obs_rms
+from weit_rl.policies.sb3 import absorb, as_policy, first_linears, norm_obs_rms
 
 
 class PreservingObsNormalization(BaseCallback):

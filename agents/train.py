@@ -33,11 +33,11 @@ from weit_rl.agents.evaluation import make_eval_env
 from weit_rl.agents.model import new_model
 from weit_rl.agents.normalization import PreservingObsNormalization
 from weit_rl.agents.run_state import restore_run_state
-from weit_rl.bank import check_compatible, load_bank, read_manifest
+from weit_rl.artifacts.bank import check_compatible, load_bank, read_manifest
+from weit_rl.artifacts.provenance import code_version
 from weit_rl.numerics import kernels
-from weit_rl.provenance import code_version
-from weit_rl.sb3 import activation_name, as_policy, load_model, norm_obs_rms, space_size
-from weit_rl.teacher import teacher_obs_stats, teacher_policy
+from weit_rl.policies.sb3 import activation_name, as_policy, load_model, norm_obs_rms, space_size
+from weit_rl.policies.teacher import teacher_obs_stats, teacher_policy
 
 fcntl: ModuleType | None
 try:

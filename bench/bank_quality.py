@@ -26,13 +26,13 @@ import torch
 from weit_rl.agents import RunConfig, prepare
 from weit_rl.agents.config import RECIPES
 from weit_rl.agents.evaluation import initial_return
-from weit_rl.bank import load_bank
+from weit_rl.artifacts.bank import load_bank
+from weit_rl.artifacts.experts import bank_path, expert_dir
 from weit_rl.compare.runners import spawn_pool
 from weit_rl.envs import resolve_task, short_name
-from weit_rl.experts import bank_path, expert_dir
-from weit_rl.init import INITIALIZERS, select_fits
-from weit_rl.kron import KronMLP
 from weit_rl.numerics import pin_kernels
+from weit_rl.policies.init import INITIALIZERS, select_fits
+from weit_rl.templates.kron import KronMLP
 
 SIZES = ["tiny", "small", "medium", "large", "100x2", "64x4"]  # 100: not a multiple of 16; 64x4: deeper than expert
 BANK_INITS = [name for name, init in INITIALIZERS.items() if init.needs_bank]  # fitted on N calibration transitions

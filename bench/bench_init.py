@@ -31,9 +31,9 @@ from pathlib import Path
 import torch
 
 from weit_rl.agents import RunConfig, build_model, init_sources, prepare
+from weit_rl.artifacts.experts import default_bank
 from weit_rl.config import parse_size
 from weit_rl.envs import make_env
-from weit_rl.experts import default_bank
 from weit_rl.numerics import pin_kernels
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,5 +1,5 @@
 """Are templates task-agnostic? Step-0 returns of policies initialized from hidden templates
-shared across tasks (weit_rl/shared_templates.py), next to each task's own shipped bank.
+shared across tasks (weit_rl/artifacts/shared_templates.py), next to each task's own shipped bank.
 
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python bench/cross_task.py
 
@@ -35,12 +35,12 @@ from tqdm.auto import tqdm
 
 from weit_rl.agents import RunConfig, prepare
 from weit_rl.agents.evaluation import initial_return
-from weit_rl.bank import load_bank, read_manifest
+from weit_rl.artifacts.bank import load_bank, read_manifest
+from weit_rl.artifacts.experts import bank_path
+from weit_rl.artifacts.provenance import code_version
+from weit_rl.artifacts.shared_templates import build_shared_banks, hidden_sha256
 from weit_rl.envs import resolve_task, short_name
-from weit_rl.experts import bank_path
 from weit_rl.numerics import pin_kernels
-from weit_rl.provenance import code_version
-from weit_rl.shared_templates import build_shared_banks, hidden_sha256
 
 RECIPES = {"default": None, "scalers only": 0}  # finetune_steps: None takes the default recipe's
 

@@ -31,11 +31,11 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from weit_rl.agents import RunConfig, new_model, prepare, train
 from weit_rl.agents.aids import actor_parameters
+from weit_rl.artifacts.experts import default_bank, default_expert
 from weit_rl.compare.arms import parse_arms, parse_pairs
 from weit_rl.envs import resolve_task, short_name
-from weit_rl.experts import default_bank, default_expert
 from weit_rl.numerics import pin_kernels
-from weit_rl.sb3 import load_model, read_weights, record_expert_data
+from weit_rl.policies.sb3 import load_model, read_weights, record_expert_data
 
 TB_TAGS = {
     "approx_kl": "train/approx_kl",

@@ -28,10 +28,10 @@ from tqdm import tqdm
 from weit_rl.agents import RunConfig, prepare
 from weit_rl.agents.config import RECIPES
 from weit_rl.agents.evaluation import initial_return
-from weit_rl.bank import load_bank
+from weit_rl.artifacts.bank import load_bank
+from weit_rl.artifacts.experts import bank_path, expert_dir
 from weit_rl.compare.runners import spawn_pool
 from weit_rl.envs import resolve_task, short_name
-from weit_rl.experts import bank_path, expert_dir
 from weit_rl.numerics import pin_kernels
 
 SCALER_STEPS = RunConfig.fit_steps  # the default recipe's scaler fit, and the full-weight steps of weit_scalers

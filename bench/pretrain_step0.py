@@ -26,11 +26,11 @@ import numpy as np
 
 from weit_rl.agents import RunConfig, prepare
 from weit_rl.agents.evaluation import initial_return
-from weit_rl.bank_file import read_manifest
+from weit_rl.artifacts.bank_file import read_manifest
+from weit_rl.artifacts.experts import bank_path
 from weit_rl.compare.runners import spawn_pool
 from weit_rl.compare.study import portable
 from weit_rl.envs import resolve_task, short_name
-from weit_rl.experts import bank_path
 from weit_rl.numerics import kernel_setting, pin_kernels
 
 SIZES = ["tiny", "small", "64x3", "medium", "large", "512x2"]

@@ -67,16 +67,16 @@ def digest(*parts: Any) -> str:
 
 
 def traced_init(stages: dict[str, str]) -> None:
-    """Wrap the functions weit_rl.init.weit calls so that each stage's result lands in `stages`."""
+    """Wrap the functions weit_rl.policies.init.weit calls so that each stage's result lands in `stages`."""
     import torch
 
-    import weit_rl.fit
-    import weit_rl.init
+    import weit_rl.policies.init
+    import weit_rl.templates.fit
 
     read_weights, write_weights, train_nets = (
-        weit_rl.init.read_weights,
-        weit_rl.init.write_weights,
-        weit_rl.fit.train_nets,
+        weit_rl.policies.init.read_weights,
+        weit_rl.policies.init.write_weights,
+        weit_rl.templates.fit.train_nets,
     )
     names = iter(["scalers", "finetune"])  # weit's two train_nets calls: fit_scalers, then _distilled
 
@@ -99,8 +99,8 @@ def traced_init(stages: dict[str, str]) -> None:
         write_weights(policy, weights)
         stages["init_written"] = digest(policy.state_dict())
 
-    weit_rl.init.read_weights, weit_rl.init.write_weights = traced_read, traced_write
-    weit_rl.init.train_nets = weit_rl.fit.train_nets = traced_train
+    weit_rl.policies.init.read_weights, weit_rl.policies.init.write_weights = traced_read, traced_write
+    weit_rl.policies.init.train_nets = weit_rl.templates.fit.train_nets = traced_train
 
 
 def kernel_probes() -> dict[str, str]:
@@ -169,7 +169,7 @@ def main() -> None:
     import torch
 
     from weit_rl.agents import RunConfig, train
-    from weit_rl.provenance import code_version
+    from weit_rl.artifacts.provenance import code_version
 
     torch.set_num_threads(1)
     stages: dict[str, str] = {}

@@ -30,7 +30,7 @@ from stable_baselines3 import SAC
 
 from weit_rl.agents import RunConfig, prepare
 from weit_rl.agents.model import new_model
-from weit_rl.bank_file import read_manifest
+from weit_rl.artifacts.bank_file import read_manifest
 from weit_rl.numerics import pin_kernels
 
 

@@ -17,10 +17,10 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.sac.policies import SACPolicy
 from torch import nn
 
-from weit_rl.constrained import ConstrainedSACPolicy, activation_name, constrain
-from weit_rl.kron import KronMLP
 from weit_rl.numerics import pin_kernels
-from weit_rl.sb3 import linears
+from weit_rl.policies.constrained import ConstrainedSACPolicy, activation_name, constrain
+from weit_rl.policies.sb3 import linears
+from weit_rl.templates.kron import KronMLP
 
 
 class CriticOnly(ConstrainedSACPolicy):

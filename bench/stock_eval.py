@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-EPISODES, SEED = 20, 1_000_000  # weit_rl.experts EVAL_EPISODES, EVAL_SEED (not imported: see CHILD)
+EPISODES, SEED = 20, 1_000_000  # weit_rl.artifacts.experts EVAL_EPISODES, EVAL_SEED (not imported: see CHILD)
 
 # Run in a fresh interpreter with weit_rl made unimportable: only SB3 and Gymnasium load the expert.
 CHILD = r"""

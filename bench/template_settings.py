@@ -16,12 +16,12 @@ from pathlib import Path
 
 import torch
 
+from weit_rl.artifacts.experts import expert_dir
 from weit_rl.config import load_yaml, parse_size
 from weit_rl.envs import resolve_task
-from weit_rl.experts import expert_dir
-from weit_rl.fit import evaluate_loss, fit_scalers, learn_templates
 from weit_rl.numerics import pin_kernels
-from weit_rl.sb3 import activation_name, load_model, record_expert_data
+from weit_rl.policies.sb3 import activation_name, load_model, record_expert_data
+from weit_rl.templates.fit import evaluate_loss, fit_scalers, learn_templates
 
 SETTINGS = [(8, 16), (16, 16), (32, 16), (16, 8), (16, 32), (8, 32)]
 TARGETS = ["tiny", "small", "medium", "100x2", "64x4"]

@@ -1,4 +1,4 @@
-"""Training speed: stock SB3 against the fast engine (weit_rl/fast.py), SAC and PPO, HalfCheetah
+"""Training speed: stock SB3 against the fast engine (weit_rl/policies/fast.py), SAC and PPO, HalfCheetah
 and Hopper, sizes small and 256x3, in environment steps per CPU second; and the default recipe's
 initialization time at size small (HalfCheetah PPO, weit) in the same run.
 
@@ -82,7 +82,7 @@ def measure_limit(env: str, hidden: list[int], batch: int = 256) -> dict:
     import gymnasium as gym
     import torch
 
-    from weit_rl.fast import FastSAC
+    from weit_rl.policies.fast import FastSAC
 
     x, layer = torch.randn(batch, 64), torch.nn.Linear(64, 64)
     tiny = torch.zeros(64)
@@ -251,7 +251,7 @@ def report(summary: dict, meta: dict) -> str:
         "SAC measured after its warm-up (every step updates), PPO "
         "after a first rollout. `stock`: SB3's own classes with the kernels every recorded run used (MKL "
         "COMPATIBLE); `stock-avx2`: SB3's classes on the fast engine's kernels (MKL AVX2); `fast`: the "
-        "fast engine (weit_rl/fast.py) on its kernels. speed-up: fast / stock; same kernels: fast / "
+        "fast engine (weit_rl/policies/fast.py) on its kernels. speed-up: fast / stock; same kernels: fast / "
         "stock-avx2 (the code's share alone).",
         "",
         "| algo | task | size | stock | stock-avx2 | fast | speed-up | per repeat | same kernels | target |",

@@ -15,7 +15,7 @@ from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecNormalize
 
-from weit_rl.build_bank import build_bank
+from weit_rl.artifacts.build_bank import build_bank
 
 TASK = "HalfCheetah-v5"
 ARCH = [32, 32, 32]

@@ -10,10 +10,10 @@ import yaml
 from stable_baselines3 import PPO
 
 from weit_rl import UserError
-from weit_rl import bank as bank_module
 from weit_rl.agents import EVAL_COLUMNS, EvalCSVCallback, RunConfig, new_model, prepare, read_evals, train
 from weit_rl.agents.callbacks import truncate_evals
 from weit_rl.agents.config import changed_fields
+from weit_rl.artifacts import bank as bank_module
 from weit_rl.envs import make_env
 
 pytestmark = pytest.mark.slow  # trains, builds or spawns: left out of `make test-fast`

@@ -13,8 +13,8 @@ from weit_rl import UserError
 from weit_rl.agents import RunConfig, train
 from weit_rl.agents.aids import CriticWarmup, Retention, actor_parameters, frozen_copy, gaussian_kl, gaussian_params
 from weit_rl.agents.normalization import PreservingObsNormalization
-from weit_rl.bank import load_bank
-from weit_rl.sb3 import load_model
+from weit_rl.artifacts.bank import load_bank
+from weit_rl.policies.sb3 import load_model
 
 pytestmark = pytest.mark.slow  # trains, builds or spawns: left out of `make test-fast`
 
@@ -218,7 +218,7 @@ def test_means_only_retention_leaves_the_spread_alone(algo):
 def test_policy_warmup_fills_the_buffer_with_the_policys_own_actions():
     """warmup_actions=policy: the first learning_starts steps are the policy's samples (here near
     its mean, its spread pinned to SB3's minimum), not uniform actions."""
-    from weit_rl.fast import FastSAC
+    from weit_rl.policies.fast import FastSAC
 
     model = FastSAC("MlpPolicy", make_vec_env("Hopper-v5", seed=0), learning_starts=300, seed=0, buffer_size=500)
     model.warmup_from_policy = True

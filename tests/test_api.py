@@ -14,9 +14,9 @@ from stable_baselines3 import PPO
 
 from weit_rl.agents import RunConfig, prepare
 from weit_rl.agents.model import algo_kwargs, new_model
-from weit_rl.bank import load_bank
-from weit_rl.policies import WeiTActorCriticPolicy
-from weit_rl.sb3 import OBS_EPSILON
+from weit_rl.artifacts.bank import load_bank
+from weit_rl.policies.classes import WeiTActorCriticPolicy
+from weit_rl.policies.sb3 import OBS_EPSILON
 
 pytestmark = pytest.mark.slow  # trains, builds or spawns: left out of `make test-fast`
 

@@ -11,7 +11,7 @@ import yaml
 
 from weit_rl import UserError
 from weit_rl.agents import RunConfig
-from weit_rl.bank import load_bank, read_manifest, save_bank, verify_bank
+from weit_rl.artifacts.bank import load_bank, read_manifest, save_bank, verify_bank
 from weit_rl.cli import _task_help, cmd_train, parser
 from weit_rl.config import canonical_size
 

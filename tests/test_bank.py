@@ -9,7 +9,7 @@ import torch
 
 import weit_rl
 from weit_rl import UserError
-from weit_rl.bank import load_bank, read_manifest, save_bank
+from weit_rl.artifacts.bank import load_bank, read_manifest, save_bank
 
 
 def test_round_trip_is_exact(tiny_ppo_bank, tmp_path):
@@ -73,7 +73,7 @@ def test_missing_and_foreign_files(tmp_path):
 
 
 def test_templates_never_overwrite_a_bank_unasked(tiny_ppo_expert, tiny_ppo_bank, tmp_path):
-    from weit_rl.build_bank import build_bank
+    from weit_rl.artifacts.build_bank import build_bank
 
     target = tmp_path / "bank.safetensors"
     target.write_bytes(tiny_ppo_bank.read_bytes())

@@ -12,7 +12,7 @@ from stable_baselines3.common.env_util import make_vec_env
 
 from weit_rl.agents import train
 from weit_rl.agents.diagnostics import COLUMNS, Diagnostics
-from weit_rl.fast import FastSAC
+from weit_rl.policies.fast import FastSAC
 
 from conftest import scratch_run
 

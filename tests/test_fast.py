@@ -1,4 +1,4 @@
-"""The fast engine (weit_rl/fast.py) is SB3's algorithm: from the same state and batch one
+"""The fast engine (weit_rl/policies/fast.py) is SB3's algorithm: from the same state and batch one
 update of each engine gives the same losses and parameters; its models load in stock SB3;
 runs record their engine, and a run recorded before engines existed reads as stock."""
 
@@ -18,9 +18,9 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from weit_rl.agents import CriticWarmup, RunConfig, train
 from weit_rl.agents.config import absent, changed_fields, prepare
-from weit_rl.critics import LayerNormSACPolicy
-from weit_rl.fast import FastPPO, FastSAC, adam_step, fuse_adam
 from weit_rl.numerics import PINNED
+from weit_rl.policies.critics import LayerNormSACPolicy
+from weit_rl.policies.fast import FastPPO, FastSAC, adam_step, fuse_adam
 
 from conftest import scratch_run
 

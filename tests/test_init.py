@@ -9,8 +9,10 @@ from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.env_util import make_vec_env
 
 from weit_rl import UserError
-from weit_rl.bank import load_bank
-from weit_rl.fit import (
+from weit_rl.artifacts.bank import load_bank
+from weit_rl.policies.classes import WeiTActorCriticPolicy, WeiTSACPolicy, as_stock
+from weit_rl.policies.sb3 import load_model, read_weights
+from weit_rl.templates.fit import (
     PolicyNets,
     distill_loss,
     evaluate_loss,
@@ -20,9 +22,7 @@ from weit_rl.fit import (
     train_nets,
     value_scale,
 )
-from weit_rl.kron import PlainMLP
-from weit_rl.policies import WeiTActorCriticPolicy, WeiTSACPolicy, as_stock
-from weit_rl.sb3 import load_model, read_weights
+from weit_rl.templates.kron import PlainMLP
 
 ENV = "HalfCheetah-v5"
 # The initializers' own math: weights in the bank's units (no statistics folded in), PPO's log_std

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from weit_rl.kron import KronMLP, TemplateSet, assemble, assemble_bias
+from weit_rl.templates.kron import KronMLP, TemplateSet, assemble, assemble_bias
 
 
 def explicit(scalers, templates, rows, cols):

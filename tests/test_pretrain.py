@@ -10,12 +10,12 @@ from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.utils import polyak_update
 
 import weit_rl.agents.expert as expert_mod
-from weit_rl.bank import load_bank
-from weit_rl.build_bank import build_bank
-from weit_rl.constrained import ConstrainedActorCriticPolicy, ConstrainedSACPolicy, export_stock
-from weit_rl.kron import KronMLP, TemplateSet
-from weit_rl.pretrain import soft_penalty, write_compositions
-from weit_rl.sb3 import read_weights
+from weit_rl.artifacts.bank import load_bank
+from weit_rl.artifacts.build_bank import build_bank
+from weit_rl.policies.constrained import ConstrainedActorCriticPolicy, ConstrainedSACPolicy, export_stock
+from weit_rl.policies.sb3 import read_weights
+from weit_rl.templates.kron import KronMLP, TemplateSet
+from weit_rl.templates.pretrain import soft_penalty, write_compositions
 
 ALGOS = {
     "ppo": (PPO, ConstrainedActorCriticPolicy, {"n_steps": 64, "batch_size": 32, "n_epochs": 1}),

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 import weit_rl
-from weit_rl.provenance import code_version
+from weit_rl.artifacts.provenance import code_version
 
 pytestmark = pytest.mark.slow  # trains, builds or spawns: left out of `make test-fast`
 

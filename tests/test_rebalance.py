@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from weit_rl.kron import PlainMLP
-from weit_rl.rebalance import rebalance
+from weit_rl.templates.kron import PlainMLP
+from weit_rl.templates.rebalance import rebalance
 
 
 def _layers(widths, seed=0):

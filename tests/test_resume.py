@@ -16,9 +16,9 @@ import pytest
 import torch
 
 from weit_rl import UserError
-from weit_rl import bank as bank_module
 from weit_rl.agents import RunConfig, load_checkpoint, new_model, prepare, read_evals, save_checkpoint, train
-from weit_rl.bank import load_bank
+from weit_rl.artifacts import bank as bank_module
+from weit_rl.artifacts.bank import load_bank
 
 pytestmark = pytest.mark.slow  # trains, builds or spawns: left out of `make test-fast`
 

@@ -9,9 +9,9 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from weit_rl import UserError
-from weit_rl.bank import _manifest_digest, load_bank
+from weit_rl.artifacts.bank import _manifest_digest, load_bank
+from weit_rl.artifacts.schema import CONFIGS
 from weit_rl.config import load_yaml, read_config
-from weit_rl.schema import CONFIGS
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))

@@ -1,4 +1,4 @@
-"""Template learning across tasks (weit_rl/shared_templates.py): banks of several tasks share
+"""Template learning across tasks (weit_rl/artifacts/shared_templates.py): banks of several tasks share
 their hidden templates bit for bit, keep their own input/output templates, and each works as
 an ordinary bank; a held-out task keeps the given hidden templates and fits the rest."""
 
@@ -9,12 +9,12 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
 
-from weit_rl.bank import load_bank
-from weit_rl.data import ExpertData
-from weit_rl.fit import learn_shared_templates
-from weit_rl.kron import TemplateSet
-from weit_rl.policies import WeiTActorCriticPolicy
-from weit_rl.shared_templates import build_shared_banks
+from weit_rl.artifacts.bank import load_bank
+from weit_rl.artifacts.shared_templates import build_shared_banks
+from weit_rl.policies.classes import WeiTActorCriticPolicy
+from weit_rl.templates.data import ExpertData
+from weit_rl.templates.fit import learn_shared_templates
+from weit_rl.templates.kron import TemplateSet
 
 from conftest import run_cli
 

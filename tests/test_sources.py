@@ -1,4 +1,4 @@
-"""One rule decides what a run reads (weit_rl.init.needs): `weit-rl train` and a `weit-rl compare`
+"""One rule decides what a run reads (weit_rl.policies.init.needs): `weit-rl train` and a `weit-rl compare`
 arm with the same options resolve the same bank and expert."""
 
 import argparse

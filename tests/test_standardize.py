@@ -2,10 +2,10 @@
 
 import torch
 
-from weit_rl.bank import load_bank, save_bank
-from weit_rl.data import ExpertData
-from weit_rl.kron import mlp_forward
-from weit_rl.standardize import MIN_OBS_STD, Standardization
+from weit_rl.artifacts.bank import load_bank, save_bank
+from weit_rl.templates.data import ExpertData
+from weit_rl.templates.kron import mlp_forward
+from weit_rl.templates.standardize import MIN_OBS_STD, Standardization
 
 
 def layers(*sizes: int) -> list[tuple[torch.Tensor, torch.Tensor]]:

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from weit_rl.bank import _digest, _open
-from weit_rl.bank_file import digest, open_bank, verify_bank
+from weit_rl.artifacts.bank import _digest, _open
+from weit_rl.artifacts.bank_file import digest, open_bank, verify_bank
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "stable_baselines3", "matplotlib", "gymnasium", "mujoco")

@@ -11,7 +11,7 @@ import torch
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.env_util import make_vec_env
 
-from weit_rl.policies import WeiTActorCriticPolicy, WeiTSACPolicy, as_stock
+from weit_rl.policies.classes import WeiTActorCriticPolicy, WeiTSACPolicy, as_stock
 
 pytestmark = pytest.mark.slow  # trains, builds or spawns: left out of `make test-fast`
 

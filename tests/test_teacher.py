@@ -12,9 +12,9 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.sac.policies import SACPolicy
 
 from weit_rl import UserError
-from weit_rl.bank import load_bank, save_bank
-from weit_rl.policies import policy_class_for
-from weit_rl.teacher import teacher_nets, teacher_obs_stats, teacher_policy
+from weit_rl.artifacts.bank import load_bank, save_bank
+from weit_rl.policies.classes import policy_class_for
+from weit_rl.policies.teacher import teacher_nets, teacher_obs_stats, teacher_policy
 
 
 def test_the_largest_auxiliary_network_is_stored_and_comes_back(tiny_ppo_bank, tiny_sac_bank):

@@ -20,11 +20,8 @@ import yaml
 # (tests/test_startup.py). Each command imports what it runs.
 from weit_rl import UserError
 from weit_rl.agents.config import GROUPS, LOST, RunConfig, default_run_dir
-from weit_rl.bank_file import is_safetensors, verify_bank
-from weit_rl.compare.options import add_arguments
-from weit_rl.config import ALGOS, canonical_size, check_algo, check_seed, parse_overrides, parse_size
-from weit_rl.envs import TASKS, quiet_mujoco, resolve_task, short_name
-from weit_rl.experts import (
+from weit_rl.artifacts.bank_file import is_safetensors, verify_bank
+from weit_rl.artifacts.experts import (
     bank_path,
     describe_pretraining,
     describe_return,
@@ -32,6 +29,9 @@ from weit_rl.experts import (
     read_expert_manifest,
     shipped,
 )
+from weit_rl.compare.options import add_arguments
+from weit_rl.config import ALGOS, canonical_size, check_algo, check_seed, parse_overrides, parse_size
+from weit_rl.envs import TASKS, quiet_mujoco, resolve_task, short_name
 from weit_rl.numerics import pin_kernels
 from weit_rl.studies.definition import add_study_arguments
 
@@ -72,8 +72,8 @@ def cmd_expert(a: argparse.Namespace) -> None:
 
 
 def cmd_templates(a: argparse.Namespace) -> None:
-    from weit_rl.build_bank import build_bank
-    from weit_rl.shared_templates import build_shared_banks
+    from weit_rl.artifacts.build_bank import build_bank
+    from weit_rl.artifacts.shared_templates import build_shared_banks
 
     check_seed(a.seed)
     if a.shared or a.hidden_from:

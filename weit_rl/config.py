@@ -10,14 +10,14 @@ from typing import Any
 import yaml
 
 from weit_rl import UserError
-from weit_rl.schema import CONFIGS, HYPERPARAMS, check, check_hyperparams
+from weit_rl.artifacts.schema import CONFIGS, HYPERPARAMS, check, check_hyperparams
 
 ALGOS = ("ppo", "sac")
-ENGINE_NAMES = ("fast", "stock")  # the training code (weit_rl/fast.py); kernels by engine: weit_rl/numerics.py
+ENGINE_NAMES = ("fast", "stock")  # the training code (weit_rl/policies/fast.py); kernels by engine: weit_rl/numerics.py
 
 
 def load_yaml(name: str) -> dict[str, Any]:
-    """configs/<name>, checked against its schema (weit_rl.schema.CONFIGS)."""
+    """configs/<name>, checked against its schema (weit_rl.artifacts.schema.CONFIGS)."""
     return read_config(resources.files("weit_rl.configs").joinpath(name).read_text(), f"configs/{name}")
 
 

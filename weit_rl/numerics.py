@@ -12,7 +12,7 @@ exist on every x86-64 machine of the last decade; they cost ~20% of an initializ
 time and no difference beyond measurement noise in training (docs/protocol.md, "Same command, same run", has the
 measurements). CUDA runs are not covered.
 
-The pinned MKL branch is per engine (weit_rl/fast.py). The stock engine keeps COMPATIBLE, as every
+The pinned MKL branch is per engine (weit_rl/policies/fast.py). The stock engine keeps COMPATIBLE, as every
 run recorded before the fast engine computed. The fast engine takes MKL's AVX2 branch, which MKL
 documents as reproducible on every processor with AVX2: on the small matrices of an RL update
 COMPATIBLE is 2-3x slower (a 256x64 by 64x64 product: about 100 against 45 microseconds on the

@@ -1,7 +1,7 @@
 """The initializers' rules, without their code: each initializer's name and what it reads
 (the bank, the expert), weit's recipes and what a run needs. Plain Python, no torch: the
 command line, a run's config and a sweep's checks resolve a run with these alone
-(`weit-rl --help` answers without loading torch). weit_rl.init gives each name its
+(`weit-rl --help` answers without loading torch). weit_rl.policies.init gives each name its
 function (INITIALIZERS) and re-exports these names."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ class Needs:
     expert: bool
 
 
-# Every initializer, with what it reads beyond its config: the names weit_rl.init.INITIALIZERS
+# Every initializer, with what it reads beyond its config: the names weit_rl.policies.init.INITIALIZERS
 # gives functions to. A new initializer is one entry here and its function there.
 INIT_NEEDS: dict[str, Needs] = {
     "scratch": Needs(bank=False, expert=False),

@@ -126,7 +126,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--engine",
         choices=("fast", "stock"),
         default=None,
-        help="training code of every run of the part (weit_rl/fast.py): default the part's own (stock for a "
+        help="training code of every run of the part (weit_rl/policies/fast.py): default the part's own (stock for a "
         "part recorded before engines existed), else fast; fixed when the part starts",
     )
     p.add_argument(

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from weit_rl import UserError, plots, stats
+from weit_rl.artifacts.provenance import code_version, hardware
 from weit_rl.compare.arms import arm_definition, describe, settings_text
 from weit_rl.compare.results import analyse, load_runs
 from weit_rl.compare.results import timing as run_timing
 from weit_rl.compare.study import definition, portable, portable_command
 from weit_rl.config import hyperparams, parse_size
-from weit_rl.provenance import code_version, hardware
 
 if TYPE_CHECKING:
     from weit_rl.compare.sweep import Sweep
@@ -108,7 +108,8 @@ def _resolution_note(rows: list[dict[str, Any]], tested: int) -> list[str]:
         "",
         f"‡ Undecidable at these run counts: even if every test of the family reached the smallest p its "
         f"run counts allow, Holm over {tested} tests would leave these above {stats.ALPHA} ({why}). Their "
-        '"inconclusive" says the runs are too few for this family, not that the difference is small.',
+        '"inconclusive" or "suggestive" says the runs are too few for this family, not that the difference is '
+        "small.",
     ]
 
 

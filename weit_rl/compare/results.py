@@ -14,9 +14,9 @@ import numpy as np
 
 from weit_rl import UserError, stats
 from weit_rl.arms import DEFAULT_PRIMARY
-from weit_rl.bank_file import read_manifest
+from weit_rl.artifacts.bank_file import read_manifest
+from weit_rl.artifacts.experts import read_expert_manifest
 from weit_rl.compare.study import is_done, portable
-from weit_rl.experts import read_expert_manifest
 
 PRIMARY = (*DEFAULT_PRIMARY, "auc")  # the default primary comparison (--primary): method, baseline, metric
 METHOD = PRIMARY[0]

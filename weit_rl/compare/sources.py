@@ -10,9 +10,9 @@ from typing import Any
 
 from weit_rl import UserError
 from weit_rl.agents.config import run_needs
-from weit_rl.bank_file import read_manifest
+from weit_rl.artifacts.bank_file import read_manifest
+from weit_rl.artifacts.experts import default_bank, default_expert
 from weit_rl.config import hyperparams, parse_size
-from weit_rl.experts import default_bank, default_expert
 
 
 def resolve_sources(sweep: Any, bank: str | None, expert: str | None) -> dict[str, Any]:
@@ -52,7 +52,7 @@ def _env_dims(env_id: str) -> tuple[int, int]:
 
 
 def _check_bank(sweep: Any, path: str) -> None:
-    from weit_rl.bank import check_compatible, load_bank
+    from weit_rl.artifacts.bank import check_compatible, load_bank
 
     bank = load_bank(path)
     activation = hyperparams(sweep.algo, sweep.env_id).get("policy_kwargs", {}).get("activation_fn", "relu")
@@ -61,9 +61,9 @@ def _check_bank(sweep: Any, path: str) -> None:
 
 def _check_expert(sweep: Any, expert: str) -> None:
     """The expert loads, fits the task, and is wide and deep enough for weight selection at
-    every size (the rule of weit_rl.init.select, checked before the first run)."""
-    from weit_rl.init import select_fits
-    from weit_rl.sb3 import as_policy, hidden_widths, load_model, space_size
+    every size (the rule of weit_rl.policies.init.select, checked before the first run)."""
+    from weit_rl.policies.init import select_fits
+    from weit_rl.policies.sb3 import as_policy, hidden_widths, load_model, space_size
 
     model, _ = load_model(expert, sweep.algo)
     obs_dim, _ = _env_dims(sweep.env_id)

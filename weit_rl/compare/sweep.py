@@ -73,7 +73,7 @@ class Sweep:
     references: dict[str, Any] = field(default_factory=dict)  # expert and random returns, with sources
     notes: list[str] = field(default_factory=list)
     grid: dict[str, list[int]] = field(default_factory=dict)  # "size/arm": its seeds, where cells plan fewer
-    engine: str = "fast"  # one per part (weit_rl/fast.py): a part recorded before engines existed is stock
+    engine: str = "fast"  # one per part (weit_rl/policies/fast.py): a part recorded before engines existed is stock
     kernels: str = MKL_BRANCH["fast"]  # the part's MKL branch (weit_rl/numerics.py), every run computes with it
 
     @property

@@ -1,9 +1,9 @@
 """The template bank as a file, without torch: recognizing one, reading its manifest,
-checking its checksums. `weit-rl list` and `weit-rl info` need no more; weit_rl.bank turns
+checking its checksums. `weit-rl list` and `weit-rl info` need no more; weit_rl.artifacts.bank turns
 the file into a Bank of torch tensors (and writes one) with the same functions.
 
 The checksums cover each array's C-order bytes: numpy arrays read here and the torch
-tensors weit_rl.bank reads or writes give the same digest."""
+tensors weit_rl.artifacts.bank reads or writes give the same digest."""
 
 from __future__ import annotations
 
@@ -17,14 +17,14 @@ import numpy as np
 from safetensors import SafetensorError, safe_open
 
 from weit_rl import UserError
-from weit_rl.schema import MANIFEST
+from weit_rl.artifacts.schema import MANIFEST
 
 FORMAT = "weit_rl.bank/1"
 REQUIRED = MANIFEST.required
 
 
 def digest(arrays: Mapping[str, np.ndarray]) -> str:
-    """sha256 over the names, sorted, and each array's bytes in C order (weit_rl.bank gives
+    """sha256 over the names, sorted, and each array's bytes in C order (weit_rl.artifacts.bank gives
     its tensors as numpy views)."""
     h = hashlib.sha256()
     for key in sorted(arrays):

@@ -13,8 +13,8 @@ from torch import Tensor, nn
 from torch.optim.adam import adam
 from tqdm.auto import tqdm
 
-from weit_rl.data import ExpertData
-from weit_rl.kron import KronMLP, PlainMLP, TemplateSet
+from weit_rl.templates.data import ExpertData
+from weit_rl.templates.kron import KronMLP, PlainMLP, TemplateSet
 
 Net = TypeVar("Net", KronMLP, PlainMLP)
 

@@ -240,7 +240,7 @@ def _recipe(algo: str) -> Table:
     )
 
 
-# Constraint-based pre-training schemes (weit_rl/pretrain.py): --pretrain, and the keys of
+# Constraint-based pre-training schemes (weit_rl/templates/pretrain.py): --pretrain, and the keys of
 # configs/experts.yaml's `pretraining` besides "none"
 SCHEMES = ("none", "hard", "soft")
 
@@ -260,7 +260,7 @@ CONFIGS: dict[str, Spec] = {
 }
 
 
-# --- The bank manifest (weit_rl.bank) --------------------------------------------------------
+# --- The bank manifest (weit_rl.artifacts.bank) --------------------------------------------------------
 
 MANIFEST = Table(
     {

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from weit_rl import __version__
 
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parents[1]  # weit_rl/
 
 
 def code_version(here: Path = PACKAGE) -> str:

@@ -12,8 +12,8 @@ from typing import Any
 from safetensors import safe_open
 from torch import Tensor
 
-from weit_rl.fit import PolicyNets, nets_with_scalers
-from weit_rl.kron import TemplateSet
+from weit_rl.templates.fit import PolicyNets, nets_with_scalers
+from weit_rl.templates.kron import TemplateSet
 
 FILE = "templates.safetensors"
 

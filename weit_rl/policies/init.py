@@ -13,17 +13,8 @@ import numpy as np
 import torch
 
 from weit_rl import UserError
-from weit_rl.bank import Bank, check_compatible, load_bank
-from weit_rl.data import ExpertData
-from weit_rl.fit import PolicyNets, fit_scalers, train_nets
-from weit_rl.kron import PlainMLP
-from weit_rl.rebalance import rebalance
-from weit_rl.recipe import INIT_NEEDS, check_init, recipe_finetune_steps
-from weit_rl.recipe import RECIPES as RECIPES  # re-exported: the recipe rules live in weit_rl.recipe
-from weit_rl.recipe import Needs as Needs
-from weit_rl.recipe import needs as needs
-from weit_rl.recipe import recipe_retention as recipe_retention
-from weit_rl.sb3 import (
+from weit_rl.artifacts.bank import Bank, check_compatible, load_bank
+from weit_rl.policies.sb3 import (
     OBS_EPSILON,
     Policy,
     activation_name,
@@ -38,6 +29,15 @@ from weit_rl.sb3 import (
     space_size,
     write_weights,
 )
+from weit_rl.recipe import INIT_NEEDS, check_init, recipe_finetune_steps
+from weit_rl.recipe import RECIPES as RECIPES  # re-exported: the recipe rules live in weit_rl.recipe
+from weit_rl.recipe import Needs as Needs
+from weit_rl.recipe import needs as needs
+from weit_rl.recipe import recipe_retention as recipe_retention
+from weit_rl.templates.data import ExpertData
+from weit_rl.templates.fit import PolicyNets, fit_scalers, train_nets
+from weit_rl.templates.kron import PlainMLP
+from weit_rl.templates.rebalance import rebalance
 
 Layers = list[tuple[torch.Tensor, torch.Tensor]]  # (weight, bias) of each Linear, input first
 
@@ -94,7 +94,7 @@ def _bank_for(policy: Policy, ctx: InitContext) -> Bank:
 
 
 def _calibration(bank: Bank, ctx: InitContext) -> ExpertData:
-    """The calibration data in the units the templates were fitted in (weit_rl/standardize.py)."""
+    """The calibration data in the units the templates were fitted in (weit_rl/templates/standardize.py)."""
     return bank.units.apply(bank.calib_set if ctx.calib is None else bank.calib_set.subset(ctx.calib))
 
 

@@ -1,5 +1,5 @@
 """`weit-rl templates`: expert -> expert data -> templates -> bank file. The steps (open the
-expert, refuse to overwrite, write the bank) are shared with weit_rl/shared_templates.py."""
+expert, refuse to overwrite, write the bank) are shared with weit_rl/artifacts/shared_templates.py."""
 
 from __future__ import annotations
 
@@ -18,16 +18,12 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from weit_rl import UserError
 from weit_rl.agents.evaluation import random_return
-from weit_rl.bank import Bank, save_bank
+from weit_rl.artifacts.bank import Bank, save_bank
+from weit_rl.artifacts.experts import EVAL_EPISODES, EVAL_SEED, bank_path, default_expert, read_expert_manifest
+from weit_rl.artifacts.provenance import code_version
 from weit_rl.config import check_algo, load_yaml
-from weit_rl.data import ExpertData
 from weit_rl.envs import resolve_task
-from weit_rl.expert_templates import read_expert_templates
-from weit_rl.experts import EVAL_EPISODES, EVAL_SEED, bank_path, default_expert, read_expert_manifest
-from weit_rl.fit import evaluate_loss, fit_scalers, learn_templates
-from weit_rl.kron import TemplateSet
-from weit_rl.provenance import code_version
-from weit_rl.sb3 import (
+from weit_rl.policies.sb3 import (
     activation_name,
     as_policy,
     hidden_widths,
@@ -36,8 +32,12 @@ from weit_rl.sb3 import (
     record_expert_data,
     space_size,
 )
-from weit_rl.standardize import Standardization
-from weit_rl.teacher import teacher_scalers
+from weit_rl.policies.teacher import teacher_scalers
+from weit_rl.templates.data import ExpertData
+from weit_rl.templates.expert_templates import read_expert_templates
+from weit_rl.templates.fit import evaluate_loss, fit_scalers, learn_templates
+from weit_rl.templates.kron import TemplateSet
+from weit_rl.templates.standardize import Standardization
 
 
 @dataclass

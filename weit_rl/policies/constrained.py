@@ -1,4 +1,4 @@
-"""SB3 policies pre-trained under the Kronecker constraint (weit_rl.pretrain): PPO's
+"""SB3 policies pre-trained under the Kronecker constraint (weit_rl.templates.pretrain): PPO's
 ActorCriticPolicy and SAC's SACPolicy whose every Linear layer of the actor and of each critic
 is (hard) or is pulled towards (soft) a composition of templates shared by role
 (kron.TemplateSet.roles). `export_stock` saves the assembled weights as a stock SB3 model,
@@ -16,9 +16,9 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.sac.policies import Actor, ContinuousCritic, SACPolicy
 from torch import Tensor, nn
 
-from weit_rl.kron import KronMLP, TemplateSet
-from weit_rl.pretrain import KronLayer, LinearLayer, add_penalty, soft_penalty, write_compositions
-from weit_rl.sb3 import ACTIVATIONS, as_policy, head, linears, ppo_layers, read_weights, write_weights
+from weit_rl.policies.sb3 import ACTIVATIONS, as_policy, head, linears, ppo_layers, read_weights, write_weights
+from weit_rl.templates.kron import KronMLP, TemplateSet
+from weit_rl.templates.pretrain import KronLayer, LinearLayer, add_penalty, soft_penalty, write_compositions
 
 # policy_kwargs of the constrained classes, with their defaults
 CONSTRAINT_KWARGS = {"constraint": "hard", "n_templates": 16, "block": 16, "penalty": 1e-3, "composition_lr": 1e-3}

@@ -1,7 +1,7 @@
 """The SB3 glue, in one module: loading experts, recording expert data, reading and
 writing the Linear layers of PPO/SAC policies, observation statistics for VecNormalize.
 The core (kron, data, fit, bank) never imports SB3; the policy classes that use this
-glue live in weit_rl.policies."""
+glue live in weit_rl.policies.classes."""
 
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from weit_rl import UserError
-from weit_rl.bank import Bank
-from weit_rl.data import ExpertData
-from weit_rl.pretrain import KronLayer, LinearLayer
+from weit_rl.artifacts.bank import Bank
+from weit_rl.templates.data import ExpertData
+from weit_rl.templates.pretrain import KronLayer, LinearLayer
 
 ACTIVATIONS = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "elu": torch.nn.ELU}
 
@@ -71,7 +71,7 @@ def load_model_norm(path: str | Path) -> VecNormalize | None:
 
 
 def linears(seq: torch.nn.Module) -> list[LinearLayer]:
-    """The Linear layers of a Sequential, constrained ones (weit_rl.pretrain.KronLayer) included."""
+    """The Linear layers of a Sequential, constrained ones (weit_rl.templates.pretrain.KronLayer) included."""
     return [m for m in seq.children() if isinstance(m, torch.nn.Linear | KronLayer)]
 
 
@@ -82,7 +82,7 @@ def space_size(space: spaces.Space[Any]) -> int:
 
 
 def as_policy(policy: BasePolicy) -> Policy:
-    """`policy` as PPO's or SAC's (those of weit_rl.policies and weit_rl.constrained included)."""
+    """`policy` as PPO's or SAC's (those of weit_rl.policies.classes and weit_rl.policies.constrained included)."""
     if not isinstance(policy, ActorCriticPolicy | SACPolicy):
         raise TypeError(f"{type(policy).__name__} is neither PPO's ActorCriticPolicy nor SAC's SACPolicy")
     return policy

@@ -1,5 +1,5 @@
 """The template-initialized SB3 policy classes: they build the stock networks, then one
-hook runs an initializer of weit_rl.init on them. After that they are plain SB3 MLPs,
+hook runs an initializer of weit_rl.policies.init on them. After that they are plain SB3 MLPs,
 and `as_stock` makes a saved model.zip load without weit_rl."""
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from stable_baselines3.common.type_aliases import Schedule
 from stable_baselines3.sac.policies import SACPolicy
 
 from weit_rl import UserError
-from weit_rl.bank import Bank, read_manifest
-from weit_rl.experts import find_bank
-from weit_rl.init import INITIALIZERS, InitContext, initialize
+from weit_rl.artifacts.bank import Bank, read_manifest
+from weit_rl.artifacts.experts import find_bank
+from weit_rl.policies.init import INITIALIZERS, InitContext, initialize
+from weit_rl.policies.sb3 import ACTIVATIONS, Policy, bank_obs_rms, expert_obs_rms, hidden_widths
 from weit_rl.recipe import starts_fresh
-from weit_rl.sb3 import ACTIVATIONS, Policy, bank_obs_rms, expert_obs_rms, hidden_widths
 
 
 class _InitializedPolicy:
@@ -61,7 +61,7 @@ def _initialize(policy: Policy, ctx: InitContext, algo: str) -> None:
 class WeiTActorCriticPolicy(_InitializedPolicy, ActorCriticPolicy):
     """PPO/A2C policy initialized at construction. Extra policy_kwargs: bank (a path or a
     loaded Bank), init ("weit", "distill", "select", "scratch"), expert, init_seed,
-    fit_steps, calib, task and the recipe fields of weit_rl.init.InitContext."""
+    fit_steps, calib, task and the recipe fields of weit_rl.policies.init.InitContext."""
 
     ALGO = "ppo"
 
@@ -118,7 +118,7 @@ def as_stock(model: BaseAlgorithm) -> BaseAlgorithm:
 
 def init_obs_rms(init: str, bank: Bank | None, expert: str | None) -> RunningMeanStd | None:
     """Observation statistics a run starts from: those its initializer's weights were
-    fitted under, the bank's or the expert's (weit_rl.init.Initializer); None: fresh."""
+    fitted under, the bank's or the expert's (weit_rl.policies.init.Initializer); None: fresh."""
     entry = INITIALIZERS[init]
     if entry.needs_bank and bank is not None:
         return bank_obs_rms(bank)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from weit_rl import UserError
-from weit_rl.bank_file import read_manifest
+from weit_rl.artifacts.bank_file import read_manifest
 from weit_rl.config import load_yaml
 from weit_rl.envs import TASKS, short_name
 
@@ -26,7 +26,7 @@ def find_bank(bank: str) -> str:
     if Path(bank).exists() or "/" in bank or bank.endswith(".safetensors"):
         return bank
     file = f"{bank}.safetensors"
-    for root in (home(), Path(__file__).resolve().parents[1]):
+    for root in (home(), Path(__file__).resolve().parents[2]):  # the checkout: weit_rl/artifacts/ -> ../..
         if (root / "banks" / file).exists():
             return str(root / "banks" / file)
     raise UserError(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from weit_rl.data import ExpertData
+from weit_rl.templates.data import ExpertData
 
 # A dimension that barely moves in the expert's data (a contact force that is always zero)
 # would otherwise be blown up by 1/std the first time it moves during RL.

@@ -9,11 +9,11 @@ import torch
 from stable_baselines3.common.policies import BasePolicy
 
 from weit_rl import UserError
-from weit_rl.bank import Bank
-from weit_rl.fit import PolicyNets, nets_with_scalers
-from weit_rl.kron import KronMLP
-from weit_rl.policies import stock_class
-from weit_rl.sb3 import Policy, as_policy, write_weights
+from weit_rl.artifacts.bank import Bank
+from weit_rl.policies.classes import stock_class
+from weit_rl.policies.sb3 import Policy, as_policy, write_weights
+from weit_rl.templates.fit import PolicyNets, nets_with_scalers
+from weit_rl.templates.kron import KronMLP
 
 
 def teacher_scalers(nets: PolicyNets[KronMLP]) -> dict[str, torch.Tensor]:

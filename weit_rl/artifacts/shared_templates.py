@@ -3,7 +3,7 @@ and action sizes differ per task, so each task keeps its own input and output te
 hidden (p x p) templates are shared, to test WAVE's claim that template knowledge is
 task-agnostic. Either they are learned jointly on every task's expert data, or they are taken,
 frozen, from a bank learned on other tasks (a held-out task). Each task gets an ordinary bank
-file (weit_rl.bank), whose manifest field `shared_hidden` says with which tasks."""
+file (weit_rl.artifacts.bank), whose manifest field `shared_hidden` says with which tasks."""
 
 from __future__ import annotations
 
@@ -14,16 +14,16 @@ from pathlib import Path
 from torch import Tensor
 
 from weit_rl import UserError
-from weit_rl.bank import Bank, load_bank
-from weit_rl.build_bank import open_expert, refuse_existing, write_bank
+from weit_rl.artifacts.bank import Bank, load_bank
+from weit_rl.artifacts.build_bank import open_expert, refuse_existing, write_bank
+from weit_rl.artifacts.experts import bank_path, default_expert
 from weit_rl.config import check_algo, load_yaml
 from weit_rl.envs import resolve_task
-from weit_rl.experts import bank_path, default_expert
-from weit_rl.fit import learn_shared_templates
-from weit_rl.kron import TemplateSet
-from weit_rl.sb3 import record_expert_data
-from weit_rl.standardize import Standardization
-from weit_rl.teacher import teacher_scalers
+from weit_rl.policies.sb3 import record_expert_data
+from weit_rl.policies.teacher import teacher_scalers
+from weit_rl.templates.fit import learn_shared_templates
+from weit_rl.templates.kron import TemplateSet
+from weit_rl.templates.standardize import Standardization
 
 
 def hidden_templates(bank: Bank) -> dict[str, tuple[Tensor, Tensor]]:

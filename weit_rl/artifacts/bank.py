@@ -1,7 +1,7 @@
 """Template bank file: one safetensors file (templates, calibration data, normalization
 statistics, size-independent parameters) whose header carries a JSON manifest.
 A JSON copy of the manifest sits beside it for people. Loading never unpickles.
-Reading the manifest and checking the checksums need no torch: weit_rl.bank_file."""
+Reading the manifest and checking the checksums need no torch: weit_rl.artifacts.bank_file."""
 
 from __future__ import annotations
 
@@ -15,15 +15,15 @@ from safetensors.torch import save_file
 from torch import Tensor
 
 from weit_rl import UserError
-from weit_rl.bank_file import FORMAT, check_bank, digest, manifest_digest, open_bank
-from weit_rl.bank_file import REQUIRED as REQUIRED  # the file-level part, re-exported (no torch there)
-from weit_rl.bank_file import is_safetensors as is_safetensors
-from weit_rl.bank_file import read_manifest as read_manifest
-from weit_rl.bank_file import verify_bank as verify_bank
-from weit_rl.data import ExpertData
-from weit_rl.kron import TemplateSet
-from weit_rl.schema import MANIFEST, check
-from weit_rl.standardize import Standardization
+from weit_rl.artifacts.bank_file import FORMAT, check_bank, digest, manifest_digest, open_bank
+from weit_rl.artifacts.bank_file import REQUIRED as REQUIRED  # the file-level part, re-exported (no torch there)
+from weit_rl.artifacts.bank_file import is_safetensors as is_safetensors
+from weit_rl.artifacts.bank_file import read_manifest as read_manifest
+from weit_rl.artifacts.bank_file import verify_bank as verify_bank
+from weit_rl.artifacts.schema import MANIFEST, check
+from weit_rl.templates.data import ExpertData
+from weit_rl.templates.kron import TemplateSet
+from weit_rl.templates.standardize import Standardization
 
 
 @dataclass
@@ -39,7 +39,7 @@ class Bank:
     standardization: Standardization | None = None  # units the templates were fitted in (None: raw)
     path: str | None = None  # the file it was loaded from, for messages
     # The scalers of the largest auxiliary network of template learning (manifest teacher_widths),
-    # "actor.<name>" and "critic<i>.<name>": with the templates, a teacher network (weit_rl/teacher.py)
+    # "actor.<name>" and "critic<i>.<name>": with the templates, a teacher network (weit_rl/policies/teacher.py)
     teacher: dict[str, Tensor] | None = None
 
     @property

@@ -1,6 +1,6 @@
 """Constraint-based pre-training (WeiT, docs/design.md section 2): the pieces that
 tie a network's Linear layers to a composition of shared Kronecker templates while it is
-trained. Knows nothing of SB3 (weit_rl.constrained puts these into SB3 policies).
+trained. Knows nothing of SB3 (weit_rl.policies.constrained puts these into SB3 policies).
 
 - hard: each layer *is* its composition. `KronLayer` stands in for the Linear module and
   computes its weight from the templates and the layer's scalers (kron.KronMLP.layer).
@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.utils.hooks import RemovableHandle
 
-from weit_rl.kron import KronMLP
+from weit_rl.templates.kron import KronMLP
 
 
 class KronLayer(nn.Module):
