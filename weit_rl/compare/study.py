@@ -268,7 +268,10 @@ def merge_study(old: dict[str, Any] | None, new: dict[str, Any], where: Path) ->
 
 
 def write_study(path: Path, study: dict[str, Any]) -> None:
-    """Write a part's definition (`path`: its study-<algo>.json) atomically."""
+    """Write a part's definition (`path`: its study-<algo>.json) atomically; a definition equal
+    to the one there (keys in any order) leaves the file as it is, byte for byte."""
+    if path.exists() and json.loads(path.read_text()) == study:
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(study, indent=1) + "\n")
