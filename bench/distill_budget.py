@@ -9,6 +9,7 @@ calibration set (batch 256, lr 1e-3), at one size:
 Writes reports/distill_budget.md (+ .json); --report-only rewrites the .md from the .json.
 
     .venv/bin/python bench/distill_budget.py --env HalfCheetah --size small --workers 2
+    .venv/bin/python bench/distill_budget.py --env Walker2d --algo sac --out reports/distill_budget-Walker2d-sac
 """
 
 from __future__ import annotations
@@ -42,11 +43,12 @@ ARMS = {  # name -> (init, fit_steps, finetune_steps) for budget b; distill trai
 }
 
 
-def one(env_id: str, size: str, calib: int | None, arm: str, budget: int, seed: int, episodes: int) -> float:
+def one(env_id: str, algo: str, size: str, calib: int | None, arm: str, budget: int, seed: int, episodes: int) -> float:
     torch.set_num_threads(1)
     init, fit, finetune = ARMS[arm](budget)
     cfg = RunConfig(
         env=env_id,
+        algo=algo,
         size=size,
         init=init,
         seed=seed,
@@ -55,17 +57,22 @@ def one(env_id: str, size: str, calib: int | None, arm: str, budget: int, seed: 
         eval_episodes=episodes,
         fit_steps=fit,
         finetune_steps=finetune,
-        bank=str(bank_path(env_id, "ppo")),
-        expert=str(expert_dir(env_id, "ppo")),
+        bank=str(bank_path(env_id, algo)),
+        expert=str(expert_dir(env_id, algo)),
         progress_bar=False,
     )
     return float(np.mean(initial_return(prepare(cfg))[0]))
 
 
+def calib_size(text: str) -> int | None:
+    return None if text == "all" else int(text)
+
+
 def markdown(res: dict) -> str:
     default = {name: SCALER_STEPS + RECIPES[name]["finetune_steps"] for name in ("default", "ft300")}
     lines = [
-        f"# Step-0 return against the distillation budget ({res['env']}, PPO, size {res['size']})",
+        f"# Step-0 return against the distillation budget ({res['env']}, {res.get('algo', 'ppo').upper()}, "
+        f"size {res['size']})",
         "",
         __doc__.split("Writes")[0].strip(),
         "",
@@ -101,6 +108,7 @@ def main() -> None:
     pin_kernels()  # before torch's first operation: the kernels `weit-rl` runs with (weit_rl/numerics.py)
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--env", default="HalfCheetah")
+    p.add_argument("--algo", default="ppo", help="ppo or sac: the bank and expert of this algorithm")
     p.add_argument("--size", default="small")
     p.add_argument("--budgets", default="600,1300,2600,5000")
     p.add_argument("--calibs", default="all", help="calibration set sizes, comma-separated (all: the bank's set)")
@@ -123,18 +131,19 @@ def main() -> None:
     jobs = [(c, b, arm, s) for c in calibs for b in budgets for arm in ARMS for s in range(a.seeds)]
     with spawn_pool(a.workers) as pool:
         futures = {
-            pool.submit(one, env_id, a.size, None if c == "all" else int(c), arm, b, s, a.episodes): (c, b, arm, s)
+            pool.submit(one, env_id, a.algo, a.size, calib_size(c), arm, b, s, a.episodes): (c, b, arm, s)
             for c, b, arm, s in jobs
         }
         returns: dict = {c: {str(b): {arm: [0.0] * a.seeds for arm in ARMS} for b in budgets} for c in calibs}
         for f in tqdm(as_completed(futures), total=len(futures), desc="initializations"):
             c, b, arm, s = futures[f]
             returns[c][str(b)][arm][s] = f.result()  # listed by seed
-    manifest = load_bank(bank_path(env_id, "ppo")).manifest
+    manifest = load_bank(bank_path(env_id, a.algo)).manifest
     res = {
         "command": "python " + shlex.join(sys.argv),
         "wall_s": round(time.time() - start, 1),
         "env": short_name(env_id),
+        "algo": a.algo,
         "size": a.size,
         "seeds": a.seeds,
         "episodes": a.episodes,
