@@ -14,7 +14,6 @@ import yaml
 from weit_rl import UserError
 from weit_rl.agents import RunConfig
 from weit_rl.arms import ARMS, check_registry
-from weit_rl.arms import DEFAULT_PRIMARY as DEFAULT_PRIMARY  # re-exported: the registry owns it
 from weit_rl.config import key_value
 from weit_rl.recipe import INIT_NEEDS, check_init
 

@@ -12,8 +12,8 @@ from typing import Any
 from weit_rl import UserError
 from weit_rl.agents import RunConfig, prepare, resolve_device
 from weit_rl.agents.config import run_name, run_needs
+from weit_rl.arms import DEFAULT_PRIMARY
 from weit_rl.compare.arms import (
-    DEFAULT_PRIMARY,
     arm_definition,
     check_known,
     describe,

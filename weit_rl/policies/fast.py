@@ -214,6 +214,9 @@ class _FastUpdate:
     plan_class: Any
     _plan: Any = None
 
+    def _excluded_save_params(self) -> list[str]:
+        return [*cast(Any, super())._excluded_save_params(), "_plan"]  # super() is SB3's class in both
+
     def _fast_plan(self) -> Any:
         if self._plan is None:
             gaps = self.plan_class.gaps(self)
@@ -230,9 +233,6 @@ class FastSAC(_FastUpdate, SAC):
 
     warmup_from_policy = False
     plan_class = _SACPlan
-
-    def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_plan"]
 
     def _setup_model(self) -> None:
         super()._setup_model()
@@ -418,9 +418,6 @@ class FastPPO(_FastUpdate, PPO):
     """SB3's PPO with the fast update (module docstring)."""
 
     plan_class = _PPOPlan
-
-    def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_plan"]
 
     def _setup_model(self) -> None:
         super()._setup_model()
